@@ -1,0 +1,75 @@
+# Rollwise: `make run` serves the demo, `make test` runs the whole suite.
+# Both set everything up from a fresh clone; a second run reuses what is there.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := FLASK_APP=wsgi.py $(BIN)/flask
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test setup setup-dev db demo translations lint format bench browser clean
+
+run: setup db demo
+	@$(FLASK) demo logins
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: setup-dev browser
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+setup: $(VENV)/.runtime-installed translations-compiled
+
+setup-dev: setup $(VENV)/.dev-installed
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime-installed: requirements.txt | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt requirements.txt | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+translations-compiled: $(VENV)/.runtime-installed
+	@$(BIN)/pybabel -q compile -d app/translations
+
+db: setup
+	@mkdir -p instance
+	$(FLASK) db upgrade
+
+demo: db
+	$(FLASK) demo seed --if-empty
+
+# Chromium for the browser journeys: Debian's package, installed when missing and root.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk) >/dev/null \
+	      || echo "!!! could not install chromium: browser tests will be skipped"; \
+	  else \
+	    echo "!!! chromium is missing and cannot be installed here: browser tests will be skipped"; \
+	  fi; \
+	fi
+
+translations: setup
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -o app/translations/messages.pot .
+	$(BIN)/pybabel -q update -i app/translations/messages.pot -d app/translations
+	$(BIN)/pybabel -q compile -d app/translations
+
+lint: setup-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup-dev
+	@for script in tests/bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -1,0 +1,8 @@
+from flask import Blueprint
+
+from app.extensions import csrf
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # the API authenticates with bearer tokens, not cookies
+
+from app.api import routes  # noqa: E402,F401

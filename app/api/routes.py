@@ -1,0 +1,3 @@
+"""Routes of the api area."""
+
+from app.api import bp  # noqa: F401

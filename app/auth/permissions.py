@@ -1,0 +1,101 @@
+"""Every access rule in one place.
+
+Views use ``@require_role(...)`` for coarse rules and the ``get_*_or_404`` helpers to load
+an object and check the current user may see (or edit) it, answering 404/403 here only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import abort
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from app.extensions import db, login_manager
+from app.models import Assignment, Pilot, Role, Site
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Roles that may design and run pilots.
+PILOT_EDITORS = (Role.ADMIN, Role.CHANGE_LEAD)
+#: Roles that see every pilot and every site.
+ALL_SEEING = (Role.ADMIN, Role.CHANGE_LEAD, Role.ANALYST)
+
+
+def require_role(*roles: Role) -> Callable[[F], F]:
+    """Log-in required, and the user's role must be one of ``roles``."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        @login_required
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def can_edit_pilot(user: Any, pilot: Pilot) -> bool:
+    return user.is_authenticated and user.role in PILOT_EDITORS
+
+
+def can_view_pilot(user: Any, pilot: Pilot) -> bool:
+    if not user.is_authenticated:
+        return False
+    if user.role in ALL_SEEING:
+        return True
+    return (
+        user.role is Role.STAFF
+        and user.site_id is not None
+        and staff_site_in_pilot(user.site_id, pilot.id)
+    )
+
+
+def staff_site_in_pilot(site_id: int, pilot_id: int) -> bool:
+    found = db.session.scalar(
+        select(Assignment.id).where(Assignment.pilot_id == pilot_id, Assignment.site_id == site_id)
+    )
+    return found is not None
+
+
+def require_login() -> None:
+    """Send anonymous visitors to the login page (and back afterwards)."""
+    if not current_user.is_authenticated:
+        abort(login_manager.unauthorized())
+
+
+def get_pilot_or_404(pilot_id: int, *, for_edit: bool = False) -> Pilot:
+    require_login()
+    pilot = db.get_or_404(Pilot, pilot_id)
+    allowed = (
+        can_edit_pilot(current_user, pilot) if for_edit else can_view_pilot(current_user, pilot)
+    )
+    if not allowed:
+        abort(403)
+    return pilot
+
+
+def can_view_site(user: Any, site: Site) -> bool:
+    if not user.is_authenticated:
+        return False
+    if user.role in ALL_SEEING:
+        return True
+    return user.role is Role.STAFF and user.site_id == site.id
+
+
+def get_site_or_404(site_id: int, *, for_edit: bool = False) -> Site:
+    require_login()
+    site = db.get_or_404(Site, site_id)
+    if for_edit:
+        allowed = current_user.is_authenticated and current_user.role in PILOT_EDITORS
+    else:
+        allowed = can_view_site(current_user, site)
+    if not allowed:
+        abort(403)
+    return site

@@ -1,0 +1,111 @@
+"""``flask`` commands, grouped by area: ``flask users …``, ``flask demo …``."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from app.extensions import db
+from app.models import Role
+
+users_cli = AppGroup("users", help="Manage accounts.")
+demo_cli = AppGroup("demo", help="Demo data.")
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", "role_name", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--site", "site_code", help="Site code (required for staff).")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def create_user_command(email, name, role_name, site_code, password):
+    """Create an account."""
+    from sqlalchemy import select
+
+    from app.models import Site, User
+    from app.services.users import create_user
+
+    if len(password) < 10:
+        raise click.BadParameter("use at least 10 characters", param_hint="--password")
+    if db.session.scalar(select(User).where(User.email == email.strip().lower())):
+        raise click.ClickException(f"an account with e-mail {email} already exists")
+    site_id = None
+    if site_code:
+        site = db.session.scalar(select(Site).where(Site.code == site_code))
+        if site is None:
+            raise click.ClickException(f"no site with code {site_code}")
+        site_id = site.id
+    try:
+        user = create_user(email, name, Role(role_name), password, site_id)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"created {user.email} ({user.role.value})")
+
+
+@users_cli.command("list")
+def list_users_command():
+    """List accounts."""
+    from sqlalchemy import select
+
+    from app.models import User
+
+    for user in db.session.scalars(select(User).order_by(User.email)):
+        click.echo(f"{user.email}\t{user.role.value}\t{'active' if user.is_active else 'disabled'}")
+
+
+@demo_cli.command("seed")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database has sites.")
+@click.option("--seed", "seed_value", default=20261122, show_default=True)
+@click.option(
+    "--last-day",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Last day with data (default 2026-11-22).",
+)
+def seed_command(if_empty: bool, seed_value: int, last_day):
+    """Create the demo restaurant chain, its QR-ordering pilot and demo users."""
+    from app.demo.seed import DEFAULT_LAST_DAY, DEMO_PASSWORD, database_is_empty, seed
+
+    if not database_is_empty():
+        if if_empty:
+            click.echo("demo: database already has data; nothing to do")
+            return
+        raise click.ClickException("the database already has data; demo seed needs an empty one")
+    day: date = last_day.date() if last_day else DEFAULT_LAST_DAY
+    summary = seed(seed_value, day)
+    db.session.commit()
+    click.echo(
+        f"demo: {summary.sites} sites, {summary.observations} observations, "
+        f"{summary.responses} feedback responses, {summary.retros} retrospectives"
+    )
+    click.echo(f"demo logins (password '{DEMO_PASSWORD}'):")
+    for email, role in summary.users:
+        click.echo(f"  {role:12s} {email}")
+
+
+@demo_cli.command("logins")
+def logins_command():
+    """Print the demo accounts (when the demo data is loaded)."""
+    from sqlalchemy import select
+
+    from app.demo.seed import DEMO_PASSWORD, DEMO_USERS
+    from app.models import User
+
+    emails = [email for email, _name, _role in DEMO_USERS]
+    found = set(db.session.scalars(select(User.email).where(User.email.in_(emails))))
+    if not found:
+        click.echo("no demo accounts in this database")
+        return
+    click.echo(f"Rollwise demo logins (password '{DEMO_PASSWORD}'):")
+    for email, _name, role in DEMO_USERS:
+        if email in found:
+            click.echo(f"  {role.value:12s} {email}")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(users_cli)
+    app.cli.add_command(demo_cli)

@@ -1,0 +1,1 @@
+"""Deterministic demo data: a restaurant chain piloting QR-code self-ordering."""

@@ -1,0 +1,42 @@
+"""Locale selection: the user's setting, then the session's switch, then Accept-Language."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, request, session
+from flask_babel import refresh
+from flask_login import current_user
+
+SUPPORTED = {"en": "English", "zh_CN": "中文"}
+
+
+def normalise(code: str | None) -> str | None:
+    """Map 'zh', 'zh-CN', 'zh_Hans' … to 'zh_CN' and 'en-GB' … to 'en'."""
+    if not code:
+        return None
+    code = code.replace("-", "_")
+    if code.lower().startswith("zh"):
+        return "zh_CN"
+    if code.lower().startswith("en"):
+        return "en"
+    return None
+
+
+def select_locale() -> str:
+    if current_user and getattr(current_user, "is_authenticated", False):
+        chosen = normalise(current_user.locale)
+        if chosen:
+            return chosen
+    chosen = normalise(session.get("lang"))
+    if chosen:
+        return chosen
+    accepted = request.accept_languages.best_match(["zh_CN", "zh-CN", "zh", "en"])
+    return normalise(accepted) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def select_timezone() -> str:
+    return current_app.config["BABEL_DEFAULT_TIMEZONE"]
+
+
+def register(app: Flask) -> None:
+    """Choose the locale afresh for every request, even when an app context is reused."""
+    app.before_request(refresh)

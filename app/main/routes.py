@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from flask import redirect, render_template, request, session
+from flask_login import current_user, login_required
+
+from app.auth.routes import safe_next
+from app.extensions import db
+from app.i18n import SUPPORTED
+from app.main import bp
+from app.services.dashboard import pilot_overview
+
+
+@bp.route("/")
+@login_required
+def dashboard():
+    rows = pilot_overview(current_user)
+    return render_template("main/dashboard.html", rows=rows)
+
+
+@bp.route("/lang/<code>")
+def set_language(code: str):
+    """Remember the chosen language (session, and the account when logged in)."""
+    if code in SUPPORTED:
+        session["lang"] = code
+        if current_user.is_authenticated:
+            current_user.locale = code
+            db.session.commit()
+    return redirect(safe_next(request.args.get("next")))
+
+
+@bp.route("/healthz")
+def health():
+    return {"status": "ok"}

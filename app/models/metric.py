@@ -1,0 +1,107 @@
+"""Metrics and daily observations, with the history of every change to a value."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, str_enum, utcnow
+from app.models.site import Site
+
+
+class MetricKind(enum.Enum):
+    CONTINUOUS = "continuous"
+    PROPORTION = "proportion"
+    COUNT = "count"
+
+
+class Direction(enum.Enum):
+    INCREASE = "increase"
+    DECREASE = "decrease"
+
+
+class Metric(Base):
+    __tablename__ = "metrics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(60), unique=True, index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    name_zh: Mapped[str | None] = mapped_column(String(120))
+    unit: Mapped[str] = mapped_column(String(30), default="")
+    kind: Mapped[MetricKind] = mapped_column(str_enum(MetricKind), default=MetricKind.CONTINUOUS)
+    better_direction: Mapped[Direction] = mapped_column(
+        str_enum(Direction), default=Direction.INCREASE
+    )
+    description: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(20), default="operations")
+
+    def display_name(self, locale: str | None = None) -> str:
+        if locale and locale.startswith("zh") and self.name_zh:
+            return self.name_zh
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<Metric {self.key}>"
+
+
+class ImportBatch(Base):
+    """One upload or API call that wrote observations or sites."""
+
+    __tablename__ = "import_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    api_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="SET NULL")
+    )
+    pilot_id: Mapped[int | None] = mapped_column(ForeignKey("pilots.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rows_inserted: Mapped[int] = mapped_column(default=0)
+    rows_updated: Mapped[int] = mapped_column(default=0)
+    rows_unchanged: Mapped[int] = mapped_column(default=0)
+
+
+class Observation(Base):
+    """One value of one metric at one site on one day."""
+
+    __tablename__ = "observations"
+    __table_args__ = (
+        UniqueConstraint("site_id", "date", "metric_id"),
+        Index("ix_observations_metric_date", "metric_id", "date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    metric_id: Mapped[int] = mapped_column(ForeignKey("metrics.id", ondelete="CASCADE"))
+    date: Mapped[date]
+    value: Mapped[float]
+    denominator: Mapped[float | None]
+    batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("import_batches.id", ondelete="SET NULL")
+    )
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    site: Mapped[Site] = relationship()
+    metric: Mapped[Metric] = relationship()
+
+
+class ObservationRevision(Base):
+    """The previous value of an observation that an import or API call changed."""
+
+    __tablename__ = "observation_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    observation_id: Mapped[int] = mapped_column(
+        ForeignKey("observations.id", ondelete="CASCADE"), index=True
+    )
+    old_value: Mapped[float]
+    new_value: Mapped[float]
+    batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("import_batches.id", ondelete="SET NULL")
+    )
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,3 @@
+"""Routes of the retros area."""
+
+from app.retros import bp  # noqa: F401

@@ -1,0 +1,1 @@
+"""Workflows that touch several tables. They add and flush; the caller commits once."""

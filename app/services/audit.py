@@ -1,0 +1,39 @@
+"""Writing audit events. Callers pass the entity; the service derives its type and id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.extensions import db
+from app.models import AuditEvent, User
+
+
+def record(
+    action: str,
+    entity: Any,
+    *,
+    by: User | None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+    pilot_id: int | None = None,
+    is_deviation: bool = False,
+) -> AuditEvent:
+    user_id = (
+        getattr(by, "id", None)
+        if by is not None and getattr(by, "is_authenticated", True)
+        else None
+    )
+    event = AuditEvent(
+        action=action,
+        entity_type=type(entity).__tablename__ if hasattr(entity, "__tablename__") else str(entity),
+        entity_id=getattr(entity, "id", None),
+        user_id=user_id,
+        pilot_id=pilot_id,
+        before=before,
+        after=after,
+        reason=reason,
+        is_deviation=is_deviation,
+    )
+    db.session.add(event)
+    return event

@@ -1,0 +1,45 @@
+"""What the dashboard shows: pilots with status, dates and site counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import case, func, select
+
+from app.extensions import db
+from app.models import Arm, Assignment, Pilot, Role, User
+
+
+@dataclass(frozen=True, slots=True)
+class PilotRow:
+    pilot: Pilot
+    n_pilot_sites: int
+    n_control_sites: int
+    day_number: int | None
+
+
+def pilot_overview(user: User, today: date | None = None) -> list[PilotRow]:
+    """Pilots the user may see, newest first, with their site counts in one query."""
+    today = today or date.today()
+    counts = (
+        select(
+            Assignment.pilot_id,
+            func.sum(case((Assignment.arm == Arm.PILOT, 1), else_=0)).label("n_pilot"),
+            func.sum(case((Assignment.arm == Arm.CONTROL, 1), else_=0)).label("n_control"),
+        )
+        .group_by(Assignment.pilot_id)
+        .subquery()
+    )
+    query = (
+        select(Pilot, counts.c.n_pilot, counts.c.n_control)
+        .outerjoin(counts, counts.c.pilot_id == Pilot.id)
+        .order_by(Pilot.created_at.desc(), Pilot.id.desc())
+    )
+    if user.role is Role.STAFF:
+        mine = select(Assignment.pilot_id).where(Assignment.site_id == user.site_id)
+        query = query.where(Pilot.id.in_(mine))
+    return [
+        PilotRow(pilot, int(n_pilot or 0), int(n_control or 0), pilot.day_number(today))
+        for pilot, n_pilot, n_control in db.session.execute(query)
+    ]

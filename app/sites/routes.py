@@ -1,0 +1,3 @@
+"""Routes of the sites area."""
+
+from app.sites import bp  # noqa: F401

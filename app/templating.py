@@ -1,0 +1,88 @@
+"""Template globals, filters and the navigation for each role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, request
+from flask_babel import format_date, format_decimal, format_percent, get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from app import i18n
+from app.i18n import SUPPORTED
+from app.models import PilotStatus, Role
+
+
+@dataclass(frozen=True, slots=True)
+class NavItem:
+    endpoint: str
+    label: str
+    roles: tuple[Role, ...]
+
+
+NAV = (
+    NavItem("main.dashboard", _l("Pilots"), tuple(Role)),
+    NavItem("sites.index", _l("Sites"), (Role.ADMIN, Role.CHANGE_LEAD, Role.ANALYST)),
+    NavItem("retros.my_actions", _l("My actions"), (Role.ADMIN, Role.CHANGE_LEAD, Role.STAFF)),
+    NavItem("feedback.staff_feed", _l("My site's feedback"), (Role.STAFF,)),
+    NavItem("admin.users", _l("Users"), (Role.ADMIN,)),
+)
+
+STATUS_LABELS = {
+    PilotStatus.DRAFT: _l("Draft"),
+    PilotStatus.RUNNING: _l("Running"),
+    PilotStatus.ANALYSING: _l("Analysing"),
+    PilotStatus.DECIDED: _l("Decided"),
+    PilotStatus.ROLLING_OUT: _l("Rolling out"),
+    PilotStatus.DONE: _l("Done"),
+}
+
+STATUS_COLOURS = {
+    PilotStatus.DRAFT: "secondary",
+    PilotStatus.RUNNING: "primary",
+    PilotStatus.ANALYSING: "info",
+    PilotStatus.DECIDED: "success",
+    PilotStatus.ROLLING_OUT: "warning",
+    PilotStatus.DONE: "dark",
+}
+
+
+def nav_items(app: Flask) -> list[NavItem]:
+    if not current_user.is_authenticated:
+        return []
+    return [n for n in NAV if current_user.role in n.roles and n.endpoint in app.view_functions]
+
+
+def register(app: Flask) -> None:
+    i18n.register(app)
+    app.add_template_filter(lambda d: format_date(d, "medium") if d else "—", "format_date")
+    app.add_template_filter(lambda x, digits=1: _number(x, digits), "number")
+    app.add_template_filter(lambda x, digits=0: _percent(x, digits), "percent")
+
+    @app.context_processor
+    def inject() -> dict:
+        return {
+            "nav_items": nav_items(app),
+            "languages": SUPPORTED,
+            "current_locale": str(get_locale() or "en"),
+            "Role": Role,
+            "status_labels": STATUS_LABELS,
+            "status_colours": STATUS_COLOURS,
+            "request_path": request.full_path if request.query_string else request.path,
+            "has_endpoint": lambda name: name in app.view_functions,
+        }
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    return format_decimal(
+        round(float(value), digits), format=f"#,##0.{'0' * digits}" if digits else "#,##0"
+    )
+
+
+def _percent(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "—"
+    return format_percent(value, format=f"#,##0.{'0' * digits}%" if digits else "#,##0%")

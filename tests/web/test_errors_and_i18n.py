@@ -1,0 +1,59 @@
+from app.models import Role
+
+
+def test_unknown_url_shows_the_404_page(client, auth):
+    auth.login(Role.ANALYST)
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert b"We could not find that page." in response.data
+
+
+def test_api_errors_are_json_in_one_shape(client):
+    response = client.get("/api/v1/no-such-endpoint")
+    assert response.status_code == 404
+    assert response.is_json
+    body = response.get_json()
+    assert set(body["error"]) == {"code", "message", "fields"}
+
+
+def test_forbidden_page_for_wrong_role(client, auth):
+    auth.login(Role.STAFF)
+    response = client.get("/admin/users")
+    assert response.status_code == 403
+    assert b"You do not have permission" in response.data
+
+
+def test_chinese_browser_gets_the_chinese_ui(client):
+    response = client.get("/auth/login", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
+    assert response.status_code == 200
+    assert "登录".encode() in response.data
+    assert b'lang="zh-CN"' in response.data
+
+
+def test_language_switch_overrides_the_browser(client):
+    client.get("/lang/en?next=/auth/login")
+    response = client.get("/auth/login", headers={"Accept-Language": "zh-CN"})
+    assert b"Log in to Rollwise" in response.data
+
+
+def test_users_language_setting_wins(client, auth):
+    auth.login(Role.ANALYST, locale="zh_CN")
+    response = client.get("/", headers={"Accept-Language": "en"})
+    assert "试点".encode() in response.data
+
+
+def test_language_switch_refuses_external_next(client):
+    response = client.get("/lang/zh_CN?next=https://evil.example/")
+    assert response.headers["Location"] == "/"
+
+
+def test_health_endpoint(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_static_assets_are_served_locally(client):
+    response = client.get("/auth/login")
+    assert b"cdn.jsdelivr" not in response.data
+    assert b"/bootstrap/static/css/bootstrap.min.css" in response.data
+    with client.get("/bootstrap/static/css/bootstrap.min.css") as css:
+        assert css.status_code == 200
