@@ -8,13 +8,14 @@ FLASK := FLASK_APP=wsgi.py $(BIN)/flask
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test setup setup-dev db demo translations lint format bench browser clean
+.PHONY: run test setup setup-dev db demo translations lint format bench system-deps clean
 
 run: setup db demo
+	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES="$(RUN_PACKAGES)" || true
 	@$(FLASK) demo logins
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
-test: setup-dev browser
+test: setup-dev system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 setup: $(VENV)/.runtime-installed translations-compiled
@@ -43,15 +44,21 @@ db: setup
 demo: db
 	$(FLASK) demo seed --if-empty
 
-# Chromium for the browser journeys: Debian's package, installed when missing and root.
-browser:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+# Debian packages: Chromium for the browser journeys, a CJK font and Pango for PDF exports.
+# Installed with apt when missing and we are root; otherwise the affected tests say so loudly.
+RUN_PACKAGES := fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0
+SYSTEM_PACKAGES ?= chromium $(RUN_PACKAGES)
+system-deps:
+	@missing=""; for pkg in $(SYSTEM_PACKAGES); do \
+	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Debian's chromium for the browser tests"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk) >/dev/null \
-	      || echo "!!! could not install chromium: browser tests will be skipped"; \
+	    echo "installing Debian packages:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null \
+	      || echo "!!! could not install$$missing: browser or PDF tests will be skipped"; \
 	  else \
-	    echo "!!! chromium is missing and cannot be installed here: browser tests will be skipped"; \
+	    echo "!!! missing Debian packages$$missing (not root): browser or PDF tests will be skipped"; \
 	  fi; \
 	fi
 

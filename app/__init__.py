@@ -26,6 +26,7 @@ BLUEPRINT_MODULES = (
     "app.reports",
     "app.rollout",
     "app.api",
+    "app.integrations",
 )
 
 
