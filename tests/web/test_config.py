@@ -1,0 +1,37 @@
+import pytest
+
+from app import create_app
+from app.config import Config, ProductionConfig
+
+
+def test_production_refuses_to_start_without_a_secret(monkeypatch):
+    class NoSecret(ProductionConfig):
+        SECRET_KEY = None
+
+    with pytest.raises(RuntimeError, match="SECRET_KEY must be set"):
+        create_app(NoSecret)
+
+
+def test_production_uses_the_secret_from_the_environment():
+    class WithSecret(ProductionConfig):
+        SECRET_KEY = "from-the-environment"  # noqa: S105
+        SQLALCHEMY_DATABASE_URI = "sqlite://"
+
+    app = create_app(WithSecret)
+    assert app.config["SECRET_KEY"] == "from-the-environment"
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_development_generates_and_keeps_a_local_secret(tmp_path, monkeypatch):
+    import app.config as config_module
+
+    monkeypatch.setattr(config_module, "INSTANCE_DIR", tmp_path)
+
+    class Dev(Config):
+        SECRET_KEY = None
+        SQLALCHEMY_DATABASE_URI = "sqlite://"
+
+    first = create_app(Dev).config["SECRET_KEY"]
+    second = create_app(Dev).config["SECRET_KEY"]
+    assert first == second and len(first) == 64
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
