@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := FLASK_APP=wsgi.py $(BIN)/flask
 HOST ?= 127.0.0.1
+# Small linear algebra (per-site fits, bootstraps) is far faster on one BLAS thread.
+export OPENBLAS_NUM_THREADS ?= 1
+export OMP_NUM_THREADS ?= 1
 PORT ?= 5000
 
 .PHONY: run test setup setup-dev db demo translations lint format bench system-deps clean

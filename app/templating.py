@@ -26,6 +26,8 @@ NAV = (
     NavItem("sites.index", _l("Sites"), (Role.ADMIN, Role.CHANGE_LEAD, Role.ANALYST)),
     NavItem("retros.my_actions", _l("My actions"), (Role.ADMIN, Role.CHANGE_LEAD, Role.STAFF)),
     NavItem("feedback.staff_feed", _l("My site's feedback"), (Role.STAFF,)),
+    NavItem("rollout.my_site", _l("My site's rollout"), (Role.STAFF,)),
+    NavItem("integrations.tokens", _l("Integrations"), (Role.ADMIN, Role.CHANGE_LEAD)),
     NavItem("admin.users", _l("Users"), (Role.ADMIN,)),
 )
 

@@ -90,6 +90,7 @@ def seed(seed_value: int = 20261122, last_day: date = DEFAULT_LAST_DAY) -> SeedS
     adjustment = _make_retros(rng, pilot, pilot_sites, users, start)
     n_resp = _make_feedback(rng, pilot, pilot_sites, control_sites, start, adjustment)
     db.session.flush()
+    _derive(pilot, last_day)
     return SeedSummary(
         sites=len(sites),
         observations=n_obs,
@@ -97,6 +98,18 @@ def seed(seed_value: int = 20261122, last_day: date = DEFAULT_LAST_DAY) -> SeedS
         retros=PILOT_DAYS - 1,
         users=[(email, role.value) for email, _name, role in DEMO_USERS],
     )
+
+
+def _derive(pilot: Pilot, last_day: date) -> None:
+    """What the app derives from raw data: comment themes, daily feedback metrics, and a
+    second, finished pilot whose rollout is under way."""
+    from app.services.feedback import retag_pilot
+    from app.services.feedback_metrics import sync_pilot_metrics
+    from app.services.rollout import seed_rollout_demo
+
+    retag_pilot(pilot.id)
+    sync_pilot_metrics(pilot, today=last_day)
+    seed_rollout_demo(last_day)
 
 
 def _make_sites(rng: np.random.Generator) -> list[Site]:

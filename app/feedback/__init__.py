@@ -1,5 +1,5 @@
 from flask import Blueprint
 
-bp = Blueprint("feedback", __name__, url_prefix="/feedback")
+bp = Blueprint("feedback", __name__, url_prefix="/feedback", cli_group="feedback")
 
-from app.feedback import routes  # noqa: E402,F401
+from app.feedback import cli, routes  # noqa: E402,F401

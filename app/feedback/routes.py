@@ -1,3 +1,673 @@
-"""Routes of the feedback area."""
+"""Routes of the feedback area: the public QR form, staff views, distribution and analytics."""
 
-from app.feedback import bp  # noqa: F401
+from __future__ import annotations
+
+import secrets
+from datetime import date, timedelta
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from app.auth.permissions import (
+    ALL_SEEING,
+    PILOT_EDITORS,
+    get_pilot_or_404,
+    require_role,
+)
+from app.extensions import db, limiter
+from app.feedback import bp
+from app.feedback.forms import (
+    QUESTION_TYPE_LABELS,
+    AnswerForm,
+    ConfirmForm,
+    EditFormForm,
+    FlagForm,
+    ImportForm,
+    TagForm,
+)
+from app.models import (
+    Assignment,
+    Audience,
+    FeedbackAnswer,
+    FeedbackForm,
+    FeedbackResponse,
+    FormLink,
+    ResponseChannel,
+    Role,
+    Site,
+)
+from app.services import feedback as svc
+from app.services import qr
+from app.services.themes import THEME_LABELS
+
+# ------------------------------------------------------------------ rate limits
+
+DEFAULT_LIMITS = {
+    # a whole restaurant can share one public address (guest Wi-Fi): generous per address
+    "FEEDBACK_RATELIMIT_PER_ADDRESS": "30 per minute;600 per hour",
+    # one table sticker cannot be used to flood the pilot
+    "FEEDBACK_RATELIMIT_PER_TOKEN": "20 per minute;300 per hour",
+    "FEEDBACK_RATELIMIT_VIEW": "120 per minute",
+}
+
+
+def _limit(name: str):
+    return lambda: current_app.config.get(name) or DEFAULT_LIMITS[name]
+
+
+def _token_key() -> str:
+    return "feedback-token:" + str((request.view_args or {}).get("token", ""))
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _is_zh() -> bool:
+    from flask_babel import get_locale
+
+    return str(get_locale() or "en").startswith("zh")
+
+
+def _label(item: dict, prefix: str = "label") -> str:
+    zh, en = item.get(f"{prefix}_zh"), item.get(f"{prefix}_en")
+    return (zh or en or "") if _is_zh() else (en or zh or "")
+
+
+def _raw_answers(form_model: FeedbackForm) -> dict:
+    raw = {}
+    for q in form_model.questions:
+        name = f"q_{q['key']}"
+        if q["type"] == "multi_choice":
+            raw[q["key"]] = request.form.getlist(name)
+        else:
+            raw[q["key"]] = request.form.get(name)
+    return raw
+
+
+def _language() -> str:
+    return "zh_CN" if _is_zh() else "en"
+
+
+def _render_answer_page(
+    form_model: FeedbackForm,
+    answer_form: AnswerForm,
+    *,
+    action: str,
+    site: Site,
+    errors: dict | None = None,
+    values: dict | None = None,
+    status: int = 200,
+    public: bool = True,
+):
+    return (
+        render_template(
+            "feedback/answer.html",
+            form_model=form_model,
+            form=answer_form,
+            action=action,
+            site=site,
+            errors=errors or {},
+            values=values or {},
+            label=_label,
+            public=public,
+        ),
+        status,
+    )
+
+
+def _handle_answer(
+    form_model: FeedbackForm,
+    site: Site,
+    *,
+    action: str,
+    thanks_url: str,
+    channel: ResponseChannel,
+    link: FormLink | None,
+    public: bool,
+):
+    answer_form = AnswerForm()
+    if request.method == "GET":
+        answer_form.idempotency_key.data = secrets.token_urlsafe(24)
+        return _render_answer_page(form_model, answer_form, action=action, site=site, public=public)
+    raw = _raw_answers(form_model)
+    if (request.form.get("website") or "").strip():
+        # the honeypot was filled in: a bot. Look successful, store nothing.
+        return redirect(thanks_url, code=303)
+    if not answer_form.validate_on_submit():
+        errors = {"_form": [str(e) for errs in answer_form.errors.values() for e in errs]}
+        if not answer_form.idempotency_key.data:
+            answer_form.idempotency_key.data = secrets.token_urlsafe(24)
+        return _render_answer_page(
+            form_model, answer_form, action=action, site=site, errors=errors, values=raw,
+            status=422, public=public,
+        )  # fmt: skip
+    answers, errors = svc.clean_answers(form_model, raw)
+    if errors:
+        return _render_answer_page(
+            form_model, answer_form, action=action, site=site, errors=errors, values=raw,
+            status=422, public=public,
+        )  # fmt: skip
+    svc.submit_response(
+        form_model,
+        site.id,
+        answers,
+        idempotency_key=answer_form.idempotency_key.data,
+        channel=channel,
+        language=_language(),
+        link=link,
+    )
+    db.session.commit()
+    return redirect(thanks_url, code=303)
+
+
+# ------------------------------------------------------------------ the public form
+
+
+@bp.route("/f/<token>", methods=["GET", "POST"])
+@limiter.limit(_limit("FEEDBACK_RATELIMIT_VIEW"), methods=["GET"])
+@limiter.limit(_limit("FEEDBACK_RATELIMIT_PER_ADDRESS"), methods=["POST"])
+@limiter.limit(_limit("FEEDBACK_RATELIMIT_PER_TOKEN"), key_func=_token_key, methods=["POST"])
+def public_form(token: str):
+    """The form behind a QR code: no login, one column, zh-CN or English."""
+    link, form_model = svc.active_link_and_form(token)
+    if link is None:
+        abort(404)
+    pilot = link.pilot
+    if not svc.form_is_open(pilot):
+        return render_template("feedback/closed.html", link=link, pilot=pilot), 200
+    if form_model is None:
+        return render_template("feedback/closed.html", link=link, pilot=pilot), 200
+    return _handle_answer(
+        form_model,
+        link.site,
+        action=url_for("feedback.public_form", token=token),
+        thanks_url=url_for("feedback.thanks", token=token),
+        channel=ResponseChannel.QR,
+        link=link,
+        public=True,
+    )
+
+
+@bp.route("/f/<token>/thanks")
+def thanks(token: str):
+    link = svc.active_link(token)
+    if link is None:
+        abort(404)
+    return render_template(
+        "feedback/thanks.html", link=link, again=url_for(".public_form", token=token)
+    )
+
+
+# ------------------------------------------------------------------ staff
+
+
+@bp.route("/staff")
+@require_role(Role.STAFF)
+def staff_feed():
+    """Recent customer feedback of the staff member's own site (and nothing else)."""
+    site = current_user.site
+    days = request.args.get("days", 14, type=int)
+    days = days if days in (1, 7, 14, 30) else 14
+    responses = svc.staff_feed(site.id, days=days) if site is not None else []
+    pilots = svc.staff_pilots(site.id) if site is not None else []
+    return render_template(
+        "feedback/staff_feed.html",
+        site=site,
+        responses=responses,
+        days=days,
+        pilots=pilots,
+        theme_labels=THEME_LABELS,
+    )
+
+
+@bp.route("/staff/answer/<int:pilot_id>", methods=["GET", "POST"])
+@require_role(Role.STAFF)
+def staff_answer(pilot_id: int):
+    """The staff form, answered while logged in, for the member's own site (anonymous)."""
+    pilot = get_pilot_or_404(pilot_id)
+    site = current_user.site
+    if site is None or not svc.staff_site_in(pilot.id, site.id):
+        abort(403)
+    form_model = svc.current_form(pilot.id, Audience.STAFF)
+    if form_model is None or not svc.form_is_open(pilot):
+        return render_template("feedback/closed.html", link=None, pilot=pilot), 200
+    return _handle_answer(
+        form_model,
+        site,
+        action=url_for("feedback.staff_answer", pilot_id=pilot.id),
+        thanks_url=url_for("feedback.staff_feed", answered=1),
+        channel=ResponseChannel.LOGGED_IN,
+        link=None,
+        public=False,
+    )
+
+
+# ------------------------------------------------------------------ distribution
+
+
+@bp.route("/pilots/<int:pilot_id>")
+@require_role(*PILOT_EDITORS)
+def manage(pilot_id: int):
+    pilot = get_pilot_or_404(pilot_id, for_edit=True)
+    forms = {a: svc.form_versions(pilot.id, a) for a in Audience}
+    links = svc.pilot_links(pilot.id)
+    arms = {a.site_id: a.arm.value for a in pilot.assignments}
+    return render_template(
+        "feedback/manage.html",
+        pilot=pilot,
+        forms=forms,
+        links=links,
+        arms=arms,
+        confirm=ConfirmForm(),
+        response_count=svc.response_count,
+        is_open=svc.form_is_open(pilot),
+    )
+
+
+@bp.route("/pilots/<int:pilot_id>/setup", methods=["POST"])
+@require_role(*PILOT_EDITORS)
+def setup(pilot_id: int):
+    pilot = get_pilot_or_404(pilot_id, for_edit=True)
+    if ConfirmForm().validate_on_submit():
+        svc.ensure_forms(pilot)
+        links = svc.ensure_links(pilot)
+        db.session.commit()
+        flash(_("Forms and links are ready: %(n)s links.", n=len(links)), "success")
+    return redirect(url_for("feedback.manage", pilot_id=pilot.id))
+
+
+@bp.route("/links/<int:link_id>/revoke", methods=["POST"])
+@require_role(*PILOT_EDITORS)
+def revoke_link(link_id: int):
+    link = db.get_or_404(FormLink, link_id)
+    get_pilot_or_404(link.pilot_id, for_edit=True)
+    if ConfirmForm().validate_on_submit():
+        svc.revoke_link(link, by=current_user, renew=True)
+        db.session.commit()
+        flash(
+            _("The old link and QR code no longer work; print the new sheet for %(site)s.",
+              site=link.site.name),
+            "warning",
+        )  # fmt: skip
+    return redirect(url_for("feedback.manage", pilot_id=link.pilot_id))
+
+
+def _public_url(link: FormLink) -> str:
+    return url_for("feedback.public_form", token=link.token, _external=True)
+
+
+@bp.route("/links/<int:link_id>/qr.<fmt>")
+@require_role(*PILOT_EDITORS)
+def qr_code(link_id: int, fmt: str):
+    link = db.get_or_404(FormLink, link_id)
+    get_pilot_or_404(link.pilot_id, for_edit=True)
+    if fmt not in ("png", "svg") or not link.is_active:
+        abort(404)
+    name = f"feedback-{link.site.code}-{link.audience.value}.{fmt}"
+    if fmt == "png":
+        body, mimetype = qr.qr_png(_public_url(link)), "image/png"
+    else:
+        body, mimetype = qr.qr_svg(_public_url(link), title=link.site.name), "image/svg+xml"
+    disposition = "attachment" if request.args.get("download") else "inline"
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'{disposition}; filename="{name}"'},
+    )
+
+
+@bp.route("/pilots/<int:pilot_id>/sites/<int:site_id>/sheet")
+@require_role(*PILOT_EDITORS)
+def sheet(pilot_id: int, site_id: int):
+    """A printable A4 sheet: the site's customer QR code with a bilingual invitation."""
+    pilot = get_pilot_or_404(pilot_id, for_edit=True)
+    audience = (
+        Audience(request.args.get("audience", "customer"))
+        if request.args.get("audience", "customer") in ("customer", "staff")
+        else Audience.CUSTOMER
+    )
+    link = db.session.scalar(
+        select(FormLink).where(
+            FormLink.pilot_id == pilot.id,
+            FormLink.site_id == site_id,
+            FormLink.audience == audience,
+            FormLink.revoked_at.is_(None),
+        )
+    )
+    if link is None:
+        abort(404)
+    url = _public_url(link)
+    html = render_template(
+        "feedback/sheet.html",
+        pilot=pilot,
+        link=link,
+        site=link.site,
+        url=url,
+        svg=qr.qr_svg_inline(url, scale=10),
+        audience=audience,
+    )
+    if request.args.get("format") == "pdf":
+        pdf = qr.html_to_pdf(html, base_url=request.url_root)
+        name = f"feedback-sheet-{link.site.code}-{audience.value}.pdf"
+        return Response(
+            pdf, mimetype="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{name}"'},
+        )  # fmt: skip
+    return html
+
+
+def _question_rows(form_model: FeedbackForm) -> list[dict]:
+    rows = []
+    for q in form_model.questions:
+        options = "\n".join(
+            f"{o.get('value', '')} | {o.get('label_en', '')} | {o.get('label_zh', '')}"
+            for o in q.get("options") or []
+        )
+        rows.append(
+            {
+                "key": q["key"],
+                "kind": q["type"],
+                "label_en": q.get("label_en", ""),
+                "label_zh": q.get("label_zh", ""),
+                "required": bool(q.get("required")),
+                "segment": bool(q.get("segment")),
+                "options": options,
+                "remove": False,
+            }
+        )
+    return rows
+
+
+def _parse_question_rows(rows: list[dict]) -> list[dict]:
+    questions = []
+    used = set()
+    for position, row in enumerate(rows, start=1):
+        if row.get("remove"):
+            continue
+        if not (row.get("label_en") or "").strip() and not (row.get("label_zh") or "").strip():
+            continue  # an empty new row
+        key = (row.get("key") or "").strip().lower() or f"q{position}"
+        while key in used:
+            key = f"{key}_{position}"
+        used.add(key)
+        q = {
+            "key": key,
+            "type": row.get("kind") or "rating",
+            "label_en": (row.get("label_en") or "").strip(),
+            "label_zh": (row.get("label_zh") or "").strip(),
+            "required": bool(row.get("required")),
+        }
+        if row.get("segment"):
+            q["segment"] = True
+        if q["type"] in ("single_choice", "multi_choice"):
+            options = []
+            for line in (row.get("options") or "").splitlines():
+                parts = [p.strip() for p in line.split("|")]
+                if not parts or not parts[0]:
+                    continue
+                value = parts[0]
+                en = parts[1] if len(parts) > 1 and parts[1] else value
+                zh = parts[2] if len(parts) > 2 and parts[2] else en
+                options.append({"value": value, "label_en": en, "label_zh": zh})
+            q["options"] = options
+        questions.append(q)
+    return questions
+
+
+@bp.route("/pilots/<int:pilot_id>/forms/<audience>", methods=["GET", "POST"])
+@require_role(*PILOT_EDITORS)
+def edit_form(pilot_id: int, audience: str):
+    pilot = get_pilot_or_404(pilot_id, for_edit=True)
+    if audience not in ("customer", "staff"):
+        abort(404)
+    aud = Audience(audience)
+    form_model = svc.current_form(pilot.id, aud)
+    if form_model is None:
+        form_model = svc.ensure_forms(pilot)[aud]
+        db.session.commit()
+    editable = pilot.status in svc.EDITABLE_STATUSES
+    if request.method == "GET":
+        form = EditFormForm(
+            data={
+                "title_en": form_model.title_en,
+                "title_zh": form_model.title_zh,
+                "intro_en": form_model.intro_en or "",
+                "intro_zh": form_model.intro_zh or "",
+                "questions": [*_question_rows(form_model), {"kind": "rating"}],
+            }
+        )
+    else:
+        form = EditFormForm()
+    problems: list[str] = []
+    if request.method == "POST" and editable and form.validate_on_submit():
+        questions = _parse_question_rows(form.questions.data)
+        try:
+            target, new_version = svc.update_form(
+                form_model,
+                {
+                    "title_en": form.title_en.data.strip(),
+                    "title_zh": form.title_zh.data.strip(),
+                    "intro_en": (form.intro_en.data or "").strip() or None,
+                    "intro_zh": (form.intro_zh.data or "").strip() or None,
+                    "questions": questions,
+                },
+                by=current_user,
+            )
+        except svc.FeedbackError as exc:
+            db.session.rollback()
+            problems = str(exc).split("; ")
+        else:
+            db.session.commit()
+            if new_version:
+                flash(
+                    _("Saved as version %(v)s; earlier answers keep version %(old)s.",
+                      v=target.version, old=target.version - 1),
+                    "success",
+                )  # fmt: skip
+            else:
+                flash(_("Questions saved."), "success")
+            return redirect(url_for("feedback.manage", pilot_id=pilot.id))
+    status = 422 if request.method == "POST" else 200
+    return (
+        render_template(
+            "feedback/edit_form.html",
+            pilot=pilot,
+            form=form,
+            form_model=form_model,
+            audience=aud,
+            editable=editable,
+            problems=problems,
+            has_responses=svc.response_count(form_model.id) > 0,
+            type_labels=QUESTION_TYPE_LABELS,
+        ),
+        status,
+    )
+
+
+# ------------------------------------------------------------------ analytics and comments
+
+
+@bp.route("/pilots/<int:pilot_id>/overview")
+@require_role(*ALL_SEEING)
+def pilot_overview(pilot_id: int):
+    from app.feedback.charts import overview_charts
+    from app.services import feedback_analytics as fa
+
+    pilot = get_pilot_or_404(pilot_id)
+    overview = fa.pilot_overview(pilot)
+    today = date.today()
+    last = min(d for d in (pilot.end_date, today) if d is not None)
+    first = last - timedelta(days=6)
+    return render_template(
+        "feedback/overview.html",
+        pilot=pilot,
+        o=overview,
+        charts=overview_charts(pilot, overview, _label),
+        themes=fa.top_themes(pilot, pilot.pre_start or first, last, limit=10),
+        theme_cells=fa.themes_by_day_and_site(pilot, first, last),
+        flagged=fa.flagged_comments(pilot, first, last, limit=20),
+        first=first,
+        last=last,
+        label=_label,
+    )
+
+
+@bp.route("/pilots/<int:pilot_id>/comments")
+@require_role(*ALL_SEEING)
+def comments(pilot_id: int):
+    pilot = get_pilot_or_404(pilot_id)
+    site_id = request.args.get("site", type=int)
+    tag = (request.args.get("tag") or "").strip()
+    flagged_only = request.args.get("flagged") == "1"
+    page = max(request.args.get("page", 1, type=int), 1)
+    query = (
+        select(FeedbackAnswer)
+        .join(FeedbackResponse)
+        .where(FeedbackResponse.pilot_id == pilot.id, FeedbackAnswer.value_text.is_not(None))
+        .options(
+            selectinload(FeedbackAnswer.tags),
+            selectinload(FeedbackAnswer.response).selectinload(FeedbackResponse.site),
+        )
+        .order_by(FeedbackResponse.submitted_at.desc(), FeedbackAnswer.id.desc())
+    )
+    if site_id:
+        query = query.where(FeedbackResponse.site_id == site_id)
+    if flagged_only:
+        query = query.where(FeedbackResponse.is_flagged_negative.is_(True))
+    if tag:
+        from app.models import CommentTag
+
+        query = query.where(
+            FeedbackAnswer.id.in_(select(CommentTag.answer_id).where(CommentTag.tag == tag))
+        )
+    per_page = 50
+    answers = db.session.scalars(query.offset((page - 1) * per_page).limit(per_page + 1)).all()
+    sites = db.session.scalars(
+        select(Site).join(Assignment).where(Assignment.pilot_id == pilot.id).order_by(Site.code)
+    ).all()
+    return render_template(
+        "feedback/comments.html",
+        pilot=pilot,
+        answers=answers[:per_page],
+        has_more=len(answers) > per_page,
+        page=page,
+        sites=sites,
+        site_id=site_id,
+        tag=tag,
+        flagged_only=flagged_only,
+        theme_labels=THEME_LABELS,
+        tag_form=TagForm(),
+        flag_form=FlagForm(),
+        can_tag=current_user.role in ALL_SEEING,
+    )
+
+
+@bp.route("/answers/<int:answer_id>/tags", methods=["POST"])
+@require_role(*ALL_SEEING)
+def tag_comment(answer_id: int):
+    answer = db.get_or_404(FeedbackAnswer, answer_id)
+    pilot = get_pilot_or_404(answer.response.pilot_id)
+    form = TagForm()
+    if form.validate_on_submit():
+        if form.remove.data:
+            svc.remove_tag(answer, form.tag.data.strip())
+        else:
+            try:
+                svc.add_manual_tag(answer, form.tag.data)
+            except svc.FeedbackError as exc:
+                flash(str(exc), "danger")
+        db.session.commit()
+    else:
+        flash(_("A tag needs 1 to %(n)s characters.", n=svc.MAX_TAG_LENGTH), "danger")
+    from app.auth.routes import safe_next
+
+    fallback = url_for("feedback.comments", pilot_id=pilot.id)
+    target = request.form.get("next")
+    return redirect(safe_next(target) if target else fallback)
+
+
+@bp.route("/responses/<int:response_id>/flag", methods=["POST"])
+@require_role(*ALL_SEEING)
+def flag_response(response_id: int):
+    response = db.get_or_404(FeedbackResponse, response_id)
+    pilot = get_pilot_or_404(response.pilot_id)
+    form = FlagForm()
+    if form.validate_on_submit():
+        svc.set_flag(response, form.flagged.data == "1", by=current_user)
+        db.session.commit()
+    return redirect(url_for("feedback.comments", pilot_id=pilot.id))
+
+
+# ------------------------------------------------------------------ import / export
+
+
+@bp.route("/pilots/<int:pilot_id>/export.<fmt>")
+@require_role(*ALL_SEEING)
+def export(pilot_id: int, fmt: str):
+    from app.services import feedback_import
+    from app.services.tabular import csv_response, xlsx_response
+
+    pilot = get_pilot_or_404(pilot_id)
+    if fmt not in ("csv", "xlsx"):
+        abort(404)
+    audience = request.args.get("audience", "customer")
+    aud = Audience(audience) if audience in ("customer", "staff") else Audience.CUSTOMER
+    frame = feedback_import.export_frame(pilot, aud)
+    name = f"feedback-pilot{pilot.id}-{aud.value}"
+    return csv_response(frame, name) if fmt == "csv" else xlsx_response(frame, name)
+
+
+@bp.route("/pilots/<int:pilot_id>/import", methods=["GET", "POST"])
+@require_role(*PILOT_EDITORS)
+def import_responses(pilot_id: int):
+    from app.services import feedback_import
+    from app.services.tabular import ImportFailed
+
+    pilot = get_pilot_or_404(pilot_id, for_edit=True)
+    form = ImportForm()
+    errors = []
+    status = 200
+    if form.validate_on_submit():
+        try:
+            mapping = feedback_import.parse_mapping(form.mapping.data or "")
+            result = feedback_import.import_responses(
+                pilot,
+                form.file.data,
+                audience=Audience(form.audience.data),
+                mapping=mapping,
+                filename=form.file.data.filename,
+                by=current_user,
+            )
+        except ImportFailed as exc:
+            db.session.rollback()
+            errors = exc.errors
+            status = 422
+        else:
+            db.session.commit()
+            flash(
+                _("Imported %(n)s responses (%(d)s already there).",
+                  n=result.inserted, d=result.duplicates),
+                "success",
+            )  # fmt: skip
+            return redirect(url_for("feedback.manage", pilot_id=pilot.id))
+    elif request.method == "POST":
+        status = 422
+    fields = feedback_import.field_help(pilot, Audience(form.audience.data or "customer"))
+    return (
+        render_template(
+            "feedback/import.html", pilot=pilot, form=form, errors=errors, fields=fields
+        ),
+        status,
+    )

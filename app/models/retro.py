@@ -14,6 +14,7 @@ from app.models.pilot import Pilot
 from app.models.site import Site
 
 if TYPE_CHECKING:
+    from app.models.feedback import FeedbackResponse
     from app.models.user import User
 
 
@@ -31,6 +32,13 @@ class ActionStatus(enum.Enum):
     @property
     def is_closed(self) -> bool:
         return self in (ActionStatus.DONE, ActionStatus.DROPPED)
+
+
+#: The note columns of each retro format, in display order.
+FORMAT_CATEGORIES: dict[RetroFormat, tuple[str, ...]] = {
+    RetroFormat.WELL_PROBLEMS_IDEAS: ("went_well", "problems", "ideas"),
+    RetroFormat.START_STOP_CONTINUE: ("start", "stop", "continue"),
+}
 
 
 class AdjustmentScope(enum.Enum):
@@ -98,6 +106,7 @@ class RetroItem(Base):
 
     retro: Mapped[Retrospective] = relationship(back_populates="items")
     sites: Mapped[list[Site]] = relationship(secondary=retro_item_sites)
+    responses: Mapped[list[FeedbackResponse]] = relationship(secondary=retro_item_responses)
 
 
 class ActionItem(Base):
@@ -120,6 +129,17 @@ class ActionItem(Base):
     pilot: Mapped[Pilot] = relationship()
     retro: Mapped[Retrospective | None] = relationship()
     owner: Mapped[User | None] = relationship()
+
+    def is_open_on(self, day: date) -> bool:
+        """Created before ``day`` and not closed before it (closing on ``day`` still shows)."""
+        return self.created_on <= day and (self.closed_on is None or self.closed_on >= day)
+
+    def age_on(self, day: date) -> int:
+        """Whole days since the action was opened."""
+        return max((day - self.created_on).days, 0)
+
+    def is_overdue_on(self, day: date) -> bool:
+        return not self.status.is_closed and self.due_date is not None and self.due_date < day
 
 
 class Adjustment(Base):

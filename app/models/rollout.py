@@ -96,6 +96,8 @@ class WaveSite(Base):
     wave_id: Mapped[int | None] = mapped_column(ForeignKey("waves.id", ondelete="SET NULL"))
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     is_holdback: Mapped[bool] = mapped_column(default=False)
+    go_live_date: Mapped[date | None]
+    capacity_load: Mapped[float | None]
     readiness_score: Mapped[float | None]
     readiness_tier: Mapped[str | None] = mapped_column(String(20))
     predicted_effect: Mapped[float | None]

@@ -1,20 +1,462 @@
-"""Routes of the pilots area."""
+"""Routes of the pilots area: the design wizard, pre-registration, the dashboard, data intake."""
 
 from __future__ import annotations
 
-from flask import render_template
+import math
 
-from app.auth.permissions import get_pilot_or_404
-from app.models import Arm
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.auth.permissions import ALL_SEEING, PILOT_EDITORS, get_pilot_or_404, require_role
+from app.charts import daily_series_svg
+from app.extensions import db
+from app.formutils import choices
+from app.models import Arm, AssignmentMethod, Direction, Metric, MetricRole, Pilot, Site
 from app.pilots import bp
+from app.pilots.forms import (
+    AddSiteForm,
+    DatesForm,
+    DescribeForm,
+    MetricsForm,
+    ProposeForm,
+    RemoveSiteForm,
+    StartForm,
+)
+from app.services import observations as obs
+from app.services import pilot_design
+from app.services import pilots as svc
+from app.services.observation_import import OBSERVATION_ALIASES
+from app.services.tabular import local_today
+from app.sites.forms import UploadForm
+from app.sites.importing import observations_preview as render_observations_preview
+from app.sites.importing import stash_or_error
+
+
+def _role_labels() -> dict[MetricRole, str]:
+    return {
+        MetricRole.PRIMARY: _("Primary"),
+        MetricRole.GUARDRAIL: _("Guardrail"),
+        MetricRole.SECONDARY: _("Secondary"),
+    }
+
+
+# ---------------------------------------------------------------- wizard
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@require_role(*PILOT_EDITORS)
+def create():
+    form = DescribeForm()
+    if not form.is_submitted():
+        form.owner_id.data = current_user.id
+    if form.validate_on_submit():
+        pilot = svc.create_pilot(form.data, by=current_user)
+        db.session.commit()
+        flash(_("Draft pilot %(name)s saved.", name=pilot.name), "success")
+        step = 2 if form.next.data else 1
+        return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=step))
+    return render_template(
+        "pilots/wizard_describe.html", form=form, pilot=None, step=1, steps=svc.WIZARD_STEPS
+    )
+
+
+@bp.route("/<int:pilot_id>/wizard/<int:step>", methods=["GET", "POST"])
+def wizard(pilot_id: int, step: int):
+    pilot = get_pilot_or_404(pilot_id, for_edit=True)
+    views = {1: _describe, 2: _metrics, 3: _dates, 4: _sites, 5: _review}
+    if step not in views:
+        abort(404)
+    return views[step](pilot)
+
+
+def _next_url(pilot: Pilot, step: int, form) -> str:
+    go_on = getattr(form, "next", None) is not None and form.next.data
+    target = min(step + 1, svc.LAST_STEP) if go_on else step
+    return url_for("pilots.wizard", pilot_id=pilot.id, step=target)
+
+
+def _save(pilot: Pilot, step: int, form, change) -> bool:
+    """Apply a step's change through ``save_design``; False (with a form error) if refused."""
+    try:
+        svc.save_design(pilot, change, by=current_user, reason=form.reason.data)
+    except svc.ReasonRequired:
+        db.session.rollback()
+        form.reason.errors = [*form.reason.errors, _("Give a reason for the change.")]
+        return False
+    except svc.DesignError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return False
+    svc.advance(pilot, step + 1 if getattr(form, "next", None) and form.next.data else step)
+    db.session.commit()
+    return True
+
+
+def _render(template: str, pilot: Pilot, step: int, **context):
+    return render_template(template, pilot=pilot, step=step, steps=svc.WIZARD_STEPS, **context)
+
+
+def _describe(pilot: Pilot):
+    form = DescribeForm(obj=pilot)
+    if form.validate_on_submit():
+        if _save(pilot, 1, form, lambda: svc.update_description(pilot, form.data)):
+            flash(_("Saved."), "success")
+            return redirect(_next_url(pilot, 1, form))
+    return _render("pilots/wizard_describe.html", pilot, 1, form=form)
+
+
+def _metrics(pilot: Pilot):
+    form = MetricsForm(obj=pilot)
+    metrics = db.session.scalars(select(Metric).order_by(Metric.key)).all()
+    links = {link.metric_id: link for link in pilot.metric_links}
+    error = None
+    if form.validate_on_submit():
+        picked, error = _metric_choices(metrics)
+        if error is None and _save(
+            pilot,
+            2,
+            form,
+            lambda: svc.set_metrics(
+                pilot, picked, alpha=form.alpha.data, min_effect=form.min_effect.data,
+                by=current_user,
+            ),
+        ):  # fmt: skip
+            flash(_("Saved."), "success")
+            return redirect(_next_url(pilot, 2, form))
+    if error:
+        flash(error, "danger")
+    return _render(
+        "pilots/wizard_metrics.html",
+        pilot,
+        2,
+        form=form,
+        metrics=metrics,
+        links=links,
+        posted=request.form if request.method == "POST" else None,
+        role_labels=_role_labels(),
+    )
+
+
+def _metric_choices(metrics: list[Metric]) -> tuple[list[svc.MetricChoice], str | None]:
+    picked = []
+    for metric in metrics:
+        role_value = request.form.get(f"role_{metric.id}", "")
+        role = MetricRole(role_value) if role_value in {r.value for r in MetricRole} else None
+        direction_value = request.form.get(f"direction_{metric.id}", "")
+        direction = (
+            Direction(direction_value) if direction_value in {d.value for d in Direction} else None
+        )
+        numbers = {}
+        for name in ("margin", "effect"):
+            text = (request.form.get(f"{name}_{metric.id}") or "").strip()
+            if not text:
+                numbers[name] = None
+                continue
+            try:
+                numbers[name] = float(text)
+            except ValueError:
+                return [], _("%(metric)s: '%(value)s' is not a number.", metric=metric.name,
+                             value=text)  # fmt: skip
+            if not math.isfinite(numbers[name]) or numbers[name] < 0:
+                return [], _("%(metric)s: use a positive number.", metric=metric.name)
+        picked.append(
+            svc.MetricChoice(metric, role, numbers["margin"], numbers["effect"], direction)
+        )
+    return picked, None
+
+
+def _dates(pilot: Pilot):
+    form = DatesForm(obj=pilot)
+    if form.validate_on_submit():
+        if _save(
+            pilot,
+            3,
+            form,
+            lambda: svc.set_dates(
+                pilot, form.pre_start.data, form.start_date.data, form.end_date.data
+            ),
+        ):
+            flash(_("Saved."), "success")
+            return redirect(_next_url(pilot, 3, form))
+    return _render("pilots/wizard_dates.html", pilot, 3, form=form)
+
+
+def _propose_form(pilot: Pilot) -> ProposeForm:
+    form = ProposeForm()
+    metrics = db.session.scalars(select(Metric).order_by(Metric.key)).all()
+    form.problem_metric.choices = choices(
+        [("", _("None (random order within strata)"))] + [(m.key, m.name) for m in metrics]
+    )
+    if not form.is_submitted() and pilot.primary_metric is not None:
+        form.problem_metric.data = pilot.primary_metric.key
+        form.problem_direction.data = (
+            "high" if pilot.primary_metric.better_direction is Direction.DECREASE else "low"
+        )
+    return form
+
+
+def _add_form(pilot: Pilot) -> AddSiteForm:
+    form = AddSiteForm(prefix="add")
+    taken = {a.site_id for a in pilot.assignments}
+    sites = db.session.scalars(select(Site).where(Site.is_active).order_by(Site.code)).all()
+    form.site_id.choices = choices(
+        (s.id, f"{s.code} · {s.name} · {s.region}") for s in sites if s.id not in taken
+    )
+    return form
+
+
+def _sites(pilot: Pilot):
+    return _render(
+        "pilots/wizard_sites.html",
+        pilot,
+        4,
+        propose_form=_propose_form(pilot),
+        add_form=_add_form(pilot),
+        remove_form=RemoveSiteForm(prefix="remove"),
+        check=pilot_design.check_design(pilot),
+        pilot_sites=_assignments(pilot, Arm.PILOT),
+        control_sites=_assignments(pilot, Arm.CONTROL),
+        method_labels={
+            AssignmentMethod.PROPOSED: _("Proposed"),
+            AssignmentMethod.RANDOM_STRATIFIED: _("Drawn at random within its stratum"),
+            AssignmentMethod.MATCHED: _("Matched"),
+            AssignmentMethod.MANUAL: _("Added by hand"),
+        },
+    )
+
+
+def _assignments(pilot: Pilot, arm: Arm):
+    return sorted((a for a in pilot.assignments if a.arm is arm), key=lambda a: a.site.code)
+
+
+@bp.route("/<int:pilot_id>/wizard/4/propose", methods=["POST"])
+def propose_sites(pilot_id: int):
+    pilot = get_pilot_or_404(pilot_id, for_edit=True)
+    form = _propose_form(pilot)
+    if not form.validate_on_submit():
+        for field, errors in form.errors.items():
+            flash(f"{getattr(form, field).label.text}: {'; '.join(errors)}", "danger")
+        return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4))
+    settings = pilot_design.ProposalSettings(
+        n_pilot=form.n_pilot.data,
+        stratify_by=form.stratify_by.data or None,
+        problem_metric=form.problem_metric.data or None,
+        problem_direction=form.problem_direction.data,
+        max_volume_share=form.max_volume_share.data,
+        control_method=form.control_method.data,
+        n_control=form.n_control.data,
+        match_on=tuple(form.match_on.data or ()),
+        seed=form.seed.data or 0,
+    )
+    try:
+        proposal, controls = pilot_design.propose(pilot, settings)
+    except ValueError as exc:  # the engine's words for a setting that cannot work
+        flash(_("No proposal: %(reason)s", reason=str(exc)), "danger")
+        return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4))
+    except Exception:  # an engine failure must not cost the user their page
+        current_app.logger.exception("site proposal failed for pilot %s", pilot.id)
+        flash(_("The proposal could not be computed for these settings. Try others, or "
+                "choose the sites by hand."), "danger")  # fmt: skip
+        return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4))
+    if proposal.error or controls.error:
+        flash(_("No proposal: %(reason)s", reason=proposal.error or controls.error), "danger")
+        return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4))
+    if _save(
+        pilot, 4, form, lambda: pilot_design.apply_proposal(pilot, proposal, controls, settings)
+    ):
+        flash(
+            _(
+                "Proposed %(p)s pilot and %(c)s control sites. Review them, then add or remove.",
+                p=len(proposal.site_ids),
+                c=len(controls.control_ids),
+            ),
+            "success",
+        )
+        for note in (*proposal.warnings, *controls.warnings):
+            flash(note, "warning")
+    else:
+        _flash_reason_needed(form)
+    return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4))
+
+
+def _flash_reason_needed(form) -> None:
+    if form.reason.errors:
+        flash(_("This pilot has started: give a reason for the change."), "danger")
+
+
+@bp.route("/<int:pilot_id>/sites/add", methods=["POST"])
+def add_site(pilot_id: int):
+    pilot = get_pilot_or_404(pilot_id, for_edit=True)
+    form = _add_form(pilot)
+    if form.validate_on_submit():
+        site = db.session.get(Site, form.site_id.data)
+        arm = Arm(form.arm.data)
+        if not _save(pilot, 4, form, lambda: svc.assign_site(pilot, site, arm)):
+            _flash_reason_needed(form)
+    else:
+        flash(_("Choose a site that is not in the pilot yet."), "danger")
+    return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4))
+
+
+@bp.route("/<int:pilot_id>/sites/remove", methods=["POST"])
+def remove_site(pilot_id: int):
+    pilot = get_pilot_or_404(pilot_id, for_edit=True)
+    form = RemoveSiteForm(prefix="remove")
+    if form.validate_on_submit():
+        site_id = form.site_id.data
+        if not _save(pilot, 4, form, lambda: svc.remove_site(pilot, site_id)):
+            _flash_reason_needed(form)
+    return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4))
+
+
+def _review(pilot: Pilot):
+    return _render(
+        "pilots/wizard_review.html",
+        pilot,
+        5,
+        form=StartForm(),
+        ready=svc.readiness(pilot),
+        design=pilot_design.check_design(pilot),
+        role_labels=_role_labels(),
+        pilot_sites=_assignments(pilot, Arm.PILOT),
+        control_sites=_assignments(pilot, Arm.CONTROL),
+    )
+
+
+@bp.route("/<int:pilot_id>/start", methods=["POST"])
+def start(pilot_id: int):
+    pilot = get_pilot_or_404(pilot_id, for_edit=True)
+    form = StartForm()
+    if form.validate_on_submit():
+        try:
+            svc.start_pilot(pilot, by=current_user)
+        except svc.DesignError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+            return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=5))
+        db.session.commit()
+        flash(_("The pilot is running. Its design is now pre-registered."), "success")
+        return redirect(url_for("pilots.detail", pilot_id=pilot.id))
+    return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=5))
+
+
+# ---------------------------------------------------------------- dashboard and audit
 
 
 @bp.route("/<int:pilot_id>")
 def detail(pilot_id: int):
     pilot = get_pilot_or_404(pilot_id)
+    sees_design = current_user.role in ALL_SEEING
+    today = local_today()
+    window = obs.pilot_window(pilot, today)
+    links = list(pilot.metric_links)
+    charts = []
+    grid = None
+    metric = None
+    if window is not None:
+        chart_links = [lk for lk in links if lk.role in (MetricRole.PRIMARY, MetricRole.GUARDRAIL)]
+        adjustments = obs.adjustments_for(pilot)
+        if sees_design:
+            for link in chart_links:
+                frame = obs.daily_arm_means(pilot, link.metric, window)
+                charts.append(
+                    (
+                        link,
+                        daily_series_svg(
+                            frame,
+                            start=pilot.start_date,
+                            adjustments=adjustments,
+                            title=link.metric.display_name(_locale()),
+                            unit=link.metric.unit,
+                            end=pilot.end_date,
+                        ),
+                    )
+                )
+        metric = _grid_metric(pilot, links)
+        if metric is not None:
+            own = None if sees_design else {current_user.site_id}
+            grid = obs.completeness_grid(pilot, metric, window, site_ids=own, today=today)
+    day, planned = svc.day_counts(pilot, today)
+    deviations = [e for e in svc.audit_events(pilot) if e.is_deviation] if sees_design else []
     return render_template(
         "pilots/detail.html",
         pilot=pilot,
-        pilot_sites=pilot.sites_in(Arm.PILOT),
-        control_sites=pilot.sites_in(Arm.CONTROL),
+        sees_design=sees_design,
+        can_edit=current_user.role in PILOT_EDITORS,
+        charts=charts,
+        grid=grid,
+        grid_metric=metric,
+        links=links,
+        role_labels=_role_labels(),
+        day=day,
+        planned=planned,
+        today=today,
+        deviations=deviations,
+        pilot_sites=_assignments(pilot, Arm.PILOT) if sees_design else [],
+        control_sites=_assignments(pilot, Arm.CONTROL) if sees_design else [],
+        last_data=obs.last_data_day(pilot),
+    )
+
+
+def _locale() -> str:
+    from flask_babel import get_locale
+
+    return str(get_locale() or "en")
+
+
+def _grid_metric(pilot: Pilot, links) -> Metric | None:
+    wanted = request.args.get("metric")
+    for link in links:
+        if link.metric.key == wanted:
+            return link.metric
+    return pilot.primary_metric or (links[0].metric if links else None)
+
+
+@bp.route("/<int:pilot_id>/audit")
+@require_role(*ALL_SEEING)
+def audit_log(pilot_id: int):
+    pilot = get_pilot_or_404(pilot_id)
+    return render_template("pilots/audit_log.html", pilot=pilot, events=svc.audit_events(pilot))
+
+
+# ---------------------------------------------------------------- daily data for this pilot
+
+
+@bp.route("/<int:pilot_id>/data/import", methods=["GET", "POST"])
+def import_observations(pilot_id: int):
+    pilot = get_pilot_or_404(pilot_id, for_edit=True)
+    form = UploadForm()
+    if form.validate_on_submit():
+        token = stash_or_error(form)
+        if token:
+            return redirect(
+                url_for(
+                    "pilots.observations_preview",
+                    pilot_id=pilot.id,
+                    token=token,
+                    name=form.file.data.filename,
+                )
+            )
+    return render_template(
+        "sites/import.html",
+        form=form,
+        aliases=OBSERVATION_ALIASES,
+        labels={k: k for k in OBSERVATION_ALIASES},
+        title=_("Import daily data"),
+        kind="observations",
+        pilot=pilot,
+    )
+
+
+@bp.route("/<int:pilot_id>/data/import/<token>", methods=["GET", "POST"])
+def observations_preview(pilot_id: int, token: str):
+    pilot = get_pilot_or_404(pilot_id, for_edit=True)
+    return render_observations_preview(
+        token,
+        pilot=pilot,
+        back_url=url_for("pilots.import_observations", pilot_id=pilot.id),
+        done_url=lambda: url_for("pilots.detail", pilot_id=pilot.id),
+        filename=request.args.get("name") or None,
     )

@@ -1,3 +1,300 @@
-"""Routes of the reports area."""
+"""Routes of the reports area: snapshots, their page, sign-off and exports.
 
-from app.reports import bp  # noqa: F401
+Who may do what (staff never see reports: they show every site's results and an interim
+result seen at a pilot site can change how its staff behave):
+
+* view a report, download its exports: admin, change lead, analyst;
+* create the pre-registered snapshot: admin, change lead, analyst;
+* run an exploration, approve or request changes: analysts only, and never the pilot's owner.
+"""
+
+from __future__ import annotations
+
+from flask import (
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app.auth.permissions import ALL_SEEING, get_pilot_or_404, require_login, require_role
+from app.extensions import db
+from app.models import Decision, Pilot, Report, ReportStatus, Role
+from app.reports import bp
+from app.reports.context import page_body, report_context
+from app.reports.forms import CreateReportForm, ExploreForm, ReviewForm
+from app.services import report_exports, report_jobs
+from app.services import reports as service
+from app.services.report_sentences import METHOD_LABELS, STATUS_COLOURS, STATUS_LABELS
+
+
+def _pilot_for_reports(pilot_id: int) -> Pilot:
+    pilot = get_pilot_or_404(pilot_id)
+    if current_user.role not in ALL_SEEING:
+        abort(403)
+    return pilot
+
+
+def _report_or_404(report_id: int) -> Report:
+    require_login()
+    report = db.get_or_404(Report, report_id)
+    _pilot_for_reports(report.pilot_id)
+    return report
+
+
+def _locale() -> str:
+    from flask_babel import get_locale
+
+    return str(get_locale() or "en")
+
+
+def _explore_form(pilot: Pilot) -> ExploreForm:
+    from app.formutils import choices
+
+    form = ExploreForm()
+    form.metrics.choices = choices(
+        (link.metric.key, link.metric.display_name(_locale())) for link in pilot.metric_links
+    )
+    if not form.is_submitted():
+        form.metrics.data = [link.metric.key for link in pilot.metric_links]
+    return form
+
+
+@bp.get("/pilot/<int:pilot_id>")
+def index(pilot_id: int):
+    """The pilot's reports: the latest pre-registered snapshot first, explorations labelled."""
+    pilot = _pilot_for_reports(pilot_id)
+    reports = service.pilot_reports(pilot)
+    latest = service.latest_preregistered(pilot)
+    return render_template(
+        "reports/index.html",
+        pilot=pilot,
+        reports=reports,
+        latest=latest,
+        create_form=CreateReportForm(),
+        explore_form=_explore_form(pilot) if current_user.role is Role.ANALYST else None,
+        status_labels_r=STATUS_LABELS,
+        status_colours_r=STATUS_COLOURS,
+        method_labels=METHOD_LABELS,
+    )
+
+
+def _start(pilot: Pilot, **kwargs) -> Response:
+    try:
+        report = service.start_snapshot(pilot, by=current_user, **kwargs)
+    except service.ReportError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return redirect(url_for("reports.index", pilot_id=pilot.id))
+    db.session.commit()
+    report_jobs.submit(report.id)
+    return redirect(url_for("reports.detail", report_id=report.id))
+
+
+@bp.post("/pilot/<int:pilot_id>/create")
+def create(pilot_id: int):
+    pilot = _pilot_for_reports(pilot_id)
+    form = CreateReportForm()
+    if not form.validate_on_submit():
+        flash(_("The form expired; please try again."), "warning")
+        return redirect(url_for("reports.index", pilot_id=pilot.id))
+    return _start(pilot)
+
+
+@bp.post("/pilot/<int:pilot_id>/explore")
+@require_role(Role.ANALYST)
+def explore(pilot_id: int):
+    pilot = _pilot_for_reports(pilot_id)
+    form = _explore_form(pilot)
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(error, "warning")
+        return redirect(url_for("reports.index", pilot_id=pilot.id))
+    return _start(pilot, exploration=True, method=form.method.data, metrics=form.metrics.data)
+
+
+@bp.get("/<int:report_id>")
+def detail(report_id: int):
+    report = _report_or_404(report_id)
+    if service.fail_if_stalled(report):
+        db.session.commit()
+    locale = _locale()
+    body = None
+    if report.is_finished and report.results:
+        body = page_body(
+            report,
+            locale,
+            lambda: render_template(
+                "reports/_body.html", report=report, printing=False,
+                **report_context(report, locale),
+            ),
+        )  # fmt: skip
+    stale = report.is_finished and service.looks_stale(report)
+    review_form = None
+    refusal = None
+    if report.is_finished and not report.is_exploration:
+        # the page's fast check decides here; approving re-checks the full fingerprint
+        seen = "changed" if stale else report.data_fingerprint
+        refusal = service.review_refusal(current_user, report, fingerprint=seen)
+        if refusal is None:
+            review_form = ReviewForm()
+            rec = (report.results or {}).get("recommendation") or {}
+            if not review_form.is_submitted() and rec.get("decision"):
+                review_form.decision.data = rec["decision"]
+    reference = service.latest_preregistered(report.pilot) if report.is_exploration else None
+    return render_template(
+        "reports/detail.html",
+        report=report,
+        pilot=report.pilot,
+        stale=stale,
+        review_form=review_form,
+        review_refusal=refusal,
+        reference=reference,
+        status_labels_r=STATUS_LABELS,
+        status_colours_r=STATUS_COLOURS,
+        body=body,
+    )
+
+
+@bp.get("/<int:report_id>/status")
+def status(report_id: int):
+    """Progress of a computing report, polled by the page."""
+    report = _report_or_404(report_id)
+    if service.fail_if_stalled(report):
+        db.session.commit()
+    return jsonify(
+        {
+            "id": report.id,
+            "status": report.status.value,
+            "progress": report.progress,
+            "step": report.progress_step,
+            "done": report.status is not ReportStatus.COMPUTING,
+            "error": report.error,
+            "url": url_for("reports.detail", report_id=report.id),
+        }
+    )
+
+
+@bp.get("/<int:report_id>/charts/<name>.svg")
+def chart(report_id: int, name: str):
+    report = _report_or_404(report_id)
+    if not report.is_finished or not report.results:
+        abort(404)
+    from app.reports.context import chart_svg
+
+    svg = chart_svg(report, name, _locale())
+    if svg is None:
+        abort(404)
+    response = Response(svg, mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+@bp.post("/<int:report_id>/review")
+@require_role(Role.ANALYST)
+def review(report_id: int):
+    report = _report_or_404(report_id)
+    if report.pilot.owner_id == current_user.id:
+        abort(403)
+    form = ReviewForm()
+    back = redirect(url_for("reports.detail", report_id=report.id))
+    if not form.validate_on_submit():
+        flash(_("Please check the form and try again."), "warning")
+        return back
+    comment = form.comment.data or ""
+    try:
+        if form.request_changes.data:
+            service.request_changes(report, by=current_user, comment=comment)
+            message = _("Changes requested.")
+        else:
+            try:
+                decision = Decision(form.decision.data)
+            except ValueError:
+                flash(_("Choose the decision for the pilot."), "warning")
+                return back
+            fingerprint = service.current_fingerprint(report.pilot)
+            service.approve(
+                report,
+                by=current_user,
+                decision=decision,
+                comment=comment,
+                fingerprint=fingerprint,
+            )
+            message = _("Report approved; the decision is recorded.")
+    except service.ReportError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return back
+    db.session.commit()
+    flash(message, "success")
+    return back
+
+
+def _finished_or_404(report_id: int) -> Report:
+    report = _report_or_404(report_id)
+    if not report.is_finished or not report.results:
+        abort(404)
+    return report
+
+
+def _download(data: bytes, mimetype: str, filename: str) -> Response:
+    response = Response(data, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.get("/<int:report_id>/export.pdf")
+def export_pdf(report_id: int):
+    report = _finished_or_404(report_id)
+    data = report_exports.pdf_bytes(report, _locale())
+    return _download(data, "application/pdf", report_exports.filename(report, "pdf"))
+
+
+@bp.get("/<int:report_id>/export-csv.zip")
+def export_csv(report_id: int):
+    report = _finished_or_404(report_id)
+    data = report_exports.csv_zip(report)
+    return _download(data, "application/zip", report_exports.filename(report, "csv.zip"))
+
+
+@bp.get("/<int:report_id>/export.json")
+def export_json(report_id: int):
+    report = _finished_or_404(report_id)
+    data = report_exports.json_bytes(report)
+    return _download(data, "application/json", report_exports.filename(report, "json"))
+
+
+@bp.get("/<int:report_id>/bundle.zip")
+def export_bundle(report_id: int):
+    report = _finished_or_404(report_id)
+    data = report_exports.bundle_zip(report)
+    return _download(data, "application/zip", report_exports.filename(report, "bundle.zip"))
+
+
+@bp.app_template_global()
+def report_chart_url(report_id: int, name: str) -> str:
+    return url_for("reports.chart", report_id=report_id, name=name, lang=_locale())
+
+
+@bp.app_template_filter("report_datetime")
+def report_datetime(value) -> str:  # noqa: ANN001
+    from flask_babel import format_datetime
+
+    return format_datetime(value, "medium") if value else "—"
+
+
+@bp.context_processor
+def _report_globals() -> dict:
+    from app.services.report_sentences import DECISION_LABELS
+
+    return {
+        "decision_labels": DECISION_LABELS,
+        "status_labels_r": STATUS_LABELS,
+        "status_colours_r": STATUS_COLOURS,
+    }

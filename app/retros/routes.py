@@ -1,3 +1,554 @@
-"""Routes of the retros area."""
+"""Routes of the retros area: daily retros with their brief, decisions, actions, adjustments,
+the pilot timeline, minutes and "my actions"."""
 
-from app.retros import bp  # noqa: F401
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy.exc import IntegrityError
+
+from app.auth.permissions import require_login
+from app.extensions import db
+from app.models import (
+    ActionItem,
+    ActionStatus,
+    Adjustment,
+    AdjustmentScope,
+    Pilot,
+    RetroFormat,
+    RetroItem,
+    Retrospective,
+    User,
+)
+from app.retros import bp
+from app.retros.forms import (
+    ATTRIBUTE_LABELS,
+    SCOPE_LABELS,
+    ActionForm,
+    AdjustmentForm,
+    CloseActionForm,
+    DetailsForm,
+    ItemForm,
+    OpenRetroForm,
+    UpdateActionForm,
+    VisibilityForm,
+)
+from app.services import adjustments as adjustment_service
+from app.services import minutes as minutes_service
+from app.services import retros as retro_service
+from app.services.retro_brief import daily_brief
+from app.services.retros import (
+    ACTION_STATUS_COLOURS,
+    ACTION_STATUS_LABELS,
+    CATEGORY_LABELS,
+    FORMAT_LABELS,
+    RetroError,
+)
+from app.services.timeline import pilot_timeline, timeline_chart_svg
+
+
+def today() -> date:
+    """Today in the organisation's time zone (the app's default time zone)."""
+    zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "UTC")
+    return datetime.now(zone).date()
+
+
+@bp.context_processor
+def labels() -> dict:
+    return {
+        "category_labels": CATEGORY_LABELS,
+        "action_status_labels": ACTION_STATUS_LABELS,
+        "action_status_colours": ACTION_STATUS_COLOURS,
+        "format_labels": FORMAT_LABELS,
+        "scope_labels": SCOPE_LABELS,
+        "attribute_labels": ATTRIBUTE_LABELS,
+        "describe_condition": adjustment_service.describe_condition,
+        "can_edit_retros": retro_service.can_edit_retros(current_user),
+    }
+
+
+# ----------------------------------------------------------------- loaders (404 / 403)
+
+
+def _pilot(pilot_id: int, *, for_edit: bool = False) -> Pilot:
+    require_login()
+    pilot = db.get_or_404(Pilot, pilot_id)
+    if not retro_service.can_view_retros(current_user, pilot):
+        abort(403)
+    if for_edit and not retro_service.can_edit_retros(current_user):
+        abort(403)
+    return pilot
+
+
+def _retro(retro_id: int, *, for_edit: bool = False) -> Retrospective:
+    require_login()
+    retro = db.get_or_404(Retrospective, retro_id)
+    _pilot(retro.pilot_id, for_edit=for_edit)
+    return retro
+
+
+def _action(action_id: int) -> ActionItem:
+    """An action its owner may update even without retro rights; editors update any."""
+    require_login()
+    action = db.get_or_404(ActionItem, action_id)
+    if not retro_service.can_update_action(current_user, action):
+        abort(403)
+    return action
+
+
+def _parse_day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        abort(404)
+
+
+def _user_or_none(user_id: int | None) -> User | None:
+    return db.session.get(User, user_id) if user_id else None
+
+
+# ----------------------------------------------------------------- pilot's retros
+
+
+@bp.route("/pilot/<int:pilot_id>")
+def index(pilot_id: int):
+    pilot = _pilot(pilot_id)
+    wanted = request.args.get("day")
+    if wanted:  # the readers' "show the day" form
+        try:
+            day = date.fromisoformat(wanted)
+        except ValueError:
+            flash(_("That is not a date."), "warning")
+        else:
+            return redirect(url_for("retros.day", pilot_id=pilot.id, day=day.isoformat()))
+    form = OpenRetroForm(data={"day": today()})
+    return _render_index(pilot, form)
+
+
+def _render_index(pilot: Pilot, form: OpenRetroForm, status: int = 200):
+    retros = retro_service.retros_of(pilot)
+    counts = retro_service.decision_counts(pilot)
+    return (
+        render_template(
+            "retros/index.html",
+            pilot=pilot,
+            retros=retros,
+            counts=counts,
+            form=form,
+            open_actions=retro_service.carried_actions(pilot, today(), include_new=True),
+            adjustments=adjustment_service.adjustments_of(pilot),
+            visibility_form=VisibilityForm(data={"visible": pilot.retros_visible_to_staff}),
+            today=today(),
+        ),
+        status,
+    )
+
+
+@bp.route("/pilot/<int:pilot_id>/visibility", methods=["POST"])
+def staff_visibility(pilot_id: int):
+    """The change lead decides whether staff of the pilot's sites may read its retros."""
+    pilot = _pilot(pilot_id, for_edit=True)
+    form = VisibilityForm()
+    if form.validate_on_submit():
+        retro_service.set_staff_visibility(pilot, bool(form.visible.data), by=current_user)
+        db.session.commit()
+        if pilot.retros_visible_to_staff:
+            flash(_("Staff of the pilot's sites can now read its retros."), "success")
+        else:
+            flash(_("Retros are now hidden from staff."), "success")
+    return redirect(url_for("retros.index", pilot_id=pilot.id))
+
+
+@bp.route("/pilot/<int:pilot_id>/open", methods=["POST"])
+def open_day(pilot_id: int):
+    """Open the retro of a day: create it, or open the existing one on a second attempt."""
+    pilot = _pilot(pilot_id, for_edit=True)
+    form = OpenRetroForm()
+    if not form.validate_on_submit():
+        return _render_index(pilot, form)
+    day = form.day.data
+    try:
+        retro_service.check_retro_date(pilot, day, today())
+    except RetroError as exc:
+        form.day.errors = [*form.day.errors, str(exc)]
+        return _render_index(pilot, form)
+    try:
+        _retro_obj, created = retro_service.open_retro(
+            pilot, day, by=current_user, retro_format=RetroFormat(form.retro_format.data)
+        )
+        db.session.commit()
+    except IntegrityError:  # a colleague opened the same day a moment ago
+        db.session.rollback()
+        created = False
+    if not created:
+        flash(_("The retro of this day was already open; here it is."), "info")
+    return redirect(url_for("retros.day", pilot_id=pilot.id, day=day.isoformat()))
+
+
+@bp.route("/pilot/<int:pilot_id>/day/<day>")
+def day(pilot_id: int, day: str):
+    pilot = _pilot(pilot_id)
+    the_day = _parse_day(day)
+    return _render_day(pilot, the_day)
+
+
+def _render_day(pilot: Pilot, the_day: date, **forms):
+    retro = retro_service.get_retro(pilot, the_day)
+    brief = daily_brief(pilot, the_day)
+    context = {
+        "pilot": pilot,
+        "day": the_day,
+        "retro": retro,
+        "brief": brief,
+        "day_number": pilot.day_number(the_day),
+        "today": today(),
+    }
+    editing = retro_service.can_edit_retros(current_user)
+    if retro is not None:
+        adjustments, actions = retro_service.decisions_of(retro)
+        context.update(
+            adjustments=adjustments,
+            actions=actions,
+            previous=retro_service.previous_retro(retro),
+            following=retro_service.next_retro(retro),
+            columns=retro_service.categories(retro),
+            chat_text=minutes_service.minutes_text(retro),
+        )
+        if editing:
+            users = retro_service.assignable_users()
+            context.update(
+                details_form=forms.get("details_form") or _details_form(retro, users),
+                item_form=forms.get("item_form") or _item_form(retro, brief),
+                action_form=forms.get("action_form") or ActionForm(users=users),
+            )
+    elif editing:
+        context["open_form"] = OpenRetroForm(data={"day": the_day})
+    return render_template("retros/day.html", **context)
+
+
+def _details_form(retro: Retrospective, users, formdata=None) -> DetailsForm:
+    form = DetailsForm(formdata=formdata, users=users) if formdata else DetailsForm(users=users)
+    if formdata is None:
+        form.retro_format.data = retro.format.value
+        form.facilitator_id.data = retro.facilitator_id or 0
+        form.attendees.data = retro.attendees or ""
+        form.summary.data = retro.summary or ""
+    return form
+
+
+def _item_form(retro: Retrospective, brief) -> ItemForm:
+    # the data day's comments and the new strongly negative ones, each once
+    seen: set[int] = set()
+    comments = []
+    for comment in [*brief.feedback.negative_comments, *brief.feedback.comments]:
+        if comment.response_id not in seen:
+            seen.add(comment.response_id)
+            comments.append(comment)
+    return ItemForm(
+        category_choices=[(c, CATEGORY_LABELS.get(c, c)) for c in retro_service.categories(retro)],
+        sites=retro_service.pilot_sites_by_id(
+            retro.pilot, [a.site_id for a in retro.pilot.assignments]
+        ),
+        comments=comments,
+    )
+
+
+@bp.route("/<int:retro_id>/details", methods=["POST"])
+def details(retro_id: int):
+    retro = _retro(retro_id, for_edit=True)
+    users = retro_service.assignable_users()
+    form = DetailsForm(users=users)
+    if form.validate_on_submit():
+        try:
+            retro_service.update_details(
+                retro,
+                retro_format=RetroFormat(form.retro_format.data),
+                facilitator=_user_or_none(form.facilitator_id.data),
+                attendees=form.attendees.data,
+                summary=form.summary.data,
+            )
+        except RetroError as exc:
+            form.retro_format.errors = [*form.retro_format.errors, str(exc)]
+        else:
+            db.session.commit()
+            flash(_("Retro details saved."), "success")
+            return _back_to(retro, "details")
+    return _render_day(retro.pilot, retro.date, details_form=form)
+
+
+@bp.route("/<int:retro_id>/items", methods=["POST"])
+def add_item(retro_id: int):
+    retro = _retro(retro_id, for_edit=True)
+    form = _item_form(retro, daily_brief(retro.pilot, retro.date))
+    if form.validate_on_submit():
+        try:
+            retro_service.add_item(
+                retro,
+                form.category.data,
+                form.text.data,
+                site_ids=form.site_ids.data or [],
+                response_ids=form.response_ids.data or [],
+            )
+        except RetroError as exc:
+            form.text.errors = [*form.text.errors, str(exc)]
+        else:
+            db.session.commit()
+            flash(_("Note added."), "success")
+            return _back_to(retro, "notes")
+    return _render_day(retro.pilot, retro.date, item_form=form)
+
+
+@bp.route("/<int:retro_id>/items/<int:item_id>/delete", methods=["POST"])
+def delete_item(retro_id: int, item_id: int):
+    retro = _retro(retro_id, for_edit=True)
+    item = db.get_or_404(RetroItem, item_id)
+    if item.retro_id != retro.id:
+        abort(404)
+    retro_service.delete_item(item)  # CSRFProtect has checked the token of the button's form
+    db.session.commit()
+    flash(_("Note deleted."), "success")
+    return _back_to(retro, "notes")
+
+
+@bp.route("/<int:retro_id>/actions", methods=["POST"])
+def add_action(retro_id: int):
+    retro = _retro(retro_id, for_edit=True)
+    form = ActionForm(users=retro_service.assignable_users())
+    if form.validate_on_submit():
+        try:
+            retro_service.add_action(
+                retro,
+                form.title.data,
+                owner=_user_or_none(form.owner_id.data),
+                due_date=form.due_date.data,
+                by=current_user,
+            )
+        except RetroError as exc:
+            form.due_date.errors = [*form.due_date.errors, str(exc)]
+        else:
+            db.session.commit()
+            flash(_("Action added."), "success")
+            return _back_to(retro, "decisions")
+    return _render_day(retro.pilot, retro.date, action_form=form)
+
+
+def _back_to(retro: Retrospective, anchor: str):
+    return redirect(
+        url_for("retros.day", pilot_id=retro.pilot_id, day=retro.date.isoformat(), _anchor=anchor)
+    )
+
+
+# ----------------------------------------------------------------- actions
+
+
+def _next_url(default: str) -> str:
+    target = request.values.get("next") or ""
+    if target.startswith("/") and not target.startswith("//"):
+        return target
+    return default
+
+
+@bp.route("/actions/<int:action_id>", methods=["GET", "POST"])
+def action(action_id: int):
+    item = _action(action_id)
+    users = retro_service.assignable_users()
+    form = UpdateActionForm(users=users)
+    if not form.is_submitted():
+        form.status.data = (
+            item.status.value if not item.status.is_closed else ActionStatus.OPEN.value
+        )
+        form.owner_id.data = item.owner_id or 0
+        form.due_date.data = item.due_date
+    if form.validate_on_submit():
+        owner = _user_or_none(form.owner_id.data)
+        if not retro_service.can_edit_retros(current_user) and owner is not item.owner:
+            form.owner_id.errors = [_("Only a change lead can hand an action to someone else.")]
+        else:
+            retro_service.update_action(
+                item,
+                status=ActionStatus(form.status.data),
+                owner=owner,
+                due_date=form.due_date.data,
+                by=current_user,
+            )
+            db.session.commit()
+            flash(_("Action saved."), "success")
+            return redirect(_next_url(url_for("retros.action", action_id=item.id)))
+    return render_template(
+        "retros/action.html",
+        action=item,
+        form=form,
+        today=today(),
+        next_url=_next_url(""),
+        can_see_pilot=retro_service.can_view_retros(current_user, item.pilot),
+    )
+
+
+@bp.route("/actions/<int:action_id>/close", methods=["GET", "POST"])
+def close_action(action_id: int):
+    item = _action(action_id)
+    if item.status.is_closed:
+        flash(_("This action is already closed."), "info")
+        return redirect(url_for("retros.action", action_id=item.id))
+    form = CloseActionForm()
+    if form.validate_on_submit():
+        retro_service.close_action(
+            item,
+            outcome=form.outcome.data,
+            status=ActionStatus(form.status.data),
+            on=today(),
+            by=current_user,
+        )
+        db.session.commit()
+        flash(_("Action closed."), "success")
+        return redirect(_next_url(url_for("retros.action", action_id=item.id)))
+    return render_template(
+        "retros/close_action.html", action=item, form=form, next_url=_next_url("")
+    )
+
+
+@bp.route("/my-actions")
+@login_required
+def my_actions():
+    show_closed = request.args.get("closed") == "1"
+    rows = retro_service.actions_of_user(current_user, today(), include_closed=show_closed)
+    return render_template(
+        "retros/my_actions.html", rows=rows, show_closed=show_closed, today=today()
+    )
+
+
+# ----------------------------------------------------------------- adjustments
+
+
+@bp.route("/<int:retro_id>/adjustments/new", methods=["GET", "POST"])
+def new_adjustment(retro_id: int):
+    retro = _retro(retro_id, for_edit=True)
+    sites = adjustment_service.pilot_arm_sites(retro.pilot)
+    form = AdjustmentForm(sites=sites)
+    if not form.is_submitted():
+        form.effective_date.data = adjustment_service.default_effective_date(retro)
+    if form.validate_on_submit():
+        try:
+            adjustment = adjustment_service.create_adjustment(
+                retro,
+                title=form.title.data,
+                description=form.description.data,
+                effective_date=form.effective_date.data,
+                scope=AdjustmentScope(form.scope.data),
+                site_ids=form.site_ids.data or [],
+                condition=form.condition,
+                is_reusable_practice=form.is_reusable_practice.data,
+                by=current_user,
+            )
+        except RetroError as exc:
+            form.effective_date.errors = [*form.effective_date.errors, str(exc)]
+        else:
+            db.session.commit()
+            if not adjustment.sites:
+                flash(_("Recorded, but no pilot site matches the condition today."), "warning")
+            else:
+                flash(_("Adjustment recorded."), "success")
+            return redirect(url_for("retros.adjustment", adjustment_id=adjustment.id))
+    preview = None
+    if form.condition:
+        preview = [s.code for s in sites if adjustment_service.condition_matches(form.condition, s)]
+    return render_template(
+        "retros/adjustment_form.html", retro=retro, form=form, sites=sites, preview=preview
+    )
+
+
+@bp.route("/adjustments/<int:adjustment_id>")
+def adjustment(adjustment_id: int):
+    require_login()
+    item = db.get_or_404(Adjustment, adjustment_id)
+    pilot = _pilot(item.pilot_id)
+    comparison = adjustment_service.before_after(item)
+    chart = None
+    series = adjustment_service.affected_series(item)
+    if series:
+        import pandas as pd
+
+        from app.charts import daily_series_svg
+
+        primary = pilot.primary_metric
+        chart = daily_series_svg(
+            pd.DataFrame(series),
+            start=None,
+            adjustments=[(item.effective_date, item.title)],
+            title=_(
+                "%(metric)s at the affected pilot sites and the control sites",
+                metric=primary.display_name(str(get_locale())),
+            ),
+            unit=primary.unit,
+            pilot_label=_("Affected pilot sites"),
+        )
+    return render_template(
+        "retros/adjustment.html",
+        adjustment=item,
+        pilot=pilot,
+        comparison=comparison,
+        chart=chart,
+    )
+
+
+# ----------------------------------------------------------------- timeline and minutes
+
+
+@bp.route("/pilot/<int:pilot_id>/timeline")
+def timeline(pilot_id: int):
+    pilot = _pilot(pilot_id)
+    the_timeline = pilot_timeline(pilot, today())
+    marks = adjustment_service.chart_marks(pilot)
+    chart = timeline_chart_svg(
+        pilot,
+        the_timeline,
+        marks,
+        title=_(
+            "%(metric)s: pilot and control sites",
+            metric=pilot.primary_metric.display_name(str(get_locale()))
+            if pilot.primary_metric
+            else "",
+        ),
+    )
+    return render_template(
+        "retros/timeline.html",
+        pilot=pilot,
+        timeline=the_timeline,
+        chart=chart,
+        show_quiet=request.args.get("all") == "1",
+    )
+
+
+MINUTES_FORMATS = {
+    "md": "text/markdown; charset=utf-8",
+    "txt": "text/plain; charset=utf-8",
+    "pdf": "application/pdf",
+}
+
+
+@bp.route("/<int:retro_id>/minutes.<fmt>")
+def minutes(retro_id: int, fmt: str):
+    retro = _retro(retro_id)
+    if fmt not in MINUTES_FORMATS:
+        abort(404)
+    if fmt == "md":
+        body: str | bytes = minutes_service.minutes_markdown(retro)
+    elif fmt == "txt":
+        body = minutes_service.minutes_text(retro)
+    else:
+        body = minutes_service.minutes_pdf(retro)
+    filename = f"retro-{retro.pilot_id}-{retro.date.isoformat()}.{fmt}"
+    disposition = "inline" if fmt == "txt" else "attachment"
+    return Response(
+        body,
+        mimetype=MINUTES_FORMATS[fmt].split(";")[0],
+        headers={
+            "Content-Type": MINUTES_FORMATS[fmt],
+            "Content-Disposition": f'{disposition}; filename="{filename}"',
+        },
+    )

@@ -1,3 +1,606 @@
-"""Routes of the rollout area."""
+"""Routes of the rollout area: generate a plan, edit it with reasons, follow its gates."""
 
-from app.rollout import bp  # noqa: F401
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from analysis.planning import PlanSettings, ReadinessWeights
+from app.auth.permissions import (
+    ALL_SEEING,
+    PILOT_EDITORS,
+    can_view_site,
+    get_pilot_or_404,
+    require_login,
+    require_role,
+)
+from app.extensions import db
+from app.formutils import choices
+from app.models import PlanStatus, Role, RolloutPlan, Site, WaveStatus
+from app.rollout import bp
+from app.rollout.charts import timeline_svg
+from app.rollout.forms import (
+    PREDICT_BY_LABELS,
+    SIGNOFF_ROLE_LABELS,
+    CancelForm,
+    ChecklistForm,
+    DecisionForm,
+    EvaluateForm,
+    GeneratePlanForm,
+    MentorForm,
+    MoveSiteForm,
+    SignoffForm,
+    WaveDatesForm,
+)
+from app.rollout.reasons import TIER_LABELS, reason_text
+from app.services import rollout as service
+from app.services import rollout_exports as exports
+from app.services import rollout_gates as gates
+from app.services.rollout import RolloutError
+
+
+@bp.app_template_filter("rollout_reason")
+def _reason_filter(reason) -> str:
+    return reason_text(reason)
+
+
+@bp.context_processor
+def labels() -> dict:
+    from flask_babel import lazy_gettext as _l
+
+    return {
+        "wave_status_labels": {
+            WaveStatus.PLANNED: _l("Planned"),
+            WaveStatus.LIVE: _l("Live"),
+            WaveStatus.PASSED: _l("Passed"),
+            WaveStatus.HELD: _l("Held"),
+            WaveStatus.FAILED: _l("Stopped"),
+        },
+        "wave_status_colours": {
+            WaveStatus.PLANNED: "secondary",
+            WaveStatus.LIVE: "primary",
+            WaveStatus.PASSED: "success",
+            WaveStatus.HELD: "warning",
+            WaveStatus.FAILED: "danger",
+        },
+        "plan_status_labels": {
+            PlanStatus.DRAFT: _l("Draft"),
+            PlanStatus.ACTIVE: _l("Active"),
+            PlanStatus.DONE: _l("Done"),
+            PlanStatus.CANCELLED: _l("Cancelled"),
+        },
+        "gate_labels": {"pass": _l("Pass"), "hold": _l("Hold"), "fail": _l("Fail")},
+        "gate_colours": {"pass": "success", "hold": "warning", "fail": "danger"},
+        "tier_labels": TIER_LABELS,
+        "history_labels": {
+            "rollout.plan_created": _l("Plan proposed"),
+            "rollout.site_moved": _l("Site moved"),
+            "rollout.wave_dates_changed": _l("Wave dates changed"),
+            "rollout.mentor_changed": _l("Mentor changed"),
+            "rollout.checklist": _l("Checklist"),
+            "rollout.gate_evaluated": _l("Gate evaluated"),
+            "rollout.gate_signed_off": _l("Gate signed off"),
+            "rollout.wave_start": _l("Wave started"),
+            "rollout.wave_go": _l("Wave passed"),
+            "rollout.wave_hold": _l("Wave held"),
+            "rollout.wave_resume": _l("Wave resumed"),
+            "rollout.wave_stop": _l("Wave stopped"),
+            "rollout.plan_cancelled": _l("Plan cancelled"),
+        },
+        "signoff_role_labels": SIGNOFF_ROLE_LABELS,
+        "predict_by_labels": PREDICT_BY_LABELS,
+        "can_edit_rollout": current_user.is_authenticated and current_user.role in PILOT_EDITORS,
+    }
+
+
+def _plan_or_404(plan_id: int, *, for_edit: bool = False) -> RolloutPlan:
+    require_login()
+    plan = db.get_or_404(RolloutPlan, plan_id)
+    allowed = PILOT_EDITORS if for_edit else ALL_SEEING
+    if current_user.role not in allowed:
+        abort(403)
+    return plan
+
+
+def _wave_or_404(plan: RolloutPlan, number: int):
+    wave = service.wave_of_number(plan, number)
+    if wave is None:
+        abort(404)
+    return wave
+
+
+def _plan_site_or_404(plan: RolloutPlan, site_id: int):
+    ws = service.get_plan_site(plan, site_id)
+    if ws is None:
+        abort(404)
+    return ws
+
+
+def _flash_form_errors(form) -> None:
+    for field in form:
+        for error in field.errors:
+            flash(f"{field.label.text}: {error}", "danger")
+
+
+# --------------------------------------------------------------------------------------------
+# Plans of a pilot, generation
+
+
+@bp.route("/pilots/<int:pilot_id>")
+@require_role(*ALL_SEEING)
+def index(pilot_id: int):
+    pilot = get_pilot_or_404(pilot_id)
+    return render_template(
+        "rollout/index.html",
+        pilot=pilot,
+        plans=service.plans_of(pilot),
+        can_plan=service.can_plan(pilot),
+    )
+
+
+def _fill_generate_defaults(form: GeneratePlanForm, pilot, scope) -> None:
+    if request.method == "GET":
+        form.scope.data = [s.id for s in scope]
+        form.start_date.data = date.today()
+        weights = ReadinessWeights()
+        form.weight_management.data = weights.management
+        form.weight_digital.data = weights.digital
+        form.weight_capability.data = weights.capability
+        form.weight_attitude.data = weights.attitude
+        form.margin.data = service.default_margin(pilot)
+        form.name.data = _("Rollout of %(pilot)s", pilot=pilot.name)
+
+
+@bp.route("/pilots/<int:pilot_id>/new", methods=["GET", "POST"])
+@require_role(*PILOT_EDITORS)
+def new(pilot_id: int):
+    pilot = get_pilot_or_404(pilot_id, for_edit=True)
+    candidates = service.default_scope(pilot)
+    form = GeneratePlanForm()
+    form.scope.choices = choices(
+        (s.id, f"{s.code} · {s.name} ({s.region}, {s.size_tier.value})") for s in candidates
+    )
+    _fill_generate_defaults(form, pilot, candidates)
+    if not service.can_plan(pilot):
+        if request.method == "POST":
+            flash(_("A rollout plan needs the pilot's decision to be “roll out”."), "warning")
+            return redirect(url_for("rollout.index", pilot_id=pilot.id))
+        return render_template("rollout/new.html", pilot=pilot, form=form, blocked=True)
+    if form.validate_on_submit():
+        chosen = set(form.scope.data or [])
+        scope = [s for s in candidates if s.id in chosen]
+        try:
+            settings = PlanSettings(
+                start=form.start_date.data,
+                sites_per_week=float(form.sites_per_week.data),
+                wave_count=form.wave_count.data if form.sizing.data != "size" else None,
+                wave_size=form.wave_size.data if form.sizing.data == "size" else None,
+                keep_regions=bool(form.keep_regions.data),
+                weights=ReadinessWeights(
+                    form.weight_management.data,
+                    form.weight_digital.data,
+                    form.weight_capability.data,
+                    form.weight_attitude.data,
+                ),
+                randomize=bool(form.randomize.data),
+                holdback_share=(form.holdback_percent.data or 0) / 100,
+                seed=int(form.seed.data),
+                min_days_live=int(form.min_days_live.data),
+                mentor_limit=int(form.mentor_limit.data),
+            )
+            plan = service.generate_plan(
+                pilot,
+                by=current_user,
+                settings=settings,
+                scope=scope,
+                name=(form.name.data or "").strip() or None,
+                predict_by=form.predict_by.data,
+                gate=service.GateSettings(
+                    min_days_live=int(form.min_days_live.data),
+                    margin=form.margin.data,
+                    checklist_min=(form.checklist_percent.data or 0) / 100,
+                    signoff_role=form.signoff_role.data,
+                ),
+            )
+        except RolloutError as exc:
+            db.session.rollback()
+            field = getattr(form, exc.field, None) if exc.field else None
+            if field is not None:
+                field.errors = [*field.errors, str(exc)]
+            else:
+                flash(str(exc), "danger")
+        except ValueError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            db.session.commit()
+            flash(_("Plan proposed. Review the waves and the reasons per site."), "success")
+            return redirect(url_for("rollout.plan", plan_id=plan.id))
+    return render_template("rollout/new.html", pilot=pilot, form=form, blocked=False)
+
+
+# --------------------------------------------------------------------------------------------
+# The plan
+
+
+def _plan_context(plan: RolloutPlan) -> dict:
+    waves = [service.wave_summary(plan, w) for w in plan.waves]
+    holdback = sorted((ws for ws in plan.sites if ws.is_holdback), key=lambda ws: ws.site.code)
+    mentors = {p.mentee_site_id: p for p in plan.mentor_pairs}
+    targets = choices(
+        [
+            (str(w.number), _("Wave %(n)s", n=w.number))
+            for w in plan.waves
+            if w.status is WaveStatus.PLANNED
+        ]
+        + [("holdback", _("Holdback"))]
+    )
+    return {
+        "plan": plan,
+        "pilot": plan.pilot,
+        "waves": waves,
+        "holdback": holdback,
+        "mentors": mentors,
+        "mentor_label": service._mentor_label,
+        "capacity": service.capacity_use(plan),
+        "warnings": service.plan_warnings(plan) + list((plan.settings or {}).get("warnings") or []),
+        "prediction": service.plan_prediction(plan),
+        "prediction_settings": (plan.settings or {}).get("prediction") or {},
+        "planner": (plan.settings or {}).get("planner") or {},
+        "move_targets": targets,
+        "mentor_choices": choices(service.mentor_choices(plan)),
+        "chart": timeline_svg(plan, today=date.today()),
+        "cancel_form": CancelForm(),
+        "history": service.plan_history(plan),
+    }
+
+
+@bp.route("/<int:plan_id>")
+def plan(plan_id: int):
+    plan = _plan_or_404(plan_id)
+    return render_template("rollout/plan.html", **_plan_context(plan))
+
+
+@bp.route("/<int:plan_id>/print")
+def print_view(plan_id: int):
+    plan = _plan_or_404(plan_id)
+    return render_template("rollout/print.html", **_plan_context(plan))
+
+
+@bp.route("/<int:plan_id>/export.<fmt>")
+def export(plan_id: int, fmt: str):
+    plan = _plan_or_404(plan_id)
+    stem = f"rollout-plan-{plan.id}"
+    if fmt == "csv":
+        body, mime = exports.to_csv(plan), "text/csv; charset=utf-8"
+    elif fmt == "xlsx":
+        body = exports.to_xlsx(plan)
+        mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    elif fmt == "ics":
+        body, mime = exports.to_ics(plan, host=request.host or "rollwise"), "text/calendar"
+    else:
+        abort(404)
+    return Response(
+        body,
+        mimetype=mime,
+        headers={"Content-Disposition": f'attachment; filename="{stem}.{fmt}"'},
+    )
+
+
+@bp.route("/<int:plan_id>/cancel", methods=["POST"])
+@require_role(*PILOT_EDITORS)
+def cancel(plan_id: int):
+    plan = _plan_or_404(plan_id, for_edit=True)
+    form = CancelForm()
+    if form.validate_on_submit():
+        try:
+            service.cancel_plan(plan, reason=form.reason.data, by=current_user)
+        except RolloutError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            db.session.commit()
+            flash(_("Plan cancelled."), "success")
+    else:
+        _flash_form_errors(form)
+    return redirect(url_for("rollout.plan", plan_id=plan.id))
+
+
+# --------------------------------------------------------------------------------------------
+# Sites
+
+
+@bp.route("/<int:plan_id>/sites/<int:site_id>")
+def site_card(plan_id: int, site_id: int):
+    require_login()
+    plan = db.get_or_404(RolloutPlan, plan_id)
+    site = db.get_or_404(Site, site_id)
+    if current_user.role not in ALL_SEEING and not (
+        current_user.role is Role.STAFF and can_view_site(current_user, site)
+    ):
+        abort(403)
+    ws = _plan_site_or_404(plan, site.id)
+    pair = service.mentor_of(plan, site.id)
+    editable = current_user.role in PILOT_EDITORS and plan.status not in (
+        PlanStatus.DONE,
+        PlanStatus.CANCELLED,
+    )
+    move_form = MoveSiteForm()
+    move_form.target.choices = _plan_context_targets(plan)
+    mentor_form = MentorForm()
+    mentor_form.mentor.choices = choices(service.mentor_choices(plan))
+    mentor_form.mentor.data = _mentor_value(pair)
+    return render_template(
+        "rollout/site.html",
+        plan=plan,
+        ws=ws,
+        site=site,
+        pair=pair,
+        mentor_label=service._mentor_label(pair),
+        editable=editable,
+        move_form=move_form,
+        mentor_form=mentor_form,
+        checklist_form=ChecklistForm(),
+        wave_prediction=service.wave_prediction(plan, [ws]) if ws.wave else None,
+    )
+
+
+def _plan_context_targets(plan: RolloutPlan):
+    return choices(
+        [
+            (str(w.number), _("Wave %(n)s", n=w.number))
+            for w in plan.waves
+            if w.status is WaveStatus.PLANNED
+        ]
+        + [("holdback", _("Holdback"))]
+    )
+
+
+def _mentor_value(pair) -> str:
+    if pair is None:
+        return ""
+    if pair.mentor_site_id:
+        return f"site:{pair.mentor_site_id}"
+    if pair.mentor_user_id:
+        return f"user:{pair.mentor_user_id}"
+    return ""
+
+
+@bp.route("/my-site")
+def my_site():
+    require_login()
+    if current_user.site_id is None:
+        return render_template("rollout/my_site.html", found=None)
+    found = service.staff_card_plan(current_user.site_id)
+    if found is None:
+        return render_template("rollout/my_site.html", found=None)
+    plan, _ws = found
+    return redirect(url_for("rollout.site_card", plan_id=plan.id, site_id=current_user.site_id))
+
+
+@bp.route("/<int:plan_id>/sites/<int:site_id>/move", methods=["POST"])
+@require_role(*PILOT_EDITORS)
+def move_site(plan_id: int, site_id: int):
+    plan = _plan_or_404(plan_id, for_edit=True)
+    ws = _plan_site_or_404(plan, site_id)
+    form = MoveSiteForm()
+    form.target.choices = _plan_context_targets(plan)
+    back = request.form.get("next") == "plan"
+    if form.validate_on_submit():
+        target = None
+        if form.target.data != "holdback":
+            target = _wave_or_404(plan, int(form.target.data))
+        try:
+            service.move_site(plan, ws, target, reason=form.reason.data, by=current_user)
+        except RolloutError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            db.session.commit()
+            flash(
+                _("%(site)s moved. Capacity and predicted effect are updated.", site=ws.site.code),
+                "success",
+            )
+    else:
+        _flash_form_errors(form)
+    if back:
+        return redirect(url_for("rollout.plan", plan_id=plan.id) + "#sites")
+    return redirect(url_for("rollout.site_card", plan_id=plan.id, site_id=site_id))
+
+
+@bp.route("/<int:plan_id>/sites/<int:site_id>/mentor", methods=["POST"])
+@require_role(*PILOT_EDITORS)
+def swap_mentor(plan_id: int, site_id: int):
+    plan = _plan_or_404(plan_id, for_edit=True)
+    ws = _plan_site_or_404(plan, site_id)
+    form = MentorForm()
+    form.mentor.choices = choices(service.mentor_choices(plan))
+    if form.validate_on_submit():
+        try:
+            service.swap_mentor(
+                plan, ws.site, form.mentor.data or "", reason=form.reason.data, by=current_user
+            )
+        except RolloutError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            db.session.commit()
+            flash(_("Mentor saved."), "success")
+    else:
+        _flash_form_errors(form)
+    return redirect(url_for("rollout.site_card", plan_id=plan.id, site_id=site_id))
+
+
+@bp.route("/<int:plan_id>/sites/<int:site_id>/checklist", methods=["POST"])
+@require_role(*PILOT_EDITORS)
+def checklist(plan_id: int, site_id: int):
+    plan = _plan_or_404(plan_id, for_edit=True)
+    ws = _plan_site_or_404(plan, site_id)
+    form = ChecklistForm()
+    if form.validate_on_submit():
+        try:
+            service.set_checklist_item(
+                plan, ws, form.key.data, form.done.data == "1", by=current_user
+            )
+        except RolloutError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            db.session.commit()
+    else:
+        flash(_("The checklist could not be updated."), "danger")
+    return redirect(url_for("rollout.site_card", plan_id=plan.id, site_id=site_id) + "#checklist")
+
+
+# --------------------------------------------------------------------------------------------
+# Waves and gates
+
+
+@bp.route("/<int:plan_id>/waves/<int:number>")
+def wave(plan_id: int, number: int):
+    plan = _plan_or_404(plan_id)
+    wave = _wave_or_404(plan, number)
+    dates_form = WaveDatesForm(formdata=None, start_date=wave.start_date, end_date=wave.end_date)
+    return render_template(
+        "rollout/wave.html",
+        plan=plan,
+        wave=wave,
+        summary=service.wave_summary(plan, wave),
+        dates_form=dates_form,
+        evaluate_form=EvaluateForm(),
+        decision_form=_decision_form(wave),
+        signoff_form=SignoffForm(),
+        can_sign_off=gates.can_sign_off(current_user, wave),
+        mentor_label=service._mentor_label,
+        mentors={p.mentee_site_id: p for p in plan.mentor_pairs},
+    )
+
+
+ACTIONS_BY_STATUS = {
+    WaveStatus.PLANNED: ("start",),
+    WaveStatus.LIVE: ("go", "hold", "stop"),
+    WaveStatus.HELD: ("resume", "stop"),
+    WaveStatus.PASSED: (),
+    WaveStatus.FAILED: (),
+}
+
+
+def _decision_form(wave, **kwargs) -> DecisionForm:
+    """The decision form offering only the steps open to the wave's status."""
+    form = DecisionForm(**kwargs)
+    allowed = ACTIONS_BY_STATUS[wave.status]
+    form.action.choices = [c for c in form.action.choices if c.value in allowed]
+    return form
+
+
+def _wave_url(plan, wave) -> str:
+    return url_for("rollout.wave", plan_id=plan.id, number=wave.number)
+
+
+@bp.route("/<int:plan_id>/waves/<int:number>/dates", methods=["POST"])
+@require_role(*PILOT_EDITORS)
+def wave_dates(plan_id: int, number: int):
+    plan = _plan_or_404(plan_id, for_edit=True)
+    wave = _wave_or_404(plan, number)
+    form = WaveDatesForm()
+    if form.validate_on_submit():
+        try:
+            service.change_wave_dates(
+                plan,
+                wave,
+                form.start_date.data,
+                form.end_date.data,
+                reason=form.reason.data,
+                by=current_user,
+            )
+        except RolloutError as exc:
+            db.session.rollback()
+            field = getattr(form, exc.field, None) if exc.field else None
+            if field is not None:
+                field.errors = [*field.errors, str(exc)]
+            else:
+                flash(str(exc), "danger")
+        else:
+            db.session.commit()
+            flash(_("Wave dates changed."), "success")
+            return redirect(_wave_url(plan, wave))
+    return render_template(
+        "rollout/wave.html",
+        plan=plan,
+        wave=wave,
+        summary=service.wave_summary(plan, wave),
+        dates_form=form,
+        evaluate_form=EvaluateForm(formdata=None),
+        decision_form=_decision_form(wave, formdata=None),
+        signoff_form=SignoffForm(formdata=None),
+        can_sign_off=gates.can_sign_off(current_user, wave),
+        mentor_label=service._mentor_label,
+        mentors={p.mentee_site_id: p for p in plan.mentor_pairs},
+    )
+
+
+@bp.route("/<int:plan_id>/waves/<int:number>/evaluate", methods=["POST"])
+@require_role(*PILOT_EDITORS)
+def evaluate(plan_id: int, number: int):
+    plan = _plan_or_404(plan_id, for_edit=True)
+    wave = _wave_or_404(plan, number)
+    form = EvaluateForm()
+    if form.validate_on_submit():
+        try:
+            result = gates.evaluate_gate(plan, wave, by=current_user, as_of=form.as_of.data)
+        except RolloutError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            db.session.commit()
+            flash(_("Gate evaluated: %(outcome)s.", outcome=_gate_label(result["outcome"])), "info")
+    else:
+        _flash_form_errors(form)
+    return redirect(_wave_url(plan, wave) + "#gate")
+
+
+def _gate_label(outcome: str) -> str:
+    return {"pass": _("pass"), "hold": _("hold"), "fail": _("fail")}.get(outcome, outcome)
+
+
+@bp.route("/<int:plan_id>/waves/<int:number>/decision", methods=["POST"])
+@require_role(*PILOT_EDITORS)
+def decision(plan_id: int, number: int):
+    plan = _plan_or_404(plan_id, for_edit=True)
+    wave = _wave_or_404(plan, number)
+    form = DecisionForm()
+    if form.validate_on_submit():
+        try:
+            gates.decide(plan, wave, form.action.data, reason=form.reason.data, by=current_user)
+        except RolloutError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            db.session.commit()
+            flash(_("Decision recorded."), "success")
+    else:
+        _flash_form_errors(form)
+    return redirect(_wave_url(plan, wave))
+
+
+@bp.route("/<int:plan_id>/waves/<int:number>/signoff", methods=["POST"])
+@require_role(*ALL_SEEING)
+def signoff(plan_id: int, number: int):
+    plan = _plan_or_404(plan_id)
+    wave = _wave_or_404(plan, number)
+    form = SignoffForm()
+    if form.validate_on_submit():
+        try:
+            gates.sign_off(plan, wave, by=current_user, note=form.note.data)
+        except RolloutError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            db.session.commit()
+            flash(_("Gate signed off."), "success")
+    else:
+        _flash_form_errors(form)
+    return redirect(_wave_url(plan, wave) + "#gate")

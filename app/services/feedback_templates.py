@@ -19,8 +19,8 @@ def customer_template() -> dict[str, Any]:
     return {
         "title_en": "How was your visit?",
         "title_zh": "您对本次用餐体验满意吗？",
-        "intro_en": "Three quick questions, anonymous. Thank you for helping us improve.",
-        "intro_zh": "三个简单问题，匿名填写。感谢您帮助我们改进服务。",
+        "intro_en": "A few quick questions, anonymous. Thank you for helping us improve.",
+        "intro_zh": "几个简单问题，匿名填写。感谢您帮助我们改进服务。",
         "questions": [
             _q(
                 "overall",

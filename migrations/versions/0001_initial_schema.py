@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 10:30:50.058644
+Create Date: 2026-11-24 11:31:08.252013
 
 """
 from alembic import op
@@ -231,6 +231,11 @@ def upgrade():
     sa.Column('reviewer_id', sa.Integer(), nullable=True),
     sa.Column('reviewed_at', sa.DateTime(), nullable=True),
     sa.Column('review_comment', sa.Text(), nullable=True),
+    sa.Column('progress', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('progress_step', sa.String(length=80), nullable=True),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.Column('results_digest', sa.String(length=64), nullable=True),
+    sa.Column('inputs_archive', sa.LargeBinary(), nullable=True),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_reports_created_by_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['pilot_id'], ['pilots.id'], name=op.f('fk_reports_pilot_id_pilots'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_reports_reviewer_id_users'), ondelete='SET NULL'),
@@ -454,6 +459,8 @@ def upgrade():
     sa.Column('wave_id', sa.Integer(), nullable=True),
     sa.Column('site_id', sa.Integer(), nullable=False),
     sa.Column('is_holdback', sa.Boolean(), nullable=False),
+    sa.Column('go_live_date', sa.Date(), nullable=True),
+    sa.Column('capacity_load', sa.Double(), nullable=True),
     sa.Column('readiness_score', sa.Double(), nullable=True),
     sa.Column('readiness_tier', sa.String(length=20), nullable=True),
     sa.Column('predicted_effect', sa.Double(), nullable=True),

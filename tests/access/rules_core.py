@@ -1,4 +1,4 @@
-"""Foundation routes: auth, dashboard, language, health, admin, pilot detail."""
+"""Foundation routes: auth, dashboard, language, health, admin."""
 
 from tests.access.rules import ADMIN, EVERYONE, LOGGED_IN, get, post
 
@@ -11,11 +11,6 @@ RULES = {
     "admin.users": get(lambda w: "/admin/users", ADMIN),
     "admin.create_user": get(lambda w: "/admin/users/new", ADMIN),
     "admin.edit_user": get(lambda w: f"/admin/users/{w.users['analyst'].id}/edit", ADMIN),
-    "pilots.detail": [
-        get(lambda w: f"/pilots/{w.pilot.id}", LOGGED_IN),
-        # staff see only pilots their own site takes part in
-        get(lambda w: f"/pilots/{w.other_pilot.id}", LOGGED_IN - {"staff"}),
-    ],
 }
 
 #: Endpoints served by extensions, not by Rollwise views.

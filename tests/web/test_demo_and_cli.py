@@ -21,15 +21,21 @@ def test_demo_seed_builds_the_qr_ordering_pilot(runner):
     assert result.exit_code == 0, result.output
     assert "lead@demo.rollwise" in result.output and "demo-rollwise" in result.output
     assert db.session.scalar(select(func.count(Site.id))) == 60
-    pilot = db.session.scalar(select(Pilot))
+    pilot = db.session.scalar(select(Pilot).where(Pilot.name == "QR-code self-ordering"))
     arms = [
         a.arm for a in db.session.scalars(select(Assignment).where(Assignment.pilot_id == pilot.id))
     ]
     assert arms.count(Arm.PILOT) == 10 and arms.count(Arm.CONTROL) == 30
-    days = db.session.scalar(select(func.count(func.distinct(Observation.date))))
+    days = db.session.scalar(
+        select(func.count(func.distinct(Observation.date))).where(
+            Observation.date >= pilot.pre_start, Observation.date <= pilot.end_date
+        )
+    )
     assert days == 56
+    second = db.session.scalar(select(Pilot).where(Pilot.name != pilot.name))
+    assert second.decision is not None and second.decision.value == "roll_out"
     assert pilot.start_date == date(2026, 10, 26)
-    adjustment = db.session.scalar(select(Adjustment))
+    adjustment = db.session.scalar(select(Adjustment).where(Adjustment.pilot_id == pilot.id))
     assert adjustment.effective_date == date(2026, 11, 2)
     roles = {u.role for u in db.session.scalars(select(User))}
     assert roles == set(Role)
@@ -75,7 +81,7 @@ def test_demo_seniors_dip_in_week_one_and_recover(runner):
     from app.models import FeedbackAnswer
 
     runner.invoke(args=["demo", "seed"])
-    pilot = db.session.scalar(select(Pilot))
+    pilot = db.session.scalar(select(Pilot).where(Pilot.name == "QR-code self-ordering"))
     pilot_ids = [s.id for s in pilot.sites_in(Arm.PILOT)]
 
     def share(lo: date, hi: date) -> float:

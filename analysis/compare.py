@@ -1,0 +1,818 @@
+"""``compare``: every estimator, diagnostics, multiplicity and verdicts for one pilot.
+
+For each metric the engine builds site-level means (pre- and post-period) and the site x day
+panel, then runs
+
+* ``did`` -- panel DiD ``value ~ treated | site + day``, SE clustered by site (:mod:`.did`);
+* ``ancova`` -- post site mean on arm + pre site mean, HC2 SE (:mod:`.ancova`);
+* ``welch`` and ``rank`` -- Welch t and Mann-Whitney on the site change (:mod:`.site_tests`);
+* ``permutation`` -- randomization inference on the site-mean DiD (:mod:`.permutation`);
+
+and reports one of them as the headline (``method="auto"`` applies :func:`choose_method`).
+p-values are adjusted with Holm across the primary and guardrail metrics and with
+Benjamini-Hochberg across secondary metrics (:mod:`.multiple`), then a verdict is given.
+
+Site-level methods use the sites observed in both periods (the balanced subsample); the panel
+DiD uses every site-day except fixed-effect singletons, so a site seen on one day only (e.g. a
+store interviewed in one wave) drops out of it too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis import __version__
+from analysis.ancova import AncovaResult, ancova
+from analysis.data import parse_date, site_period_means, validate
+from analysis.diagnostics import (
+    WEAK_EVIDENCE,
+    BalanceResult,
+    CompletenessResult,
+    PretrendResult,
+    balance,
+    completeness,
+    pretrend,
+    regression_to_mean,
+)
+from analysis.did import DidResult, did
+from analysis.multiple import adjust_family
+from analysis.permutation import PermutationResult, count_assignments, permutation_test
+from analysis.relative import RelativeEffect, relative_effect
+from analysis.results import ResultMixin
+from analysis.site_tests import RankResult, WelchResult, rank_test, welch
+
+__all__ = [
+    "METHODS",
+    "MIN_SITES_FOR_ASYMPTOTICS",
+    "MIN_SITES_FOR_CLUSTERED_DID",
+    "ComparisonReport",
+    "MetricDiagnostics",
+    "MetricResult",
+    "choose_method",
+    "compare",
+    "decide_verdict",
+]
+
+METHODS = ("auto", "did", "ancova", "welch", "permutation")
+VERDICTS = ("better", "worse", "inconclusive", "equivalent")
+DIRECTIONS = ("increase", "decrease")
+MIN_SITES_FOR_ASYMPTOTICS = 6
+"""Below this many pilot or control sites, inference is by permutation (see docs/analysis.md)."""
+MIN_PRE_DAYS_FOR_ANCOVA = 7
+"""Median pre-period days per site needed to call the pre-period stable."""
+MIN_SITES_FOR_CLUSTERED_DID = 20
+"""Sites per arm needed before the clustered DiD is the headline of a short pre-period."""
+_MISSING_WARN = 0.2
+_NO_SITES = pd.DataFrame({"arm": [], "pre": [], "post": []})
+
+_DESCRIPTIONS = {
+    "did": "DiD on the site x day panel (site and day fixed effects), SE clustered by site, t(G-1)",
+    "ancova": (
+        "ANCOVA: post-period site mean on arm and pre-period site mean, HC2 SE, Bell-McCaffrey df"
+    ),
+    "welch": "Welch t-test on site-level change (post minus pre mean)",
+    "permutation": (
+        "randomization inference over site assignment; estimate = difference in mean "
+        "site-level change, interval by test inversion"
+    ),
+}
+
+MethodResult = DidResult | AncovaResult | WelchResult | RankResult | PermutationResult
+
+
+@dataclass(frozen=True, slots=True)
+class MetricDiagnostics(ResultMixin):
+    """Diagnostics attached to one metric."""
+
+    pretrend: PretrendResult | None
+    """Event study and joint test of pre-period leads (None when not computed)."""
+    balance: BalanceResult | None
+    """Site attributes and this metric's pre-period mean, pilot vs control."""
+    warnings: list[str]
+    """Plain-language cautions for this metric."""
+    completeness: dict[str, float]
+    """Share of missing site-days by arm (``{"pilot": 0.02, "control": 0.0}``)."""
+    n_sites_dropped: int = 0
+    """Sites left out of site-level methods because one period has no data."""
+
+    def summary(self) -> str:
+        """Warnings and the pre-trend line."""
+        lines = [self.pretrend.summary()] if self.pretrend else []
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricResult(ResultMixin):
+    """Headline result for one metric, with every estimator and the diagnostics."""
+
+    metric: str
+    """Metric key."""
+    role: str
+    """``"primary"``, ``"guardrail"`` or ``"secondary"``."""
+    direction: str
+    """Better direction: ``"increase"`` or ``"decrease"``."""
+    effect: float
+    """Headline effect, pilot minus control, in the metric's units."""
+    se: float
+    """Standard error of ``effect`` (for permutation: SD of the permutation distribution)."""
+    ci_low: float
+    """Lower end of the ``1 - alpha`` confidence interval."""
+    ci_high: float
+    """Upper end of the confidence interval."""
+    p_value: float
+    """Unadjusted two-sided p-value of the headline method."""
+    p_adjusted: float
+    """p-value adjusted for multiplicity (Holm: primary + guardrails; BH: secondary)."""
+    relative_effect: float
+    """``effect`` divided by the pilot sites' counterfactual level (0.05 = +5%)."""
+    relative_ci_low: float
+    """Lower end of the delta-method interval of ``relative_effect``."""
+    relative_ci_high: float
+    """Upper end of that interval."""
+    method: str
+    """Headline estimator and inference."""
+    method_reason: str
+    """One sentence on why this method is the headline."""
+    n_pilot_sites: int
+    """Pilot sites used by the headline method."""
+    n_control_sites: int
+    """Control sites used by the headline method."""
+    verdict: str
+    """``"better"``, ``"worse"``, ``"inconclusive"`` or ``"equivalent"``."""
+    verdict_reason: str
+    """Why that verdict."""
+    alpha: float
+    """Significance level."""
+    min_effect: float | None
+    """Smallest effect of interest (metric units, magnitude) used for equivalence."""
+    margin: float | None
+    """Guardrail non-inferiority margin (metric units, magnitude)."""
+    methods: dict[str, Any] = field(default_factory=dict)
+    """Every estimator computed: ``did``, ``ancova``, ``welch``, ``permutation``, ``rank``."""
+    diagnostics: MetricDiagnostics | None = None
+    """Pre-trend, balance, warnings and completeness."""
+    relative: RelativeEffect | None = field(default=None, repr=False)
+    """Details of the relative effect."""
+    error: str | None = None
+    """Why the metric could not be analysed (numbers are then missing)."""
+
+    def summary(self) -> str:
+        """A few lines describing the headline and the warnings."""
+        head = f"{self.metric} [{self.role}, better = {self.direction}]"
+        if self.error:
+            return f"{head}: not analysed -- {self.error}"
+        level = round(100 * (1 - self.alpha))
+        rel = (
+            f" ({100 * self.relative_effect:+.1f}%, CI {100 * self.relative_ci_low:+.1f}% to "
+            f"{100 * self.relative_ci_high:+.1f}%)"
+            if _finite(self.relative_effect)
+            else ""
+        )
+        lines = [
+            f"{head}: effect {self.effect:+.4g}{rel}",
+            f"  {level}% CI [{self.ci_low:.4g}, {self.ci_high:.4g}], p={self.p_value:.4f}, "
+            f"adjusted p={self.p_adjusted:.4f} -> {self.verdict.upper()} ({self.verdict_reason})",
+            f"  method: {self.method}; {self.n_pilot_sites} pilot vs {self.n_control_sites} "
+            "control sites",
+            f"  why: {self.method_reason}",
+        ]
+        for name, res in self.methods.items():
+            lines.append(f"    {name:<12} {res.summary()}")
+        if self.diagnostics:
+            lines += ["  " + line for line in self.diagnostics.summary().splitlines()]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonReport(ResultMixin):
+    """All metrics of one pilot comparison."""
+
+    metrics: dict[str, MetricResult]
+    """Results by metric key, ordered primary, guardrails, secondary."""
+    parameters: dict[str, Any]
+    """The inputs that shaped the analysis (dates, alpha, method, seed, roles, ...)."""
+    warnings: list[str]
+    """Cautions that concern the whole comparison."""
+    n_pilot_sites: int
+    """Pilot sites listed."""
+    n_control_sites: int
+    """Control sites listed."""
+    balance: BalanceResult | None = None
+    """Balance of site attributes and pre-period means of every metric."""
+    completeness: CompletenessResult | None = None
+    """Missing site-days by metric, arm and period."""
+    version: str = __version__
+    """Version of the analysis engine."""
+
+    @property
+    def primary(self) -> MetricResult | None:
+        """The primary metric's result, if any."""
+        return next((m for m in self.metrics.values() if m.role == "primary"), None)
+
+    def summary(self) -> str:
+        """Readable text report."""
+        p = self.parameters
+        end = p.get("end") or "last observed day"
+        lines = [
+            f"Rollwise comparison (analysis {self.version}): {self.n_pilot_sites} pilot vs "
+            f"{self.n_control_sites} control sites; start {p['start']}, end {end}; "
+            f"alpha {p['alpha']}, method {p['method']}",
+            "",
+        ]
+        for result in self.metrics.values():
+            lines += [result.summary(), ""]
+        if self.warnings:
+            lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def _finite(x: Any) -> bool:
+    return x is not None and isinstance(x, int | float | np.floating) and math.isfinite(x)
+
+
+def choose_method(
+    n_pilot: int,
+    n_control: int,
+    median_pre_days: float,
+    share_with_pre: float,
+) -> tuple[str, str]:
+    """The auto rule: ``(method, reason)`` from the design of one metric.
+
+    1. One pilot site: permutation (clustered SEs are meaningless with one treated cluster).
+    2. Fewer than ``MIN_SITES_FOR_ASYMPTOTICS`` (6) pilot or control sites: permutation.
+    3. A stable pre-period -- median ``>= 7`` pre-period days per site and ``>= 80%`` of sites
+       observed in both periods: ANCOVA on site means (HC2, Bell-McCaffrey df).
+    4. Otherwise the panel DiD with site-clustered SE when both arms have at least
+       ``MIN_SITES_FOR_CLUSTERED_DID`` (20) sites, else permutation.
+
+    Evidence (``tests/bench/simulate_error_rates.py``, ``docs/analysis.md``): ANCOVA kept the
+    false-positive rate at 4.4-5.5% with 6-20 sites per arm, balanced or not, while the
+    clustered DiD (CR1, t(G-1)) rejected 7-10% of A/A pilots when the arms were unequal (10 vs
+    30, 6 vs 30, 10 vs 100) and 15% with 4 pilot sites; it was on target with 20 vs 20.
+    """
+    if n_pilot == 1:
+        return "permutation", (
+            "With a single pilot site clustered standard errors are meaningless (one cluster "
+            "carries the whole effect), so inference is by permutation over which site was "
+            "the pilot."
+        )
+    if min(n_pilot, n_control) < MIN_SITES_FOR_ASYMPTOTICS:
+        return "permutation", (
+            f"With only {n_pilot} pilot and {n_control} control sites, cluster-robust and "
+            "t-based standard errors are unreliable (fewer than "
+            f"{MIN_SITES_FOR_ASYMPTOTICS} per arm), so inference is by permutation of the "
+            "site assignment."
+        )
+    if median_pre_days >= MIN_PRE_DAYS_FOR_ANCOVA and share_with_pre >= 0.8:
+        return "ancova", (
+            f"A stable pre-period (median {median_pre_days:g} days per site) lets ANCOVA on "
+            "site means remove most between-site variance; its HC2 standard errors with "
+            "Bell-McCaffrey degrees of freedom kept the false-positive rate near alpha in "
+            "simulation."
+        )
+    if min(n_pilot, n_control) >= MIN_SITES_FOR_CLUSTERED_DID:
+        return "did", (
+            f"The pre-period is short or patchy (median {median_pre_days:g} days per site), so "
+            "the headline is the panel DiD with site and day effects; with at least "
+            f"{MIN_SITES_FOR_CLUSTERED_DID} sites per arm its site-clustered standard errors "
+            "are reliable."
+        )
+    return "permutation", (
+        f"The pre-period is short or patchy (median {median_pre_days:g} days per site) and an "
+        f"arm has fewer than {MIN_SITES_FOR_CLUSTERED_DID} sites, where clustered DiD "
+        "standard errors over-reject, so inference on the site-mean DiD is by permutation of "
+        "the site assignment."
+    )
+
+
+def decide_verdict(
+    effect: float,
+    ci_low: float,
+    ci_high: float,
+    p_adjusted: float,
+    alpha: float,
+    direction: str = "increase",
+    min_effect: float | None = None,
+    margin: float | None = None,
+) -> tuple[str, str]:
+    """``(verdict, reason)`` for one metric.
+
+    Work in the "good" direction (flip the sign for ``direction="decrease"``):
+
+    * ``better`` -- adjusted p below ``alpha`` and the interval entirely on the good side;
+    * ``worse`` -- adjusted p below ``alpha`` and the interval entirely on the bad side;
+    * ``equivalent`` -- with a guardrail ``margin``: harm larger than the margin is excluded
+      (interval's bad end above ``-margin``, i.e. non-inferior); with ``min_effect``: the
+      interval lies inside ``(-min_effect, +min_effect)``;
+    * ``inconclusive`` -- anything else, and whenever a number is missing.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    if not all(_finite(v) for v in (effect, p_adjusted)):
+        return "inconclusive", "no valid estimate"
+    if not (_finite(ci_low) and _finite(ci_high)):
+        return "inconclusive", "the interval is unbounded: too few sites to reach this alpha"
+    sign = 1.0 if direction == "increase" else -1.0
+    low, high = sorted((sign * ci_low, sign * ci_high))
+    significant = p_adjusted < alpha
+    if significant and low > 0:
+        return "better", f"significant {direction}, the interval excludes no effect"
+    if significant and high < 0:
+        return "worse", "significant change in the wrong direction"
+    if margin is not None:
+        if low > -margin:
+            return "equivalent", f"non-inferior: harm larger than the margin {margin:g} excluded"
+        return "inconclusive", f"harm larger than the margin {margin:g} cannot be excluded"
+    if min_effect is not None:
+        if -min_effect < low and high < min_effect:
+            return "equivalent", f"the interval lies within +/-{min_effect:g}"
+        return "inconclusive", f"the interval is not within +/-{min_effect:g} and includes 0"
+    return "inconclusive", "the interval includes no effect"
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+@dataclass(slots=True)
+class _Draft:
+    """Per-metric pieces computed before the multiplicity adjustment."""
+
+    metric: str
+    role: str
+    headline: str
+    reason: str
+    methods: dict[str, Any]
+    relative: RelativeEffect | None
+    diagnostics: MetricDiagnostics | None
+    error: str | None = None
+
+
+def _panel(obs: pd.DataFrame, arms: pd.Series, start: pd.Timestamp) -> pd.DataFrame:
+    panel = obs[["site_id", "date", "value"]].copy()
+    panel["arm"] = panel["site_id"].map(arms)
+    panel["treated"] = ((panel["arm"] == "pilot") & (panel["date"] >= start)).astype(float)
+    return panel
+
+
+def _degenerate(obs: pd.DataFrame, means: pd.DataFrame, metric: str) -> str | None:
+    """Why ``metric`` cannot be analysed at all (None when it can)."""
+    with_post = means.loc[means["n_post"] > 0, "arm"]
+    if with_post.empty:
+        return f"no post-period data for metric {metric!r}"
+    for arm in ("pilot", "control"):
+        if not (with_post == arm).any():
+            return f"no {arm} site has post-period data for metric {metric!r}"
+    if np.ptp(obs["value"].to_numpy()) == 0:
+        return f"metric {metric!r} is constant ({obs['value'].iloc[0]:g} everywhere)"
+    return None
+
+
+@dataclass(slots=True)
+class _SiteData:
+    """The site-level view of one metric: which sites, and what outcome per site."""
+
+    used: pd.DataFrame
+    """Site means (``arm, pre, post``) of the sites used by site-level methods."""
+    outcome: pd.Series
+    """Change (post - pre) per site, or the post mean when there is no pre-period."""
+    has_pre: bool
+    """Whether pre-period means exist for both arms."""
+    dropped: int
+    """Sites with data in only one period, left out of the site-level methods."""
+
+    @property
+    def is_pilot(self) -> np.ndarray:
+        return (self.used["arm"] == "pilot").to_numpy()
+
+
+def _site_data(means: pd.DataFrame) -> _SiteData:
+    both = means.dropna(subset=["pre", "post"])
+    if len(both) and both["arm"].nunique() == 2:
+        dropped = len(means) - len(both)
+        return _SiteData(both, both["post"] - both["pre"], True, dropped)
+    outcome = means["post"].dropna()
+    return _SiteData(means.loc[outcome.index], outcome, False, 0)
+
+
+def _run_methods(
+    panel: pd.DataFrame,
+    data: _SiteData,
+    stratum: pd.Series | None,
+    *,
+    alpha: float,
+    seed: int,
+    n_permutations: int,
+) -> dict[str, Any]:
+    y, z = data.outcome.to_numpy(), data.is_pilot
+    permutation = permutation_test(
+        y,
+        z,
+        strata=None if stratum is None else stratum.to_numpy(),
+        alpha=alpha,
+        n_permutations=n_permutations,
+        seed=seed,
+    )
+    if not data.has_pre and not permutation.error:
+        permutation = replace(
+            permutation, statistic="difference in post-period site means, pilot minus control"
+        )
+    return {
+        "did": did(panel, alpha=alpha),
+        "ancova": ancova(data.used if data.has_pre else _NO_SITES, alpha=alpha, strata=stratum),
+        "welch": welch(y, z, alpha=alpha),
+        "permutation": permutation,
+        "rank": rank_test(y, z, alpha=alpha),
+    }
+
+
+def _headline(
+    method: str, data: _SiteData, means: pd.DataFrame, warnings: list[str]
+) -> tuple[str, str]:
+    """The headline method and the sentence explaining it."""
+    n_pilot = int(data.is_pilot.sum())
+    n_control = len(data.is_pilot) - n_pilot
+    if method != "auto":
+        if n_pilot == 1 and method in ("did", "ancova", "welch"):
+            warnings.append(
+                "A single pilot site: clustered and t-based standard errors are meaningless; "
+                "read the permutation result instead."
+            )
+        return method, f"The {method} estimator was requested explicitly."
+    if not data.has_pre:
+        return "permutation", (
+            "Without pre-period data only post-period site means can be compared; inference "
+            "is by permutation of the site assignment."
+        )
+    with_post = means[means["n_post"] > 0]
+    return choose_method(
+        n_pilot,
+        n_control,
+        median_pre_days=float(np.median(with_post["n_pre"])),
+        share_with_pre=float((with_post["n_pre"] > 0).mean()),
+    )
+
+
+def _diagnostics(
+    metric: str,
+    obs: pd.DataFrame,
+    sites: pd.DataFrame,
+    panel: pd.DataFrame,
+    means: pd.DataFrame,
+    data: _SiteData,
+    methods: dict[str, Any],
+    start: pd.Timestamp,
+    alpha: float,
+    attribute_balance: BalanceResult,
+    warnings: list[str],
+) -> MetricDiagnostics:
+    n_pilot = int(data.is_pilot.sum())
+    if data.dropped:
+        warnings.append(
+            f"{data.dropped} site(s) lack pre- or post-period data for {metric} and are left "
+            "out of the site-level methods (balanced subsample)."
+        )
+    if not data.has_pre:
+        warnings.append(
+            f"No pre-period data for {metric}: site-level methods compare post-period means "
+            "without adjustment, and DiD/ANCOVA are not available."
+        )
+    if n_pilot == 1:
+        warnings.append(
+            "A single pilot site: the smallest attainable permutation p-value is "
+            f"1/{count_assignments(data.is_pilot)}; effects cannot be separated from that "
+            "site's own idiosyncrasies."
+        )
+    trend = pretrend(panel, start, alpha=alpha) if data.has_pre else None
+    if trend is not None and not trend.error:
+        if trend.passed is False:
+            warnings.append(
+                f"Pre-trends differ for {metric} (joint test of {trend.n_leads} lead weeks "
+                f"p={trend.p_value:.3f}): the parallel-trends assumption behind DiD is doubtful."
+            )
+        elif n_pilot < 10 or trend.n_leads < 3:
+            warnings.append(WEAK_EVIDENCE)
+    metric_balance = attribute_balance
+    if data.has_pre:
+        rtm = regression_to_mean(means["pre"].dropna(), sites, metric)
+        if rtm:
+            warnings.append(rtm)
+        threshold = attribute_balance.threshold
+        own = balance(sites[["site_id", "arm"]], {metric: means["pre"]}, threshold)
+        metric_balance = BalanceResult(attribute_balance.rows + own.rows, threshold)
+    flagged = [r.variable for r in metric_balance.rows if r.flagged]
+    if flagged:
+        warnings.append(
+            f"Imbalanced before the start (|SMD| > {metric_balance.threshold}): "
+            f"{', '.join(flagged)}."
+        )
+    missing = _missing_share(obs, sites)
+    for arm, share in missing.items():
+        if share > _MISSING_WARN:
+            warnings.append(f"{100 * share:.0f}% of {arm} site-days are missing for {metric}.")
+    signs = {
+        np.sign(r.effect)
+        for name, r in methods.items()
+        if name != "rank" and not r.error and abs(r.effect) > 1e-12
+    }
+    if len(signs) > 1:
+        warnings.append(f"Estimators disagree on the sign of the effect on {metric}.")
+    return MetricDiagnostics(
+        pretrend=trend,
+        balance=metric_balance,
+        warnings=warnings,
+        completeness=missing,
+        n_sites_dropped=data.dropped,
+    )
+
+
+def _missing_share(obs: pd.DataFrame, sites: pd.DataFrame) -> dict[str, float]:
+    """Share of missing site-days per arm over the days on which the metric was reported."""
+    n_days = obs["date"].nunique()
+    arm_of = obs["site_id"].map(sites.set_index("site_id")["arm"])
+    out = {}
+    for arm in ("pilot", "control"):
+        expected = int((sites["arm"] == arm).sum()) * n_days
+        out[arm] = 1 - int((arm_of == arm).sum()) / expected if expected else float("nan")
+    return out
+
+
+def _analyse_metric(
+    metric: str,
+    role: str,
+    obs: pd.DataFrame,
+    sites: pd.DataFrame,
+    start: pd.Timestamp,
+    *,
+    alpha: float,
+    method: str,
+    seed: int,
+    n_permutations: int,
+    strata: str | None,
+    attribute_balance: BalanceResult,
+) -> _Draft:
+    """Every estimator and diagnostic of one metric (before multiplicity and verdicts)."""
+    means = site_period_means(obs, sites, start)
+    problem = _degenerate(obs, means, metric)
+    if problem:
+        return _Draft(metric, role, "not analysed", "not analysed", {}, None, None, problem)
+    data = _site_data(means)
+    stratum = (
+        None if strata is None else sites.set_index("site_id")[strata].reindex(data.used.index)
+    )
+    panel = _panel(obs, sites.set_index("site_id")["arm"], start)
+    methods = _run_methods(
+        panel, data, stratum, alpha=alpha, seed=seed, n_permutations=n_permutations
+    )
+    warnings: list[str] = []
+    headline, reason = _headline(method, data, means, warnings)
+    chosen = methods[headline]
+    bounded = math.isfinite(chosen.ci_low) and math.isfinite(chosen.ci_high)
+    relative = (
+        relative_effect(data.used, chosen.effect, chosen.se if bounded else math.inf, alpha=alpha)
+        if data.has_pre and not chosen.error
+        else None
+    )
+    diagnostics = _diagnostics(
+        metric, obs, sites, panel, means, data, methods, start, alpha, attribute_balance, warnings
+    )
+    return _Draft(metric, role, headline, reason, methods, relative, diagnostics, chosen.error)
+
+
+def _headline_numbers(draft: _Draft) -> dict[str, Any]:
+    nan = float("nan")
+    if draft.error or draft.headline not in draft.methods:
+        return dict(effect=nan, se=nan, ci_low=nan, ci_high=nan, p_value=nan, n_p=0, n_c=0)
+    r = draft.methods[draft.headline]
+    if isinstance(r, DidResult):
+        n_p, n_c = r.n_pilot_sites, r.n_control_sites
+    else:
+        n_p, n_c = r.n_pilot, r.n_control
+    return dict(
+        effect=r.effect,
+        se=r.se,
+        ci_low=r.ci_low,
+        ci_high=r.ci_high,
+        p_value=r.p_value,
+        n_p=n_p,
+        n_c=n_c,
+    )
+
+
+def _method_label(draft: _Draft) -> str:
+    base = _DESCRIPTIONS.get(draft.headline, draft.headline)
+    r = draft.methods.get(draft.headline)
+    if isinstance(r, PermutationResult) and not r.error:
+        how = (
+            f"exact over all {r.n_assignments} assignments"
+            if r.exact
+            else f"{r.n_assignments} seeded random assignments"
+        )
+        return f"{draft.headline}: {base} ({how})"
+    return f"{draft.headline}: {base}"
+
+
+def compare(
+    observations: pd.DataFrame,
+    sites: pd.DataFrame,
+    start,
+    end=None,
+    metrics: Sequence[str] | None = None,
+    primary: str | None = None,
+    guardrails: Sequence[str] | str | None = None,
+    alpha: float = 0.05,
+    method: str = "auto",
+    seed: int = 0,
+    min_effect: float | Mapping[str, float] | None = None,
+    margins: Mapping[str, float] | None = None,
+    directions: Mapping[str, str] | None = None,
+    strata: str | None = None,
+    n_permutations: int = 10_000,
+) -> ComparisonReport:
+    """Compare pilot with control sites on every requested metric.
+
+    Parameters
+    ----------
+    observations, sites
+        Tidy inputs of the analysis contract (see :func:`analysis.data.validate`).
+    start, end
+        First day of the pilot and optional last day (inclusive).
+    metrics
+        Metrics to analyse (default: every metric in ``observations``, sorted).
+    primary
+        The primary metric (default: the first of ``metrics`` when given, else the first
+        metric in alphabetical order that is not a guardrail).
+    guardrails
+        Metrics that must not get worse; adjusted together with the primary (Holm).
+    alpha
+        Significance level.
+    method
+        ``"auto"`` (see :func:`choose_method`), ``"did"``, ``"ancova"``, ``"welch"`` or
+        ``"permutation"``: the headline estimator. All estimators are always reported.
+    seed, n_permutations
+        Random draws of the permutation test (exact enumeration when the design has at most
+        20,000 assignments).
+    min_effect
+        Smallest effect of interest, in metric units: a number applies to the primary metric, a
+        mapping sets it per metric. Used for "equivalent" verdicts.
+    margins
+        Guardrail non-inferiority margins by metric (magnitudes, metric units).
+    directions
+        Better direction by metric, ``"increase"`` (default) or ``"decrease"``.
+    strata
+        Column of ``sites`` holding the randomization strata (permutation within strata,
+        stratum dummies in ANCOVA).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    if n_permutations < 1000:
+        raise ValueError(f"n_permutations must be at least 1000, got {n_permutations}")
+    obs, site_frame = validate(observations, sites, start, end)
+    start_ts = parse_date(start, "start")
+    available = sorted(obs["metric"].unique())
+    requested = list(dict.fromkeys(_as_list(metrics) or available))
+    guard = list(dict.fromkeys(_as_list(guardrails)))
+    primary = primary if primary is not None else (requested[0] if metrics else None)
+    if primary is None and requested:
+        primary = next((m for m in requested if m not in guard), None)
+    for name in [*requested, *guard, *([primary] if primary else [])]:
+        if name not in available:
+            raise ValueError(f"unknown metric {name!r}; observations have {available}")
+    if primary in guard:
+        raise ValueError(f"metric {primary!r} cannot be both primary and a guardrail")
+    directions = dict(directions or {})
+    for key, value in directions.items():
+        if value not in DIRECTIONS:
+            raise ValueError(f"direction of {key!r} must be one of {DIRECTIONS}, got {value!r}")
+    margins = dict(margins or {})
+    for key, value in margins.items():
+        if not (_finite(value) and value > 0):
+            raise ValueError(f"margin of {key!r} must be a positive number, got {value!r}")
+    if isinstance(min_effect, Mapping):
+        min_effects = dict(min_effect)
+    elif min_effect is not None:
+        min_effects = {primary: min_effect} if primary else {}
+    else:
+        min_effects = {}
+    for key, value in min_effects.items():
+        if not (_finite(value) and value > 0):
+            raise ValueError(f"min_effect of {key!r} must be a positive number, got {value!r}")
+    if strata is not None and strata not in site_frame.columns:
+        raise ValueError(f"strata column {strata!r} is not in sites")
+
+    order = [primary] if primary else []
+    order += [m for m in guard if m not in order]
+    order += [m for m in requested if m not in order]
+    roles = {m: "primary" if m == primary else "guardrail" if m in guard else "secondary"
+             for m in order}  # fmt: skip
+
+    pre_means = {
+        m: site_period_means(obs[obs["metric"] == m], site_frame, start_ts)["pre"] for m in order
+    }
+    attribute_balance = balance(site_frame.drop(columns=[strata] if strata else []), None)
+    drafts = {
+        m: _analyse_metric(
+            m,
+            roles[m],
+            obs[obs["metric"] == m],
+            site_frame,
+            start_ts,
+            alpha=alpha,
+            method=method,
+            seed=seed,
+            n_permutations=n_permutations,
+            strata=strata,
+            attribute_balance=attribute_balance,
+        )
+        for m in order
+    }
+    numbers = {m: _headline_numbers(d) for m, d in drafts.items()}
+    adjusted = adjust_family(
+        {m: n["p_value"] for m, n in numbers.items()}, primary, [g for g in guard]
+    )
+
+    results: dict[str, MetricResult] = {}
+    for m, d in drafts.items():
+        n = numbers[m]
+        direction = directions.get(m, "increase")
+        margin = margins.get(m) if roles[m] == "guardrail" else None
+        verdict, why = decide_verdict(
+            n["effect"], n["ci_low"], n["ci_high"], adjusted[m], alpha, direction,
+            min_effects.get(m), margin,
+        )  # fmt: skip
+        rel = d.relative
+        results[m] = MetricResult(
+            metric=m,
+            role=roles[m],
+            direction=direction,
+            effect=n["effect"],
+            se=n["se"],
+            ci_low=n["ci_low"],
+            ci_high=n["ci_high"],
+            p_value=n["p_value"],
+            p_adjusted=adjusted[m],
+            relative_effect=rel.relative_effect if rel else float("nan"),
+            relative_ci_low=rel.ci_low if rel else float("nan"),
+            relative_ci_high=rel.ci_high if rel else float("nan"),
+            method=_method_label(d) if d.methods else d.headline,
+            method_reason=d.reason or "not analysed",
+            n_pilot_sites=n["n_p"],
+            n_control_sites=n["n_c"],
+            verdict=verdict if not d.error else "inconclusive",
+            verdict_reason=why if not d.error else f"not analysed: {d.error}",
+            alpha=alpha,
+            min_effect=min_effects.get(m),
+            margin=margin,
+            methods=d.methods,
+            diagnostics=d.diagnostics,
+            relative=rel,
+            error=d.error,
+        )
+
+    report_warnings = []
+    silent = sorted(set(site_frame["site_id"]) - set(obs["site_id"]))
+    if silent:
+        report_warnings.append(
+            f"{len(silent)} listed site(s) have no observations: {', '.join(silent[:10])}"
+            + (" ..." if len(silent) > 10 else "")
+        )
+    full_balance = balance(
+        site_frame.drop(columns=[strata] if strata else []), pre_means, attribute_balance.threshold
+    )
+    arm_counts = site_frame["arm"].value_counts()
+    return ComparisonReport(
+        metrics=results,
+        parameters={
+            "start": start_ts.date().isoformat(),
+            "end": None if end is None else parse_date(end, "end").date().isoformat(),
+            "metrics": order,
+            "primary": primary,
+            "guardrails": guard,
+            "alpha": alpha,
+            "method": method,
+            "seed": seed,
+            "n_permutations": n_permutations,
+            "min_effect": min_effects,
+            "margins": margins,
+            "directions": {m: directions.get(m, "increase") for m in order},
+            "strata": strata,
+        },
+        warnings=report_warnings,
+        n_pilot_sites=int(arm_counts.get("pilot", 0)),
+        n_control_sites=int(arm_counts.get("control", 0)),
+        balance=full_balance,
+        completeness=completeness(obs[obs["metric"].isin(order)], site_frame, start_ts, end),
+    )

@@ -1,0 +1,611 @@
+"""Power and minimum detectable effect of a pilot design, estimated from history.
+
+A design is ``n_pilot`` pilot sites, ``n_control`` control sites, ``pre_days`` before and
+``post_days`` after the start. On a balanced site x day panel the DiD ``value ~ treated | site
++ day`` equals the difference between the pilot and control means of the per-site change
+``d_i = mean(post window) - mean(pre window)``, so its variance is ``sigma_d^2 (1/n_pilot +
+1/n_control)`` where ``sigma_d`` is the between-site standard deviation of that change.
+Everything hinges on ``sigma_d``, which is estimated from historical observations:
+
+* **pseudo windows**: slide a (pre, post) pair of windows of the planned lengths over the
+  history, one start per day; in each, compute every site's change ``d_i`` and its variance
+  across sites (day effects cancel, as they do in the DiD); ``sigma_d^2`` is the average of those
+  variances. Autocorrelation, weekday patterns and site-specific drift are thereby included
+  without a model.
+
+Two ways to turn it into power (``method``):
+
+``"analytic"``
+    A two-sample t test on site changes with ``G - 2`` degrees of freedom and the
+    noncentral t distribution -- the same formula as statsmodels ``TTestIndPower`` with effect
+    size ``effect / sigma_d``, ``nobs1 = n_pilot`` and ``ratio = n_control / n_pilot``
+    (``distribution="normal"`` gives the large-sample z version).
+``"simulation"``
+    Placebo pilots on the history itself: draw a pseudo start date and ``n_pilot + n_control``
+    distinct sites at random, call the first ``n_pilot`` the pilot, add ``effect`` to their
+    post-period, compute the DiD on site changes and test it (pooled t by default, Welch with
+    ``sim_test="welch"``); power is the share of rejections. Seeded and reproducible.
+
+``power(...)`` solves for whichever of ``effect``, ``n_pilot`` or ``power`` is ``None``
+(statsmodels vocabulary: ``alpha``, ``alternative="two-sided" | "larger" | "smaller"``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from analysis.results import ResultMixin
+
+__all__ = ["PowerResult", "change_sd", "minimum_detectable_effect", "power", "t_test_power"]
+
+_ALTERNATIVES = ("two-sided", "larger", "smaller")
+_NAN = float("nan")
+_MAX_SITES = 100_000
+
+
+# --------------------------------------------------------------------------------------------
+# Formulas
+
+
+def t_test_power(
+    effect_size: float,
+    n1: float,
+    n2: float,
+    alpha: float = 0.05,
+    alternative: str = "two-sided",
+    distribution: str = "t",
+) -> float:
+    """Power of a two-sample test of standardized difference ``effect_size``.
+
+    With ``distribution="t"``: noncentral t with ``n1 + n2 - 2`` degrees of freedom and
+    noncentrality ``effect_size * sqrt(n1 n2 / (n1 + n2))`` (the two-sided power adds both
+    tails), as statsmodels ``TTestIndPower``. With ``"normal"`` the same with a standard normal.
+    """
+    nc = effect_size * math.sqrt(n1 * n2 / (n1 + n2))
+    if distribution == "t":
+        df = n1 + n2 - 2
+        if alternative == "two-sided":
+            crit = stats.t.isf(alpha / 2, df)
+            return float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
+        if alternative == "larger":
+            return float(stats.nct.sf(stats.t.isf(alpha, df), df, nc))
+        return float(stats.nct.cdf(-stats.t.isf(alpha, df), df, nc))
+    if alternative == "two-sided":
+        crit = stats.norm.isf(alpha / 2)
+        return float(stats.norm.sf(crit - nc) + stats.norm.cdf(-crit - nc))
+    if alternative == "larger":
+        return float(stats.norm.sf(stats.norm.isf(alpha) - nc))
+    return float(stats.norm.cdf(-stats.norm.isf(alpha) - nc))
+
+
+@dataclass(frozen=True, slots=True)
+class _History:
+    changes: np.ndarray  # windows x sites, NaN where a site lacks data in a window
+    sd_change: float
+    baseline_mean: float
+    n_sites: int
+    n_windows: int
+
+
+def _history_changes(
+    history: pd.DataFrame, metric: str | None, pre_days: int, post_days: int
+) -> tuple[str, _History | str]:
+    """Per-window site changes from ``history``; an error string when it is too short."""
+    if not isinstance(history, pd.DataFrame):
+        raise ValueError(f"history must be a pandas DataFrame, got {type(history).__name__}")
+    needed = ["site_id", "date", "value"]
+    missing = [c for c in needed if c not in history.columns]
+    if missing:
+        raise ValueError(f"history is missing column(s) {missing}; expected site_id, date, value")
+    frame = history
+    if "metric" in frame.columns:
+        metrics = sorted(set(frame["metric"].dropna().astype(str)))
+        if metric is None:
+            if len(metrics) != 1:
+                raise ValueError(f"history holds several metrics {metrics}; pass metric=")
+            metric = metrics[0]
+        elif metric not in metrics:
+            raise ValueError(f"unknown metric {metric!r}; history has {metrics}")
+        frame = frame[frame["metric"].astype(str) == metric]
+    elif metric is None:
+        metric = "value"
+    values = pd.to_numeric(frame["value"], errors="coerce")
+    if (values.isna() & frame["value"].notna()).any():
+        raise ValueError("history has non-numeric values")
+    dates = pd.to_datetime(frame["date"], errors="coerce")
+    if dates.isna().any():
+        raise ValueError("history has dates that do not parse")
+    tidy = pd.DataFrame(
+        {"site_id": frame["site_id"].astype(str), "date": dates.dt.normalize(), "value": values}
+    ).dropna(subset=["value"])
+    if tidy.duplicated(["site_id", "date"]).any():
+        raise ValueError("history has duplicate (site_id, date) rows for the metric")
+    if tidy.empty:
+        return metric, "history has no values for the metric"
+    wide = tidy.pivot(index="site_id", columns="date", values="value")
+    full = pd.date_range(wide.columns.min(), wide.columns.max(), freq="D")
+    y = wide.reindex(columns=full).to_numpy(dtype=float)
+    n_sites, n_days = y.shape
+    span = pre_days + post_days
+    if n_days < span:
+        return metric, (
+            f"history covers {n_days} days; a design with {pre_days} pre and {post_days} post "
+            f"days needs at least {span}"
+        )
+    if n_sites < 4:
+        return metric, f"history has {n_sites} sites; at least 4 are needed"
+    have = ~np.isnan(y)
+    filled = np.where(have, y, 0.0)
+    csum = np.concatenate([np.zeros((n_sites, 1)), np.cumsum(filled, axis=1)], axis=1)
+    ccnt = np.concatenate([np.zeros((n_sites, 1)), np.cumsum(have, axis=1)], axis=1)
+    starts = np.arange(pre_days, n_days - post_days + 1)  # index of the first post day
+
+    def window_mean(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        total = csum[:, hi] - csum[:, lo]
+        count = ccnt[:, hi] - ccnt[:, lo]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+    pre = window_mean(starts - pre_days, starts)
+    post = window_mean(starts, starts + post_days)
+    changes = (post - pre).T  # windows x sites
+    counts = (~np.isnan(changes)).sum(axis=1)
+    usable = counts >= 4
+    if not usable.any():
+        return metric, "no window of the history has at least 4 sites with data on both sides"
+    changes = changes[usable]
+    variances = np.nanvar(changes, axis=1, ddof=1)
+    sd = float(np.sqrt(variances.mean()))
+    return metric, _History(
+        changes=changes,
+        sd_change=sd,
+        baseline_mean=float(np.nanmean(y)),
+        n_sites=n_sites,
+        n_windows=int(changes.shape[0]),
+    )
+
+
+def change_sd(
+    history: pd.DataFrame, pre_days: int, post_days: int, metric: str | None = None
+) -> float:
+    """Between-site SD of the ``post - pre`` change for windows of the given lengths.
+
+    Raises ``ValueError`` when the history is too short or has too few sites.
+    """
+    _, hist = _history_changes(history, metric, pre_days, post_days)
+    if isinstance(hist, str):
+        raise ValueError(hist)
+    return hist.sd_change
+
+
+# --------------------------------------------------------------------------------------------
+# Simulation
+
+
+def _simulate_rejections(
+    changes: np.ndarray,
+    n_pilot: int,
+    n_control: int,
+    effect: float,
+    alpha: float,
+    alternative: str,
+    sim_test: str,
+    n_sims: int,
+    seed: int,
+) -> np.ndarray:
+    """Rejection indicator of ``n_sims`` placebo pilots (common random numbers via ``seed``)."""
+    rng = np.random.default_rng(seed)
+    counts = (~np.isnan(changes)).sum(axis=1)
+    feasible = np.flatnonzero(counts >= n_pilot + n_control)
+    windows = feasible[rng.integers(0, feasible.size, size=n_sims)]
+    block = changes[windows]
+    keys = rng.random(block.shape)
+    keys[np.isnan(block)] = np.inf
+    order = np.argsort(keys, axis=1)[:, : n_pilot + n_control]
+    picked = np.take_along_axis(block, order, axis=1)
+    a = picked[:, :n_pilot] + effect
+    b = picked[:, n_pilot:]
+    ma, mb = a.mean(axis=1), b.mean(axis=1)
+    va, vb = a.var(axis=1, ddof=1), b.var(axis=1, ddof=1)
+    if sim_test == "pooled":
+        df = np.full(n_sims, float(n_pilot + n_control - 2))
+        sp2 = ((n_pilot - 1) * va + (n_control - 1) * vb) / df
+        se = np.sqrt(sp2 * (1 / n_pilot + 1 / n_control))
+    else:
+        qa, qb = va / n_pilot, vb / n_control
+        se = np.sqrt(qa + qb)
+        df = (qa + qb) ** 2 / (qa**2 / (n_pilot - 1) + qb**2 / (n_control - 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = (ma - mb) / se
+    if alternative == "two-sided":
+        return np.abs(t) >= stats.t.isf(alpha / 2, df)
+    if alternative == "larger":
+        return t >= stats.t.isf(alpha, df)
+    return t <= -stats.t.isf(alpha, df)
+
+
+# --------------------------------------------------------------------------------------------
+# Result
+
+
+@dataclass(frozen=True, slots=True)
+class PowerResult(ResultMixin):
+    """Power, effect and sizes of a pilot design (one of them solved for)."""
+
+    metric: str
+    """Metric the history describes."""
+    solved_for: str
+    """Which input was ``None`` and has been solved for: ``"power"``, ``"effect"`` or
+    ``"n_pilot"``."""
+    method: str
+    """``"analytic"`` or ``"simulation"``."""
+    alternative: str
+    """``"two-sided"``, ``"larger"`` or ``"smaller"``."""
+    alpha: float
+    """Significance level of the final test."""
+    power: float
+    """Probability of a significant result when the true effect is ``effect`` (when solving
+    for ``n_pilot``: the power achieved with the rounded-up ``n_pilot``)."""
+    effect: float
+    """True effect in metric units (pilot minus control). When solved for: the minimum
+    detectable effect."""
+    relative_effect: float
+    """``effect / baseline_mean``."""
+    effect_size: float
+    """``effect / sd_change`` (a standardized difference in site changes, Cohen's d)."""
+    n_pilot: int
+    """Pilot sites (when solved for: the smallest whole number reaching the target power)."""
+    n_control: int
+    """Control sites."""
+    pre_days: int
+    """Days before the start used by the analysis."""
+    post_days: int
+    """Days after the start."""
+    sd_change: float
+    """Between-site SD of ``mean(post) - mean(pre)`` estimated from the history."""
+    se: float
+    """Standard error of the DiD for this design: ``sd_change * sqrt(1/n_pilot + 1/n_control)``."""
+    baseline_mean: float
+    """Mean of the metric over the history."""
+    n_history_sites: int
+    """Sites in the history."""
+    n_windows: int
+    """Pseudo (pre, post) windows the SD was averaged over."""
+    target_power: float | None = None
+    """The power asked for, when solving for ``effect`` or ``n_pilot``."""
+    n_pilot_exact: float | None = None
+    """Fractional solution for ``n_pilot`` (analytic), before rounding up."""
+    mc_se: float | None = None
+    """Monte-Carlo standard error of ``power`` (simulation only)."""
+    n_sims: int = 0
+    """Placebo pilots simulated (simulation only)."""
+    seed: int | None = None
+    """Seed of the simulation."""
+    distribution: str = "t"
+    """Reference of the analytic formula: ``"t"`` (t(G-2), noncentral t) or ``"normal"``."""
+    warnings: tuple[str, ...] = ()
+    """Caveats."""
+    error: str | None = None
+    """Why the calculation could not be made (then the numbers are NaN)."""
+
+    def summary(self) -> str:
+        """One or two sentences a change lead can read."""
+        if self.error:
+            return f"Power for {self.metric}: not computed ({self.error})"
+        design = (
+            f"{self.n_pilot} pilot vs {self.n_control} control sites, {self.pre_days} days "
+            f"before and {self.post_days} after"
+        )
+        rel = f" ({100 * self.relative_effect:+.1f} %)" if np.isfinite(self.relative_effect) else ""
+        mc = f" +/- {self.mc_se:.3f}" if self.mc_se is not None else ""
+        if self.solved_for == "power":
+            head = f"Power {self.power:.1%}{mc} to detect {self.effect:+.4g}{rel}"
+        elif self.solved_for == "effect":
+            head = (
+                f"Minimum detectable effect {self.effect:+.4g}{rel} at "
+                f"{self.target_power or 0:.0%} power"
+            )
+        else:
+            head = (
+                f"{self.n_pilot} pilot sites needed for {self.target_power or 0:.0%} power "
+                f"(achieved {self.power:.1%}) to detect {self.effect:+.4g}{rel}"
+            )
+        return (
+            f"{head} with {design}; alpha={self.alpha} {self.alternative}, {self.method}. "
+            f"Site-change SD {self.sd_change:.4g} from {self.n_history_sites} sites of history."
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be a whole number of at least {minimum}, got {value!r}")
+    return int(value)
+
+
+def power(
+    history: pd.DataFrame,
+    n_pilot: int | None,
+    n_control: int,
+    pre_days: int,
+    post_days: int,
+    effect: float | None = None,
+    alpha: float = 0.05,
+    power: float | None = None,
+    metric: str | None = None,
+    *,
+    alternative: str = "two-sided",
+    method: str = "analytic",
+    distribution: str = "t",
+    sim_test: str = "pooled",
+    n_sims: int = 2000,
+    seed: int = 0,
+) -> PowerResult:
+    """Power, minimum detectable effect or number of pilot sites for a design.
+
+    Exactly one of ``effect``, ``n_pilot`` and ``power`` must be ``None``; it is solved for
+    (``n_control`` is held fixed when solving for ``n_pilot``).
+
+    Parameters
+    ----------
+    history
+        Historical observations ``site_id, date, value`` (and ``metric``), before any pilot.
+    n_pilot, n_control
+        Numbers of pilot and control sites.
+    pre_days, post_days
+        Days of data before and after the start the analysis will use.
+    effect
+        True effect in metric units (negative for a decrease; with ``alternative="smaller"``
+        the solved effect is negative).
+    alpha, power
+        Significance level; power (``1 - beta``).
+    metric
+        Which metric of ``history`` (required when it holds several).
+    alternative
+        ``"two-sided"``, ``"larger"`` or ``"smaller"``.
+    method
+        ``"analytic"`` (noncentral t, as statsmodels ``TTestIndPower``) or ``"simulation"``
+        (placebo pilots on the history).
+    distribution
+        ``"t"`` or ``"normal"`` for the analytic formula.
+    sim_test
+        Test used on simulated placebo pilots: ``"pooled"`` t (as the analytic formula) or
+        ``"welch"``.
+    n_sims, seed
+        Simulation size and seed.
+    """
+    if not (isinstance(alpha, float | int) and 0 < alpha < 1):
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    if alternative not in _ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {list(_ALTERNATIVES)}, got {alternative!r}")
+    if method not in ("analytic", "simulation"):
+        raise ValueError(f"method must be 'analytic' or 'simulation', got {method!r}")
+    if distribution not in ("t", "normal"):
+        raise ValueError(f"distribution must be 't' or 'normal', got {distribution!r}")
+    if sim_test not in ("pooled", "welch"):
+        raise ValueError(f"sim_test must be 'pooled' or 'welch', got {sim_test!r}")
+    unknown = [
+        name
+        for name, v in (("effect", effect), ("n_pilot", n_pilot), ("power", power))
+        if v is None
+    ]
+    if len(unknown) != 1:
+        raise ValueError(
+            "exactly one of effect, n_pilot and power must be None (the one to solve for); "
+            f"got {unknown or 'none'}"
+        )
+    solved_for = unknown[0]
+    n_control = _check_int("n_control", n_control, 2)
+    pre_days = _check_int("pre_days", pre_days, 1)
+    post_days = _check_int("post_days", post_days, 1)
+    if n_pilot is not None:
+        n_pilot = _check_int("n_pilot", n_pilot, 2)
+    if power is not None and not (isinstance(power, float | int) and alpha < power < 1):
+        raise ValueError(f"power must lie between alpha and 1, got {power!r}")
+    if effect is not None and not np.isfinite(effect):
+        raise ValueError(f"effect must be a finite number, got {effect!r}")
+    if method == "simulation":
+        n_sims = _check_int("n_sims", n_sims, 100)
+
+    metric_name, hist = _history_changes(history, metric, pre_days, post_days)
+    nan = _NAN
+    target = float(power) if power is not None else None
+
+    def fail(reason: str, n_hist: int = 0, n_win: int = 0) -> PowerResult:
+        return PowerResult(
+            metric=metric_name,
+            solved_for=solved_for,
+            method=method,
+            alternative=alternative,
+            alpha=float(alpha),
+            power=nan,
+            effect=nan if effect is None else float(effect),
+            relative_effect=nan,
+            effect_size=nan,
+            n_pilot=0 if n_pilot is None else n_pilot,
+            n_control=n_control,
+            pre_days=pre_days,
+            post_days=post_days,
+            sd_change=nan,
+            se=nan,
+            baseline_mean=nan,
+            n_history_sites=n_hist,
+            n_windows=n_win,
+            target_power=target,
+            distribution=distribution,
+            error=reason,
+        )
+
+    if isinstance(hist, str):
+        return fail(hist)
+    sd = hist.sd_change
+    if not sd > 0:
+        return fail("the site changes in the history do not vary", hist.n_sites, hist.n_windows)
+    sign = -1.0 if alternative == "smaller" else 1.0
+    warnings: list[str] = []
+    n_exact: float | None = None
+    mc_se: float | None = None
+
+    if method == "analytic":
+
+        def pw(es: float, n1: float) -> float:
+            return t_test_power(es, n1, n_control, alpha, alternative, distribution)
+
+        if solved_for == "power":
+            achieved = pw(effect / sd, n_pilot)
+            eff = float(effect)
+        elif solved_for == "effect":
+            n1 = float(n_pilot)
+            hi = 1.0
+            while pw(sign * hi, n1) < target:
+                hi *= 2.0
+            es = optimize.brentq(lambda e: pw(sign * e, n1) - target, 0.0, hi, xtol=1e-12)
+            eff = sign * es * sd
+            achieved = pw(eff / sd, n1)
+        else:
+            es = effect / sd
+            if pw(es, _MAX_SITES) < target:
+                return fail(
+                    f"no number of pilot sites up to {_MAX_SITES} reaches {target:.0%} power "
+                    f"with {n_control} control sites",
+                    hist.n_sites,
+                    hist.n_windows,
+                )
+            n_exact = (
+                2.0
+                if pw(es, 2.0) >= target
+                else optimize.brentq(lambda n: pw(es, n) - target, 2.0, _MAX_SITES, xtol=1e-10)
+            )
+            n_pilot = max(2, math.ceil(n_exact - 1e-9))
+            eff = float(effect)
+            achieved = pw(es, n_pilot)
+    else:
+        if n_pilot is not None and n_pilot + n_control > hist.n_sites:
+            return fail(
+                f"placebo simulation needs {n_pilot + n_control} distinct sites; the history has "
+                f"{hist.n_sites} (use method='analytic')",
+                hist.n_sites,
+                hist.n_windows,
+            )
+
+        def sim(eff_: float, n1: int) -> float:
+            counts = (~np.isnan(hist.changes)).sum(axis=1)
+            if not (counts >= n1 + n_control).any():
+                return nan
+            rej = _simulate_rejections(
+                hist.changes, n1, n_control, eff_, alpha, alternative, sim_test, n_sims, seed
+            )
+            return float(rej.mean())
+
+        if solved_for == "power":
+            eff = float(effect)
+            achieved = sim(eff, n_pilot)
+        elif solved_for == "effect":
+            hi = sd
+            while sim(sign * hi, n_pilot) < target:
+                hi *= 2
+                if hi > 1e4 * sd:
+                    return fail("no effect reaches the target power", hist.n_sites, hist.n_windows)
+            lo = 0.0
+            for _ in range(40):
+                mid = (lo + hi) / 2
+                if sim(sign * mid, n_pilot) >= target:
+                    hi = mid
+                else:
+                    lo = mid
+            eff = sign * hi
+            achieved = sim(eff, n_pilot)
+        else:
+            eff = float(effect)
+            max_n = hist.n_sites - n_control
+            if max_n < 2 or sim(eff, max_n) < target:
+                return fail(
+                    f"even {max_n} pilot sites (all the history allows next to {n_control} "
+                    f"controls) do not reach {target:.0%} power",
+                    hist.n_sites,
+                    hist.n_windows,
+                )
+            lo_n, hi_n = 2, max_n
+            if sim(eff, lo_n) >= target:
+                hi_n = lo_n
+            while hi_n - lo_n > 1:
+                mid_n = (lo_n + hi_n) // 2
+                if sim(eff, mid_n) >= target:
+                    hi_n = mid_n
+                else:
+                    lo_n = mid_n
+            n_pilot = hi_n
+            achieved = sim(eff, n_pilot)
+        mc_se = float(np.sqrt(max(achieved * (1 - achieved), 1e-12) / n_sims))
+        if sim_test == "pooled" and n_pilot and abs(n_pilot - n_control) > 0:
+            warnings.append(
+                "the placebo test is the pooled t; the site-clustered DiD and Welch tests lose a "
+                "little power with unequal arm sizes"
+            )
+    if 2 * pre_days < post_days:
+        warnings.append("a pre-period much shorter than the post-period adds noise to every change")
+    return PowerResult(
+        metric=metric_name,
+        solved_for=solved_for,
+        method=method,
+        alternative=alternative,
+        alpha=float(alpha),
+        power=float(achieved),
+        effect=float(eff),
+        relative_effect=float(eff / hist.baseline_mean) if hist.baseline_mean else nan,
+        effect_size=float(eff / sd),
+        n_pilot=int(n_pilot),
+        n_control=n_control,
+        pre_days=pre_days,
+        post_days=post_days,
+        sd_change=sd,
+        se=float(sd * np.sqrt(1 / n_pilot + 1 / n_control)),
+        baseline_mean=hist.baseline_mean,
+        n_history_sites=hist.n_sites,
+        n_windows=hist.n_windows,
+        target_power=target,
+        n_pilot_exact=n_exact,
+        mc_se=mc_se,
+        n_sims=n_sims if method == "simulation" else 0,
+        seed=seed if method == "simulation" else None,
+        distribution=distribution,
+        warnings=tuple(warnings),
+    )
+
+
+_solve = power  # reachable where a ``power`` argument shadows the function
+
+
+def minimum_detectable_effect(
+    history: pd.DataFrame,
+    n_pilot: int,
+    n_control: int,
+    pre_days: int,
+    post_days: int,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    metric: str | None = None,
+    **kwargs: Any,
+) -> PowerResult:
+    """Shortcut for :func:`power` solving for the effect (default 80 % power)."""
+    return _solve(
+        history,
+        n_pilot,
+        n_control,
+        pre_days,
+        post_days,
+        effect=None,
+        alpha=alpha,
+        power=power,
+        metric=metric,
+        **kwargs,
+    )

@@ -1,0 +1,88 @@
+"""Turning frozen result dataclasses into plain, JSON-ready dictionaries.
+
+Every result class in :mod:`analysis` inherits :class:`ResultMixin` so that
+``result.to_dict()`` can be stored in a report snapshot or printed as JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ResultMixin", "to_jsonable"]
+
+
+def _float_or_none(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Recursively convert ``obj`` into JSON-serialisable Python values.
+
+    * dataclasses (and objects with ``to_dict``) become dicts,
+    * numpy scalars become ``int`` / ``float`` / ``bool``, numpy arrays and
+      pandas Series become lists, DataFrames become lists of records,
+    * dates and timestamps become ISO strings,
+    * NaN and +/-inf become ``None``,
+    * tuples and sets become lists; mapping keys become strings.
+    """
+    if obj is None or isinstance(obj, bool | str):
+        return obj
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return _float_or_none(float(obj))
+    if isinstance(obj, pd.Timestamp):
+        return None if pd.isna(obj) else obj.isoformat()
+    if isinstance(obj, dt.datetime | dt.date | dt.time):
+        return obj.isoformat()
+    if isinstance(obj, np.datetime64):
+        return None if np.isnat(obj) else pd.Timestamp(obj).isoformat()
+    if obj is pd.NaT:
+        return None
+    if isinstance(obj, ResultMixin):
+        return obj.to_dict()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(to_jsonable(k)): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return [to_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, pd.DataFrame):
+        return [to_jsonable(r) for r in obj.to_dict(orient="records")]
+    if isinstance(obj, pd.Series | pd.Index):
+        return [to_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # other numpy-like scalars
+        return to_jsonable(obj.item())
+    return str(obj)
+
+
+class ResultMixin:
+    """Adds ``to_dict()`` to a (frozen, slotted) dataclass.
+
+    Subclasses may override ``_dict_exclude`` (field names left out of the
+    dictionary, e.g. large arrays kept for plotting) or ``to_dict`` itself.
+    """
+
+    __slots__ = ()
+    _dict_exclude: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        """Return the result as a JSON-ready ``dict`` (see :func:`to_jsonable`)."""
+        if not dataclasses.is_dataclass(self):
+            raise TypeError(f"{type(self).__name__} is not a dataclass")
+        return {
+            f.name: to_jsonable(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name not in self._dict_exclude
+        }

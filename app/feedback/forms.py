@@ -1,0 +1,123 @@
+"""Forms of the feedback area.
+
+The answers of the public form are rendered from the form version's question list and
+validated by ``app.services.feedback.clean_answers`` (one validator for the web, the staff
+form and imports); ``AnswerForm`` carries what every submission has: the CSRF token, the
+idempotency key and the honeypot.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional, Regexp
+
+from app.formutils import choices
+from app.services.feedback import IDEMPOTENCY_PATTERN, MAX_TAG_LENGTH
+
+HONEYPOT_FIELD = "website"
+
+
+class AnswerForm(FlaskForm):
+    """Shared by the public (QR) form and the logged-in staff form."""
+
+    # explicit labels: a field without one asks the translation catalogue for its name on
+    # every request, which is measurable on the hot path of the public form
+    idempotency_key = HiddenField(
+        "idempotency_key",
+        validators=[
+            DataRequired(message=_l("The form is incomplete. Reload the page and try again.")),
+            Regexp(
+                IDEMPOTENCY_PATTERN,
+                message=_l("The form is incomplete. Reload the page and try again."),
+            ),
+        ],
+    )
+    # a field people never see (hidden by CSS, not by type=hidden); bots fill it in
+    website = StringField(_l("Leave this field empty"), validators=[Optional()])
+    submit = SubmitField(_l("Send"))
+
+
+QUESTION_TYPE_LABELS = {
+    "rating": _l("Rating 1–5"),
+    "nps": _l("Recommend 0–10 (NPS)"),
+    "single_choice": _l("Single choice"),
+    "multi_choice": _l("Multiple choice"),
+    "yes_no": _l("Yes / no"),
+    "text": _l("Free text"),
+}
+
+
+class QuestionRow(Form):
+    """One question in the editor (a sub-form: the CSRF token lives on the parent)."""
+
+    key = StringField(_l("Key"), validators=[Optional(), Length(max=40)])
+    kind = SelectField(
+        _l("Type"), choices=choices(QUESTION_TYPE_LABELS.items()), validators=[Optional()]
+    )
+    label_en = StringField(_l("Question (English)"), validators=[Optional(), Length(max=300)])
+    label_zh = StringField(_l("Question (Chinese)"), validators=[Optional(), Length(max=300)])
+    required = BooleanField(_l("Required"))
+    segment = BooleanField(_l("Respondent segment (e.g. age band)"))
+    options = TextAreaField(
+        _l("Options, one per line: value | English | 中文"),
+        validators=[Optional(), Length(max=4000)],
+    )
+    remove = BooleanField(_l("Remove"))
+
+
+class EditFormForm(FlaskForm):
+    title_en = StringField(_l("Title (English)"), validators=[DataRequired(), Length(max=200)])
+    title_zh = StringField(_l("Title (Chinese)"), validators=[DataRequired(), Length(max=200)])
+    intro_en = TextAreaField(_l("Introduction (English)"), validators=[Length(max=2000)])
+    intro_zh = TextAreaField(_l("Introduction (Chinese)"), validators=[Length(max=2000)])
+    questions = FieldList(FormField(QuestionRow), min_entries=1, max_entries=40)
+    submit = SubmitField(_l("Save questions"))
+
+
+class ConfirmForm(FlaskForm):
+    """A POST button (revoke, set up links): only the CSRF token."""
+
+    submit = SubmitField(_l("Confirm"))
+
+
+class TagForm(FlaskForm):
+    tag = StringField(_l("Tag"), validators=[DataRequired(), Length(max=MAX_TAG_LENGTH)])
+    remove = HiddenField()
+    submit = SubmitField(_l("Add tag"))
+
+
+class FlagForm(FlaskForm):
+    flagged = HiddenField()
+    submit = SubmitField(_l("Save"))
+
+
+class ImportForm(FlaskForm):
+    audience = SelectField(
+        _l("Form"),
+        choices=choices([("customer", _l("Customer form")), ("staff", _l("Staff form"))]),
+    )
+    file = FileField(
+        _l("CSV or Excel file"),
+        validators=[
+            FileRequired(message=_l("Choose a file.")),
+            FileAllowed(["csv", "xlsx", "xlsm", "txt"], _l("Upload a .csv or .xlsx file.")),
+        ],
+    )
+    mapping = TextAreaField(
+        _l("Column mapping (optional), one per line: field = column in your file"),
+        validators=[Optional(), Length(max=4000)],
+    )
+    submit = SubmitField(_l("Import"))

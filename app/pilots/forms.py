@@ -1,0 +1,165 @@
+"""Forms of the pilot design wizard."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import (
+    DateField,
+    FloatField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+from app.auth.permissions import PILOT_EDITORS
+from app.extensions import db
+from app.formutils import choices
+from app.models import User
+
+REASON_HELP = _l(
+    "This pilot has started and its design is pre-registered. Say why it must change; the "
+    "change is recorded as a deviation and shown in the significance report."
+)
+
+
+class ReasonMixin:
+    reason = TextAreaField(
+        _l("Reason for changing the pre-registered design"),
+        validators=[Optional(), Length(max=2000)],
+        description=REASON_HELP,
+    )
+
+
+class DescribeForm(ReasonMixin, FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    change_description = TextAreaField(
+        _l("The process change"),
+        validators=[Optional(), Length(max=5000)],
+        description=_l("What will staff do differently at the pilot sites?"),
+    )
+    hypothesis = TextAreaField(
+        _l("Hypothesis"),
+        validators=[Optional(), Length(max=5000)],
+        description=_l("What you expect to happen, and by how much, e.g. 'waits fall by 2 min'."),
+    )
+    owner_id = SelectField(_l("Owner"), coerce=int, validate_choice=False, validators=[Optional()])
+    save = SubmitField(_l("Save draft"))
+    next = SubmitField(_l("Save and continue"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        owners = db.session.scalars(
+            select(User)
+            .where(User.role.in_(PILOT_EDITORS), User.is_active_account)
+            .order_by(User.name)
+        )
+        self.owner_id.choices = choices((u.id, u.name) for u in owners)
+
+    def validate_owner_id(self, field) -> None:
+        if field.data and field.data not in {c.value for c in field.choices}:
+            raise ValidationError(_l("Choose an admin or change lead as owner."))
+
+
+class MetricsForm(ReasonMixin, FlaskForm):
+    """Alpha and the minimum effect; each metric's role, margin and direction come as
+    ``role_<id>``, ``margin_<id>``, ``effect_<id>``, ``direction_<id>`` fields."""
+
+    alpha = FloatField(
+        _l("Significance level (alpha)"),
+        default=0.05,
+        validators=[InputRequired(), NumberRange(min=0.001, max=0.2)],
+        description=_l("The false-positive rate you accept; 0.05 is customary."),
+    )
+    min_effect = FloatField(
+        _l("Minimum effect worth acting on (primary metric, in its units)"),
+        validators=[Optional(), NumberRange(min=0)],
+        description=_l("The smallest change that would justify rolling out, e.g. 2 (minutes)."),
+    )
+    save = SubmitField(_l("Save draft"))
+    next = SubmitField(_l("Save and continue"))
+
+
+class DatesForm(ReasonMixin, FlaskForm):
+    pre_start = DateField(
+        _l("Pre-period start"),
+        validators=[InputRequired()],
+        description=_l("Data from this day until the start is the baseline (4 weeks is common)."),
+    )
+    start_date = DateField(_l("Pilot start"), validators=[InputRequired()])
+    end_date = DateField(_l("Planned end"), validators=[InputRequired()])
+    save = SubmitField(_l("Save draft"))
+    next = SubmitField(_l("Save and continue"))
+
+
+class ProposeForm(ReasonMixin, FlaskForm):
+    n_pilot = IntegerField(
+        _l("Pilot sites"), default=10, validators=[InputRequired(), NumberRange(min=2, max=500)]
+    )
+    stratify_by = SelectField(
+        _l("Spread over"),
+        choices=choices(
+            [("region", _l("Regions")), ("size_tier", _l("Size tiers")), ("", _l("No strata"))]
+        ),
+    )
+    problem_metric = SelectField(_l("Where the problem is clearly present (metric)"))
+    problem_direction = SelectField(
+        _l("The problem is"),
+        choices=choices([("high", _l("High values")), ("low", _l("Low values"))]),
+    )
+    max_volume_share = FloatField(
+        _l("At most this share of total volume at risk"),
+        default=0.15,
+        validators=[InputRequired(), NumberRange(min=0.01, max=1)],
+    )
+    control_method = SelectField(
+        _l("Control sites"),
+        choices=choices(
+            [("matched", _l("Matched to each pilot site")),
+             ("stratified_random", _l("Random within strata"))]
+        ),
+    )  # fmt: skip
+    n_control = IntegerField(
+        _l("Control sites (empty: twice the pilot sites)"),
+        validators=[Optional(), NumberRange(min=2, max=1000)],
+    )
+    match_on = SelectMultipleField(
+        _l("Match or stratify on"),
+        choices=choices(
+            [("region", _l("Region")), ("size_tier", _l("Size tier")),
+             ("management_score", _l("Management score")),
+             ("digital_readiness", _l("Digital readiness")),
+             ("senior_share", _l("Senior customer share"))]
+        ),
+        default=["region", "size_tier"],
+    )  # fmt: skip
+    seed = IntegerField(_l("Random seed"), default=0, validators=[Optional()])
+    propose = SubmitField(_l("Propose sites"))
+
+
+class AddSiteForm(ReasonMixin, FlaskForm):
+    site_id = SelectField(_l("Site"), coerce=int)
+    arm = SelectField(
+        _l("As"), choices=choices([("pilot", _l("Pilot site")), ("control", _l("Control site"))])
+    )
+    add = SubmitField(_l("Add"))
+
+
+class RemoveSiteForm(ReasonMixin, FlaskForm):
+    site_id = IntegerField(validators=[InputRequired()])
+
+
+class StartForm(FlaskForm):
+    start = SubmitField(_l("Start the pilot and freeze its design"))

@@ -1,0 +1,419 @@
+"""What a report page (and its PDF) shows, assembled from a snapshot in the reader's language."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from flask_babel import gettext as _
+from markupsafe import Markup
+
+from app.reports import charts
+from app.services import report_sentences as say
+
+
+def _theme_label(tag: str) -> str:
+    try:
+        from app.services.themes import theme_label
+    except ImportError:
+        return tag
+    return theme_label(tag)
+
+
+def _segment_label(by: str) -> str:
+    labels = {
+        "digital_readiness": _("Digital readiness"),
+        "senior_share": _("Share of senior customers"),
+        "size_tier": _("Size tier"),
+    }
+    return labels.get(by, by)
+
+
+def headline_rows(results: dict[str, Any], locale: str) -> list[dict[str, Any]]:
+    comp = results["comparison"]
+    meta = results.get("metrics_meta", {})
+    rows = []
+    for key, res in comp["metrics"].items():
+        m = meta.get(key)
+        digits = say.digits_for(res, m)
+        s = say.scale(m)
+        rows.append(
+            {
+                "key": key,
+                "name": say.metric_name(m, key, locale),
+                "role": say.ROLE_LABELS.get(res["role"], res["role"]),
+                "role_key": res["role"],
+                "unit": say.unit_of(m),
+                "effect": say.num(
+                    None if res.get("effect") is None else res["effect"] * s, digits, signed=True
+                ),
+                "relative": say.pct(res.get("relative_effect")),
+                "ci": "{} – {}".format(
+                    say.num(None if res.get("ci_low") is None else res["ci_low"] * s, digits),
+                    say.num(None if res.get("ci_high") is None else res["ci_high"] * s, digits),
+                ),
+                "p": say.p_text(res.get("p_value")),
+                "p_adjusted": say.p_text(res.get("p_adjusted")),
+                "method": say.METHOD_LABELS.get(say.method_key(res), say.method_key(res)),
+                "method_reason": res.get("method_reason"),
+                "verdict": res.get("verdict"),
+                "verdict_label": say.VERDICT_LABELS.get(res.get("verdict"), res.get("verdict")),
+                "colour": say.VERDICT_COLOURS.get(res.get("verdict"), "secondary"),
+                "sentence": say.headline_sentence(res, m, locale),
+                "n_pilot": res.get("n_pilot_sites"),
+                "n_control": res.get("n_control_sites"),
+                "raw": res,
+                "digits": digits,
+                "scale": s,
+                "margin": res.get("margin"),
+                "min_effect": res.get("min_effect"),
+            }
+        )
+    return rows
+
+
+def method_rows(res: dict[str, Any], digits: int, scale: float) -> list[dict[str, Any]]:
+    rows = []
+    for name, r in (res.get("methods") or {}).items():
+        rows.append(
+            {
+                "name": say.METHOD_LABELS.get(name, name),
+                "key": name,
+                "effect": say.num(_mul(r.get("effect"), scale), digits, signed=True),
+                "se": say.num(_mul(r.get("se"), scale), digits),
+                "ci": f"{say.num(_mul(r.get('ci_low'), scale), digits)} – "
+                f"{say.num(_mul(r.get('ci_high'), scale), digits)}",
+                "p": say.p_text(r.get("p_two_sided", r.get("p_value"))),
+                "error": r.get("error"),
+                "headline": say.method_key(res) == name,
+            }
+        )
+    return rows
+
+
+def _mul(x: Any, s: float) -> float | None:
+    return None if x is None else x * s
+
+
+def chart_names(results: dict[str, Any]) -> list[str]:
+    comp = results["comparison"]
+    primary = comp["parameters"].get("primary")
+    names = ["forest-metrics"]
+    if primary:
+        names += [
+            f"daily-{primary}",
+            f"event-{primary}",
+            f"permutation-{primary}",
+            f"sites-{primary}",
+        ]
+        names += [
+            f"segments-{by}"
+            for by, seg in results.get("segments", {}).items()
+            if seg and not seg.get("error")
+        ]
+    names += [f"daily-{k}" for k in comp["metrics"] if k != primary and k in results["daily"]]
+    return names
+
+
+def render_chart(results: dict[str, Any], name: str, locale: str) -> str | None:
+    """The SVG of chart ``name`` for a snapshot; None for an unknown name."""
+    comp = results["comparison"]
+    meta = results.get("metrics_meta", {})
+    kind, _sep, key = name.partition("-")
+    res = comp["metrics"].get(key)
+    m = meta.get(key)
+    label = say.metric_name(m, key, locale)
+    if kind == "daily" and key in results.get("daily", {}):
+        start = date.fromisoformat(comp["parameters"]["start"])
+        adjustments = [
+            (date.fromisoformat(a["date"]), a["title"]) for a in results.get("adjustments", [])
+        ]
+        series = results["daily"][key]
+        s = say.scale(m)
+        if s != 1:
+            series = {
+                "dates": series["dates"],
+                "pilot": [None if v is None else v * s for v in series["pilot"]],
+                "control": [None if v is None else v * s for v in series["control"]],
+            }
+        return charts.daily_chart(
+            series,
+            start=start,
+            adjustments=adjustments,
+            title=_("%(metric)s: daily mean, pilot vs control", metric=label),
+            unit=say.unit_of(m),
+            labels=(_("Pilot sites"), _("Control sites"), _("Pre-period")),
+            end=date.fromisoformat(comp["parameters"]["end"])
+            if comp["parameters"].get("end")
+            else None,
+        )
+    if kind == "event" and res:
+        pre = ((res.get("diagnostics") or {}).get("pretrend") or {}).get("points") or []
+        if not pre:
+            return None
+        return charts.event_study_chart(
+            pre,
+            title=_("%(metric)s: effect by week relative to the start", metric=label),
+            xlabel=_("Week relative to the start (−1 = reference)"),
+        )
+    if kind == "permutation" and res:
+        perm = (res.get("methods") or {}).get("permutation") or {}
+        if perm.get("error") or not perm.get("distribution"):
+            return None
+        return charts.permutation_chart(
+            perm["distribution"],
+            perm.get("effect") or 0.0,
+            title=_("%(metric)s: effects under random reassignments of the sites", metric=label),
+            xlabel=say.unit_of(m),
+            observed_label=_("Observed"),
+        )
+    if kind == "sites" and key in results.get("site_effects", {}):
+        rows = [
+            dict(r, effect=None if r["effect"] is None else r["effect"] * say.scale(m))
+            for r in results["site_effects"][key]
+        ]
+        return charts.site_effects_chart(
+            rows,
+            title=_(
+                "%(metric)s: change at each site relative to the control average", metric=label
+            ),
+            xlabel=say.unit_of(m),
+            labels=(_("Pilot sites"), _("Control sites")),
+        )
+    if name == "forest-metrics":
+        rows = []
+        for k, r in comp["metrics"].items():
+            rows.append(
+                (
+                    say.metric_name(meta.get(k), k, locale),
+                    r.get("relative_effect"),
+                    r.get("relative_ci_low"),
+                    r.get("relative_ci_high"),
+                    _verdict_colour(r.get("verdict")),
+                )
+            )
+        return charts.forest_chart(
+            rows,
+            title=_("All metrics: relative effect with interval"),
+            xlabel=_("Relative effect, pilot vs control"),
+            percent=True,
+        )
+    if kind == "segments":
+        seg = results.get("segments", {}).get(key)
+        if not seg or seg.get("error"):
+            return None
+        primary = comp["parameters"].get("primary")
+        pm = meta.get(primary)
+        s = say.scale(pm)
+        rows = [
+            (
+                str(r["segment"]),
+                _mul(r.get("effect"), s),
+                _mul(r.get("ci_low"), s),
+                _mul(r.get("ci_high"), s),
+                charts.NEUTRAL,
+            )
+            for r in seg.get("segments", [])
+            if not r.get("error")
+        ]
+        if not rows:
+            return None
+        return charts.forest_chart(
+            rows,
+            title=_(
+                "%(metric)s by %(segment)s",
+                metric=say.metric_name(pm, primary, locale),
+                segment=_segment_label(key),
+            ),
+            xlabel=say.unit_of(pm),
+        )
+    return None
+
+
+def _verdict_colour(verdict: str | None) -> str:
+    return {"better": charts.GOOD, "worse": charts.BAD, "equivalent": charts.NEUTRAL}.get(
+        verdict or "", charts.CONTROL_COLOUR
+    )
+
+
+def chart_svg(report, name: str, locale: str) -> str | None:  # noqa: ANN001
+    """Cached per snapshot (id and results digest), chart and language."""
+    key = (report.id, report.results_digest, name, locale)
+    return charts.cached(key, lambda: render_chart(report.results, name, locale) or "") or None
+
+
+def feedback_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Flat rows for the feedback table: audience, measure, comparison, numbers."""
+    fb = results.get("feedback") or {}
+    rows: list[dict[str, Any]] = []
+    audience_labels = {"customer": _("Customers"), "staff": _("Staff")}
+    for audience, section in (fb.get("audiences") or {}).items():
+        aud = audience_labels.get(audience, audience)
+        sat = section.get("satisfaction")
+        if sat:
+            pvc = sat.get("pilot_vs_control") or {}
+            rows.append(
+                _rate_row(
+                    aud,
+                    _("Satisfied (rating 4–5)"),
+                    _("Pilot vs control, during the pilot"),
+                    pvc,
+                    "pilot_rate",
+                    "control_rate",
+                    "difference",
+                )
+            )
+            for arm, label in (
+                ("pilot", _("Pilot sites, during vs before")),
+                ("control", _("Control sites, during vs before")),
+            ):
+                ba = (sat.get("before_after") or {}).get(arm) or {}
+                rows.append(
+                    _rate_row(
+                        aud,
+                        _("Satisfied (rating 4–5)"),
+                        label,
+                        ba,
+                        "post_rate",
+                        "pre_rate",
+                        "change",
+                    )
+                )
+            seg = sat.get("by_segment") or {}
+            for r in seg.get("segments") or []:
+                rows.append(
+                    _rate_row(
+                        aud,
+                        _("Satisfied (rating 4–5)"),
+                        _("Segment %(segment)s: pilot vs control", segment=r.get("segment")),
+                        r,
+                        "pilot_rate",
+                        "control_rate",
+                        "difference",
+                    )
+                )
+        nps = section.get("nps")
+        if nps:
+            cells = nps.get("cells") or {}
+            diff = nps.get("difference")
+            if diff:
+                rows.append(
+                    {
+                        "audience": aud,
+                        "measure": _("NPS"),
+                        "comparison": _("Pilot vs control, during the pilot"),
+                        "a": say.num((cells.get("pilot_post") or {}).get("nps"), 0),
+                        "b": say.num((cells.get("control_post") or {}).get("nps"), 0),
+                        "diff": say.num(diff["difference"], 1, signed=True),
+                        "ci": f"{say.num(diff['ci_low'], 1)} – {say.num(diff['ci_high'], 1)}",
+                        "p": say.p_text(diff.get("p_value")),
+                        "error": None,
+                    }
+                )
+            for arm, label in (
+                ("pilot", _("Pilot sites, during vs before")),
+                ("control", _("Control sites, during vs before")),
+            ):
+                post, pre = cells.get(f"{arm}_post") or {}, cells.get(f"{arm}_pre") or {}
+                if post and pre and not post.get("error") and not pre.get("error"):
+                    rows.append(
+                        {
+                            "audience": aud,
+                            "measure": _("NPS"),
+                            "comparison": label,
+                            "a": _nps_cell(post),
+                            "b": _nps_cell(pre),
+                            "diff": say.num(post["nps"] - pre["nps"], 1, signed=True),
+                            "ci": "",
+                            "p": "",
+                            "error": None,
+                        }
+                    )
+    return rows
+
+
+def _interval(low: float | None, high: float | None, digits: int) -> str:
+    return f"{say.num(low, digits)} – {say.num(high, digits)}"
+
+
+def _nps_cell(cell: dict[str, Any]) -> str:
+    return f"{say.num(cell['nps'], 0)} ({_interval(cell['ci_low'], cell['ci_high'], 0)})"
+
+
+def _rate_row(aud, measure, comparison, r, a, b, diff) -> dict[str, Any]:  # noqa: ANN001
+    if not r or r.get("error"):
+        return {
+            "audience": aud,
+            "measure": measure,
+            "comparison": comparison,
+            "a": "—",
+            "b": "—",
+            "diff": "—",
+            "ci": "",
+            "p": "",
+            "error": (r or {}).get("error") or _("not available"),
+        }
+    return {
+        "audience": aud,
+        "measure": measure,
+        "comparison": comparison,
+        "a": say.pct(r.get(a), signed=False),
+        "b": say.pct(r.get(b), signed=False),
+        "diff": say.num(_mul(r.get(diff), 100), 1, signed=True) + " " + _("pp"),
+        "ci": _interval(_mul(r.get("ci_low"), 100), _mul(r.get("ci_high"), 100), 1),
+        "p": say.p_text(r.get("p_value")),
+        "error": None,
+    }
+
+
+_BODIES: OrderedDict[tuple, str] = OrderedDict()
+_BODIES_SIZE = 32
+_BODIES_LOCK = threading.Lock()
+
+
+def page_body(report, locale: str, render: Callable[[], str]) -> Markup:  # noqa: ANN001
+    """The report body (everything below the header) is a pure function of the immutable
+    snapshot and the language, so it is rendered once and reused (LRU of 32 bodies)."""
+    key = (report.id, report.results_digest, locale)
+    with _BODIES_LOCK:
+        if key in _BODIES:
+            _BODIES.move_to_end(key)
+            return Markup(_BODIES[key])  # noqa: S704 - our own rendered template
+    html = render()
+    with _BODIES_LOCK:
+        _BODIES[key] = html
+        while len(_BODIES) > _BODIES_SIZE:
+            _BODIES.popitem(last=False)
+    return Markup(html)  # noqa: S704 - our own rendered template
+
+
+def report_context(report, locale: str) -> dict[str, Any]:  # noqa: ANN001
+    results = report.results or {}
+    if not results:
+        return {"results": None}
+    comp = results["comparison"]
+    meta = results.get("metrics_meta", {})
+    rows = headline_rows(results, locale)
+    rec = results.get("recommendation") or {}
+    return {
+        "results": results,
+        "comparison": comp,
+        "rows": rows,
+        "primary_row": next((r for r in rows if r["role_key"] == "primary"), None),
+        "recommendation": say.recommendation_text(rec, comp, meta, locale) if rec else None,
+        "guardrail_states": {
+            k: say.GUARDRAIL_LABELS[v] for k, v in (rec.get("guardrails") or {}).items()
+        },
+        "methods": {r["key"]: method_rows(r["raw"], r["digits"], r["scale"]) for r in rows},
+        "chart_names": chart_names(results),
+        "feedback_rows": feedback_rows(results),
+        "themes": [
+            dict(t, label=_theme_label(t["tag"]))
+            for t in (results.get("feedback") or {}).get("themes") or []
+        ],
+        "segment_label": _segment_label,
+        "say": say,
+    }

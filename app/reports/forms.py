@@ -1,0 +1,52 @@
+"""Forms of the reports area."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import SelectField, SelectMultipleField, SubmitField, TextAreaField, widgets
+from wtforms.validators import DataRequired, Length, Optional
+
+from app.formutils import choices
+from app.services.report_sentences import DECISION_LABELS, METHOD_LABELS
+
+COMMENT_MAX = 4000
+
+
+class CreateReportForm(FlaskForm):
+    """Create a snapshot of the pre-registered analysis (no fields: the design decides)."""
+
+    submit = SubmitField(_l("Create report"))
+
+
+class ExploreForm(FlaskForm):
+    """An analyst's exploration: another headline estimator and/or a subset of metrics."""
+
+    method = SelectField(
+        _l("Headline estimator"),
+        choices=choices(
+            [("auto", _l("As pre-registered (automatic choice)"))]
+            + [(key, METHOD_LABELS[key]) for key in ("did", "ancova", "welch", "permutation")]
+        ),
+        validators=[DataRequired()],
+    )
+    metrics = SelectMultipleField(
+        _l("Metrics"),
+        widget=widgets.ListWidget(prefix_label=False),
+        option_widget=widgets.CheckboxInput(),
+        validators=[DataRequired(message=_l("Pick at least one metric."))],
+    )
+    submit = SubmitField(_l("Run exploration"))
+
+
+class ReviewForm(FlaskForm):
+    """Approve (recording the pilot's decision) or request changes, with a comment."""
+
+    decision = SelectField(
+        _l("Decision for the pilot"),
+        choices=choices([(k, v) for k, v in DECISION_LABELS.items()]),
+        validators=[Optional()],
+    )
+    comment = TextAreaField(_l("Comment"), validators=[Length(max=COMMENT_MAX)])
+    approve = SubmitField(_l("Approve and record the decision"))
+    request_changes = SubmitField(_l("Request changes"))

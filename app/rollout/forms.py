@@ -1,0 +1,247 @@
+"""Forms of the rollout area."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    FloatField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from app.formutils import choices
+
+PREDICT_BY_LABELS = {
+    "digital_readiness": _l("Digital readiness"),
+    "management_score": _l("Management score"),
+    "senior_share": _l("Share of senior customers"),
+    "size_tier": _l("Size tier"),
+    "region": _l("Region"),
+}
+SIGNOFF_ROLE_LABELS = {
+    "change_lead": _l("Change lead"),
+    "analyst": _l("Analyst"),
+    "admin": _l("Administrator"),
+}
+REASON_REQUIRED = _l("Give a reason: it is kept in the audit log.")
+
+
+def _weight(label):
+    return FloatField(
+        label,
+        default=None,
+        validators=[
+            InputRequired(message=_l("Give a weight (0 to leave the component out).")),
+            NumberRange(min=0, max=100, message=_l("Between 0 and 100.")),
+        ],
+    )
+
+
+class GeneratePlanForm(FlaskForm):
+    name = StringField(_l("Plan name"), validators=[Optional(), Length(max=200)])
+    scope = SelectMultipleField(
+        _l("Sites in scope"),
+        coerce=int,
+        validators=[DataRequired(message=_l("Choose at least one site."))],
+        description=_l("All sites that did not run the pilot are chosen by default."),
+    )
+    start_date = DateField(
+        _l("First go-live"), validators=[DataRequired(message=_l("Choose a start date."))]
+    )
+    sites_per_week = FloatField(
+        _l("Capacity (sites per week)"),
+        default=4.0,
+        validators=[
+            InputRequired(message=_l("Give the weekly capacity.")),
+            NumberRange(min=0.5, max=500, message=_l("Between 0.5 and 500.")),
+        ],
+        description=_l(
+            "How many sites the support team can take live per week. A small site counts 1, "
+            "a medium site 1.5 and a large site 2."
+        ),
+    )
+    sizing = RadioField(
+        _l("Waves by"),
+        choices=choices([("count", _l("number of waves")), ("size", _l("sites per wave"))]),
+        default="count",
+    )
+    wave_count = IntegerField(
+        _l("Number of waves"),
+        default=4,
+        validators=[Optional(), NumberRange(min=1, max=52, message=_l("Between 1 and 52."))],
+    )
+    wave_size = IntegerField(
+        _l("Sites per wave"),
+        validators=[Optional(), NumberRange(min=1, max=500, message=_l("Between 1 and 500."))],
+    )
+    keep_regions = BooleanField(_l("Keep each wave within one region"))
+    weight_management = _weight(_l("Weight: management score"))
+    weight_digital = _weight(_l("Weight: digital readiness"))
+    weight_capability = _weight(_l("Weight: staff capability"))
+    weight_attitude = _weight(_l("Weight: staff attitude (staff form)"))
+    randomize = BooleanField(
+        _l("Random order within readiness tiers"),
+        description=_l(
+            "Randomising the order within each tier and holding a few sites back turns the "
+            "rollout into a stepped-wedge experiment: sites that have not started yet are a "
+            "fair comparison for those that have."
+        ),
+    )
+    holdback_percent = IntegerField(
+        _l("Holdback (percent of sites)"),
+        default=0,
+        validators=[
+            InputRequired(message=_l("Give a share (0 for none).")),
+            NumberRange(min=0, max=50, message=_l("Between 0 and 50.")),
+        ],
+    )
+    seed = IntegerField(
+        _l("Random seed"),
+        default=1,
+        validators=[
+            InputRequired(message=_l("Give a seed.")),
+            NumberRange(min=0, max=2**31 - 1, message=_l("A whole number from 0.")),
+        ],
+        description=_l("The same seed and settings give the same plan."),
+    )
+    mentor_limit = IntegerField(
+        _l("Mentees per mentor per wave"),
+        default=2,
+        validators=[
+            InputRequired(message=_l("Give a limit.")),
+            NumberRange(min=0, max=20, message=_l("Between 0 and 20.")),
+        ],
+    )
+    predict_by = SelectField(
+        _l("Predict the effect by"),
+        choices=choices(PREDICT_BY_LABELS.items()),
+        default="digital_readiness",
+    )
+    min_days_live = IntegerField(
+        _l("Gate: minimum days live"),
+        default=14,
+        validators=[
+            InputRequired(message=_l("Give a number of days.")),
+            NumberRange(min=1, max=120, message=_l("Between 1 and 120.")),
+        ],
+    )
+    margin = FloatField(
+        _l("Gate: non-inferiority margin of the primary metric"),
+        validators=[Optional(), NumberRange(min=0, message=_l("Zero or more."))],
+        description=_l(
+            "In the metric's units. Empty: the pilot's margin or half its minimum effect."
+        ),
+    )
+    checklist_percent = IntegerField(
+        _l("Gate: checklist completion (%)"),
+        default=100,
+        validators=[
+            InputRequired(message=_l("Give a share.")),
+            NumberRange(min=0, max=100, message=_l("Between 0 and 100.")),
+        ],
+    )
+    signoff_role = SelectField(
+        _l("Gate: signed off by"),
+        choices=choices(SIGNOFF_ROLE_LABELS.items()),
+        default="change_lead",
+    )
+    submit = SubmitField(_l("Propose the plan"))
+
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        if self.sizing.data == "size" and not self.wave_size.data:
+            self.wave_size.errors = [
+                *self.wave_size.errors,
+                _l("Give the number of sites per wave."),
+            ]
+            ok = False
+        if self.sizing.data != "size" and not self.wave_count.data:
+            self.wave_count.errors = [*self.wave_count.errors, _l("Give the number of waves.")]
+            ok = False
+        weights = [
+            self.weight_management.data,
+            self.weight_digital.data,
+            self.weight_capability.data,
+            self.weight_attitude.data,
+        ]
+        if all(w is not None for w in weights) and sum(weights) <= 0:
+            self.weight_management.errors = [
+                *self.weight_management.errors,
+                _l("At least one weight must be above zero."),
+            ]
+            ok = False
+        return ok
+
+
+class MoveSiteForm(FlaskForm):
+    target = SelectField(_l("Move to"), validators=[DataRequired(message=_l("Choose a wave."))])
+    reason = StringField(
+        _l("Reason"), validators=[DataRequired(message=REASON_REQUIRED), Length(max=500)]
+    )
+    submit = SubmitField(_l("Move"))
+
+
+class MentorForm(FlaskForm):
+    mentor = SelectField(_l("Mentor"), validate_choice=False)
+    reason = StringField(
+        _l("Reason"), validators=[DataRequired(message=REASON_REQUIRED), Length(max=500)]
+    )
+    submit = SubmitField(_l("Save mentor"))
+
+
+class ChecklistForm(FlaskForm):
+    key = HiddenField(validators=[DataRequired()])
+    done = HiddenField(validators=[DataRequired()])
+
+
+class WaveDatesForm(FlaskForm):
+    start_date = DateField(_l("Start"), validators=[DataRequired(message=_l("Choose a date."))])
+    end_date = DateField(_l("Gate due"), validators=[DataRequired(message=_l("Choose a date."))])
+    reason = StringField(
+        _l("Reason"), validators=[DataRequired(message=REASON_REQUIRED), Length(max=500)]
+    )
+    submit = SubmitField(_l("Change dates"))
+
+
+class EvaluateForm(FlaskForm):
+    as_of = DateField(_l("Data up to"), validators=[Optional()])
+    submit = SubmitField(_l("Evaluate the gate"))
+
+
+class DecisionForm(FlaskForm):
+    action = SelectField(
+        _l("Decision"),
+        choices=choices(
+            [
+                ("start", _l("Start the wave")),
+                ("go", _l("Go: the gate passed")),
+                ("hold", _l("Hold the wave")),
+                ("resume", _l("Resume the wave")),
+                ("stop", _l("Stop the wave")),
+            ]
+        ),
+    )
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=2000)])
+    submit = SubmitField(_l("Record the decision"))
+
+
+class SignoffForm(FlaskForm):
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=500)])
+    submit = SubmitField(_l("Sign the gate off"))
+
+
+class CancelForm(FlaskForm):
+    reason = StringField(
+        _l("Reason"), validators=[DataRequired(message=REASON_REQUIRED), Length(max=500)]
+    )
+    submit = SubmitField(_l("Cancel the plan"))

@@ -1,0 +1,106 @@
+"""Planner reasons in the reader's language.
+
+``analysis.planning`` returns reasons as ``{"code", "params", "text"}``; the English text is
+kept for exports and logs, and this module renders each known code through the catalogue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+TIER_LABELS = {"high": _l("high"), "medium": _l("medium"), "low": _l("low")}
+COMPONENT_LABELS = {
+    "management": _l("management score"),
+    "digital": _l("digital readiness"),
+    "capability": _l("staff capability"),
+    "attitude": _l("staff attitude"),
+}
+ATTRIBUTE_LABELS = {
+    "management_score": _l("management score"),
+    "digital_readiness": _l("digital readiness"),
+    "senior_share": _l("share of senior customers"),
+    "size_weight": _l("size"),
+}
+
+TEMPLATES = {
+    "readiness_score": _l("Readiness %(score)s (%(parts)s)."),
+    "tier": _l("Readiness tier: %(tier)s (cut points %(high)s and %(medium)s)."),
+    "readiness_unknown": _l("No readiness data: placed in the low tier."),
+    "missing": _l("No %(component)s on record: its weight was spread over the others."),
+    "load_size": _l("Counts %(weight)s against the weekly capacity."),
+    "load_senior": _l("+%(extra)s load: %(share)s senior customers need assisted ordering."),
+    "order_random": _l("Random position within the %(tier)s tier (stepped-wedge design)."),
+    "order_readiness": _l("Placed by readiness: more ready sites go first."),
+    "wave": _l("Wave %(wave)s, go-live %(go_live)s (week %(week)s of the wave)."),
+    "region_wave": _l("Waves are kept within region %(region)s."),
+    "holdback": _l(
+        "Held back at random within the %(tier)s tier as a comparison site: it keeps the old "
+        "process until the last wave has passed its gate."
+    ),
+    "mentor_low": _l("Needs a mentor: %(tier)s readiness."),
+    "mentor_resistant": _l("Needs a mentor: staff attitude %(attitude)s of 5."),
+    "mentor_none": _l("No mentor has capacity left in wave %(wave)s (limit %(limit)s per wave)."),
+    "mentor_same_region": _l("Mentor %(mentor)s: the most similar pilot site in %(region)s."),
+    "mentor_other_region": _l(
+        "Mentor %(mentor)s from %(mentor_region)s: no pilot site in %(region)s had capacity."
+    ),
+    "extrapolation": _l(
+        "%(attribute)s %(value)s is outside the pilot sites' range [%(low)s, %(high)s]: the "
+        "prediction is an extrapolation."
+    ),
+    "extrapolation_region": _l(
+        "No pilot site in region %(region)s: the prediction is an extrapolation."
+    ),
+    "extrapolation_model": _l("The prediction model flags this site: %(note)s"),
+    "capability_staffing": _l(
+        "Staff capability estimated from staffing (%(staff)s staff); no score on record."
+    ),
+    "attitude_source": _l("Staff attitude %(attitude)s of 5 from %(n)s staff answers."),
+    "adaptation": _l("Adaptation from the pilot applies: %(title)s %(condition)s"),
+    "moved": _l("Moved by hand: %(reason)s"),
+}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return "" if value is None else str(value)
+
+
+def reason_text(reason: Any) -> str:
+    """One reason (a dict from the planner or a plain string) as a translated sentence."""
+    if isinstance(reason, str):
+        return reason
+    code = str(reason.get("code", ""))
+    params = dict(reason.get("params") or {})
+    key = code
+    if code.startswith("tier_"):
+        key = "tier"
+    elif code.startswith("missing_"):
+        key = "missing"
+        params["component"] = COMPONENT_LABELS.get(code[len("missing_") :], code)
+    template = TEMPLATES.get(key)
+    if template is None:
+        return str(reason.get("text", ""))
+    if "tier" in params:
+        params["tier"] = TIER_LABELS.get(params["tier"], params["tier"])
+    if "attribute" in params:
+        params["attribute"] = ATTRIBUTE_LABELS.get(params["attribute"], params["attribute"])
+    if key == "load_senior" and isinstance(params.get("share"), float):
+        params["share"] = f"{params['share']:.0%}"
+    if key == "readiness_score" and isinstance(params.get("score"), float):
+        params["score"] = f"{params['score']:.0f}"
+    if key == "moved" and params.get("to") is None:
+        return _("Moved by hand to the holdback: %(reason)s", reason=params.get("reason", ""))
+    values = {
+        k: _fmt(v) if isinstance(v, int | float | None) else str(v) for k, v in params.items()
+    }
+    try:
+        return str(template) % values
+    except (KeyError, TypeError, ValueError):
+        return str(reason.get("text", ""))

@@ -1,0 +1,610 @@
+"""Feedback workflows: forms and their versions, public links, submissions, tags, the staff feed.
+
+Functions add and flush; the caller (view, CLI) commits once. Free text is masked
+(:mod:`app.services.masking`) before it reaches any model object, so the raw text is never
+written to the database; nothing here logs answer text.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from flask import has_request_context
+from flask_babel import gettext
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, selectinload
+
+from app.extensions import db
+from app.models import (
+    Assignment,
+    Audience,
+    CommentTag,
+    FeedbackAnswer,
+    FeedbackForm,
+    FeedbackResponse,
+    FormLink,
+    Pilot,
+    PilotStatus,
+    QuestionType,
+    ResponseChannel,
+    Site,
+    User,
+)
+from app.services import audit, themes
+from app.services.feedback_templates import customer_template, staff_template
+from app.services.masking import mask
+
+
+def _(message: str, **variables) -> str:
+    """``gettext`` in a request; plain English (with the variables) outside one (CLI)."""
+    if has_request_context():
+        return gettext(message, **variables)
+    return message % variables if variables else message
+
+
+#: Longest free-text answer kept (characters); longer answers are refused with a message.
+MAX_TEXT_LENGTH = 1000
+#: Longest manual tag.
+MAX_TAG_LENGTH = 40
+#: Question keys: lower-case letters, digits and underscores.
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+IDEMPOTENCY_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{16,64}$")
+QUESTION_TYPES = {t.value for t in QuestionType}
+CHOICE_TYPES = {QuestionType.SINGLE_CHOICE.value, QuestionType.MULTI_CHOICE.value}
+#: Statuses in which the questions may be edited (draft: freely; running: new version + audit).
+EDITABLE_STATUSES = (PilotStatus.DRAFT, PilotStatus.RUNNING)
+
+
+class FeedbackError(ValueError):
+    """A request the feedback workflows refuse, with a message for people."""
+
+
+# ------------------------------------------------------------------ forms and versions
+
+
+def templates_for(audience: Audience) -> dict[str, Any]:
+    return customer_template() if audience is Audience.CUSTOMER else staff_template()
+
+
+def current_form(pilot_id: int, audience: Audience) -> FeedbackForm | None:
+    return db.session.scalar(
+        select(FeedbackForm)
+        .where(
+            FeedbackForm.pilot_id == pilot_id,
+            FeedbackForm.audience == audience,
+            FeedbackForm.is_current.is_(True),
+        )
+        .order_by(FeedbackForm.version.desc())
+        .limit(1)
+    )
+
+
+def ensure_forms(pilot: Pilot) -> dict[Audience, FeedbackForm]:
+    """The current customer and staff forms, created from the templates when missing."""
+    forms = {}
+    for audience in Audience:
+        form = current_form(pilot.id, audience)
+        if form is None:
+            form = FeedbackForm(
+                pilot=pilot, audience=audience, version=1, **templates_for(audience)
+            )
+            db.session.add(form)
+        forms[audience] = form
+    db.session.flush()
+    return forms
+
+
+def form_versions(pilot_id: int, audience: Audience) -> list[FeedbackForm]:
+    return list(
+        db.session.scalars(
+            select(FeedbackForm)
+            .where(FeedbackForm.pilot_id == pilot_id, FeedbackForm.audience == audience)
+            .order_by(FeedbackForm.version.desc())
+        )
+    )
+
+
+def response_count(form_id: int) -> int:
+    return db.session.scalar(
+        select(func.count(FeedbackResponse.id)).where(FeedbackResponse.form_id == form_id)
+    )
+
+
+def validate_questions(questions: list[dict[str, Any]]) -> list[str]:
+    """Problems with a question list, as sentences (empty when it is usable)."""
+    problems = []
+    if not questions:
+        problems.append("a form needs at least one question")
+    seen: set[str] = set()
+    for position, q in enumerate(questions, start=1):
+        key = q.get("key") or ""
+        if not KEY_PATTERN.match(key):
+            problems.append(f"question {position}: key {key!r} must be lower-case a-z, 0-9, _")
+        if key in seen:
+            problems.append(f"question {position}: key {key!r} is used twice")
+        seen.add(key)
+        if q.get("type") not in QUESTION_TYPES:
+            problems.append(f"question {position}: unknown type {q.get('type')!r}")
+        if not (q.get("label_en") or "").strip() or not (q.get("label_zh") or "").strip():
+            problems.append(f"question {position}: needs an English and a Chinese label")
+        if q.get("type") in CHOICE_TYPES:
+            options = q.get("options") or []
+            values = [o.get("value") for o in options]
+            if len(options) < 2:
+                problems.append(f"question {position}: a choice question needs two options")
+            if len(set(values)) != len(values) or not all(values):
+                problems.append(f"question {position}: option values must be unique")
+    return problems
+
+
+def update_form(
+    form: FeedbackForm, fields: dict[str, Any], *, by: User | None
+) -> tuple[FeedbackForm, bool]:
+    """Apply new title/intro/questions to ``form``.
+
+    Returns ``(form, is_new_version)``. While the version has no responses it is edited in
+    place; once it has responses, a new version is created and becomes current, and the old
+    responses keep pointing at the old version. In a running pilot every edit is recorded in
+    the audit log as a deviation from the registered design.
+    """
+    pilot = form.pilot
+    if pilot.status not in EDITABLE_STATUSES:
+        raise FeedbackError(
+            _("The questions can only be changed while the pilot is a draft or running.")
+        )
+    questions = copy.deepcopy(fields.get("questions", form.questions))
+    problems = validate_questions(questions)
+    if problems:
+        raise FeedbackError("; ".join(problems))
+    before = {"version": form.version, "questions": form.questions}
+    values = {
+        "title_en": fields.get("title_en", form.title_en),
+        "title_zh": fields.get("title_zh", form.title_zh),
+        "intro_en": fields.get("intro_en", form.intro_en),
+        "intro_zh": fields.get("intro_zh", form.intro_zh),
+        "questions": questions,
+    }
+    new_version = response_count(form.id) > 0
+    if new_version:
+        form.is_current = False
+        target = FeedbackForm(
+            pilot_id=form.pilot_id, audience=form.audience, version=form.version + 1, **values
+        )
+        db.session.add(target)
+    else:
+        target = form
+        for name, value in values.items():
+            setattr(target, name, value)
+    db.session.flush()
+    audit.record(
+        "feedback_form.edit",
+        target,
+        by=by,
+        before=before,
+        after={"version": target.version, "questions": questions},
+        pilot_id=pilot.id,
+        is_deviation=pilot.status is PilotStatus.RUNNING,
+    )
+    return target, new_version
+
+
+# ------------------------------------------------------------------ links
+
+
+def form_is_open(pilot: Pilot, today: date | None = None) -> bool:
+    """The public form accepts answers while the pilot runs, and in a draft's baseline period.
+
+    Baseline answers (from the pre-period start on) are what the before/after view compares
+    with; after the pilot stops running the form shows a friendly closed page.
+    """
+    if pilot.status is PilotStatus.RUNNING:
+        return True
+    if pilot.status is PilotStatus.DRAFT and pilot.pre_start is not None:
+        return (today or date.today()) >= pilot.pre_start
+    return False
+
+
+def ensure_links(pilot: Pilot) -> list[FormLink]:
+    """An active link for every (site in the pilot, audience); existing links are kept."""
+    existing = {
+        (link.site_id, link.audience)
+        for link in db.session.scalars(
+            select(FormLink).where(FormLink.pilot_id == pilot.id, FormLink.revoked_at.is_(None))
+        )
+    }
+    for assignment in pilot.assignments:
+        for audience in Audience:
+            if (assignment.site_id, audience) not in existing:
+                db.session.add(
+                    FormLink(pilot_id=pilot.id, site_id=assignment.site_id, audience=audience)
+                )
+    db.session.flush()
+    return pilot_links(pilot.id)
+
+
+def pilot_links(pilot_id: int, *, include_revoked: bool = False) -> list[FormLink]:
+    query = (
+        select(FormLink)
+        .join(Site, Site.id == FormLink.site_id)
+        .where(FormLink.pilot_id == pilot_id)
+        .options(selectinload(FormLink.site))
+        .order_by(Site.code, FormLink.audience, FormLink.created_at)
+    )
+    if not include_revoked:
+        query = query.where(FormLink.revoked_at.is_(None))
+    return list(db.session.scalars(query))
+
+
+def active_link_and_form(token: str) -> tuple[FormLink | None, FeedbackForm | None]:
+    """The active link with this token and its current form, in one query."""
+    if not token or len(token) > 64:
+        return None, None
+    row = db.session.execute(
+        select(FormLink, FeedbackForm)
+        .outerjoin(
+            FeedbackForm,
+            (FeedbackForm.pilot_id == FormLink.pilot_id)
+            & (FeedbackForm.audience == FormLink.audience)
+            & FeedbackForm.is_current.is_(True),
+        )
+        .where(FormLink.token == token, FormLink.revoked_at.is_(None))
+        .options(joinedload(FormLink.pilot))
+        .order_by(FeedbackForm.version.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None, None
+    return row[0], row[1]
+
+
+def active_link(token: str) -> FormLink | None:
+    """The link with this token, or None when it is unknown or revoked."""
+    if not token or len(token) > 64:
+        return None
+    link = db.session.scalar(
+        select(FormLink)
+        .where(FormLink.token == token)
+        .options(joinedload(FormLink.pilot), joinedload(FormLink.site))
+    )
+    if link is None or not link.is_active:
+        return None
+    return link
+
+
+def revoke_link(link: FormLink, *, by: User | None, renew: bool = True) -> FormLink | None:
+    """Revoke a link (its QR code stops working); with ``renew`` a new link replaces it."""
+    if link.revoked_at is None:
+        link.revoked_at = datetime.now(UTC)
+    audit.record("form_link.revoke", link, by=by, pilot_id=link.pilot_id)
+    replacement = None
+    if renew:
+        replacement = FormLink(pilot_id=link.pilot_id, site_id=link.site_id, audience=link.audience)
+        db.session.add(replacement)
+    db.session.flush()
+    return replacement
+
+
+# ------------------------------------------------------------------ answers
+
+
+def question_map(form: FeedbackForm) -> dict[str, dict[str, Any]]:
+    return {q["key"]: q for q in form.questions}
+
+
+def headline_key(form: FeedbackForm) -> str | None:
+    """The first rating question: the headline satisfaction of the form."""
+    for q in form.questions:
+        if q.get("type") == QuestionType.RATING.value:
+            return q["key"]
+    return None
+
+
+def clean_answers(form: FeedbackForm, raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Validate raw answers (strings, numbers or lists) against the form's questions.
+
+    Returns ``(answers, errors)``: typed values per question key (free text masked), and an
+    English message per question key that failed. Unknown keys are ignored.
+    """
+    answers: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for q in form.questions:
+        key, kind = q["key"], q["type"]
+        value = raw.get(key)
+        if isinstance(value, str):
+            value = value.strip()
+        empty = value is None or value == "" or value == [] or _is_nan(value)
+        if empty:
+            if q.get("required"):
+                errors[key] = _("Please answer this question.")
+            continue
+        try:
+            answers[key] = _clean_one(q, kind, value)
+        except FeedbackError as exc:
+            errors[key] = str(exc)
+    return answers, errors
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and value != value
+
+
+def _clean_one(q: dict[str, Any], kind: str, value: Any) -> Any:
+    if kind in (QuestionType.RATING.value, QuestionType.NPS.value):
+        low, high = (1, 5) if kind == QuestionType.RATING.value else (0, 10)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise FeedbackError(
+                _("Choose a number from %(low)s to %(high)s.", low=low, high=high)
+            ) from None
+        if number != int(number) or not low <= number <= high:
+            raise FeedbackError(_("Choose a number from %(low)s to %(high)s.", low=low, high=high))
+        return int(number)
+    if kind == QuestionType.YES_NO.value:
+        text = str(value).strip().lower()
+        if text in ("yes", "y", "1", "true", "是", "1.0"):
+            return True
+        if text in ("no", "n", "0", "false", "否", "0.0"):
+            return False
+        raise FeedbackError(_("Answer yes or no."))
+    if kind in CHOICE_TYPES:
+        allowed = [o["value"] for o in q.get("options") or []]
+        labels = {
+            str(o.get(lang) or "").strip().lower(): o["value"]
+            for o in q.get("options") or []
+            for lang in ("label_en", "label_zh")
+        }
+        items = value if isinstance(value, list) else _split_choices(value, kind)
+        chosen = []
+        for item in items:
+            text = str(item).strip()
+            if text in allowed:
+                chosen.append(text)
+            elif text.lower() in labels:
+                chosen.append(labels[text.lower()])
+            else:
+                raise FeedbackError(_("%(value)s is not one of the options.", value=text[:40]))
+        if kind == QuestionType.SINGLE_CHOICE.value and len(chosen) != 1:
+            raise FeedbackError(_("Choose one option."))
+        return list(dict.fromkeys(chosen))
+    text = str(value)
+    if len(text) > MAX_TEXT_LENGTH:
+        raise FeedbackError(_("Please keep this under %(n)s characters.", n=MAX_TEXT_LENGTH))
+    return mask(text)
+
+
+def _split_choices(value: Any, kind: str) -> list[str]:
+    if kind == QuestionType.SINGLE_CHOICE.value:
+        return [str(value)]
+    return [part for part in re.split(r"[;,，；|]", str(value)) if part.strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    response_id: int
+    created: bool
+
+    @property
+    def response(self) -> FeedbackResponse:
+        return db.session.get(FeedbackResponse, self.response_id)
+
+
+def find_by_idempotency_key(key: str) -> FeedbackResponse | None:
+    return db.session.scalar(
+        select(FeedbackResponse).where(FeedbackResponse.idempotency_key == key)
+    )
+
+
+def submit_response(
+    form: FeedbackForm,
+    site_id: int,
+    answers: dict[str, Any],
+    *,
+    idempotency_key: str | None,
+    channel: ResponseChannel = ResponseChannel.QR,
+    language: str | None = None,
+    link: FormLink | None = None,
+    submitted_at: datetime | None = None,
+    segment: str | None = None,
+) -> Submission:
+    """Store one response whose ``answers`` came from :func:`clean_answers` (text masked).
+
+    The idempotency key makes a double tap or a resend store one response: a second call with
+    the same key returns the first response with ``created=False``. There is no look-up first:
+    the unique index on the key decides, also when two requests race; the loser's transaction
+    is rolled back and the winner returned. Rows are written with a few Core statements (this
+    is the hot path of the public form); free text is masked here again, so no caller can
+    store it unmasked.
+    """
+    questions = question_map(form)
+    headline = headline_key(form)
+    answer_rows: list[dict[str, Any]] = []
+    texts: dict[str, str] = {}
+    for key, value in answers.items():
+        q = questions.get(key)
+        if q is None:
+            continue
+        kind = QuestionType(q["type"])
+        row: dict[str, Any] = {
+            "question_key": key,
+            "question_type": kind,
+            "value_num": None,
+            "value_text": None,
+            "value_choices": None,
+        }
+        if kind in (QuestionType.RATING, QuestionType.NPS):
+            row["value_num"] = float(value)
+        elif kind is QuestionType.YES_NO:
+            row["value_num"] = 1.0 if value else 0.0
+        elif kind in (QuestionType.SINGLE_CHOICE, QuestionType.MULTI_CHOICE):
+            row["value_choices"] = list(value)
+            if q.get("segment") and value:
+                segment = str(value[0])[:30]
+        else:
+            row["value_text"] = texts[key] = mask(str(value))
+        answer_rows.append(row)
+    rating = answers.get(headline) if headline else None
+    analysed = {key: themes.analyse(text) for key, text in texts.items()}
+    flagged = (
+        any(themes.flag_from(a, rating) for a in analysed.values())
+        if analysed
+        else themes.is_strongly_negative(None, rating)
+    )
+    responses = FeedbackResponse.__table__
+    try:
+        response_id = db.session.execute(
+            insert(responses)
+            .values(
+                form_id=form.id,
+                pilot_id=form.pilot_id,
+                site_id=site_id,
+                link_id=link.id if link is not None else None,
+                audience=form.audience,
+                channel=channel,
+                language=language,
+                idempotency_key=idempotency_key,
+                submitted_at=submitted_at or datetime.now(UTC),
+                segment=segment[:30] if segment else None,
+                is_flagged_negative=flagged,
+            )
+            .returning(responses.c.id)
+        ).scalar_one()
+    except IntegrityError:
+        db.session.rollback()
+        existing = find_by_idempotency_key(idempotency_key) if idempotency_key else None
+        if existing is None:
+            raise
+        return Submission(existing.id, False)
+    table = FeedbackAnswer.__table__
+    for row in answer_rows:
+        row["response_id"] = response_id
+    if analysed:
+        # one statement for all answers; the ids come back in order, for the comment tags
+        ids = db.session.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), answer_rows
+        ).scalars()
+        tag_rows = [
+            {"answer_id": answer_id, "tag": tag, "is_automatic": True}
+            for answer_id, row in zip(ids, answer_rows, strict=True)
+            if row["question_key"] in analysed
+            for tag in analysed[row["question_key"]].themes
+        ]
+        if tag_rows:
+            db.session.execute(insert(CommentTag.__table__), tag_rows)
+    elif answer_rows:
+        db.session.execute(insert(table), answer_rows)
+    return Submission(response_id, True)
+
+
+# ------------------------------------------------------------------ tags and the staff feed
+
+
+def normalise_tag(tag: str) -> str:
+    return re.sub(r"\s+", " ", (tag or "").strip())[:MAX_TAG_LENGTH]
+
+
+def add_manual_tag(answer: FeedbackAnswer, tag: str) -> CommentTag | None:
+    tag = normalise_tag(tag)
+    if not tag:
+        raise FeedbackError(_("A tag cannot be empty."))
+    if any(t.tag == tag for t in answer.tags):
+        return None
+    new = CommentTag(tag=tag, is_automatic=False)
+    answer.tags.append(new)
+    db.session.flush()
+    return new
+
+
+def remove_tag(answer: FeedbackAnswer, tag: str) -> bool:
+    for existing in list(answer.tags):
+        if existing.tag == tag:
+            answer.tags.remove(existing)
+            db.session.flush()
+            return True
+    return False
+
+
+def set_flag(response: FeedbackResponse, flagged: bool, *, by: User | None) -> None:
+    response.is_flagged_negative = flagged
+    audit.record(
+        "feedback.flag" if flagged else "feedback.unflag",
+        response,
+        by=by,
+        pilot_id=response.pilot_id,
+    )
+    db.session.flush()
+
+
+def retag_pilot(pilot_id: int) -> int:
+    """Recompute automatic themes of every comment in a pilot (manual tags are kept)."""
+    answers = db.session.scalars(
+        select(FeedbackAnswer)
+        .join(FeedbackResponse)
+        .where(FeedbackResponse.pilot_id == pilot_id, FeedbackAnswer.value_text.is_not(None))
+        .options(selectinload(FeedbackAnswer.tags))
+    ).all()
+    changed = 0
+    for answer in answers:
+        wanted = set(themes.detect_themes(answer.value_text))
+        current = {t.tag for t in answer.tags if t.is_automatic}
+        if wanted == current:
+            continue
+        for tag in list(answer.tags):
+            if tag.is_automatic and tag.tag not in wanted:
+                answer.tags.remove(tag)
+        for key in wanted - current:
+            if not any(t.tag == key for t in answer.tags):
+                answer.tags.append(CommentTag(tag=key, is_automatic=True))
+        changed += 1
+    db.session.flush()
+    return changed
+
+
+def staff_feed(site_id: int, *, days: int = 14, limit: int = 100) -> list[FeedbackResponse]:
+    """Recent customer responses of one site, newest first.
+
+    Staff answers are left out: at a small site an anonymous colleague's answer is easy to
+    attribute, and attitude answers must stay safe to give honestly.
+    """
+    since = datetime.now(UTC) - timedelta(days=days)
+    return list(
+        db.session.scalars(
+            select(FeedbackResponse)
+            .where(
+                FeedbackResponse.site_id == site_id,
+                FeedbackResponse.audience == Audience.CUSTOMER,
+                FeedbackResponse.submitted_at >= since,
+            )
+            .options(selectinload(FeedbackResponse.answers).selectinload(FeedbackAnswer.tags))
+            .order_by(FeedbackResponse.submitted_at.desc(), FeedbackResponse.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def staff_site_in(pilot_id: int, site_id: int) -> bool:
+    return (
+        db.session.scalar(
+            select(Assignment.id).where(
+                Assignment.pilot_id == pilot_id, Assignment.site_id == site_id
+            )
+        )
+        is not None
+    )
+
+
+def staff_pilots(site_id: int) -> list[Pilot]:
+    """Pilots the site takes part in whose staff form is open."""
+    pilots = db.session.scalars(
+        select(Pilot).join(Assignment).where(Assignment.site_id == site_id).order_by(Pilot.id)
+    ).all()
+    return [p for p in pilots if form_is_open(p)]
+
+
+def answer_text(response: FeedbackResponse) -> list[FeedbackAnswer]:
+    return [a for a in response.answers if a.value_text]

@@ -1,0 +1,487 @@
+"""Feedback analytics: tidy frames of answers, rates by arm/segment/period, themes, summaries.
+
+Days are local days in the app's time zone (``BABEL_DEFAULT_TIMEZONE``, Asia/Shanghai by
+default): a comment written at 23:30 in a Shanghai restaurant belongs to that evening. Site
+identifiers handed to ``analysis.feedback`` are site codes, and every interval there is
+clustered by site (see that module).
+
+Public helpers for other areas (retro brief, reports):
+
+* :func:`feedback_summary` ``(pilot, day) -> dict``
+* :func:`top_themes` ``(pilot, start, end, site_ids=None, *, limit=5) -> list[dict]``
+* :func:`responses_frame` ``(pilot, question_key, *, audience=..., ...) -> DataFrame``
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from flask import current_app, has_app_context
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from analysis import feedback as fb
+from app.extensions import db
+from app.models import (
+    Assignment,
+    Audience,
+    CommentTag,
+    FeedbackAnswer,
+    FeedbackResponse,
+    Pilot,
+    QuestionType,
+    Site,
+)
+from app.services import themes
+from app.services.feedback import current_form, headline_key
+
+SENIOR_SEGMENT = "60+"
+FRAME_COLUMNS = ["response_id", "site_id", "site_pk", "arm", "date", "period", "segment", "value"]
+
+
+def local_zone() -> ZoneInfo:
+    name = current_app.config.get("BABEL_DEFAULT_TIMEZONE") if has_app_context() else None
+    return ZoneInfo(name or "Asia/Shanghai")
+
+
+def local_day(moment: datetime) -> date:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(local_zone()).date()
+
+
+def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """UTC instants covering local days ``start`` to ``end`` inclusive (end exclusive)."""
+    zone = local_zone()
+    low = datetime.combine(start, time.min, tzinfo=zone).astimezone(UTC)
+    high = datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
+    return low, high
+
+
+def _arm_map(pilot: Pilot) -> dict[int, tuple[str, str]]:
+    rows = db.session.execute(
+        select(Assignment.site_id, Assignment.arm, Site.code)
+        .join(Site, Site.id == Assignment.site_id)
+        .where(Assignment.pilot_id == pilot.id)
+    ).all()
+    return {site_id: (code, arm.value) for site_id, arm, code in rows}
+
+
+def responses_frame(
+    pilot: Pilot,
+    question_key: str | None,
+    *,
+    audience: Audience = Audience.CUSTOMER,
+    start: date | None = None,
+    end: date | None = None,
+    site_ids: list[int] | None = None,
+) -> pd.DataFrame:
+    """One row per response of ``audience`` with its numeric answer to ``question_key``.
+
+    Columns: ``response_id, site_id`` (code), ``site_pk``, ``arm``, ``date`` (local day),
+    ``period`` (``pre`` before the pilot start, else ``post``), ``segment``, ``value`` (NaN
+    when the question was not answered; all responses when ``question_key`` is None).
+    """
+    arms = _arm_map(pilot)
+    value_col = FeedbackAnswer.value_num
+    query = select(
+        FeedbackResponse.id,
+        FeedbackResponse.site_id,
+        FeedbackResponse.submitted_at,
+        FeedbackResponse.segment,
+    ).where(FeedbackResponse.pilot_id == pilot.id, FeedbackResponse.audience == audience)
+    if question_key is not None:
+        query = query.add_columns(value_col).outerjoin(
+            FeedbackAnswer,
+            (FeedbackAnswer.response_id == FeedbackResponse.id)
+            & (FeedbackAnswer.question_key == question_key),
+        )
+    if start is not None or end is not None:
+        low, high = day_bounds(start or date(1970, 1, 1), end or date(9999, 12, 30))
+        query = query.where(FeedbackResponse.submitted_at >= low)
+        query = query.where(FeedbackResponse.submitted_at < high)
+    if site_ids is not None:
+        query = query.where(FeedbackResponse.site_id.in_(list(site_ids)))
+    rows = []
+    for row in db.session.execute(query):
+        if row[1] not in arms:
+            continue  # a site no longer assigned to the pilot
+        code, arm = arms[row[1]]
+        day = local_day(row[2])
+        period = "pre" if pilot.start_date is not None and day < pilot.start_date else "post"
+        value = row[4] if question_key is not None else math.nan
+        rows.append(
+            (row[0], code, row[1], arm, day, period, row[3], math.nan if value is None else value)
+        )
+    frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
+    frame["value"] = frame["value"].astype(float)
+    return frame
+
+
+# ------------------------------------------------------------------ plain rates
+
+
+def csat(values: pd.Series) -> float | None:
+    """Share of ratings 4-5 among answered ratings (None without answers)."""
+    answered = values.dropna()
+    return float((answered >= 4).mean()) if len(answered) else None
+
+
+def mean_rating(values: pd.Series) -> float | None:
+    answered = values.dropna()
+    return float(answered.mean()) if len(answered) else None
+
+
+def nps_value(values: pd.Series) -> float | None:
+    """``100 * (share 9-10 - share 0-6)`` among answered scores."""
+    answered = values.dropna()
+    if not len(answered):
+        return None
+    return float(100 * ((answered >= 9).mean() - (answered <= 6).mean()))
+
+
+def rate_row(values: pd.Series) -> dict[str, Any]:
+    answered = values.dropna()
+    return {"n": int(len(answered)), "csat": csat(answered), "mean": mean_rating(answered)}
+
+
+# ------------------------------------------------------------------ themes
+
+
+def _theme_label(tag: str) -> str:
+    return themes.theme_label(tag)
+
+
+def top_themes(
+    pilot: Pilot,
+    start: date,
+    end: date,
+    site_ids: list[int] | None = None,
+    *,
+    limit: int = 5,
+    audience: Audience | None = None,
+) -> list[dict[str, Any]]:
+    """The most frequent comment tags (automatic themes and manual tags) in local days
+    ``start``..``end``: ``[{"tag", "label", "count", "negative"}]``, most frequent first.
+
+    ``count`` is the number of comments carrying the tag; ``negative`` how many of them come
+    from responses flagged strongly negative.
+    """
+    low, high = day_bounds(start, end)
+    query = (
+        select(CommentTag.tag, FeedbackResponse.is_flagged_negative, func.count(CommentTag.id))
+        .join(FeedbackAnswer, FeedbackAnswer.id == CommentTag.answer_id)
+        .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
+        .where(
+            FeedbackResponse.pilot_id == pilot.id,
+            FeedbackResponse.submitted_at >= low,
+            FeedbackResponse.submitted_at < high,
+        )
+        .group_by(CommentTag.tag, FeedbackResponse.is_flagged_negative)
+    )
+    if site_ids is not None:
+        query = query.where(FeedbackResponse.site_id.in_(list(site_ids)))
+    if audience is not None:
+        query = query.where(FeedbackResponse.audience == audience)
+    counts: Counter[str] = Counter()
+    negative: Counter[str] = Counter()
+    for tag, flagged, n in db.session.execute(query):
+        counts[tag] += n
+        if flagged:
+            negative[tag] += n
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return [
+        {"tag": tag, "label": _theme_label(tag), "count": n, "negative": negative[tag]}
+        for tag, n in ranked
+    ]
+
+
+def themes_by_day_and_site(
+    pilot: Pilot, start: date, end: date, *, per_cell: int = 3
+) -> list[dict[str, Any]]:
+    """Top tags per (local day, site), newest day first: ``[{"date", "site_code",
+    "site_name", "themes": [(label, count), ...]}]``."""
+    low, high = day_bounds(start, end)
+    rows = db.session.execute(
+        select(FeedbackResponse.submitted_at, Site.code, Site.name, CommentTag.tag)
+        .join(FeedbackAnswer, FeedbackAnswer.id == CommentTag.answer_id)
+        .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
+        .join(Site, Site.id == FeedbackResponse.site_id)
+        .where(
+            FeedbackResponse.pilot_id == pilot.id,
+            FeedbackResponse.submitted_at >= low,
+            FeedbackResponse.submitted_at < high,
+        )
+    ).all()
+    cells: dict[tuple[date, str, str], Counter[str]] = {}
+    for submitted, code, name, tag in rows:
+        cells.setdefault((local_day(submitted), code, name), Counter())[tag] += 1
+    out = []
+    ordered = sorted(cells.items(), key=lambda kv: (-kv[0][0].toordinal(), kv[0][1]))
+    for (day, code, name), counter in ordered:
+        ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:per_cell]
+        out.append(
+            {
+                "date": day,
+                "site_code": code,
+                "site_name": name,
+                "themes": [(_theme_label(t), n) for t, n in ranked],
+            }
+        )
+    return out
+
+
+def flagged_comments(
+    pilot: Pilot, start: date, end: date, site_ids: list[int] | None = None, *, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Strongly negative responses in local days ``start``..``end``, newest first."""
+    low, high = day_bounds(start, end)
+    query = (
+        select(FeedbackResponse)
+        .where(
+            FeedbackResponse.pilot_id == pilot.id,
+            FeedbackResponse.is_flagged_negative.is_(True),
+            FeedbackResponse.submitted_at >= low,
+            FeedbackResponse.submitted_at < high,
+        )
+        .options(
+            selectinload(FeedbackResponse.answers).selectinload(FeedbackAnswer.tags),
+            selectinload(FeedbackResponse.site),
+            selectinload(FeedbackResponse.form),
+        )
+        .order_by(FeedbackResponse.submitted_at.desc(), FeedbackResponse.id.desc())
+        .limit(limit)
+    )
+    if site_ids is not None:
+        query = query.where(FeedbackResponse.site_id.in_(list(site_ids)))
+    out = []
+    for response in db.session.scalars(query):
+        key = headline_key(response.form)
+        rating = next((a.value_num for a in response.answers if a.question_key == key), None)
+        texts = [a.value_text for a in response.answers if a.value_text]
+        out.append(
+            {
+                "response_id": response.id,
+                "site_id": response.site_id,
+                "site_code": response.site.code,
+                "site_name": response.site.name,
+                "audience": response.audience.value,
+                "submitted_at": response.submitted_at,
+                "date": local_day(response.submitted_at),
+                "rating": rating,
+                "segment": response.segment,
+                "text": " / ".join(texts),
+                "tags": sorted({t.tag for a in response.answers for t in a.tags}),
+            }
+        )
+    return out
+
+
+# ------------------------------------------------------------------ the daily summary
+
+
+def feedback_summary(pilot: Pilot, day: date) -> dict[str, Any]:
+    """What the daily retro needs about feedback on local ``day``.
+
+    ``{"date", "responses": {"customer": n, "staff": n, "total": n},
+    "satisfaction": {"customer": {"n", "csat", "mean"}, "staff": {...}},
+    "by_arm": {"pilot": {"n", "csat", "mean"}, "control": {...}},   # customers
+    "by_segment": {segment: {"n", "csat", "mean"}},                   # customers
+    "seniors": {"n", "csat", "mean"},                                 # customers 60+
+    "staff_attitude": {"n", "mean"},
+    "flagged": [flagged_comments rows], "top_themes": [top_themes rows]}``.
+    Rates are None when nobody answered.
+    """
+    out: dict[str, Any] = {"date": day}
+    counts = {}
+    satisfaction = {}
+    frames = {}
+    for audience in Audience:
+        form = current_form(pilot.id, audience)
+        key = headline_key(form) if form is not None else None
+        frame = responses_frame(pilot, key, audience=audience, start=day, end=day)
+        frames[audience] = frame
+        counts[audience.value] = int(len(frame))
+        satisfaction[audience.value] = rate_row(frame["value"])
+    counts["total"] = sum(counts.values())
+    out["responses"] = counts
+    out["satisfaction"] = satisfaction
+    customers = frames[Audience.CUSTOMER]
+    out["by_arm"] = {
+        arm: rate_row(customers.loc[customers["arm"] == arm, "value"])
+        for arm in ("pilot", "control")
+    }
+    out["by_segment"] = {
+        str(seg): rate_row(group["value"])
+        for seg, group in customers.dropna(subset=["segment"]).groupby("segment")
+    }
+    out["seniors"] = rate_row(customers.loc[customers["segment"] == SENIOR_SEGMENT, "value"])
+    attitude = responses_frame(pilot, "attitude", audience=Audience.STAFF, start=day, end=day)
+    answered = attitude["value"].dropna()
+    out["staff_attitude"] = {
+        "n": int(len(answered)),
+        "mean": float(answered.mean()) if len(answered) else None,
+    }
+    out["flagged"] = flagged_comments(pilot, day, day)
+    out["top_themes"] = top_themes(pilot, day, day)
+    return out
+
+
+# ------------------------------------------------------------------ the pilot overview
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _result_dict(result: Any) -> dict[str, Any]:
+    data = result.to_dict() if hasattr(result, "to_dict") else {}
+    return {k: (_finite(v) if isinstance(v, float) else v) for k, v in data.items()}
+
+
+def rating_questions(pilot: Pilot, audience: Audience) -> list[dict[str, Any]]:
+    form = current_form(pilot.id, audience)
+    if form is None:
+        return []
+    return [q for q in form.questions if q["type"] == QuestionType.RATING.value]
+
+
+def nps_questions(pilot: Pilot, audience: Audience) -> list[dict[str, Any]]:
+    form = current_form(pilot.id, audience)
+    if form is None:
+        return []
+    return [q for q in form.questions if q["type"] == QuestionType.NPS.value]
+
+
+def pilot_overview(pilot: Pilot, *, alpha: float | None = None) -> dict[str, Any]:
+    """Everything the pilot's feedback page shows (numbers only; charts are made by the view).
+
+    Keys: ``audiences`` (per audience: ``n``, ``rating_table`` of every rating question by arm
+    and period, ``nps`` by arm with clustered intervals), ``headline`` (the customer headline
+    question: ``comparison`` pilot vs control after the start, ``before_after`` at the pilot
+    sites, ``segments`` by age band, ``segment_table`` of rates by segment and arm),
+    ``daily`` (responses and customer CSAT per day and arm), ``sites`` (per site counts and
+    rates).
+    """
+    alpha = alpha if alpha is not None else pilot.alpha
+    out: dict[str, Any] = {"alpha": alpha, "audiences": {}}
+    for audience in Audience:
+        section: dict[str, Any] = {"rating_table": [], "nps": []}
+        base = responses_frame(pilot, None, audience=audience)
+        section["n"] = int(len(base))
+        section["n_pre"] = int((base["period"] == "pre").sum())
+        section["n_post"] = int((base["period"] == "post").sum())
+        for q in rating_questions(pilot, audience):
+            frame = responses_frame(pilot, q["key"], audience=audience)
+            row: dict[str, Any] = {"question": q}
+            for arm in ("pilot", "control"):
+                for period in ("pre", "post"):
+                    part = frame[(frame["arm"] == arm) & (frame["period"] == period)]
+                    row[f"{arm}_{period}"] = rate_row(part["value"])
+            section["rating_table"].append(row)
+        for q in nps_questions(pilot, audience):
+            frame = responses_frame(pilot, q["key"], audience=audience)
+            post = frame[(frame["period"] == "post")].dropna(subset=["value"])
+            entry: dict[str, Any] = {"question": q}
+            for arm in ("pilot", "control"):
+                part = post[post["arm"] == arm]
+                entry[arm] = _result_dict(fb.nps(part["value"], part["site_id"], alpha=alpha))
+            section["nps"].append(entry)
+        out["audiences"][audience.value] = section
+
+    form = current_form(pilot.id, Audience.CUSTOMER)
+    key = headline_key(form) if form is not None else None
+    headline: dict[str, Any] = {"question": None}
+    if key is not None:
+        headline["question"] = next(q for q in form.questions if q["key"] == key)
+        frame = responses_frame(pilot, key, audience=Audience.CUSTOMER).dropna(subset=["value"])
+        post = frame[frame["period"] == "post"]
+        headline["comparison"] = _result_dict(fb.proportion_comparison(post, alpha=alpha))
+        headline["before_after"] = _result_dict(fb.before_after(frame, alpha=alpha))
+        seg_frame = post.dropna(subset=["segment"])
+        if len(seg_frame):
+            seg = fb.by_segment(seg_frame, alpha=alpha)
+            headline["segments"] = {
+                "results": [_result_dict(r) for r in seg.segments],
+                "heterogeneity_p_value": _finite(seg.heterogeneity_p_value),
+                "error": seg.error,
+            }
+        else:
+            headline["segments"] = {"results": [], "heterogeneity_p_value": None, "error": None}
+        options = {
+            o["value"]: o
+            for q in form.questions
+            if q.get("segment")
+            for o in q.get("options") or []
+        }
+        order = {value: i for i, value in enumerate(options)}
+        headline["segment_options"] = options
+        table = []
+        groups = frame.dropna(subset=["segment"]).groupby("segment")
+        for segment, group in sorted(groups, key=lambda kv: (order.get(kv[0], 99), str(kv[0]))):
+            table.append(
+                {
+                    "segment": str(segment),
+                    "option": options.get(str(segment)),
+                    "is_senior": str(segment) == SENIOR_SEGMENT,
+                    **{
+                        f"{arm}_{period}": rate_row(
+                            group.loc[(group["arm"] == arm) & (group["period"] == period), "value"]
+                        )
+                        for arm in ("pilot", "control")
+                        for period in ("pre", "post")
+                    },
+                }
+            )
+        headline["segment_table"] = table
+        daily = (
+            frame.assign(ok=(frame["value"] >= 4).astype(float))
+            .groupby(["date", "arm"])["ok"]
+            .agg(["mean", "size"])
+            .reset_index()
+        )
+        headline["daily_csat"] = daily
+    out["headline"] = headline
+    counts = responses_frame(pilot, None, audience=Audience.CUSTOMER)
+    out["daily_counts"] = counts.groupby(["date", "arm"]).size().rename("n").reset_index()
+    out["sites"] = _site_table(pilot, key)
+    return out
+
+
+def _site_table(pilot: Pilot, key: str | None) -> list[dict[str, Any]]:
+    frame = responses_frame(pilot, key, audience=Audience.CUSTOMER)
+    staff = responses_frame(pilot, None, audience=Audience.STAFF)
+    flagged = dict(
+        db.session.execute(
+            select(FeedbackResponse.site_id, func.count(FeedbackResponse.id))
+            .where(
+                FeedbackResponse.pilot_id == pilot.id,
+                FeedbackResponse.is_flagged_negative.is_(True),
+            )
+            .group_by(FeedbackResponse.site_id)
+        ).all()
+    )
+    rows = []
+    for assignment in sorted(pilot.assignments, key=lambda a: a.site.code):
+        site = assignment.site
+        mine = frame[frame["site_pk"] == site.id]
+        post = mine[mine["period"] == "post"]
+        seniors = post[post["segment"] == SENIOR_SEGMENT]
+        rows.append(
+            {
+                "site": site,
+                "arm": assignment.arm.value,
+                "n_customer": int(len(mine)),
+                "n_staff": int((staff["site_pk"] == site.id).sum()),
+                "csat_post": csat(post["value"]),
+                "senior_csat_post": csat(seniors["value"]),
+                "n_seniors_post": int(seniors["value"].notna().sum()),
+                "flagged": int(flagged.get(site.id, 0)),
+            }
+        )
+    return rows

@@ -1,0 +1,124 @@
+"""Reading observations for the pilot dashboard: daily arm means and completeness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import pandas as pd
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Adjustment, Arm, Metric, Observation, Pilot, Site
+from app.services.tabular import local_today
+
+
+def pilot_window(pilot: Pilot, today: date | None = None) -> tuple[date, date] | None:
+    """The days the dashboard shows: pre-period start to the planned end (or today)."""
+    today = today or local_today()
+    first = pilot.pre_start or pilot.start_date
+    if first is None:
+        return None
+    last = pilot.end_date or today
+    return first, max(min(last, today), first)
+
+
+def daily_arm_means(pilot: Pilot, metric: Metric, window: tuple[date, date]) -> pd.DataFrame:
+    """``date, pilot, control``: the mean over each arm's sites of one metric, per day."""
+    arms = {a.site_id: a.arm.value for a in pilot.assignments}
+    if not arms:
+        return pd.DataFrame(columns=["date", "pilot", "control"])
+    rows = db.session.execute(
+        select(Observation.site_id, Observation.date, Observation.value).where(
+            Observation.metric_id == metric.id,
+            Observation.site_id.in_(list(arms)),
+            Observation.date >= window[0],
+            Observation.date <= window[1],
+        )
+    ).all()
+    frame = pd.DataFrame(rows, columns=["site_id", "date", "value"])
+    if frame.empty:
+        return pd.DataFrame(columns=["date", "pilot", "control"])
+    frame["arm"] = frame["site_id"].map(arms)
+    means = frame.pivot_table(index="date", columns="arm", values="value", aggfunc="mean")
+    means = means.reindex(columns=["pilot", "control"]).reset_index()
+    means["date"] = pd.to_datetime(means["date"])
+    return means
+
+
+def adjustments_for(pilot: Pilot) -> list[tuple[date, str]]:
+    rows = db.session.scalars(
+        select(Adjustment)
+        .where(Adjustment.pilot_id == pilot.id)
+        .order_by(Adjustment.effective_date, Adjustment.id)
+    )
+    return [(a.effective_date, a.title) for a in rows]
+
+
+@dataclass
+class CompletenessGrid:
+    """Sites × days: which days have a value of the metric; gaps are past days without."""
+
+    metric: Metric
+    days: list[date]
+    rows: list[tuple[Site, str, set[date]]] = field(default_factory=list)  # site, arm, days
+    today: date = field(default_factory=date.today)
+
+    def cell(self, present: set[date], day: date) -> str:
+        if day in present:
+            return "ok"
+        return "future" if day > self.today else "gap"
+
+    def share(self, arm: str | None = None) -> float | None:
+        past = [d for d in self.days if d <= self.today]
+        rows = [r for r in self.rows if arm is None or r[1] == arm]
+        expected = len(past) * len(rows)
+        if not expected:
+            return None
+        return sum(len(r[2] & set(past)) for r in rows) / expected
+
+    def gaps(self) -> int:
+        past = [d for d in self.days if d <= self.today]
+        return sum(len(past) - len(r[2] & set(past)) for r in self.rows)
+
+
+def completeness_grid(
+    pilot: Pilot,
+    metric: Metric,
+    window: tuple[date, date],
+    *,
+    site_ids: set[int] | None = None,
+    today: date | None = None,
+) -> CompletenessGrid:
+    today = today or local_today()
+    first, last = window
+    end = pilot.end_date or last
+    days = [first + timedelta(days=i) for i in range((end - first).days + 1)]
+    assignments = sorted(
+        (a for a in pilot.assignments if site_ids is None or a.site_id in site_ids),
+        key=lambda a: (a.arm is not Arm.PILOT, a.site.code),
+    )
+    present: dict[int, set[date]] = {a.site_id: set() for a in assignments}
+    if present:
+        rows = db.session.execute(
+            select(Observation.site_id, Observation.date).where(
+                Observation.metric_id == metric.id,
+                Observation.site_id.in_(list(present)),
+                Observation.date >= first,
+                Observation.date <= end,
+            )
+        )
+        for site_id, day in rows:
+            present[site_id].add(day)
+    grid = CompletenessGrid(metric=metric, days=days, today=today)
+    grid.rows = [(a.site, a.arm.value, present[a.site_id]) for a in assignments]
+    return grid
+
+
+def last_data_day(pilot: Pilot) -> date | None:
+    site_ids = [a.site_id for a in pilot.assignments]
+    if not site_ids:
+        return None
+    return db.session.scalar(
+        select(func.max(Observation.date)).where(Observation.site_id.in_(site_ids))
+    )

@@ -1,0 +1,406 @@
+"""Pilot design workflows: the wizard's steps, pre-registration and deviations.
+
+A pilot's **design** is what the significance report must be able to trust: the hypothesis,
+the arms (pilot and control sites), the metrics with their roles, margins and minimum
+effects, alpha and the dates. ``start_pilot`` freezes it (``design_locked_at``) and stores
+the pre-registered design in an audit event. After that, ``save_design`` only accepts a
+change with a written reason, and records it as an ``AuditEvent`` with
+``is_deviation=True`` carrying the changed parts before and after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import (
+    Arm,
+    Assignment,
+    AssignmentMethod,
+    AuditEvent,
+    Direction,
+    Metric,
+    MetricRole,
+    Pilot,
+    PilotMetric,
+    PilotStatus,
+    Site,
+    User,
+)
+from app.services.audit import record
+from app.services.tabular import local_today
+
+WIZARD_STEPS = (
+    (1, _l("Describe")),
+    (2, _l("Metrics")),
+    (3, _l("Dates")),
+    (4, _l("Sites")),
+    (5, _l("Review and start")),
+)
+LAST_STEP = len(WIZARD_STEPS)
+#: Fewest sites per arm for any comparison (site-level inference needs variance).
+MIN_SITES_PER_ARM = 2
+#: A pre-period shorter than this gives little to adjust for or check pre-trends on.
+RECOMMENDED_PRE_DAYS = 14
+
+
+class ReasonRequired(Exception):
+    """A change to a started pilot's design was submitted without a written reason."""
+
+
+class DesignError(ValueError):
+    """A design change that cannot be made (the message is for the user)."""
+
+
+# ---------------------------------------------------------------- the design snapshot
+
+
+def design_snapshot(pilot: Pilot) -> dict[str, Any]:
+    """The pre-registered parts of a pilot, in plain JSON."""
+    metrics = [
+        {
+            "metric": link.metric.key,
+            "role": link.role.value,
+            "margin": link.margin,
+            "min_effect": link.min_effect,
+        }
+        for link in sorted(pilot.metric_links, key=lambda lk: (lk.position, lk.metric.key))
+    ]
+    return {
+        "hypothesis": pilot.hypothesis,
+        "pre_start": _iso(pilot.pre_start),
+        "start_date": _iso(pilot.start_date),
+        "end_date": _iso(pilot.end_date),
+        "alpha": pilot.alpha,
+        "min_effect": pilot.min_effect,
+        "metrics": metrics,
+        "pilot_sites": sorted(a.site.code for a in pilot.assignments if a.arm is Arm.PILOT),
+        "control_sites": sorted(a.site.code for a in pilot.assignments if a.arm is Arm.CONTROL),
+    }
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict, dict]:
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
+
+
+def save_design(
+    pilot: Pilot,
+    change: Callable[[], None],
+    *,
+    by: User | None,
+    reason: str | None = None,
+    action: str = "pilot.design_changed",
+) -> AuditEvent | None:
+    """Apply ``change`` to the pilot's design and audit it.
+
+    On a started (locked) pilot a change needs a written ``reason`` and is recorded as a
+    deviation from the pre-registered design; without a reason ``ReasonRequired`` is raised
+    (the caller rolls back). A change that leaves the design as it was records nothing.
+    """
+    before = design_snapshot(pilot)
+    change()
+    db.session.flush()
+    db.session.refresh(pilot)
+    after = design_snapshot(pilot)
+    if before == after:
+        return None
+    old, new = _diff(before, after)
+    if pilot.is_locked:
+        if not (reason or "").strip():
+            raise ReasonRequired
+        return record(
+            "pilot.deviation",
+            pilot,
+            by=by,
+            before=old,
+            after=new,
+            reason=reason.strip(),
+            pilot_id=pilot.id,
+            is_deviation=True,
+        )
+    return record(action, pilot, by=by, before=old, after=new, pilot_id=pilot.id)
+
+
+# ---------------------------------------------------------------- wizard steps
+
+
+def create_pilot(data: dict[str, Any], *, by: User) -> Pilot:
+    pilot = Pilot(
+        name=data["name"].strip(),
+        change_description=(data.get("change_description") or "").strip() or None,
+        hypothesis=(data.get("hypothesis") or "").strip() or None,
+        owner_id=data.get("owner_id") or by.id,
+        status=PilotStatus.DRAFT,
+        wizard_step=2,
+    )
+    db.session.add(pilot)
+    db.session.flush()
+    record("pilot.created", pilot, by=by, after={"name": pilot.name}, pilot_id=pilot.id)
+    return pilot
+
+
+def update_description(pilot: Pilot, data: dict[str, Any]) -> None:
+    pilot.name = data["name"].strip()
+    pilot.change_description = (data.get("change_description") or "").strip() or None
+    pilot.hypothesis = (data.get("hypothesis") or "").strip() or None
+    pilot.owner_id = data.get("owner_id") or pilot.owner_id
+
+
+@dataclass
+class MetricChoice:
+    metric: Metric
+    role: MetricRole | None
+    margin: float | None = None
+    min_effect: float | None = None
+    direction: Direction | None = None
+
+
+def set_metrics(
+    pilot: Pilot,
+    choices: Iterable[MetricChoice],
+    *,
+    alpha: float,
+    min_effect: float | None,
+    by: User | None = None,
+) -> None:
+    """Replace the pilot's metric roles. Exactly one primary metric; margins for guardrails."""
+    chosen = [c for c in choices if c.role is not None]
+    primaries = [c for c in chosen if c.role is MetricRole.PRIMARY]
+    if len(primaries) != 1:
+        raise DesignError(_("Choose exactly one primary metric."))
+    for c in chosen:
+        if c.role is MetricRole.GUARDRAIL and (c.margin is None or c.margin < 0):
+            raise DesignError(
+                _(
+                    "Give the guardrail %(metric)s a non-inferiority margin (how much worse it "
+                    "may get, in %(unit)s).",
+                    metric=c.metric.name,
+                    unit=c.metric.unit or _("its units"),
+                )
+            )
+    if not 0 < alpha < 0.5:
+        raise DesignError(_("Alpha must lie between 0 and 0.5."))
+    if min_effect is not None and min_effect <= 0:
+        raise DesignError(_("The minimum effect is a size: give a positive number."))
+    for c in chosen:
+        if c.direction is not None and c.direction is not c.metric.better_direction:
+            locked_elsewhere = db.session.scalar(
+                select(Pilot.id)
+                .join(PilotMetric, PilotMetric.pilot_id == Pilot.id)
+                .where(
+                    PilotMetric.metric_id == c.metric.id,
+                    Pilot.design_locked_at.is_not(None),
+                    Pilot.id != pilot.id,
+                )
+            )
+            if locked_elsewhere:
+                raise DesignError(
+                    _(
+                        "The better direction of %(metric)s cannot change: a started pilot "
+                        "relies on it.",
+                        metric=c.metric.name,
+                    )
+                )
+            before = c.metric.better_direction.value
+            c.metric.better_direction = c.direction
+            record(
+                "metric.direction_changed",
+                c.metric,
+                by=by,
+                before={"better_direction": before},
+                after={"better_direction": c.direction.value},
+                pilot_id=pilot.id,
+            )
+    existing = {link.metric_id: link for link in pilot.metric_links}
+    keep = set()
+    order = {MetricRole.PRIMARY: 0, MetricRole.GUARDRAIL: 1, MetricRole.SECONDARY: 2}
+    for position, c in enumerate(sorted(chosen, key=lambda c: (order[c.role], c.metric.key))):
+        link = existing.get(c.metric.id)
+        if link is None:
+            link = PilotMetric(metric=c.metric, role=c.role)
+            pilot.metric_links.append(link)
+        link.role = c.role
+        link.margin = c.margin if c.role is MetricRole.GUARDRAIL else None
+        link.min_effect = c.min_effect if c.role is not MetricRole.GUARDRAIL else None
+        link.position = position
+        keep.add(c.metric.id)
+    for metric_id, link in existing.items():
+        if metric_id not in keep:
+            pilot.metric_links.remove(link)
+    primary = primaries[0]
+    pilot.alpha = alpha
+    pilot.min_effect = min_effect if min_effect is not None else primary.min_effect
+    if primary.min_effect is None and pilot.min_effect is not None:
+        for link in pilot.metric_links:
+            if link.role is MetricRole.PRIMARY:
+                link.min_effect = pilot.min_effect
+
+
+def set_dates(pilot: Pilot, pre_start: date, start: date, end: date) -> None:
+    if not pre_start < start:
+        raise DesignError(_("The pre-period must start before the pilot starts."))
+    if not start <= end:
+        raise DesignError(_("The planned end must not be before the start."))
+    pilot.pre_start, pilot.start_date, pilot.end_date = pre_start, start, end
+
+
+def assign_site(
+    pilot: Pilot,
+    site: Site,
+    arm: Arm,
+    *,
+    method: AssignmentMethod = AssignmentMethod.MANUAL,
+    reasons: list[str] | None = None,
+    stratum: str | None = None,
+) -> Assignment:
+    for assignment in pilot.assignments:
+        if assignment.site_id == site.id:
+            assignment.arm = arm
+            assignment.method = method
+            assignment.reasons = list(reasons or [])
+            assignment.stratum = stratum or assignment.stratum
+            return assignment
+    assignment = Assignment(
+        site=site, arm=arm, method=method, reasons=list(reasons or []), stratum=stratum
+    )
+    pilot.assignments.append(assignment)
+    return assignment
+
+
+def remove_site(pilot: Pilot, site_id: int) -> None:
+    for assignment in list(pilot.assignments):
+        if assignment.site_id == site_id:
+            pilot.assignments.remove(assignment)
+
+
+def clear_sites(pilot: Pilot, arm: Arm | None = None) -> None:
+    for assignment in list(pilot.assignments):
+        if arm is None or assignment.arm is arm:
+            pilot.assignments.remove(assignment)
+
+
+def advance(pilot: Pilot, step: int) -> None:
+    """Remember the furthest step reached, so a draft resumes where it was left."""
+    if not pilot.is_locked:
+        pilot.wizard_step = max(pilot.wizard_step or 1, min(step, LAST_STEP))
+
+
+# ---------------------------------------------------------------- review and start
+
+
+@dataclass
+class Readiness:
+    blockers: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.blockers
+
+
+def readiness(pilot: Pilot, today: date | None = None) -> Readiness:
+    """What stops the pilot from starting, and what the change lead should know first."""
+    today = today or local_today()
+    result = Readiness()
+    if not pilot.hypothesis:
+        result.warnings.append(_("There is no written hypothesis."))
+    if pilot.primary_metric is None:
+        result.blockers.append(_("Choose a primary metric (step 2)."))
+    if pilot.min_effect is None:
+        result.warnings.append(
+            _("No minimum effect worth acting on: power cannot be judged (step 2).")
+        )
+    if not (pilot.pre_start and pilot.start_date and pilot.end_date):
+        result.blockers.append(
+            _("Set the pre-period start, the start and the planned end (step 3).")
+        )
+    else:
+        if (pilot.start_date - pilot.pre_start).days < RECOMMENDED_PRE_DAYS:
+            result.warnings.append(
+                _(
+                    "The pre-period is shorter than %(n)s days: little to adjust for and to "
+                    "check trends on.",
+                    n=RECOMMENDED_PRE_DAYS,
+                )
+            )
+        if pilot.start_date < today:
+            result.warnings.append(
+                _(
+                    "The start date %(day)s is in the past: the design is registered after the "
+                    "pilot began.",
+                    day=pilot.start_date.isoformat(),
+                )
+            )
+    n_pilot = sum(1 for a in pilot.assignments if a.arm is Arm.PILOT)
+    n_control = sum(1 for a in pilot.assignments if a.arm is Arm.CONTROL)
+    if n_pilot < MIN_SITES_PER_ARM:
+        result.blockers.append(
+            _("Choose at least %(n)s pilot sites (step 4).", n=MIN_SITES_PER_ARM)
+        )
+    if n_control < MIN_SITES_PER_ARM:
+        result.blockers.append(
+            _("Choose at least %(n)s control sites (step 4).", n=MIN_SITES_PER_ARM)
+        )
+    return result
+
+
+def start_pilot(pilot: Pilot, *, by: User, now: datetime | None = None) -> AuditEvent:
+    """Freeze the design (pre-registration) and set the pilot running."""
+    if pilot.is_locked:
+        raise DesignError(_("This pilot has already started."))
+    check = readiness(pilot)
+    if not check.ok:
+        raise DesignError(" ".join(check.blockers))
+    pilot.status = PilotStatus.RUNNING
+    pilot.design_locked_at = now or datetime.now(UTC)
+    pilot.wizard_step = LAST_STEP
+    db.session.flush()
+    # every pilot and control site gets its customer and staff QR links from day one
+    from app.services.feedback import ensure_forms, ensure_links
+
+    ensure_forms(pilot)
+    ensure_links(pilot)
+    return record(
+        "pilot.started",
+        pilot,
+        by=by,
+        after=design_snapshot(pilot),
+        pilot_id=pilot.id,
+        reason=_("Design pre-registered at the start of the pilot."),
+    )
+
+
+def day_counts(pilot: Pilot, today: date | None = None) -> tuple[int | None, int | None]:
+    """(day of the pilot today, planned number of days)."""
+    today = today or local_today()
+    planned = (
+        (pilot.end_date - pilot.start_date).days + 1
+        if pilot.start_date and pilot.end_date
+        else None
+    )
+    day = pilot.day_number(today)
+    if day is not None and planned is not None:
+        day = min(day, planned) if today <= pilot.end_date + timedelta(days=0) else day
+    return day, planned
+
+
+def audit_events(pilot: Pilot) -> list[AuditEvent]:
+    return list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.pilot_id == pilot.id)
+            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        )
+    )

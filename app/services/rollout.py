@@ -1,0 +1,1180 @@
+"""Staged rollout plans: generate from a pilot, edit with reasons, follow.
+
+The planning itself is pure (``analysis.planning``); this module turns sites into planner
+inputs, stores the proposal (``RolloutPlan`` / ``Wave`` / ``WaveSite`` / ``MentorPair``), and
+keeps every edit audited. Functions add and flush; the caller commits once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from flask import has_request_context
+from flask_babel import gettext
+from sqlalchemy import func, select
+
+from analysis.planning import (
+    MentorInput,
+    PlanSettings,
+    PredictionModel,
+    ReadinessWeights,
+    SiteInput,
+    extrapolation_reasons,
+    plan_rollout,
+)
+from app.extensions import db
+from app.models import (
+    Arm,
+    Audience,
+    Decision,
+    FeedbackAnswer,
+    FeedbackResponse,
+    MentorPair,
+    MetricRole,
+    Pilot,
+    PilotStatus,
+    PlanStatus,
+    Role,
+    RolloutPlan,
+    Site,
+    User,
+    Wave,
+    WaveSite,
+    WaveStatus,
+)
+from app.services import audit
+
+#: The staff-form question whose 1-5 rating is the staff's attitude to the change.
+ATTITUDE_KEY = "attitude"
+#: Standard checklist of every rollout site (key, English title: translated in templates).
+STANDARD_CHECKLIST = (
+    ("training", "Staff trained on the new process"),
+    ("equipment", "Equipment and materials in place"),
+    ("briefing", "Go-live briefing held with the site manager"),
+    ("week1_review", "First-week review done"),
+)
+#: Attributes the predicted effect may depend on.
+PREDICT_BY = ("digital_readiness", "management_score", "senior_share", "size_tier", "region")
+#: Roles that may be named to sign a gate off.
+SIGNOFF_ROLES = (Role.CHANGE_LEAD, Role.ANALYST, Role.ADMIN)
+
+
+def _(text: str, **params: Any) -> str:
+    """``gettext`` in a request; plain English (formatted) from the CLI and the demo seed."""
+    if has_request_context():
+        return gettext(text, **params)
+    return text % params if params else text
+
+
+class RolloutError(ValueError):
+    """A request the plan cannot honour; ``field`` names the form field at fault."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+
+
+def can_plan(pilot: Pilot) -> bool:
+    """A plan can be generated once the pilot's decision is to roll out."""
+    return pilot.decision is Decision.ROLL_OUT
+
+
+def default_scope(pilot: Pilot) -> list[Site]:
+    """Every active site that did not run the pilot (control sites included)."""
+    pilot_ids = {a.site_id for a in pilot.assignments if a.arm is Arm.PILOT}
+    sites = db.session.scalars(select(Site).where(Site.is_active).order_by(Site.code)).all()
+    return [s for s in sites if s.id not in pilot_ids]
+
+
+def staff_attitudes(site_ids: Iterable[int]) -> dict[int, tuple[float, int]]:
+    """Mean staff attitude (1-5) and number of answers per site, from every staff form."""
+    ids = list(site_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(FeedbackResponse.site_id, func.avg(FeedbackAnswer.value_num), func.count())
+        .join(FeedbackAnswer, FeedbackAnswer.response_id == FeedbackResponse.id)
+        .where(
+            FeedbackResponse.audience == Audience.STAFF,
+            FeedbackAnswer.question_key == ATTITUDE_KEY,
+            FeedbackAnswer.value_num.is_not(None),
+            FeedbackResponse.site_id.in_(ids),
+        )
+        .group_by(FeedbackResponse.site_id)
+    ).all()
+    return {site_id: (float(mean), int(n)) for site_id, mean, n in rows}
+
+
+def staff_capability(sites: Sequence[Site]) -> dict[int, tuple[float | None, str]]:
+    """Staff capability 0-100 per site and where it came from.
+
+    A score on record (``attributes["staff_capability"]``) wins; otherwise staffing relative
+    to the median of the site's size tier: the median scores 50, twice the median 100.
+    """
+    by_tier: dict[str, list[int]] = defaultdict(list)
+    for s in sites:
+        if s.staff_count is not None:
+            by_tier[s.size_tier.value].append(s.staff_count)
+    medians = {t: statistics.median(v) for t, v in by_tier.items() if v}
+    out: dict[int, tuple[float | None, str]] = {}
+    for s in sites:
+        recorded = (s.attributes or {}).get("staff_capability")
+        if isinstance(recorded, int | float) and math.isfinite(recorded):
+            out[s.id] = (float(min(max(recorded, 0), 100)), "recorded")
+        elif s.staff_count is not None and medians.get(s.size_tier.value):
+            ratio = s.staff_count / medians[s.size_tier.value]
+            out[s.id] = (round(min(50.0 * ratio, 100.0), 1), "staffing")
+        else:
+            out[s.id] = (None, "missing")
+    return out
+
+
+def site_input(site: Site, capability: float | None, attitude: float | None) -> SiteInput:
+    return SiteInput(
+        site_id=site.code,
+        region=site.region,
+        size_weight=site.size_tier.weight,
+        management_score=site.management_score,
+        digital_readiness=site.digital_readiness,
+        staff_capability=capability,
+        attitude=attitude,
+        senior_share=site.senior_share,
+        size_tier=site.size_tier.value,
+    )
+
+
+def pilot_arm_sites(pilot: Pilot) -> list[Site]:
+    return sorted(pilot.sites_in(Arm.PILOT), key=lambda s: s.code)
+
+
+def mentor_inputs(pilot: Pilot) -> list[MentorInput]:
+    return [
+        MentorInput(
+            s.code,
+            s.region,
+            s.management_score,
+            s.digital_readiness,
+            s.senior_share,
+            s.size_tier.weight,
+        )
+        for s in pilot_arm_sites(pilot)
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Predictions
+
+
+@dataclass(frozen=True, slots=True)
+class Predictions:
+    model: PredictionModel | None
+    by_site: dict[str, tuple[float, float, float, bool, str]]
+    """code -> (effect, low, high, extrapolation, note)."""
+    error: str | None
+    metric: str | None
+
+
+def predict_effects(pilot: Pilot, sites: Sequence[Site], by: str) -> Predictions:
+    """Per-site predicted effect on the primary metric from the pilot's segment effects."""
+    from analysis.segments import predict_effect, segment_effects
+    from app.services.analysis import pilot_inputs, sites_frame
+
+    primary = pilot.primary_metric
+    if primary is None:
+        return Predictions(None, {}, _("The pilot has no primary metric."), None)
+    if by not in PREDICT_BY:
+        raise RolloutError(_("Unknown attribute for the prediction."), "predict_by")
+    try:
+        inputs = pilot_inputs(pilot)
+        seg = segment_effects(
+            inputs.observations,
+            inputs.sites,
+            pilot.start_date,
+            primary.key,
+            by,
+            end=inputs.options["end"],
+            alpha=pilot.alpha,
+        )
+        model = PredictionModel.from_segments(seg)
+        if model is None:
+            return Predictions(None, {}, seg.error or _("No interaction model."), primary.key)
+        prediction = predict_effect(seg, sites_frame(sites))
+    except (ValueError, KeyError) as exc:
+        return Predictions(None, {}, str(exc), primary.key)
+    by_site = {
+        p.site_id: (p.effect, p.ci_low, p.ci_high, bool(p.extrapolation), p.note)
+        for p in prediction.sites
+    }
+    return Predictions(model, by_site, prediction.error, primary.key)
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def prediction_value(site: Site, by: str) -> Any:
+    value = getattr(site, by, None)
+    return value.value if hasattr(value, "value") else value
+
+
+def wave_prediction(plan: RolloutPlan, wave_sites: Sequence[WaveSite]) -> dict[str, Any] | None:
+    """Predicted mean effect of a set of plan sites, with its interval (None if no model)."""
+    stored = (plan.settings or {}).get("prediction", {}).get("model")
+    if not stored or not wave_sites:
+        return None
+    model = PredictionModel.from_dict(stored)
+    values = [prediction_value(ws.site, model.by) for ws in wave_sites]
+    effect, se, low, high = model.predict_mean(values)
+    if not math.isfinite(effect):
+        return None
+    return {
+        "effect": effect,
+        "se": se,
+        "low": low,
+        "high": high,
+        "extrapolation": sum(1 for ws in wave_sites if ws.is_extrapolation),
+        "n": len(wave_sites),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Generation
+
+
+@dataclass(frozen=True, slots=True)
+class GateSettings:
+    min_days_live: int = 14
+    margin: float | None = None
+    checklist_min: float = 1.0
+    signoff_role: str = Role.CHANGE_LEAD.value
+
+
+def default_margin(pilot: Pilot) -> float:
+    """The primary metric's margin, else half the minimum effect of interest, else 0."""
+    for link in pilot.metric_links:
+        if link.role is MetricRole.PRIMARY:
+            if link.margin is not None:
+                return float(link.margin)
+            if link.min_effect is not None:
+                return abs(float(link.min_effect)) / 2
+    return abs(float(pilot.min_effect)) / 2 if pilot.min_effect else 0.0
+
+
+def gate_criteria(pilot: Pilot, gate: GateSettings) -> dict[str, Any]:
+    """The go/no-go criteria of every wave of a new plan."""
+    primary = None
+    guardrails = []
+    for link in pilot.metric_links:
+        entry = {
+            "metric": link.metric.key,
+            "name": link.metric.name,
+            "unit": link.metric.unit,
+            "direction": link.metric.better_direction.value,
+        }
+        if link.role is MetricRole.PRIMARY:
+            margin = gate.margin if gate.margin is not None else default_margin(pilot)
+            primary = {**entry, "margin": float(margin)}
+        elif link.role is MetricRole.GUARDRAIL:
+            guardrails.append({**entry, "margin": float(link.margin or 0.0)})
+    return {
+        "min_days_live": int(gate.min_days_live),
+        "primary": primary,
+        "guardrails": guardrails,
+        "checklist_min": float(gate.checklist_min),
+        "signoff_role": gate.signoff_role,
+        "alpha": float(pilot.alpha),
+    }
+
+
+def _checklist(site: Site, adaptations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    items = [
+        {"key": key, "title": title, "source": "standard", "done": False}
+        for key, title in STANDARD_CHECKLIST
+    ]
+    for a in adaptations:
+        items.append(
+            {
+                "key": f"adjustment-{a['id']}",
+                "title": a["title"],
+                "description": a.get("description"),
+                "condition": a.get("condition"),
+                "source": "adaptation",
+                "adjustment_id": a["id"],
+                "done": False,
+            }
+        )
+    return items
+
+
+def _adaptations(pilot: Pilot, sites: Sequence[Site]) -> dict[int, list[dict[str, Any]]]:
+    """Adjustments of the pilot kept as practices, by the sites whose condition they match."""
+    from app.models import Adjustment
+    from app.services.adjustments import describe_condition, matching_sites
+
+    adjustments = db.session.scalars(
+        select(Adjustment)
+        .where(Adjustment.pilot_id == pilot.id, Adjustment.is_reusable_practice)
+        .order_by(Adjustment.effective_date, Adjustment.id)
+    ).all()
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for adjustment in adjustments:
+        for site in matching_sites(adjustment, sites):
+            out[site.id].append(
+                {
+                    "id": adjustment.id,
+                    "title": adjustment.title,
+                    "description": adjustment.description,
+                    "condition": describe_condition(adjustment.condition)
+                    if adjustment.condition
+                    else None,
+                }
+            )
+    return out
+
+
+def _reason_dicts(reasons: Iterable[Any]) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in reasons]
+
+
+def generate_plan(
+    pilot: Pilot,
+    *,
+    by: User | None,
+    settings: PlanSettings,
+    scope: Sequence[Site] | None = None,
+    name: str | None = None,
+    predict_by: str = "digital_readiness",
+    gate: GateSettings | None = None,
+) -> RolloutPlan:
+    """Propose a plan for ``pilot`` and store it as a draft."""
+    if not can_plan(pilot):
+        raise RolloutError(_("A rollout plan needs the pilot's decision to be “roll out”."))
+    sites = list(scope) if scope is not None else default_scope(pilot)
+    pilot_ids = {s.id for s in pilot_arm_sites(pilot)}
+    sites = [s for s in sites if s.id not in pilot_ids]
+    if not sites:
+        raise RolloutError(_("Choose at least one site that did not run the pilot."), "scope")
+    gate = gate or GateSettings(min_days_live=settings.min_days_live)
+    attitudes = staff_attitudes(s.id for s in sites)
+    capability = staff_capability(sites)
+    inputs = [site_input(s, capability[s.id][0], attitudes.get(s.id, (None, 0))[0]) for s in sites]
+    try:
+        proposal = plan_rollout(inputs, settings, mentor_inputs(pilot))
+    except ValueError as exc:
+        raise RolloutError(str(exc), "sites_per_week") from exc
+    predictions = predict_effects(pilot, sites, predict_by)
+    pilot_inputs_ = [site_input(s, None, None) for s in pilot_arm_sites(pilot)]
+    adaptations = _adaptations(pilot, sites)
+    plan = RolloutPlan(
+        pilot=pilot,
+        name=name or _("Rollout of %(pilot)s", pilot=pilot.name),
+        status=PlanStatus.DRAFT,
+        start_date=settings.start,
+        sites_per_week=settings.sites_per_week,
+        created_by=by,
+        settings={
+            "planner": _settings_dict(settings),
+            "prediction": {
+                "by": predict_by,
+                "metric": predictions.metric,
+                "metric_name": pilot.primary_metric.name if pilot.primary_metric else None,
+                "error": predictions.error,
+                "model": predictions.model.to_dict() if predictions.model else None,
+            },
+            "scope": [s.code for s in sites],
+            "warnings": list(proposal.warnings),
+            "mentor_limit": settings.mentor_limit,
+        },
+    )
+    db.session.add(plan)
+    criteria = gate_criteria(pilot, gate)
+    waves: dict[int, Wave] = {}
+    for w in proposal.waves:
+        waves[w.number] = Wave(
+            plan=plan, number=w.number, start_date=w.start, end_date=w.end, gate=dict(criteria)
+        )
+        db.session.add(waves[w.number])
+    site_by_code = {s.code: s for s in sites}
+    cap_source = {s.id: capability[s.id][1] for s in sites}
+    for planned in proposal.sites:
+        site = site_by_code[planned.site_id]
+        effect, low, high, extrap, note = predictions.by_site.get(
+            site.code, (float("nan"), float("nan"), float("nan"), False, "")
+        )
+        reasons = _reason_dicts(planned.reasons)
+        if cap_source[site.id] == "staffing":
+            reasons.append(
+                {
+                    "code": "capability_staffing",
+                    "params": {"staff": site.staff_count, "tier": site.size_tier.value},
+                    "text": f"staff capability from staffing: {site.staff_count} staff for a "
+                    f"{site.size_tier.value} site (no capability score on record)",
+                }
+            )
+        if site.id in attitudes:
+            mean, n = attitudes[site.id]
+            reasons.append(
+                {
+                    "code": "attitude_source",
+                    "params": {"attitude": round(mean, 2), "n": n},
+                    "text": f"staff attitude {mean:.1f} of 5 from {n} staff answers",
+                }
+            )
+        extrapolations = _reason_dicts(
+            extrapolation_reasons(site_input(site, None, None), pilot_inputs_)
+        )
+        if extrap and note:
+            extrapolations.append(
+                {"code": "extrapolation_model", "params": {"note": note}, "text": note}
+            )
+        reasons.extend(extrapolations)
+        for a in adaptations.get(site.id, []):
+            reasons.append(
+                {
+                    "code": "adaptation",
+                    "params": {"title": a["title"], "condition": a["condition"] or ""},
+                    "text": f"adaptation “{a['title']}” applies"
+                    + (f" ({a['condition']})" if a["condition"] else ""),
+                }
+            )
+        db.session.add(
+            WaveSite(
+                plan=plan,
+                wave=waves.get(planned.wave) if planned.wave else None,
+                site=site,
+                is_holdback=planned.holdback,
+                go_live_date=planned.go_live,
+                capacity_load=planned.load,
+                readiness_score=_finite_or_none(planned.score),
+                readiness_tier=planned.tier,
+                predicted_effect=_finite_or_none(effect),
+                predicted_low=_finite_or_none(low),
+                predicted_high=_finite_or_none(high),
+                is_extrapolation=bool(extrapolations),
+                reasons=reasons,
+                checklist=_checklist(site, adaptations.get(site.id, [])),
+            )
+        )
+    mentor_sites = {s.code: s for s in pilot_arm_sites(pilot)}
+    for m in proposal.mentors:
+        mentee = site_by_code[m.mentee_id]
+        reason_text = "; ".join(r.text for r in m.reasons)
+        db.session.add(
+            MentorPair(
+                plan=plan,
+                mentor_site=mentor_sites.get(m.mentor_id) if m.mentor_id else None,
+                mentee_site=mentee,
+                reason=reason_text,
+            )
+        )
+    db.session.flush()
+    for ws in plan.sites:
+        _sync_mentor_item(plan, ws)
+    audit.record(
+        "rollout.plan_created",
+        plan,
+        by=by,
+        pilot_id=pilot.id,
+        after={
+            "settings": plan.settings["planner"],
+            "waves": len(proposal.waves),
+            "sites": len(proposal.sites),
+            "holdback": list(proposal.holdback),
+        },
+    )
+    db.session.flush()
+    return plan
+
+
+def _settings_dict(settings: PlanSettings) -> dict[str, Any]:
+    out = settings.to_dict()
+    out["weights"] = settings.weights.as_dict()
+    return out
+
+
+def planner_settings(plan: RolloutPlan) -> PlanSettings:
+    raw = dict((plan.settings or {}).get("planner") or {})
+    fields = {f.name for f in dataclasses.fields(PlanSettings)}
+    raw = {k: v for k, v in raw.items() if k in fields}
+    raw["start"] = date.fromisoformat(raw["start"]) if "start" in raw else plan.start_date
+    raw["weights"] = ReadinessWeights(**(raw.get("weights") or {}))
+    raw["tier_cuts"] = tuple(raw.get("tier_cuts") or (65.0, 50.0))
+    raw["mentor_tiers"] = tuple(raw.get("mentor_tiers") or ("low",))
+    return PlanSettings(**raw)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a plan
+
+
+def get_plan_site(plan: RolloutPlan, site_id: int) -> WaveSite | None:
+    return db.session.scalar(
+        select(WaveSite).where(WaveSite.plan_id == plan.id, WaveSite.site_id == site_id)
+    )
+
+
+def mentor_of(plan: RolloutPlan, site_id: int) -> MentorPair | None:
+    return db.session.scalar(
+        select(MentorPair).where(
+            MentorPair.plan_id == plan.id, MentorPair.mentee_site_id == site_id
+        )
+    )
+
+
+def plans_of(pilot: Pilot) -> list[RolloutPlan]:
+    return list(
+        db.session.scalars(
+            select(RolloutPlan)
+            .where(RolloutPlan.pilot_id == pilot.id)
+            .order_by(RolloutPlan.created_at.desc(), RolloutPlan.id.desc())
+        )
+    )
+
+
+def wave_of_number(plan: RolloutPlan, number: int) -> Wave | None:
+    return next((w for w in plan.waves if w.number == number), None)
+
+
+def week_start(day: date, plan: RolloutPlan) -> date:
+    """The start of the plan week containing ``day`` (weeks start on the plan's weekday)."""
+    offset = (day.weekday() - plan.start_date.weekday()) % 7
+    return day - timedelta(days=offset)
+
+
+def capacity_use(plan: RolloutPlan) -> list[dict[str, Any]]:
+    """Load per go-live week against the weekly capacity."""
+    weeks: dict[date, dict[str, Any]] = {}
+    for ws in plan.sites:
+        if ws.is_holdback or ws.go_live_date is None or ws.wave is None:
+            continue
+        key = week_start(ws.go_live_date, plan)
+        row = weeks.setdefault(key, {"week": key, "load": 0.0, "sites": []})
+        row["load"] += ws.capacity_load or ws.site.size_tier.weight
+        row["sites"].append(ws.site.code)
+    out = []
+    for key in sorted(weeks):
+        row = weeks[key]
+        row["load"] = round(row["load"], 3)
+        row["capacity"] = plan.sites_per_week
+        row["share"] = row["load"] / plan.sites_per_week if plan.sites_per_week else None
+        row["over"] = row["load"] > plan.sites_per_week + 1e-9
+        out.append(row)
+    return out
+
+
+def wave_summary(plan: RolloutPlan, wave: Wave) -> dict[str, Any]:
+    members = sorted(
+        (ws for ws in plan.sites if ws.wave_id == wave.id),
+        key=lambda ws: (ws.go_live_date or date.max, ws.site.code),
+    )
+    load = round(sum(ws.capacity_load or 0.0 for ws in members), 3)
+    go_lives = [ws.go_live_date for ws in members if ws.go_live_date]
+    weeks = len({week_start(d, plan) for d in go_lives})
+    return {
+        "wave": wave,
+        "sites": members,
+        "load": load,
+        "weeks": weeks,
+        "capacity_share": load / (plan.sites_per_week * weeks) if weeks else None,
+        "last_go_live": max(go_lives) if go_lives else None,
+        "prediction": wave_prediction(plan, members),
+    }
+
+
+def plan_warnings(plan: RolloutPlan) -> list[str]:
+    """Problems a change lead should see at a glance (translated)."""
+    out: list[str] = []
+    for row in capacity_use(plan):
+        if row["over"]:
+            out.append(
+                _(
+                    "Week of %(week)s: load %(load)s is over the capacity of %(cap)s per week.",
+                    week=row["week"].isoformat(),
+                    load=f"{row['load']:g}",
+                    cap=f"{plan.sites_per_week:g}",
+                )
+            )
+    waves = list(plan.waves)
+    for earlier, later in zip(waves, waves[1:], strict=False):
+        if later.start_date <= earlier.end_date:
+            out.append(
+                _(
+                    "Wave %(later)s starts before wave %(earlier)s's gate is due.",
+                    later=later.number,
+                    earlier=earlier.number,
+                )
+            )
+    min_days = None
+    for wave in waves:
+        min_days = int((wave.gate or {}).get("min_days_live") or 1)
+        for ws in plan.sites:
+            if ws.wave_id == wave.id and ws.go_live_date:
+                if ws.go_live_date < wave.start_date or ws.go_live_date > wave.end_date:
+                    out.append(
+                        _(
+                            "%(site)s goes live outside its wave's dates.",
+                            site=ws.site.code,
+                        )
+                    )
+                elif (wave.end_date - ws.go_live_date).days + 1 < min_days:
+                    out.append(
+                        _(
+                            "%(site)s will have been live fewer than %(days)s days when wave "
+                            "%(wave)s's gate is due.",
+                            site=ws.site.code,
+                            days=min_days,
+                            wave=wave.number,
+                        )
+                    )
+    limit = int((plan.settings or {}).get("mentor_limit") or 0)
+    counts: dict[tuple[str, int | None], int] = defaultdict(int)
+    wave_by_site = {ws.site_id: ws.wave.number if ws.wave else None for ws in plan.sites}
+    for pair in plan.mentor_pairs:
+        mentor = _mentor_label(pair)
+        if mentor:
+            counts[(mentor, wave_by_site.get(pair.mentee_site_id))] += 1
+    for (mentor, wave_no), n in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        if limit and n > limit:
+            out.append(
+                _(
+                    "Mentor %(mentor)s has %(n)s mentees in wave %(wave)s (limit %(limit)s).",
+                    mentor=mentor,
+                    n=n,
+                    wave=wave_no,
+                    limit=limit,
+                )
+            )
+    return out
+
+
+def _mentor_label(pair: MentorPair | None) -> str | None:
+    if pair is None:
+        return None
+    if pair.mentor_site is not None:
+        return pair.mentor_site.code
+    if pair.mentor_user is not None:
+        return pair.mentor_user.name
+    return None
+
+
+def plan_prediction(plan: RolloutPlan) -> dict[str, Any] | None:
+    return wave_prediction(plan, [ws for ws in plan.sites if not ws.is_holdback and ws.wave])
+
+
+# --------------------------------------------------------------------------------------------
+# Editing
+
+
+def _require_editable(plan: RolloutPlan) -> None:
+    if plan.status in (PlanStatus.DONE, PlanStatus.CANCELLED):
+        raise RolloutError(_("This plan is closed and can no longer be changed."))
+
+
+def _require_reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise RolloutError(_("Give a reason."), "reason")
+    return reason
+
+
+def _slot(plan: RolloutPlan, wave: Wave, load: float, exclude: WaveSite | None = None) -> date:
+    """The first go-live week of ``wave`` with room for ``load`` (else its least loaded)."""
+    used: dict[date, float] = defaultdict(float)
+    for ws in plan.sites:
+        if ws is exclude or ws.is_holdback or ws.go_live_date is None or ws.wave is None:
+            continue
+        used[week_start(ws.go_live_date, plan)] += ws.capacity_load or 0.0
+    min_days = int((wave.gate or {}).get("min_days_live") or 1)
+    latest = wave.end_date - timedelta(days=min_days - 1)
+    candidates = []
+    day = wave.start_date
+    while day <= max(latest, wave.start_date):
+        candidates.append(day)
+        day += timedelta(days=7)
+    for day in candidates:
+        if used[week_start(day, plan)] + load <= plan.sites_per_week + 1e-9:
+            return day
+    return min(candidates, key=lambda d: (used[week_start(d, plan)], d))
+
+
+def move_site(
+    plan: RolloutPlan, ws: WaveSite, target: Wave | None, *, reason: str, by: User | None
+) -> WaveSite:
+    """Move a site to another wave (``None``: to the holdback), with a reason, audited."""
+    _require_editable(plan)
+    reason = _require_reason(reason)
+    if target is not None and target.plan_id != plan.id:
+        raise RolloutError(_("That wave belongs to another plan."), "target")
+    if target is not None and target.status is not WaveStatus.PLANNED:
+        raise RolloutError(_("Sites can only be moved into a wave that has not started."), "target")
+    if ws.wave is not None and ws.wave.status is not WaveStatus.PLANNED:
+        raise RolloutError(_("The site's wave has started: it can no longer be moved."), "target")
+    if (target is None and ws.is_holdback) or (target is not None and ws.wave_id == target.id):
+        raise RolloutError(_("The site is already there."), "target")
+    before = {
+        "wave": ws.wave.number if ws.wave else None,
+        "holdback": ws.is_holdback,
+        "go_live": ws.go_live_date.isoformat() if ws.go_live_date else None,
+    }
+    if target is None:
+        ws.wave = None
+        ws.is_holdback = True
+        ws.go_live_date = None
+    else:
+        ws.go_live_date = _slot(plan, target, ws.capacity_load or 0.0, exclude=ws)
+        ws.wave = target
+        ws.is_holdback = False
+    after = {
+        "wave": target.number if target else None,
+        "holdback": ws.is_holdback,
+        "go_live": ws.go_live_date.isoformat() if ws.go_live_date else None,
+    }
+    ws.reasons = [
+        *list(ws.reasons or []),
+        {
+            "code": "moved",
+            "params": {"to": after["wave"], "reason": reason},
+            "text": "moved by hand to "
+            + ("the holdback" if target is None else f"wave {after['wave']}")
+            + f": {reason}",
+        },
+    ]
+    audit.record(
+        "rollout.site_moved",
+        ws,
+        by=by,
+        pilot_id=plan.pilot_id,
+        before={"site": ws.site.code, **before},
+        after={"site": ws.site.code, **after},
+        reason=reason,
+    )
+    db.session.flush()
+    return ws
+
+
+def change_wave_dates(
+    plan: RolloutPlan, wave: Wave, start: date, end: date, *, reason: str, by: User | None
+) -> Wave:
+    """New dates for a wave; its sites' go-live dates shift with its start."""
+    _require_editable(plan)
+    reason = _require_reason(reason)
+    if start is None or end is None:
+        raise RolloutError(_("Give both dates."), "start_date")
+    if end < start:
+        raise RolloutError(_("The gate date must not be before the start."), "end_date")
+    if wave.status is not WaveStatus.PLANNED and start != wave.start_date:
+        raise RolloutError(_("The wave has started: only its gate date can change."), "start_date")
+    waves = list(plan.waves)
+    index = waves.index(wave)
+    if index > 0 and start <= waves[index - 1].end_date:
+        raise RolloutError(
+            _(
+                "Wave %(n)s's gate is due on %(day)s: this wave must start after it.",
+                n=waves[index - 1].number,
+                day=waves[index - 1].end_date.isoformat(),
+            ),
+            "start_date",
+        )
+    if index + 1 < len(waves) and end >= waves[index + 1].start_date:
+        raise RolloutError(
+            _(
+                "Wave %(n)s starts on %(day)s: move it first, or choose an earlier gate date.",
+                n=waves[index + 1].number,
+                day=waves[index + 1].start_date.isoformat(),
+            ),
+            "end_date",
+        )
+    shift = start - wave.start_date
+    members = [ws for ws in plan.sites if ws.wave_id == wave.id]
+    go_lives = [ws.go_live_date + shift for ws in members if ws.go_live_date]
+    min_days = int((wave.gate or {}).get("min_days_live") or 1)
+    if go_lives and (end - max(go_lives)).days + 1 < min_days:
+        raise RolloutError(
+            _(
+                "The last site goes live on %(day)s; the gate needs %(days)s days live after it, "
+                "so the gate date must be %(earliest)s or later.",
+                day=max(go_lives).isoformat(),
+                days=min_days,
+                earliest=(max(go_lives) + timedelta(days=min_days - 1)).isoformat(),
+            ),
+            "end_date",
+        )
+    before = {"start": wave.start_date.isoformat(), "end": wave.end_date.isoformat()}
+    wave.start_date, wave.end_date = start, end
+    for ws in members:
+        if ws.go_live_date:
+            ws.go_live_date = ws.go_live_date + shift
+    if wave.number == 1:
+        plan.start_date = start
+    audit.record(
+        "rollout.wave_dates_changed",
+        wave,
+        by=by,
+        pilot_id=plan.pilot_id,
+        before={"wave": wave.number, **before},
+        after={"wave": wave.number, "start": start.isoformat(), "end": end.isoformat()},
+        reason=reason,
+    )
+    db.session.flush()
+    return wave
+
+
+def mentor_choices(plan: RolloutPlan) -> list[tuple[str, str]]:
+    """``("site:ID" | "user:ID", label)`` for every possible mentor of the plan."""
+    out = [("", _("No mentor"))]
+    pilot = plan.pilot
+    sites = pilot_arm_sites(pilot)
+    for s in sites:
+        out.append((f"site:{s.id}", f"{s.code} · {s.name} ({s.region})"))
+    users = db.session.scalars(
+        select(User)
+        .where(User.site_id.in_([s.id for s in sites]), User.is_active_account)
+        .order_by(User.name)
+    ).all()
+    for u in users:
+        out.append((f"user:{u.id}", _("%(name)s (staff, %(site)s)", name=u.name, site=u.site.code)))
+    return out
+
+
+def swap_mentor(
+    plan: RolloutPlan, mentee: Site, choice: str, *, reason: str, by: User | None
+) -> MentorPair | None:
+    """Set, change or remove the mentor of ``mentee`` (``choice`` from :func:`mentor_choices`)."""
+    _require_editable(plan)
+    reason = _require_reason(reason)
+    valid = {value for value, _label in mentor_choices(plan)}
+    if choice not in valid:
+        raise RolloutError(_("Choose a mentor from the list."), "mentor")
+    ws = get_plan_site(plan, mentee.id)
+    if ws is None:
+        raise RolloutError(_("The site is not in this plan."))
+    pair = mentor_of(plan, mentee.id)
+    before = {"mentor": _mentor_label(pair)}
+    if not choice:
+        if pair is not None:
+            db.session.delete(pair)
+            pair = None
+    else:
+        kind, _sep, raw_id = choice.partition(":")
+        if pair is None:
+            pair = MentorPair(plan=plan, mentee_site=mentee)
+            db.session.add(pair)
+        if kind == "site":
+            pair.mentor_site = db.session.get(Site, int(raw_id))
+            pair.mentor_user = None
+        else:
+            pair.mentor_user = db.session.get(User, int(raw_id))
+            pair.mentor_site = None
+        pair.reason = reason
+    db.session.flush()
+    if pair is not None:
+        db.session.refresh(pair)
+    _sync_mentor_item(plan, ws, pair)
+    audit.record(
+        "rollout.mentor_changed",
+        ws,
+        by=by,
+        pilot_id=plan.pilot_id,
+        before={"site": mentee.code, **before},
+        after={"site": mentee.code, "mentor": _mentor_label(pair)},
+        reason=reason,
+    )
+    db.session.flush()
+    return pair
+
+
+def _sync_mentor_item(plan: RolloutPlan, ws: WaveSite, pair: MentorPair | None = None) -> None:
+    """Keep the checklist's "mentor visit" item in step with the site's mentor."""
+    if pair is None:
+        pair = mentor_of(plan, ws.site_id)
+    label = _mentor_label(pair)
+    items = [i for i in (ws.checklist or []) if i.get("key") != "mentor"]
+    if label:
+        old = next((i for i in (ws.checklist or []) if i.get("key") == "mentor"), None)
+        items.append(
+            {
+                "key": "mentor",
+                "title": f"Mentor visit with {label}",
+                "mentor": label,
+                "source": "mentor",
+                "done": bool(old and old.get("done") and old.get("mentor") == label),
+            }
+        )
+    ws.checklist = items
+
+
+def set_checklist_item(
+    plan: RolloutPlan, ws: WaveSite, key: str, done: bool, *, by: User | None
+) -> WaveSite:
+    _require_editable(plan)
+    items = [dict(i) for i in (ws.checklist or [])]
+    item = next((i for i in items if i.get("key") == key), None)
+    if item is None:
+        raise RolloutError(_("There is no such checklist item."), "key")
+    if bool(item.get("done")) == done:
+        return ws
+    item["done"] = done
+    item["done_by"] = by.name if (done and by is not None) else None
+    item["done_on"] = date.today().isoformat() if done else None
+    ws.checklist = items
+    audit.record(
+        "rollout.checklist",
+        ws,
+        by=by,
+        pilot_id=plan.pilot_id,
+        after={"site": ws.site.code, "item": key, "done": done},
+    )
+    db.session.flush()
+    return ws
+
+
+def checklist_progress(sites: Iterable[WaveSite]) -> tuple[int, int]:
+    done = total = 0
+    for ws in sites:
+        for item in ws.checklist or []:
+            total += 1
+            done += bool(item.get("done"))
+    return done, total
+
+
+def cancel_plan(plan: RolloutPlan, *, reason: str, by: User | None) -> None:
+    _require_editable(plan)
+    reason = _require_reason(reason)
+    before = plan.status.value
+    plan.status = PlanStatus.CANCELLED
+    audit.record(
+        "rollout.plan_cancelled",
+        plan,
+        by=by,
+        pilot_id=plan.pilot_id,
+        before={"status": before},
+        after={"status": plan.status.value},
+        reason=reason,
+    )
+    db.session.flush()
+
+
+def plan_history(plan: RolloutPlan, limit: int = 100) -> list[Any]:
+    """The plan's audit trail, newest first: creation, moves, dates, mentors, gates."""
+    from sqlalchemy import and_, or_
+
+    from app.models import AuditEvent
+
+    wave_ids = [w.id for w in plan.waves]
+    site_ids = [ws.id for ws in plan.sites]
+    return list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(
+                AuditEvent.action.like("rollout.%"),
+                or_(
+                    and_(
+                        AuditEvent.entity_type == "rollout_plans", AuditEvent.entity_id == plan.id
+                    ),
+                    and_(AuditEvent.entity_type == "waves", AuditEvent.entity_id.in_(wave_ids)),
+                    and_(
+                        AuditEvent.entity_type == "wave_sites", AuditEvent.entity_id.in_(site_ids)
+                    ),
+                ),
+            )
+            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def staff_card_plan(site_id: int) -> tuple[RolloutPlan, WaveSite] | None:
+    """The newest open plan that includes ``site_id`` (for a staff member's own card)."""
+    row = db.session.execute(
+        select(RolloutPlan, WaveSite)
+        .join(WaveSite, WaveSite.plan_id == RolloutPlan.id)
+        .where(WaveSite.site_id == site_id, RolloutPlan.status != PlanStatus.CANCELLED)
+        .order_by(RolloutPlan.created_at.desc(), RolloutPlan.id.desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def mark_pilot_rolling_out(pilot: Pilot, *, by: User | None) -> None:
+    if pilot.status in (PilotStatus.DECIDED, PilotStatus.ANALYSING, PilotStatus.RUNNING):
+        before = pilot.status.value
+        pilot.status = PilotStatus.ROLLING_OUT
+        audit.record(
+            "pilot.status",
+            pilot,
+            by=by,
+            pilot_id=pilot.id,
+            before={"status": before},
+            after={"status": pilot.status.value},
+            reason="first rollout wave started",
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Demo
+
+
+def seed_rollout_demo(
+    last_day: date = date(2026, 11, 22), seed_value: int = 20261123
+) -> RolloutPlan:
+    """A second, finished demo pilot ("digital queue tickets") and its rollout in progress.
+
+    Call after ``app.demo.seed.seed`` (it uses the demo sites and users). The pilot ran from
+    30 March to 26 April 2026 on 8 sites against 16 controls and cut the counter queue by about
+    2 minutes; its rollout started on 1 June in 4 waves, randomised within readiness tiers with
+    a 10 % holdback. Waves whose gate was due by ``last_day`` were started, checked off,
+    signed off, evaluated with the staggered estimator and passed; the current wave is live.
+    The caller commits.
+    """
+    import numpy as np
+
+    from app.models import (
+        Assignment,
+        AssignmentMethod,
+        Direction,
+        Metric,
+        MetricKind,
+        Observation,
+        PilotMetric,
+    )
+    from app.services import rollout_gates as gates
+
+    rng = np.random.default_rng(seed_value)
+    sites = list(db.session.scalars(select(Site).where(Site.is_active).order_by(Site.code)))
+    lead = db.session.scalar(select(User).where(User.role == Role.CHANGE_LEAD).order_by(User.id))
+    analyst = db.session.scalar(select(User).where(User.role == Role.ANALYST).order_by(User.id))
+    queue = db.session.scalar(select(Metric).where(Metric.key == "counter_queue_min"))
+    if queue is None:
+        queue = Metric(key="counter_queue_min", name="Counter queue time", name_zh="柜台排队时间",
+                       unit="min", kind=MetricKind.CONTINUOUS,
+                       better_direction=Direction.DECREASE)  # fmt: skip
+        db.session.add(queue)
+    errors = db.session.scalar(select(Metric).where(Metric.key == "order_errors"))
+    if errors is None:
+        errors = Metric(key="order_errors", name="Order errors", name_zh="点单错误", unit="",
+                        kind=MetricKind.COUNT, better_direction=Direction.DECREASE)  # fmt: skip
+        db.session.add(errors)
+    pre_start, start, end = date(2026, 3, 2), date(2026, 3, 30), date(2026, 4, 26)
+    pilot = Pilot(
+        name="Digital queue tickets",
+        change_description="Customers take a digital ticket at the door and are called by SMS.",
+        hypothesis="Digital tickets cut the counter queue by at least 1.5 minutes.",
+        owner=lead,
+        status=PilotStatus.DECIDED,
+        pre_start=pre_start,
+        start_date=start,
+        end_date=end,
+        alpha=0.05,
+        min_effect=1.5,
+        wizard_step=5,
+        design_locked_at=datetime_at(start),
+        decision=Decision.ROLL_OUT,
+        decision_note="Queue time down about 2 minutes at every kind of pilot site; errors flat.",
+        decided_at=datetime_at(date(2026, 5, 6)),
+    )
+    pilot.metric_links.append(
+        PilotMetric(metric=queue, role=MetricRole.PRIMARY, min_effect=1.5, margin=0.75)
+    )
+    pilot.metric_links.append(
+        PilotMetric(metric=errors, role=MetricRole.GUARDRAIL, margin=0.5, position=1)
+    )
+    by_region: dict[str, list[Site]] = defaultdict(list)
+    for s in sites:
+        by_region[s.region].append(s)
+    pilot_sites: list[Site] = []
+    for region in sorted(by_region):
+        members = by_region[region]
+        pilot_sites += [members[i] for i in sorted(rng.permutation(len(members))[:2])]
+    rest = [s for s in sites if s not in pilot_sites]
+    controls = [rest[i] for i in sorted(rng.permutation(len(rest))[:16])]
+    for s in pilot_sites:
+        pilot.assignments.append(
+            Assignment(site=s, arm=Arm.PILOT, method=AssignmentMethod.RANDOM_STRATIFIED,
+                       stratum=s.region)
+        )  # fmt: skip
+    for s in controls:
+        pilot.assignments.append(
+            Assignment(site=s, arm=Arm.CONTROL, method=AssignmentMethod.RANDOM_STRATIFIED,
+                       stratum=s.region)
+        )  # fmt: skip
+    db.session.add(pilot)
+    db.session.flush()
+
+    days = [pre_start + timedelta(days=i) for i in range((last_day - pre_start).days + 1)]
+    day_fx = rng.normal(0, 0.6, len(days)) + np.array(
+        [1.2 if d.weekday() >= 5 else 0 for d in days]
+    )
+    level = {s.id: 7.5 + 2.0 * (s.size_tier.weight - 1.5) + rng.normal(0, 1.0) for s in sites}
+    error_rate = {s.id: 0.8 * s.size_tier.weight for s in sites}
+    pilot_ids = {s.id for s in pilot_sites}
+
+    def rows_for(site_go_live: dict[int, date | None], first: date, last: date) -> list[dict]:
+        out = []
+        for i, day in enumerate(days):
+            if day < first or day > last:
+                continue
+            for s in sites:
+                go = site_go_live.get(s.id)
+                treated = go is not None and day >= go
+                value = level[s.id] + day_fx[i] + rng.normal(0, 0.7) - (2.1 if treated else 0.0)
+                out.append({"site_id": s.id, "metric_id": queue.id, "date": day,
+                            "value": round(float(max(value, 0.5)), 2)})  # fmt: skip
+                out.append({"site_id": s.id, "metric_id": errors.id, "date": day,
+                            "value": float(rng.poisson(error_rate[s.id]))})  # fmt: skip
+        return out
+
+    pilot_go = {sid: start for sid in pilot_ids}
+    db.session.execute(Observation.__table__.insert(), rows_for(pilot_go, pre_start, end))
+    db.session.flush()
+    plan = generate_plan(
+        pilot,
+        by=lead,
+        settings=PlanSettings(start=date(2026, 6, 1), sites_per_week=4.0, wave_count=4,
+                              randomize=True, holdback_share=0.1, seed=7, min_days_live=14),
+        name="Digital queue tickets: national rollout",
+        gate=GateSettings(min_days_live=14, signoff_role=Role.ANALYST.value),
+    )  # fmt: skip
+    go_live = dict(pilot_go)
+    for ws in plan.sites:
+        if ws.go_live_date is not None:
+            go_live[ws.site_id] = ws.go_live_date
+    db.session.execute(
+        Observation.__table__.insert(), rows_for(go_live, end + timedelta(days=1), last_day)
+    )
+    db.session.flush()
+    for wave in plan.waves:
+        if wave.start_date > last_day:
+            break
+        gates.decide(plan, wave, "start", reason=None, by=lead)
+        if wave.end_date > last_day:
+            gates.evaluate_gate(plan, wave, by=lead, as_of=last_day)
+            break
+        for ws in plan.sites:
+            if ws.wave_id == wave.id:
+                for item in ws.checklist:
+                    set_checklist_item(plan, ws, item["key"], True, by=lead)
+        gates.sign_off(plan, wave, by=analyst, note="Numbers checked.")
+        result = gates.evaluate_gate(plan, wave, by=lead, as_of=wave.end_date)
+        if result["outcome"] != "pass":
+            gates.decide(plan, wave, "hold", reason="Gate not passed: waiting for data.", by=lead)
+            break
+        gates.decide(plan, wave, "go", reason=None, by=lead)
+    db.session.flush()
+    return plan
+
+
+def datetime_at(day: date):
+    from datetime import UTC, datetime, time
+
+    return datetime.combine(day, time(9, 0), tzinfo=UTC)

@@ -1,0 +1,212 @@
+"""A rollout plan as CSV, Excel and iCalendar files.
+
+* CSV: one row per site, UTF-8 with a byte-order mark so Excel opens Chinese names correctly.
+* Excel: sheets "Sites", "Waves" and "Capacity", with a frozen header row.
+* iCalendar (RFC 5545): per wave an all-day event for the go-live window and one for the gate
+  review, with stable UIDs so re-importing updates the calendar instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app.models import RolloutPlan
+from app.services.rollout import (
+    _,
+    _mentor_label,
+    capacity_use,
+    checklist_progress,
+    wave_summary,
+)
+
+
+def site_rows(plan: RolloutPlan) -> list[dict[str, Any]]:
+    mentors = {p.mentee_site_id: _mentor_label(p) for p in plan.mentor_pairs}
+    rows = []
+    ordered = sorted(
+        plan.sites,
+        key=lambda ws: (
+            ws.is_holdback,
+            ws.wave.number if ws.wave else 0,
+            ws.go_live_date or datetime.max.date(),
+            ws.site.code,
+        ),
+    )
+    for ws in ordered:
+        done, total = checklist_progress([ws])
+        adaptations = [i["title"] for i in ws.checklist or [] if i.get("source") == "adaptation"]
+        rows.append(
+            {
+                "wave": ws.wave.number if ws.wave else None,
+                "holdback": ws.is_holdback,
+                "site_code": ws.site.code,
+                "site_name": ws.site.name,
+                "region": ws.site.region,
+                "size_tier": ws.site.size_tier.value,
+                "readiness": round(ws.readiness_score, 1)
+                if ws.readiness_score is not None
+                else None,
+                "tier": ws.readiness_tier,
+                "load": ws.capacity_load,
+                "go_live": ws.go_live_date,
+                "wave_start": ws.wave.start_date if ws.wave else None,
+                "gate_due": ws.wave.end_date if ws.wave else None,
+                "mentor": mentors.get(ws.site_id) or "",
+                "predicted_effect": ws.predicted_effect,
+                "predicted_low": ws.predicted_low,
+                "predicted_high": ws.predicted_high,
+                "extrapolation": ws.is_extrapolation,
+                "adaptations": "; ".join(adaptations),
+                "checklist_done": done,
+                "checklist_total": total,
+            }
+        )
+    return rows
+
+
+def _headers() -> dict[str, str]:
+    return {
+        "wave": _("Wave"),
+        "holdback": _("Holdback"),
+        "site_code": _("Site code"),
+        "site_name": _("Site"),
+        "region": _("Region"),
+        "size_tier": _("Size"),
+        "readiness": _("Readiness"),
+        "tier": _("Readiness tier"),
+        "load": _("Capacity load"),
+        "go_live": _("Go-live"),
+        "wave_start": _("Wave start"),
+        "gate_due": _("Gate due"),
+        "mentor": _("Mentor"),
+        "predicted_effect": _("Predicted effect"),
+        "predicted_low": _("Interval low"),
+        "predicted_high": _("Interval high"),
+        "extrapolation": _("Extrapolation"),
+        "adaptations": _("Adaptations"),
+        "checklist_done": _("Checklist done"),
+        "checklist_total": _("Checklist items"),
+    }
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _("yes") if value else ""
+    if isinstance(value, float):
+        return round(value, 4)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return "" if value is None else value
+
+
+def to_csv(plan: RolloutPlan) -> bytes:
+    headers = _headers()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(headers.values())
+    for row in site_rows(plan):
+        writer.writerow([_cell(row[k]) for k in headers])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def to_xlsx(plan: RolloutPlan) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = _("Sites")[:31]
+    headers = _headers()
+    sheet.append(list(headers.values()))
+    for row in site_rows(plan):
+        values = []
+        for key in headers:
+            value = row[key]
+            if isinstance(value, bool):
+                value = _("yes") if value else ""
+            values.append(value)
+        sheet.append(values)
+    for column, key in enumerate(headers, start=1):
+        if key in ("go_live", "wave_start", "gate_due"):
+            for cells in sheet.iter_rows(min_row=2, min_col=column, max_col=column):
+                cells[0].number_format = "yyyy-mm-dd"
+    waves = book.create_sheet(_("Waves")[:31])
+    waves.append(
+        [_("Wave"), _("Start"), _("Gate due"), _("Status"), _("Sites"), _("Capacity load"),
+         _("Go-live weeks"), _("Predicted effect"), _("Interval low"), _("Interval high")]
+    )  # fmt: skip
+    for wave in plan.waves:
+        s = wave_summary(plan, wave)
+        p = s["prediction"] or {}
+        waves.append(
+            [wave.number, wave.start_date, wave.end_date, wave.status.value, len(s["sites"]),
+             s["load"], s["weeks"], p.get("effect"), p.get("low"), p.get("high")]
+        )  # fmt: skip
+    capacity = book.create_sheet(_("Capacity")[:31])
+    capacity.append([_("Week of"), _("Load"), _("Capacity"), _("Sites")])
+    for row in capacity_use(plan):
+        capacity.append([row["week"], row["load"], row["capacity"], ", ".join(row["sites"])])
+    for ws in book.worksheets:
+        ws.freeze_panes = "A2"
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def to_ics(plan: RolloutPlan, host: str = "rollwise") -> bytes:
+    from icalendar import Calendar, Event
+
+    cal = Calendar()
+    cal.add("prodid", "-//Rollwise//Rollout plan//EN")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("x-wr-calname", plan.name)
+    stamp = datetime.now(UTC).replace(microsecond=0)
+    for wave in plan.waves:
+        s = wave_summary(plan, wave)
+        codes = ", ".join(ws.site.code for ws in s["sites"])
+        last = s["last_go_live"] or wave.start_date
+        window = Event()
+        window.add("uid", f"plan-{plan.id}-wave-{wave.number}@{host}")
+        window.add("dtstamp", stamp)
+        window.add("summary", _("%(plan)s: wave %(n)s go-live", plan=plan.name, n=wave.number))
+        window.add("dtstart", wave.start_date)
+        window.add("dtend", last + timedelta(days=1))
+        window.add(
+            "description",
+            _("Sites: %(sites)s. Gate review due on %(day)s.", sites=codes, day=wave.end_date),
+        )
+        window.add("categories", ["Rollwise", "rollout"])
+        cal.add_component(window)
+        gate = Event()
+        gate.add("uid", f"plan-{plan.id}-wave-{wave.number}-gate@{host}")
+        gate.add("dtstamp", stamp)
+        gate.add("summary", _("%(plan)s: wave %(n)s gate review", plan=plan.name, n=wave.number))
+        gate.add("dtstart", wave.end_date)
+        gate.add("dtend", wave.end_date + timedelta(days=1))
+        gate.add(
+            "description",
+            _("Go/no-go decision for wave %(n)s (%(count)s sites).", n=wave.number,
+              count=len(s["sites"])),
+        )  # fmt: skip
+        cal.add_component(gate)
+        for ws in s["sites"]:
+            if ws.go_live_date is None:
+                continue
+            event = Event()
+            event.add("uid", f"plan-{plan.id}-site-{ws.site.code}@{host}")
+            event.add("dtstamp", stamp)
+            event.add(
+                "summary",
+                _("%(site)s goes live (wave %(n)s)", site=f"{ws.site.code} {ws.site.name}",
+                  n=wave.number),
+            )  # fmt: skip
+            event.add("dtstart", ws.go_live_date)
+            event.add("dtend", ws.go_live_date + timedelta(days=1))
+            cal.add_component(event)
+    return cal.to_ical()

@@ -1,0 +1,688 @@
+"""Reading and writing the tables people keep in spreadsheets: CSV and Excel (``.xlsx``).
+
+Every import in Rollwise goes through here, so every import behaves the same way:
+
+* ``read_upload`` turns an upload (a Werkzeug ``FileStorage``, a path, bytes or a binary
+  file object) into a DataFrame **of strings**; the frame's index is the row number as the
+  user sees it in the file (the header is row 1, the first data row is row 2), so every
+  error can name the row the user will find in Excel. Empty rows are dropped, blanks are
+  ``""``. CSV may be UTF-8, UTF-8 with BOM (what Excel writes) or GBK/GB18030 (what older
+  Chinese Excel and point-of-sale exports write); the delimiter is sniffed (``, ; tab |``).
+* ``iter_upload`` reads the same formats in chunks for very large files (memory bounded).
+* ``map_columns`` finds the column for each field from a list of aliases (English and
+  Chinese, case-, space- and width-insensitive).
+* Problems are ``RowError(row, column, message)``; a failed import raises ``ImportFailed``
+  carrying all of them, so a view can list every problem at once and write nothing.
+* ``csv_response`` / ``xlsx_response`` send a frame back as a download.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time as time_module
+import unicodedata
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import IO, Any
+from urllib.parse import quote
+
+import pandas as pd
+from flask import Response
+from flask_babel import gettext as _
+
+#: Bytes inspected to guess the encoding and the delimiter of a CSV file.
+SAMPLE_BYTES = 256 * 1024
+#: Rows per chunk in ``iter_upload``.
+DEFAULT_CHUNK_ROWS = 100_000
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One problem in an upload, in the user's terms.
+
+    ``row`` is the line number as the user sees it in the file (the header is row 1; 0 means
+    the file as a whole), ``column`` the header text as written in the file ("" when the
+    problem is not about one column).
+    """
+
+    row: int
+    column: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "column": self.column, "message": self.message}
+
+    def __str__(self) -> str:
+        if self.row and self.column:
+            return _("Row %(row)s, column %(column)s: %(message)s", **self._parts())
+        if self.row:
+            return _("Row %(row)s: %(message)s", **self._parts())
+        if self.column:
+            return _("Column %(column)s: %(message)s", **self._parts())
+        return self.message
+
+    def _parts(self) -> dict[str, Any]:
+        return {"row": self.row, "column": self.column, "message": self.message}
+
+
+class ImportFailed(Exception):
+    """An import that wrote nothing; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: Iterable[RowError] | RowError | str):
+        if isinstance(errors, str):
+            errors = [RowError(0, "", errors)]
+        elif isinstance(errors, RowError):
+            errors = [errors]
+        self.errors: list[RowError] = sorted(errors, key=lambda e: (e.row, e.column))
+        super().__init__("; ".join(str(e) for e in self.errors[:5]))
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _name_of(source: Any, filename: str | None) -> str:
+    if filename:
+        return filename
+    for attr in ("filename", "name"):
+        value = getattr(source, attr, None)
+        if isinstance(value, str):
+            return value
+    if isinstance(source, str | os.PathLike):
+        return os.fspath(source)
+    return ""
+
+
+def _is_excel(name: str, head: bytes) -> bool:
+    if name.lower().endswith(EXCEL_SUFFIXES):
+        return True
+    # an .xlsx is a zip archive; a CSV never starts with "PK\x03\x04"
+    return head.startswith(b"PK\x03\x04")
+
+
+def _open_binary(source: Any) -> tuple[IO[bytes], bool]:
+    """A readable binary stream for ``source`` and whether we opened it (and must close it)."""
+    if isinstance(source, bytes | bytearray):
+        return io.BytesIO(source), True
+    if isinstance(source, str | os.PathLike):
+        return open(source, "rb"), True  # noqa: SIM115 - closed by the caller
+    stream = getattr(source, "stream", source)  # Werkzeug FileStorage
+    if isinstance(stream, io.TextIOBase):
+        return io.BytesIO(stream.read().encode("utf-8")), True
+    return stream, False
+
+
+def _seekable(stream: IO[bytes]) -> IO[bytes]:
+    try:
+        if stream.seekable():
+            return stream
+    except (AttributeError, ValueError):
+        pass
+    return io.BytesIO(stream.read())
+
+
+def _guess_encoding(sample: bytes, complete: bool) -> str:
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(sample, final=complete)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        codecs.getincrementaldecoder("gb18030")().decode(sample, final=complete)
+        return "gb18030"  # a superset of GBK and GB2312
+    except UnicodeDecodeError as exc:
+        raise ImportFailed(
+            _("The file is neither UTF-8 nor GBK text. Save it as CSV (UTF-8) or as Excel .xlsx.")
+        ) from exc
+
+
+def _sniff_delimiter(text: str) -> str:
+    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    if not lines:
+        return ","
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _cell_text(value: Any) -> str:
+    """An Excel cell as the text the user sees (dates as ISO, whole numbers without .0)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        if value.time() == time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    return str(value).strip()
+
+
+def _clean_header(values: Iterable[Any]) -> list[str]:
+    header: list[str] = []
+    seen: dict[str, int] = {}
+    for i, value in enumerate(values, start=1):
+        name = _cell_text(value) or f"column {i}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name} ({seen[name]})"
+        else:
+            seen[name] = 1
+        header.append(name)
+    return header
+
+
+def _frame(rows: list[list[str]], header: list[str], first_row: int) -> pd.DataFrame:
+    width = len(header)
+    fixed = [(r + [""] * width)[:width] for r in rows]
+    frame = pd.DataFrame(fixed, columns=header, dtype=object)
+    frame.index = pd.RangeIndex(first_row, first_row + len(fixed), name="row")
+    return _drop_empty(frame)
+
+
+def _drop_empty(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    frame = frame.apply(_clean_column)
+    keep = (frame != "").any(axis=1)
+    return frame.loc[keep]
+
+
+def _clean_column(column: pd.Series) -> pd.Series:
+    column = column.astype(object).str.strip()
+    if column.str.startswith("'").any():
+        # undo the quote our exports put before text that Excel would read as a formula
+        column = column.str.replace(r"^'(?=[=+\-@])", "", regex=True)
+    return column
+
+
+def _excel_rows(stream: IO[bytes]) -> Iterator[list[Any]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(stream, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise ImportFailed(
+            _("This file could not be opened as an Excel workbook (.xlsx). Is it damaged?")
+        ) from exc
+    try:
+        sheet = workbook.worksheets[0]
+        for row in sheet.iter_rows(values_only=True):
+            yield list(row)
+    finally:
+        workbook.close()
+
+
+def _chunks_excel(stream: IO[bytes], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    rows = _excel_rows(stream)
+    header: list[str] | None = None
+    line = 0
+    for raw in rows:
+        line += 1
+        if any(_cell_text(v) for v in raw):
+            header = _clean_header(raw)
+            break
+    if header is None:
+        raise ImportFailed(_("The file is empty."))
+    # trailing empty header cells are not columns
+    while header and header[-1].startswith("column ") and len(header) > 1:
+        header.pop()
+    buffer: list[list[str]] = []
+    first = line + 1
+    for raw in rows:
+        buffer.append([_cell_text(v) for v in raw])
+        if len(buffer) >= chunk_rows:
+            yield _frame(buffer, header, first)
+            first += len(buffer)
+            buffer = []
+    yield _frame(buffer, header, first)
+
+
+def _chunks_csv(stream: IO[bytes], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    stream = _seekable(stream)
+    start = stream.tell()
+    sample = stream.read(SAMPLE_BYTES)
+    complete = len(sample) < SAMPLE_BYTES
+    if not sample.strip():
+        raise ImportFailed(_("The file is empty."))
+    if b"\x00" in sample[:4096]:
+        raise ImportFailed(
+            _("This does not look like a CSV file. Upload a .csv or an Excel .xlsx file.")
+        )
+    encoding = _guess_encoding(sample, complete)
+    stream.seek(start)
+    text = io.TextIOWrapper(stream, encoding=encoding, newline="")
+    delimiter = _sniff_delimiter(sample.decode(encoding, errors="ignore"))
+    try:
+        header: list[str] | None = None
+        line = 0
+        while header is None:
+            raw_line = text.readline()
+            if not raw_line:
+                raise ImportFailed(_("The file is empty."))
+            line += 1
+            if raw_line.strip():
+                header = _clean_header(next(csv.reader([raw_line], delimiter=delimiter)))
+        first = line + 1
+        # pandas' C parser: every physical line is a row (blank ones dropped afterwards), so
+        # the index stays the line number the user sees
+        reader = pd.read_csv(
+            text,
+            sep=delimiter,
+            header=None,
+            names=header,
+            dtype=object,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            chunksize=chunk_rows,
+            engine="c",
+            index_col=False,
+        )
+        for chunk in reader:
+            chunk = chunk.fillna("")
+            chunk.index = pd.RangeIndex(first, first + len(chunk), name="row")
+            first += len(chunk)
+            yield _drop_empty(chunk)
+    except UnicodeDecodeError as exc:
+        raise ImportFailed(
+            _("The file mixes text encodings. Save it again as CSV (UTF-8) or as Excel .xlsx.")
+        ) from exc
+    except pd.errors.ParserError as exc:
+        found = re.search(r"line (\d+), saw (\d+)", str(exc))
+        if found:
+            row = int(found.group(1)) + line
+            raise ImportFailed(
+                RowError(
+                    row,
+                    "",
+                    _(
+                        "This row has %(n)s cells but the header has %(m)s.",
+                        n=found.group(2),
+                        m=len(header or []),
+                    ),
+                )
+            ) from exc
+        raise ImportFailed(
+            _("The CSV file could not be read: %(reason)s", reason=str(exc))
+        ) from exc
+    except csv.Error as exc:
+        raise ImportFailed(
+            _("The CSV file could not be read: %(reason)s", reason=str(exc))
+        ) from exc
+    finally:
+        text.detach()
+
+
+def iter_upload(
+    source: Any, *, filename: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> Iterator[pd.DataFrame]:
+    """Yield the upload as frames of at most ``chunk_rows`` rows (same shape as ``read_upload``).
+
+    Memory stays bounded by the chunk size for CSV; Excel is read with openpyxl's read-only
+    (streaming) mode. Every chunk has the same columns; the index is the file's row number.
+    """
+    stream, owned = _open_binary(source)
+    try:
+        stream = _seekable(stream)
+        head = stream.read(8)
+        stream.seek(stream.tell() - len(head))
+        if not head:
+            raise ImportFailed(_("The file is empty."))
+        name = _name_of(source, filename)
+        if name.lower().endswith(".xls"):
+            raise ImportFailed(
+                _("Old Excel files (.xls) are not supported. Save the sheet as .xlsx or CSV.")
+            )
+        if _is_excel(name, head):
+            yield from _chunks_excel(stream, chunk_rows)
+        else:
+            yield from _chunks_csv(stream, chunk_rows)
+    finally:
+        if owned:
+            stream.close()
+
+
+def read_upload(source: Any, *, filename: str | None = None) -> pd.DataFrame:
+    """The whole upload as one DataFrame of stripped strings, indexed by file row number."""
+    chunks = list(iter_upload(source, filename=filename))
+    frame = chunks[0] if len(chunks) == 1 else pd.concat(chunks)
+    if frame.empty:
+        raise ImportFailed(_("The file has a header row but no data rows."))
+    return frame
+
+
+# ---------------------------------------------------------------- columns
+
+
+def normalise_header(text: str) -> str:
+    """Casefolded, full-width folded to half-width, without spaces, ``_``, ``-`` or ``.``."""
+    folded = unicodedata.normalize("NFKC", str(text)).casefold()
+    return "".join(ch for ch in folded if not ch.isspace() and ch not in "_-.·:：")
+
+
+def map_columns(
+    frame: pd.DataFrame,
+    aliases: dict[str, list[str]],
+    required: set[str],
+    *,
+    chosen: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """``{field: column}`` for every field whose column is found.
+
+    A field matches a column when the normalised header equals the field name or one of its
+    aliases. ``chosen`` holds the user's own choices from a preview (``""`` = ignore the
+    field), which win over aliases. A required field without a column, or a column claimed
+    by two fields, raises ``ImportFailed`` naming them (``labels`` gives the fields' names
+    as the user knows them).
+    """
+    labels = labels or {}
+    columns = [str(c) for c in frame.columns]
+    lookup: dict[str, str] = {}
+    for column in columns:
+        lookup.setdefault(normalise_header(column), column)
+    mapping: dict[str, str] = {}
+    errors: list[RowError] = []
+    chosen = chosen or {}
+    for field, names in aliases.items():
+        if field in chosen:
+            choice = chosen[field]
+            if choice:
+                if choice not in columns:
+                    errors.append(
+                        RowError(1, choice, _("There is no column with this name in the file."))
+                    )
+                else:
+                    mapping[field] = choice
+            continue
+        for candidate in [field, *names]:
+            column = lookup.get(normalise_header(candidate))
+            if column is not None:
+                mapping[field] = column
+                break
+    claimed: dict[str, str] = {}
+    for field, column in mapping.items():
+        if column in claimed:
+            errors.append(
+                RowError(
+                    1,
+                    column,
+                    _(
+                        "This column is mapped to both %(a)s and %(b)s.",
+                        a=labels.get(claimed[column], claimed[column]),
+                        b=labels.get(field, field),
+                    ),
+                )
+            )
+        claimed[column] = field
+    for field in sorted(required - set(mapping)):
+        examples = ", ".join([field, *aliases.get(field, [])][:4])
+        errors.append(
+            RowError(
+                1,
+                "",
+                _(
+                    "No column for %(field)s. Name a column one of: %(examples)s.",
+                    field=labels.get(field, field),
+                    examples=examples,
+                ),
+            )
+        )
+    if errors:
+        raise ImportFailed(errors)
+    return mapping
+
+
+# ---------------------------------------------------------------- cell values
+
+_THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"
+
+
+def parse_numbers(column: pd.Series, *, percent: bool = False) -> tuple[pd.Series, pd.Series]:
+    """``(values, bad)``: floats for the cells of ``column`` and a mask of non-numbers.
+
+    Accepts thousands separators (``1,234.5``), full-width digits and, with ``percent``,
+    ``35%`` (as 0.35). Blank cells are NaN and not bad; ``inf``/``nan`` text is bad.
+    """
+    text = column.astype(str).str.strip()
+    fast = pd.to_numeric(text, errors="coerce")
+    if fast.notna().all():  # the common case: every cell a plain number
+        values = fast.astype(float)
+        finite = values.abs() < float("inf")
+        return values.where(finite), ~finite
+    if text.str.contains(r"[^\x00-\x7f]", regex=True).any():
+        text = text.map(lambda v: unicodedata.normalize("NFKC", v))
+    blank = text == ""
+    grouped = text.str.match(_THOUSANDS)
+    if grouped.any():
+        text = text.where(~grouped, text.str.replace(",", "", regex=False))
+    divisor = pd.Series(1.0, index=text.index)
+    if percent:
+        pct = text.str.endswith("%")
+        if pct.any():
+            text = text.where(~pct, text.str[:-1].str.strip())
+            divisor = divisor.where(~pct, 100.0)
+    values = pd.to_numeric(text.where(~blank, None), errors="coerce").astype(float) / divisor
+    finite = values.abs() < float("inf")
+    bad = ~blank & ~finite
+    return values.where(finite), bad
+
+
+def parse_dates(column: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``(dates, bad)``: ``datetime64`` days and a mask of cells that are not dates.
+
+    Accepts ``2026-10-01``, ``2026/10/1``, ``2026.10.01``, ``20261001``, ``2026年10月1日`` and a
+    date with a midnight time (what Excel exports). Day-first or month-first forms such as
+    ``01/10/2026`` are ambiguous and refused.
+    """
+    text = column.astype(str).str.strip()
+    fast = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    if fast.notna().all():  # the common case: ISO dates throughout
+        return fast, pd.Series(False, index=text.index)
+    blank = text == ""
+    text = text.str.replace(r"[年月/.]", "-", regex=True).str.replace("日", "", regex=False)
+    text = text.str.replace(r"[ T]00:00(:00(\.0+)?)?$", "", regex=True)
+    compact = text.str.fullmatch(r"\d{8}")
+    if compact.any():
+        text = text.where(~compact, text.str[:4] + "-" + text.str[4:6] + "-" + text.str[6:])
+    shaped = text.str.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}")
+    parsed = pd.to_datetime(text.where(shaped, None), format="%Y-%m-%d", errors="coerce")
+    bad = ~blank & parsed.isna()
+    return parsed, bad
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _disposition(filename: str) -> str:
+    ascii_name = filename.encode("ascii", "ignore").decode() or "export"
+    ascii_name = ascii_name.replace('"', "")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def csv_response(frame: pd.DataFrame, filename: str) -> Response:
+    """A CSV download in UTF-8 with BOM, so Excel shows Chinese text correctly."""
+    if not filename.lower().endswith(".csv"):
+        filename += ".csv"
+    safe = frame.apply(
+        lambda col: (
+            col.map(_csv_safe)
+            if pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)
+            else col
+        )
+    )
+    body = "\ufeff" + safe.to_csv(index=False, lineterminator="\r\n")
+    return Response(
+        body.encode("utf-8"),
+        mimetype="text/csv",
+        headers={"Content-Disposition": _disposition(filename)},
+    )
+
+
+def xlsx_bytes(frame: pd.DataFrame, sheet_name: str = "Sheet1") -> bytes:
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=sheet_name[:31])
+    sheet.append([str(c) for c in frame.columns])
+    for row in frame.itertuples(index=False, name=None):
+        sheet.append([None if _is_missing(v) else _excel_value(v) for v in row])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _is_missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _excel_value(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.replace(tzinfo=None)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not _numberlike(value):
+        return "'" + value  # never let a cell be read as a formula
+    return value
+
+
+def _csv_safe(value: Any) -> Any:
+    return _excel_value(value) if isinstance(value, str) else value
+
+
+def _numberlike(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def xlsx_response(frame: pd.DataFrame, filename: str) -> Response:
+    if not filename.lower().endswith(".xlsx"):
+        filename += ".xlsx"
+    return Response(
+        xlsx_bytes(frame),
+        mimetype=XLSX_MIME,
+        headers={"Content-Disposition": _disposition(filename)},
+    )
+
+
+__all__ = [
+    "ImportFailed",
+    "RowError",
+    "csv_response",
+    "iter_upload",
+    "map_columns",
+    "normalise_header",
+    "parse_dates",
+    "parse_numbers",
+    "drop_stash",
+    "read_upload",
+    "stash_upload",
+    "stashed_path",
+    "xlsx_bytes",
+    "xlsx_response",
+]
+
+
+# ---------------------------------------------------------------- stashed uploads
+
+
+def _stash_dir() -> str:
+    from flask import current_app
+
+    folder = current_app.config.get("UPLOAD_STASH_DIR") or os.path.join(
+        tempfile.gettempdir(), "rollwise-uploads"
+    )
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    return folder
+
+
+def stash_upload(storage: Any, *, owner: int | None) -> str:
+    """Keep an uploaded file until the user confirms the import; returns an opaque token.
+
+    Files older than a day are removed on the way. The token names the owner, so one user
+    cannot confirm another user's upload.
+    """
+    folder = _stash_dir()
+    cutoff = time_module.time() - 86400
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        try:
+            if os.path.getmtime(path) < cutoff:
+                os.remove(path)
+        except OSError:
+            pass
+    filename = _name_of(storage, None) or "upload"
+    suffix = ".xlsx" if filename.lower().endswith(EXCEL_SUFFIXES) else ".csv"
+    token = f"{owner or 0}-{secrets.token_hex(16)}{suffix}"
+    stream, owned = _open_binary(storage)
+    try:
+        with open(os.path.join(folder, token), "wb") as out:
+            shutil.copyfileobj(stream, out, 1024 * 1024)
+    finally:
+        if owned:
+            stream.close()
+    return token
+
+
+def stashed_path(token: str, *, owner: int | None) -> str | None:
+    """The stored file for ``token`` if it exists and belongs to ``owner``."""
+    if not re.fullmatch(r"\d+-[0-9a-f]{32}\.(csv|xlsx)", token or ""):
+        return None
+    if not token.startswith(f"{owner or 0}-"):
+        return None
+    path = os.path.join(_stash_dir(), token)
+    return path if os.path.exists(path) else None
+
+
+def drop_stash(token: str) -> None:
+    try:
+        os.remove(os.path.join(_stash_dir(), token))
+    except OSError:
+        pass
+
+
+def local_today() -> date:
+    """Today in the organisation's time zone (``BABEL_DEFAULT_TIMEZONE``), not the server's.
+
+    Pilots, business days and "in the future" are local: a Shanghai store's Monday starts
+    eight hours before the UTC server's.
+    """
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app, has_app_context
+
+    name = current_app.config.get("BABEL_DEFAULT_TIMEZONE") if has_app_context() else None
+    try:
+        zone = ZoneInfo(name or "UTC")
+    except (KeyError, ValueError):
+        zone = ZoneInfo("UTC")
+    return datetime.now(zone).date()

@@ -1,0 +1,384 @@
+"""Load benchmark of the public feedback form under gunicorn (2 workers).
+
+For each database (PostgreSQL and SQLite in WAL mode) it
+
+1. builds an empty schema with one running pilot (10 sites, forms and links),
+2. starts ``gunicorn -w 2`` on 127.0.0.1 with the real app (CSRF on, rate limits off),
+3. sends ``--n`` form submissions from ``--clients`` concurrent clients (each client first
+   loads the form for its CSRF cookie and token, like a phone; about 1 in 20 submissions is
+   sent twice with the same idempotency key, like a double tap or a retry after a drop),
+4. checks that exactly ``--n`` responses are stored (none lost, none doubled),
+5. sends the same number of requests to a bare endpoint that inserts one row into the same
+   database, and reports throughput, p50/p99 latency and the ratio of the two throughputs.
+
+Only 127.0.0.1 is contacted; every loop is bounded. Run from the repository root:
+
+    .venv/bin/python tests/bench/bench_feedback_load.py --db both --n 2000 --clients 20
+
+PostgreSQL uses ``--pg-url`` (default: the ``rollwise_h5_bench`` database on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/rollwise_h5_bench"
+COMMENTS = [
+    "排队时间短了很多，扫码点餐很方便",
+    "老人不会用手机点餐，需要店员帮忙",
+    "The QR menu was quick, but the font is small",
+    "上菜速度快，服务员很热情",
+]
+
+
+# ---------------------------------------------------------------- the app under test
+
+
+def make_app():
+    """The WSGI app gunicorn serves: Rollwise plus a bare one-row insert endpoint."""
+    from flask import Response
+    from sqlalchemy import text
+
+    from app import create_app
+    from app.config import Config
+    from app.extensions import csrf, db
+
+    class BenchConfig(Config):
+        SECRET_KEY = "bench-secret-key"  # noqa: S105 - benchmark only
+        SQLALCHEMY_DATABASE_URI = os.environ["BENCH_DATABASE_URL"]
+        RATELIMIT_ENABLED = False  # 20 clients share 127.0.0.1
+        WTF_CSRF_ENABLED = True
+
+    app = create_app(BenchConfig)
+    if os.environ.get("BENCH_SQLITE_SYNCHRONOUS") == "normal":
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        @event.listens_for(Engine, "connect")
+        def _normal_sync(dbapi_connection, _record):  # WAL + NORMAL: fsync at checkpoints
+            if type(dbapi_connection).__module__.startswith("sqlite3"):
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA synchronous=NORMAL")
+                cursor.close()
+
+    def bare():
+        db.session.execute(text("INSERT INTO bench_bare (note) VALUES (:n)"), {"n": "x"})
+        db.session.commit()
+        return Response("ok", status=201)
+
+    app.add_url_rule("/bench/bare", "bench_bare", csrf.exempt(bare), methods=["POST"])
+    with app.app_context():
+        from app.services.themes import warm_up
+
+        warm_up()
+    return app
+
+
+def prepare_database(url: str) -> list[str]:
+    """Empty schema, a running pilot with 10 sites, and the customer link tokens."""
+    os.environ["BENCH_DATABASE_URL"] = url
+    from datetime import date, timedelta
+
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from app.models import Arm, Assignment, Audience, Pilot, PilotStatus, Site
+    from app.services import feedback as svc
+
+    app = make_app()
+    with app.app_context():
+        db.drop_all()
+        db.session.execute(text("DROP TABLE IF EXISTS bench_bare"))
+        db.session.commit()
+        db.create_all()
+        pk = "SERIAL PRIMARY KEY" if url.startswith("postgresql") else "INTEGER PRIMARY KEY"
+        db.session.execute(text(f"CREATE TABLE bench_bare (id {pk}, note VARCHAR(10))"))
+        today = date.today()
+        pilot = Pilot(
+            name="Bench",
+            status=PilotStatus.RUNNING,
+            pre_start=today - timedelta(days=28),
+            start_date=today,
+            end_date=today + timedelta(days=27),
+        )
+        for i in range(10):
+            site = Site(code=f"B{i:02d}", name=f"Bench site {i}", region="East")
+            pilot.assignments.append(Assignment(site=site, arm=Arm.PILOT if i < 5 else Arm.CONTROL))
+        db.session.add(pilot)
+        svc.ensure_forms(pilot)
+        links = svc.ensure_links(pilot)
+        db.session.commit()
+        tokens = [lk.token for lk in links if lk.audience is Audience.CUSTOMER]
+        db.session.remove()
+        db.engine.dispose()
+    return tokens
+
+
+def count_rows(url: str) -> dict[str, int]:
+    os.environ["BENCH_DATABASE_URL"] = url
+    from sqlalchemy import func, select, text
+
+    from app.extensions import db
+    from app.models import FeedbackResponse
+
+    app = make_app()
+    with app.app_context():
+        out = {
+            "responses": db.session.scalar(select(func.count(FeedbackResponse.id))),
+            "distinct_keys": db.session.scalar(
+                select(func.count(func.distinct(FeedbackResponse.idempotency_key)))
+            ),
+            "bare": db.session.execute(text("SELECT count(*) FROM bench_bare")).scalar(),
+        }
+        db.session.remove()
+        db.engine.dispose()
+    return out
+
+
+# ---------------------------------------------------------------- the server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(url: str, port: int, threads: int) -> subprocess.Popen:
+    env = {**os.environ, "BENCH_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    gunicorn = shutil.which("gunicorn", path=str(ROOT / ".venv" / "bin")) or "gunicorn"
+    process = subprocess.Popen(  # noqa: S603 - fixed arguments, local benchmark
+        [
+            gunicorn,
+            "-w", "2",
+            "--threads", str(threads),
+            "-b", f"127.0.0.1:{port}",
+            "--log-level", "warning",
+            "--timeout", "60",
+            "tests.bench.bench_feedback_load:make_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+    for _ in range(300):  # bounded: at most 30 s
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+# ---------------------------------------------------------------- the clients
+
+
+@dataclass
+class Outcome:
+    latencies: list[float]
+    errors: list[str]
+    requests: int = 0
+
+
+def _request(port, method, path, body=None, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, dict(response.getheaders()), data
+    finally:
+        conn.close()
+
+
+def feedback_client(port: int, token: str, count: int, seed: int, outcome: Outcome) -> None:
+    status, headers, page = _request(port, "GET", f"/feedback/f/{token}")
+    if status != 200:
+        outcome.errors.append(f"form GET {status}")
+        return
+    cookie = headers.get("Set-Cookie", "").split(";")[0]
+    csrf = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1).decode()
+    for i in range(count):  # bounded
+        key = f"bench-{seed:03d}-{i:05d}-{secrets.token_hex(4)}"
+        fields = {
+            "csrf_token": csrf,
+            "idempotency_key": key,
+            "q_overall": str(1 + (i + seed) % 5),
+            "q_ease": str(1 + (i * 3 + seed) % 5),
+            "q_recommend": str((i * 7 + seed) % 11),
+            "q_age_band": ["under_30", "30_59", "60+"][i % 3],
+        }
+        if i % 3 == 0:
+            fields["q_comment"] = COMMENTS[(i + seed) % len(COMMENTS)]
+        body = urlencode(fields)
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+        sends = 2 if i % 20 == 7 else 1  # a double tap / a retry with the same key
+        for _ in range(sends):
+            start = time.perf_counter()
+            status, _h, _b = _request(port, "POST", f"/feedback/f/{token}", body, headers)
+            outcome.latencies.append(time.perf_counter() - start)
+            outcome.requests += 1
+            if status != 303:
+                outcome.errors.append(f"POST {status}")
+
+
+def bare_client(port: int, count: int, outcome: Outcome) -> None:
+    for _ in range(count):  # bounded
+        start = time.perf_counter()
+        status, _h, _b = _request(port, "POST", "/bench/bare", b"", {"Content-Length": "0"})
+        outcome.latencies.append(time.perf_counter() - start)
+        outcome.requests += 1
+        if status != 201:
+            outcome.errors.append(f"bare {status}")
+
+
+def run_clients(target, args_for, clients: int) -> tuple[float, Outcome]:
+    outcome = Outcome([], [])
+    lock = threading.Lock()
+    per_client = []
+
+    def run(i):
+        mine = Outcome([], [])
+        target(*args_for(i), mine)
+        with lock:
+            per_client.append(mine)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=900)
+    elapsed = time.perf_counter() - start
+    for mine in per_client:
+        outcome.latencies += mine.latencies
+        outcome.errors += mine.errors
+        outcome.requests += mine.requests
+    return elapsed, outcome
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] * 1000
+
+
+def bench(name: str, url: str, n: int, clients: int, threads: int = 1) -> dict:
+    tokens = prepare_database(url)
+    port = free_port()
+    server = start_gunicorn(url, port, threads)
+    try:
+        per = n // clients
+        # warm-up: both workers import everything and open connections (not counted)
+        for i in range(4):
+            _request(port, "GET", f"/feedback/f/{tokens[i % len(tokens)]}")
+        elapsed, fb = run_clients(
+            feedback_client,
+            lambda i: (port, tokens[i % len(tokens)], per, i),
+            clients,
+        )
+        rows = count_rows(url)
+        b_elapsed, bare = run_clients(bare_client, lambda i: (port, per), clients)
+        rows_after = count_rows(url)
+    finally:
+        stop(server)
+    submissions = per * clients
+    result = {
+        "database": name,
+        "workers": 2,
+        "threads": threads,
+        "submissions": submissions,
+        "requests_sent": fb.requests,
+        "stored_responses": rows["responses"],
+        "distinct_keys": rows["distinct_keys"],
+        "exactly_once": rows["responses"] == submissions == rows["distinct_keys"],
+        "errors": len(fb.errors) + len(bare.errors),
+        "feedback_throughput": submissions / elapsed,
+        "feedback_p50_ms": statistics.median(fb.latencies) * 1000,
+        "feedback_p99_ms": pct(fb.latencies, 0.99),
+        "bare_rows": rows_after["bare"],
+        "bare_throughput": bare.requests / b_elapsed,
+        "bare_p50_ms": statistics.median(bare.latencies) * 1000,
+        "bare_p99_ms": pct(bare.latencies, 0.99),
+    }
+    result["ratio"] = result["feedback_throughput"] / result["bare_throughput"]
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG))
+    parser.add_argument(
+        "--threads", type=int, default=1, help="gunicorn threads per worker (1: sync worker)"
+    )
+    parser.add_argument(
+        "--sqlite-synchronous",
+        choices=["app", "normal"],
+        default="app",
+        help="SQLite durability: the app's setting (FULL) or NORMAL (fsync at checkpoints)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    if args.n % args.clients:
+        parser.error("--n must be a multiple of --clients")
+    if args.sqlite_synchronous == "normal":
+        os.environ["BENCH_SQLITE_SYNCHRONOUS"] = "normal"
+    results = []
+    workdir = Path(tempfile.mkdtemp(prefix="rollwise-bench-"))
+    try:
+        if args.db in ("postgres", "both"):
+            results.append(bench("PostgreSQL", args.pg_url, args.n, args.clients, args.threads))
+        if args.db in ("sqlite", "both"):
+            url = f"sqlite:///{workdir / 'bench.db'}"
+            results.append(bench("SQLite (WAL)", url, args.n, args.clients, args.threads))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            print(
+                f"{r['database']:<13} stored {r['stored_responses']}/{r['submissions']} "
+                f"(requests {r['requests_sent']}, exactly once: {r['exactly_once']}, "
+                f"errors {r['errors']})\n"
+                f"  feedback {r['feedback_throughput']:7.1f}/s  p50 {r['feedback_p50_ms']:6.1f} ms"
+                f"  p99 {r['feedback_p99_ms']:6.1f} ms\n"
+                f"  bare     {r['bare_throughput']:7.1f}/s  p50 {r['bare_p50_ms']:6.1f} ms"
+                f"  p99 {r['bare_p99_ms']:6.1f} ms\n"
+                f"  ratio {r['ratio']:.2f} (goal >= 0.6)"
+            )
+    ok = all(r["exactly_once"] and r["errors"] == 0 for r in results)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

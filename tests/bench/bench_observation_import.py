@@ -1,0 +1,135 @@
+"""Benchmark: import 1,000,000 observation rows from CSV on SQLite and on PostgreSQL.
+
+Measures the same code path as the upload page and ``flask observations import``: the file
+is streamed in chunks (``tabular.iter_upload``), validated vectorised, compared with the
+stored values and written with the database's bulk path (``COPY`` on PostgreSQL,
+``executemany`` on SQLite). It then imports the same file again (every row unchanged) and
+a corrected file (1 % of values changed, revisions written).
+
+Each database runs in its own process so that peak RSS is that run's own.
+
+    .venv/bin/python tests/bench/bench_observation_import.py [--rows 1000000]
+        [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/rollwise_h4_bench]
+
+The PostgreSQL database must exist and is emptied. The figures go in ``docs/pilot-setup.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+N_SITES = 500
+METRICS = ("avg_wait_min", "orders", "avg_ticket", "complaints")
+
+
+def write_csv(path: Path, rows: int, corrected: bool = False) -> None:
+    """Long form ``site,date,metric,value``: 500 sites × 4 metrics × ``rows / 2000`` days."""
+    days = rows // (N_SITES * len(METRICS))
+    last = date.today() - timedelta(days=1)
+    first = last - timedelta(days=days - 1)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["site", "date", "metric", "value"])
+        n = 0
+        for d in range(days):
+            day = (first + timedelta(days=d)).isoformat()
+            for s in range(N_SITES):
+                for m, metric in enumerate(METRICS):
+                    value = round(10 + (s % 17) + (d % 7) * 0.5 + m, 2)
+                    if corrected and n % 100 == 0:
+                        value += 1
+                    writer.writerow([f"S{s:04d}", day, metric, value])
+                    n += 1
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_one(url: str, path: Path, corrected: Path) -> None:
+    """In a child process: fresh schema, sites and metrics, then three imports."""
+    os.environ["TEST_DATABASE_URL"] = url
+    from app import create_app
+    from app.config import TestConfig
+    from app.extensions import db
+    from app.models import Metric, Site
+    from app.services import tabular
+    from app.services.observation_import import apply_observations, plan_observations
+
+    class BenchConfig(TestConfig):
+        SQLALCHEMY_DATABASE_URI = url
+
+    app = create_app(BenchConfig)
+    with app.test_request_context():
+        db.drop_all()
+        db.create_all()
+        db.session.add_all(
+            [Site(code=f"S{s:04d}", name=f"Site {s}", region="East") for s in range(N_SITES)]
+        )
+        db.session.add_all([Metric(key=k, name=k) for k in METRICS])
+        db.session.commit()
+        for label, source in (("first import", path), ("same file again", path),
+                              ("corrected file (1 %)", corrected)):  # fmt: skip
+            started = time.perf_counter()
+            plan = plan_observations(tabular.iter_upload(str(source)), source=str(source))
+            assert plan.ok, plan.errors[:5]
+            planned = time.perf_counter()
+            apply_observations(plan, filename=str(source))
+            db.session.commit()
+            done = time.perf_counter()
+            print(
+                f"  {label:<22} {plan.n_rows:>9,} rows  {done - started:6.1f} s "
+                f"(read+validate+compare {planned - started:5.1f} s, write {done - planned:5.1f} s)"
+                f"  inserted {plan.inserted:,} updated {plan.updated:,} "
+                f"unchanged {plan.unchanged:,}  peak RSS {peak_rss_mb():,.0f} MB",
+                flush=True,
+            )
+            del plan
+        db.session.remove()
+        db.engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL"))
+    parser.add_argument("--child", nargs=3, metavar=("URL", "CSV", "CORRECTED"))
+    args = parser.parse_args()
+    if args.child:
+        url, csv_path, corrected = args.child
+        run_one(url, Path(csv_path), Path(corrected))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path, corrected = Path(tmp) / "observations.csv", Path(tmp) / "corrected.csv"
+        started = time.perf_counter()
+        write_csv(path, args.rows)
+        write_csv(corrected, args.rows, corrected=True)
+        size = path.stat().st_size / 1e6
+        print(f"generated {args.rows:,} rows ({size:.0f} MB CSV) in "
+              f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+        targets = [("SQLite (file)", f"sqlite:///{Path(tmp) / 'bench.db'}")]
+        if args.postgres:
+            targets.append(("PostgreSQL", args.postgres))
+        for name, url in targets:
+            print(f"{name}:", flush=True)
+            subprocess.run(  # noqa: S603 - our own script with our own arguments
+                [sys.executable, __file__, "--child", url, str(path), str(corrected)],
+                check=True,
+                cwd=ROOT,
+            )
+
+
+if __name__ == "__main__":
+    main()

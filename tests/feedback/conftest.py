@@ -1,0 +1,48 @@
+"""Fixtures of the feedback tests: a pilot with forms and links, and a way to add answers."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+
+import pytest
+
+from app.extensions import db
+from app.models import Audience, FormLink
+from app.services import feedback as svc
+
+_keys = itertools.count(1)
+
+
+@pytest.fixture
+def feedback_pilot(make_pilot):
+    """A running pilot (2 pilot + 2 control sites) with both forms and all links."""
+    pilot = make_pilot(n_pilot=2, n_control=2)
+    svc.ensure_forms(pilot)
+    svc.ensure_links(pilot)
+    db.session.commit()
+    return pilot
+
+
+def link_for(pilot, site, audience=Audience.CUSTOMER) -> FormLink:
+    return next(
+        lk for lk in svc.pilot_links(pilot.id) if lk.site_id == site.id and lk.audience is audience
+    )
+
+
+@pytest.fixture
+def add_response():
+    """``add_response(pilot, site, when, audience=..., **answers)`` stores one response."""
+
+    def add(pilot, site, when: datetime, audience=Audience.CUSTOMER, **raw):
+        form = svc.current_form(pilot.id, audience)
+        answers, errors = svc.clean_answers(form, {k: str(v) for k, v in raw.items()})
+        assert not errors, errors
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return svc.submit_response(
+            form, site.id, answers, idempotency_key=f"test-key-{next(_keys):08d}",
+            submitted_at=when,
+        ).response  # fmt: skip
+
+    return add
