@@ -15,7 +15,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.extensions import db, login_manager
-from app.models import Assignment, Pilot, Role, Site
+from app.models import ActionItem, Arm, Assignment, Pilot, Role, Site
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -99,3 +99,42 @@ def get_site_or_404(site_id: int, *, for_edit: bool = False) -> Site:
     if not allowed:
         abort(403)
     return site
+
+
+# ---------------------------------------------------------------- retrospectives
+
+#: Roles that see every pilot's retros; staff see them only when the pilot allows it.
+RETRO_READERS = (Role.ADMIN, Role.CHANGE_LEAD, Role.ANALYST)
+#: Roles that run retros and edit their notes, decisions and actions.
+RETRO_EDITORS = (Role.ADMIN, Role.CHANGE_LEAD)
+
+
+def can_edit_retros(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False)) and user.role in RETRO_EDITORS
+
+
+def can_view_retros(user, pilot: Pilot) -> bool:
+    """Leads, admins and analysts read every retro; staff read those of a pilot in which their
+    site is a *pilot* site, when the pilot shows retros to staff (control-site staff never:
+    reading how the change is run would contaminate the control)."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.role in RETRO_READERS:
+        return True
+    if user.role is not Role.STAFF or user.site_id is None or not pilot.retros_visible_to_staff:
+        return False
+    found = db.session.scalar(
+        select(Assignment.id).where(
+            Assignment.pilot_id == pilot.id,
+            Assignment.site_id == user.site_id,
+            Assignment.arm == Arm.PILOT,  # control-site staff must not learn the new process
+        )
+    )
+    return found is not None
+
+
+def can_update_action(user, action: ActionItem) -> bool:
+    """Editors update any action; an action's owner may update and close their own."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return can_edit_retros(user) or (action.owner_id is not None and action.owner_id == user.id)

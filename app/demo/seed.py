@@ -427,7 +427,7 @@ def _make_feedback(rng, pilot, pilot_sites, control_sites, start, adjustment) ->
     pilot_ids = {s.id for s in pilot_sites}
     assisted = {s.id for s in adjustment.sites}
     responses, answers = [], []
-    next_id = (db.session.scalar(select(func.max(FeedbackResponse.id))) or 0) + 1
+    next_id = 0  # position in ``responses``; the database assigns the real ids below
     first_day = start - timedelta(days=PRE_DAYS)
     for offset in range(PRE_DAYS + PILOT_DAYS):
         day = first_day + timedelta(days=offset)
@@ -458,7 +458,6 @@ def _make_feedback(rng, pilot, pilot_sites, control_sites, start, adjustment) ->
                 )
                 responses.append(
                     {
-                        "id": next_id,
                         "form_id": customer_form.id,
                         "pilot_id": pilot.id,
                         "site_id": site.id,
@@ -501,7 +500,6 @@ def _make_feedback(rng, pilot, pilot_sites, control_sites, start, adjustment) ->
                     attitude = int(np.clip(rng.normal(3.6, 0.9), 1, 5))
                     responses.append(
                         {
-                            "id": next_id,
                             "form_id": staff_form.id,
                             "pilot_id": pilot.id,
                             "site_id": site.id,
@@ -527,7 +525,16 @@ def _make_feedback(rng, pilot, pilot_sites, control_sites, start, adjustment) ->
                         },
                     ]
                     next_id += 1
-    db.session.execute(FeedbackResponse.__table__.insert(), responses)
+    table = FeedbackResponse.__table__
+    ids = (
+        db.session.execute(
+            table.insert().returning(table.c.id, sort_by_parameter_order=True), responses
+        )
+        .scalars()
+        .all()
+    )
+    for answer in answers:
+        answer["response_id"] = ids[answer["response_id"]]
     db.session.execute(FeedbackAnswer.__table__.insert(), answers)
     return len(responses)
 

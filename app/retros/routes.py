@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
+from app.auth import permissions
 from app.auth.permissions import require_login
 from app.extensions import db
 from app.models import (
@@ -68,7 +69,7 @@ def labels() -> dict:
         "scope_labels": SCOPE_LABELS,
         "attribute_labels": ATTRIBUTE_LABELS,
         "describe_condition": adjustment_service.describe_condition,
-        "can_edit_retros": retro_service.can_edit_retros(current_user),
+        "can_edit_retros": permissions.can_edit_retros(current_user),
     }
 
 
@@ -78,9 +79,9 @@ def labels() -> dict:
 def _pilot(pilot_id: int, *, for_edit: bool = False) -> Pilot:
     require_login()
     pilot = db.get_or_404(Pilot, pilot_id)
-    if not retro_service.can_view_retros(current_user, pilot):
+    if not permissions.can_view_retros(current_user, pilot):
         abort(403)
-    if for_edit and not retro_service.can_edit_retros(current_user):
+    if for_edit and not permissions.can_edit_retros(current_user):
         abort(403)
     return pilot
 
@@ -96,7 +97,7 @@ def _action(action_id: int) -> ActionItem:
     """An action its owner may update even without retro rights; editors update any."""
     require_login()
     action = db.get_or_404(ActionItem, action_id)
-    if not retro_service.can_update_action(current_user, action):
+    if not permissions.can_update_action(current_user, action):
         abort(403)
     return action
 
@@ -208,7 +209,7 @@ def _render_day(pilot: Pilot, the_day: date, **forms):
         "day_number": pilot.day_number(the_day),
         "today": today(),
     }
-    editing = retro_service.can_edit_retros(current_user)
+    editing = permissions.can_edit_retros(current_user)
     if retro is not None:
         adjustments, actions = retro_service.decisions_of(retro)
         context.update(
@@ -366,7 +367,7 @@ def action(action_id: int):
         form.due_date.data = item.due_date
     if form.validate_on_submit():
         owner = _user_or_none(form.owner_id.data)
-        if not retro_service.can_edit_retros(current_user) and owner is not item.owner:
+        if not permissions.can_edit_retros(current_user) and owner is not item.owner:
             form.owner_id.errors = [_("Only a change lead can hand an action to someone else.")]
         else:
             retro_service.update_action(
@@ -385,7 +386,7 @@ def action(action_id: int):
         form=form,
         today=today(),
         next_url=_next_url(""),
-        can_see_pilot=retro_service.can_view_retros(current_user, item.pilot),
+        can_see_pilot=permissions.can_view_retros(current_user, item.pilot),
     )
 
 

@@ -11,7 +11,6 @@ three SEs wide: FPR in [1%, 9.5%] and coverage in [90.5%, 99.5%]. The full study
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from scipy import stats
 
 from analysis import compare
@@ -37,7 +36,6 @@ def _replicate(effect: float, seed: int):
     return sim, result.metrics["sales"]
 
 
-@pytest.mark.slow
 def test_headline_false_positive_rate_and_coverage():
     rejections, naive, covered, methods = [], [], [], set()
     for rep in range(REPS):
