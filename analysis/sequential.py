@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from analysis.data import parse_date, validate
 from analysis.did import fit_twfe
@@ -117,6 +117,14 @@ def _grid(low: float, high: float, step: float) -> tuple[np.ndarray, np.ndarray]
     return z, _simpson_weights(n + 1, (high - low) / n)
 
 
+_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
+
+
+def _pdf(x: np.ndarray) -> np.ndarray:
+    """Standard normal density (the hot loop; ``scipy.stats.norm.pdf`` costs 3x more)."""
+    return np.exp(-0.5 * x * x) * _INV_SQRT_2PI
+
+
 @lru_cache(maxsize=256)
 def _boundaries_cached(
     increments: tuple[float, ...], information: tuple[float, ...], two_sided: bool
@@ -127,7 +135,7 @@ def _boundaries_cached(
     c[0] = min(float(stats.norm.isf(max(tail, 1e-300))), _Z_CAP)
     low = -c[0] if two_sided else -8.0
     z, w = _grid(low, c[0], 0.02)
-    dens = stats.norm.pdf(z)
+    dens = _pdf(z)
     for k in range(1, k_looks):
         i_prev, i_now = information[k - 1], information[k]
         sd = np.sqrt(i_now - i_prev)
@@ -142,9 +150,9 @@ def _boundaries_cached(
             sd: float = float(sd),
         ) -> float:
             b = ck * root_i
-            p = stats.norm.sf((b - s_prev) / sd)
+            p = special.ndtr((s_prev - b) / sd)  # upper tail, without scipy.stats overhead
             if two_sided:
-                p = p + stats.norm.cdf((-b - s_prev) / sd)
+                p = p + special.ndtr((-b - s_prev) / sd)
             return float(mass @ p)
 
         inc = increments[k]
@@ -165,7 +173,7 @@ def _boundaries_cached(
         width = sd / np.sqrt(i_now)
         new_low = -ck if two_sided else -8.0
         z_new, w_new = _grid(new_low, ck, min(0.02, width / 8))
-        kern = stats.norm.pdf((z_new[:, None] * np.sqrt(i_now) - s_prev[None, :]) / sd)
+        kern = _pdf((z_new[:, None] * np.sqrt(i_now) - s_prev[None, :]) / sd)
         dens = (kern @ mass) * np.sqrt(i_now) / sd
         z, w = z_new, w_new
     return tuple(float(v) for v in c)

@@ -38,6 +38,8 @@ class Config:
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or _sqlite_url("rollwise.db")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     REDIS_URL = os.environ.get("REDIS_URL") or None
+    #: where report computations run: sync, thread or rq (default: rq with REDIS_URL, else thread)
+    REPORT_RUNNER = os.environ.get("REPORT_RUNNER") or None
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     LANGUAGES = ("en", "zh_CN")
