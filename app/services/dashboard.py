@@ -9,6 +9,7 @@ from sqlalchemy import case, func, select
 
 from app.extensions import db
 from app.models import Arm, Assignment, Pilot, Role, User
+from app.services.tabular import local_today
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +22,7 @@ class PilotRow:
 
 def pilot_overview(user: User, today: date | None = None) -> list[PilotRow]:
     """Pilots the user may see, newest first, with their site counts in one query."""
-    today = today or date.today()
+    today = today or local_today()
     counts = (
         select(
             Assignment.pilot_id,
@@ -40,6 +41,13 @@ def pilot_overview(user: User, today: date | None = None) -> list[PilotRow]:
         mine = select(Assignment.pilot_id).where(Assignment.site_id == user.site_id)
         query = query.where(Pilot.id.in_(mine))
     return [
-        PilotRow(pilot, int(n_pilot or 0), int(n_control or 0), pilot.day_number(today))
+        PilotRow(pilot, int(n_pilot or 0), int(n_control or 0), _running_day(pilot, today))
         for pilot, n_pilot, n_control in db.session.execute(query)
     ]
+
+
+def _running_day(pilot: Pilot, today: date) -> int | None:
+    """Day of the pilot while it is within its planned dates; None before and after."""
+    if pilot.end_date is not None and today > pilot.end_date:
+        return None
+    return pilot.day_number(today)

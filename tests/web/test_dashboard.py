@@ -20,3 +20,16 @@ def test_staff_see_only_pilots_of_their_site(client, auth, make_pilot, make_site
     auth.login(Role.STAFF, site=site)
     html = client.get("/").get_data(as_text=True)
     assert "Mine" in html and "Not mine" not in html
+
+
+def test_dashboard_counts_days_only_within_the_planned_dates(app, make_pilot, make_user):
+    from datetime import date
+
+    from app.services.dashboard import pilot_overview
+
+    make_pilot(start_date=date(2026, 10, 1))  # planned end 2026-10-28
+    viewer = make_user(Role.ANALYST)
+    [during] = pilot_overview(viewer, today=date(2026, 10, 5))
+    [after] = pilot_overview(viewer, today=date(2026, 11, 24))
+    assert during.day_number == 5  # 1 Oct is day 1
+    assert after.day_number is None
