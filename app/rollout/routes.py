@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
@@ -290,20 +292,29 @@ def export(plan_id: int, fmt: str):
     )
 
 
+@contextmanager
+def _committing(message: str | None = None) -> Iterator[None]:
+    """Run one service call: commit and flash ``message`` when it succeeds; roll back and
+    flash the rule it broke when it raises ``RolloutError`` (nothing half-saved)."""
+    try:
+        yield
+    except RolloutError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+    else:
+        db.session.commit()
+        if message:
+            flash(message, "success")
+
+
 @bp.route("/<int:plan_id>/cancel", methods=["POST"])
 @require_role(*PILOT_EDITORS)
 def cancel(plan_id: int):
     plan = _plan_or_404(plan_id, for_edit=True)
     form = CancelForm()
     if form.validate_on_submit():
-        try:
+        with _committing(_("Plan cancelled.")):
             service.cancel_plan(plan, reason=form.reason.data, by=current_user)
-        except RolloutError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            db.session.commit()
-            flash(_("Plan cancelled."), "success")
     else:
         _flash_form_errors(form)
     return redirect(url_for("rollout.plan", plan_id=plan.id))
@@ -393,17 +404,9 @@ def move_site(plan_id: int, site_id: int):
         target = None
         if form.target.data != "holdback":
             target = _wave_or_404(plan, int(form.target.data))
-        try:
+        moved = _("%(site)s moved. Capacity and predicted effect are updated.", site=ws.site.code)
+        with _committing(moved):
             service.move_site(plan, ws, target, reason=form.reason.data, by=current_user)
-        except RolloutError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            db.session.commit()
-            flash(
-                _("%(site)s moved. Capacity and predicted effect are updated.", site=ws.site.code),
-                "success",
-            )
     else:
         _flash_form_errors(form)
     if back:
@@ -419,16 +422,10 @@ def swap_mentor(plan_id: int, site_id: int):
     form = MentorForm()
     form.mentor.choices = choices(service.mentor_choices(plan))
     if form.validate_on_submit():
-        try:
+        with _committing(_("Mentor saved.")):
             service.swap_mentor(
                 plan, ws.site, form.mentor.data or "", reason=form.reason.data, by=current_user
             )
-        except RolloutError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            db.session.commit()
-            flash(_("Mentor saved."), "success")
     else:
         _flash_form_errors(form)
     return redirect(url_for("rollout.site_card", plan_id=plan.id, site_id=site_id))
@@ -441,15 +438,10 @@ def checklist(plan_id: int, site_id: int):
     ws = _plan_site_or_404(plan, site_id)
     form = ChecklistForm()
     if form.validate_on_submit():
-        try:
+        with _committing():
             service.set_checklist_item(
                 plan, ws, form.key.data, form.done.data == "1", by=current_user
             )
-        except RolloutError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            db.session.commit()
     else:
         flash(_("The checklist could not be updated."), "danger")
     return redirect(url_for("rollout.site_card", plan_id=plan.id, site_id=site_id) + "#checklist")
@@ -573,14 +565,8 @@ def decision(plan_id: int, number: int):
     wave = _wave_or_404(plan, number)
     form = DecisionForm()
     if form.validate_on_submit():
-        try:
+        with _committing(_("Decision recorded.")):
             gates.decide(plan, wave, form.action.data, reason=form.reason.data, by=current_user)
-        except RolloutError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            db.session.commit()
-            flash(_("Decision recorded."), "success")
     else:
         _flash_form_errors(form)
     return redirect(_wave_url(plan, wave))
@@ -593,14 +579,8 @@ def signoff(plan_id: int, number: int):
     wave = _wave_or_404(plan, number)
     form = SignoffForm()
     if form.validate_on_submit():
-        try:
+        with _committing(_("Gate signed off.")):
             gates.sign_off(plan, wave, by=current_user, note=form.note.data)
-        except RolloutError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-        else:
-            db.session.commit()
-            flash(_("Gate signed off."), "success")
     else:
         _flash_form_errors(form)
     return redirect(_wave_url(plan, wave) + "#gate")
