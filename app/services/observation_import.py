@@ -279,14 +279,11 @@ def _validate_chunk(chunk, plan, errors, sites, metric_ids, low, high, pilot) ->
     if low is not None:
         early = days < pd.Timestamp(low)
         outside |= early
-        message = (
-            _(
-                "%(day)s is before this pilot's pre-period, which starts on %(low)s.",
-                day="{day}",
-                low=low.isoformat(),
-            )
-            if pilot is not None
-            else "{day}"
+        # only a pilot sets a lower bound (its pre-period start)
+        message = _(
+            "%(day)s is before this pilot's pre-period, which starts on %(low)s.",
+            day="{day}",
+            low=low.isoformat(),
         )
         errors.add_many(
             rows[early.to_numpy()],
