@@ -49,7 +49,7 @@ demo: db
 
 # Debian packages: Chromium for the browser journeys, a CJK font and Pango for PDF exports.
 # Installed with apt when missing and we are root; otherwise the affected tests say so loudly.
-RUN_PACKAGES := fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0
+RUN_PACKAGES := fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 SYSTEM_PACKAGES ?= chromium $(RUN_PACKAGES)
 system-deps:
 	@missing=""; for pkg in $(SYSTEM_PACKAGES); do \

@@ -21,10 +21,20 @@ def normalise(code: str | None) -> str | None:
     return None
 
 
+def _may_be_logged_in() -> bool:
+    """Whether the request carries a login (a session user or a remember-me cookie).
+
+    Anonymous requests, such as the public QR form, then skip Flask-Login altogether: loading
+    the anonymous user would also rewrite their session cookie on every request.
+    """
+    remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    return "_user_id" in session or remember in request.cookies
+
+
 def select_locale() -> str:
     if not has_request_context():  # CLI commands, background jobs
         return current_app.config["BABEL_DEFAULT_LOCALE"]
-    if current_user and getattr(current_user, "is_authenticated", False):
+    if _may_be_logged_in() and getattr(current_user, "is_authenticated", False):
         chosen = normalise(current_user.locale)
         if chosen:
             return chosen

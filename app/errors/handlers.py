@@ -31,6 +31,7 @@ def _messages() -> dict[int, str]:
         403: _("You do not have permission to see this page."),
         404: _("We could not find that page."),
         405: _("That action is not allowed here."),
+        409: _("This page changed while you were on it. Reload it and try again."),
         413: _("The upload is too large."),
         429: _("Too many requests. Please wait a moment and try again."),
         500: _("Something went wrong on our side. The team has been told."),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from flask import (
@@ -29,6 +30,7 @@ from app.auth.permissions import (
 from app.extensions import db, limiter
 from app.feedback import bp
 from app.feedback.forms import (
+    HONEYPOT_FIELD,
     QUESTION_TYPE_LABELS,
     AnswerForm,
     ConfirmForm,
@@ -37,6 +39,7 @@ from app.feedback.forms import (
     ImportForm,
     TagForm,
 )
+from app.i18n import select_locale
 from app.models import (
     Assignment,
     Audience,
@@ -49,7 +52,9 @@ from app.models import (
     Site,
 )
 from app.services import feedback as svc
+from app.services import feedback_intake as intake
 from app.services import qr
+from app.services.feedback_intake import FormDefinition, PublicTarget, SiteRef, StaleTarget
 from app.services.themes import THEME_LABELS
 
 # ------------------------------------------------------------------ rate limits
@@ -85,7 +90,7 @@ def _label(item: dict, prefix: str = "label") -> str:
     return (zh or en or "") if _is_zh() else (en or zh or "")
 
 
-def _raw_answers(form_model: FeedbackForm) -> dict:
+def _raw_answers(form_model: FeedbackForm | FormDefinition) -> dict:
     raw = {}
     for q in form_model.questions:
         name = f"q_{q['key']}"
@@ -97,15 +102,20 @@ def _raw_answers(form_model: FeedbackForm) -> dict:
 
 
 def _language() -> str:
-    return "zh_CN" if _is_zh() else "en"
+    """The respondent's language, as stored with the response ("zh_CN" or "en").
+
+    The locale selector's answer is used directly: building a Babel ``Locale`` for it
+    is measurable on the hot path of the public form and not needed to store two letters.
+    """
+    return select_locale()
 
 
 def _render_answer_page(
-    form_model: FeedbackForm,
+    form_model: FeedbackForm | FormDefinition,
     answer_form: AnswerForm,
     *,
     action: str,
-    site: Site,
+    site: Site | SiteRef,
     errors: dict | None = None,
     values: dict | None = None,
     status: int = 200,
@@ -128,35 +138,44 @@ def _render_answer_page(
 
 
 def _handle_answer(
-    form_model: FeedbackForm,
-    site: Site,
+    form_model: FeedbackForm | FormDefinition,
+    site: Site | SiteRef,
     *,
-    action: str,
-    thanks_url: str,
+    action: Callable[[], str],
+    thanks_url: Callable[[], str],
     channel: ResponseChannel,
-    link: FormLink | None,
+    link: PublicTarget | None,
     public: bool,
 ):
+    """Show the form (GET) or validate and store the answers (POST).
+
+    The CSRF token was checked by ``CSRFProtect`` before the view ran; the answer form
+    carries the idempotency key and the honeypot. ``action`` and ``thanks_url`` are built
+    only when a page needs them.
+    """
     answer_form = AnswerForm()
     if request.method == "GET":
         answer_form.idempotency_key.data = secrets.token_urlsafe(24)
-        return _render_answer_page(form_model, answer_form, action=action, site=site, public=public)
+        return _render_answer_page(
+            form_model, answer_form, action=action(), site=site, public=public
+        )
     raw = _raw_answers(form_model)
-    if (request.form.get("website") or "").strip():
+    if (request.form.get(HONEYPOT_FIELD) or "").strip():
         # the honeypot was filled in: a bot. Look successful, store nothing.
-        return redirect(thanks_url, code=303)
-    if not answer_form.validate_on_submit():
+        return redirect(thanks_url(), code=303)
+    answers: dict = {}
+    errors: dict = {}
+    if not answer_form.validate():
         errors = {"_form": [str(e) for errs in answer_form.errors.values() for e in errs]}
+    else:
+        answers, errors = svc.clean_answers(form_model, raw)
+    if errors:
+        if link is not None and link.remembered:
+            raise StaleTarget  # explain the errors with the questions as they are now
         if not answer_form.idempotency_key.data:
             answer_form.idempotency_key.data = secrets.token_urlsafe(24)
         return _render_answer_page(
-            form_model, answer_form, action=action, site=site, errors=errors, values=raw,
-            status=422, public=public,
-        )  # fmt: skip
-    answers, errors = svc.clean_answers(form_model, raw)
-    if errors:
-        return _render_answer_page(
-            form_model, answer_form, action=action, site=site, errors=errors, values=raw,
+            form_model, answer_form, action=action(), site=site, errors=errors, values=raw,
             status=422, public=public,
         )  # fmt: skip
     svc.submit_response(
@@ -167,9 +186,10 @@ def _handle_answer(
         channel=channel,
         language=_language(),
         link=link,
+        guarded=link is not None,
     )
     db.session.commit()
-    return redirect(thanks_url, code=303)
+    return redirect(thanks_url(), code=303)
 
 
 # ------------------------------------------------------------------ the public form
@@ -180,33 +200,50 @@ def _handle_answer(
 @limiter.limit(_limit("FEEDBACK_RATELIMIT_PER_ADDRESS"), methods=["POST"])
 @limiter.limit(_limit("FEEDBACK_RATELIMIT_PER_TOKEN"), key_func=_token_key, methods=["POST"])
 def public_form(token: str):
-    """The form behind a QR code: no login, one column, zh-CN or English."""
-    link, form_model = svc.active_link_and_form(token)
-    if link is None:
+    """The form behind a QR code: no login, one column, zh-CN or English.
+
+    A submission is checked against the target this process remembers for the token; the
+    write itself confirms that the link, the form and the pilot are still as remembered
+    (see :mod:`app.services.feedback_intake`). If they are not, the target is read afresh
+    and the request is answered from that.
+    """
+    target = intake.recall(token) if request.method == "POST" else None
+    if target is None:
+        target = intake.find_target(token)
+    try:
+        return _answer_public(token, target)
+    except StaleTarget:
+        db.session.rollback()
+    try:
+        return _answer_public(token, intake.find_target(token))
+    except StaleTarget:  # changed again in between: rare, and safe to ask for a reload
+        db.session.rollback()
+        abort(409)
+
+
+def _answer_public(token: str, target: PublicTarget | None):
+    if target is None:
         abort(404)
-    pilot = link.pilot
-    if not svc.form_is_open(pilot):
-        return render_template("feedback/closed.html", link=link, pilot=pilot), 200
-    if form_model is None:
-        return render_template("feedback/closed.html", link=link, pilot=pilot), 200
+    if not target.is_open():
+        return render_template("feedback/closed.html"), 200
     return _handle_answer(
-        form_model,
-        link.site,
-        action=url_for("feedback.public_form", token=token),
-        thanks_url=url_for("feedback.thanks", token=token),
+        target.form,
+        target.site,
+        action=lambda: url_for("feedback.public_form", token=token),
+        thanks_url=lambda: url_for("feedback.thanks", token=token),
         channel=ResponseChannel.QR,
-        link=link,
+        link=target,
         public=True,
     )
 
 
 @bp.route("/f/<token>/thanks")
 def thanks(token: str):
-    link = svc.active_link(token)
-    if link is None:
+    target = intake.find_target(token)
+    if target is None:
         abort(404)
     return render_template(
-        "feedback/thanks.html", link=link, again=url_for(".public_form", token=token)
+        "feedback/thanks.html", site=target.site, again=url_for(".public_form", token=token)
     )
 
 
@@ -242,12 +279,12 @@ def staff_answer(pilot_id: int):
         abort(403)
     form_model = svc.current_form(pilot.id, Audience.STAFF)
     if form_model is None or not svc.form_is_open(pilot):
-        return render_template("feedback/closed.html", link=None, pilot=pilot), 200
+        return render_template("feedback/closed.html"), 200
     return _handle_answer(
         form_model,
         site,
-        action=url_for("feedback.staff_answer", pilot_id=pilot.id),
-        thanks_url=url_for("feedback.staff_feed", answered=1),
+        action=lambda: url_for("feedback.staff_answer", pilot_id=pilot.id),
+        thanks_url=lambda: url_for("feedback.staff_feed", answered=1),
         channel=ResponseChannel.LOGGED_IN,
         link=None,
         public=False,

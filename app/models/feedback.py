@@ -50,6 +50,9 @@ class FeedbackForm(Base):
     pilot_id: Mapped[int] = mapped_column(ForeignKey("pilots.id", ondelete="CASCADE"))
     audience: Mapped[Audience] = mapped_column(str_enum(Audience))
     version: Mapped[int] = mapped_column(default=1)
+    #: raised by every in-place edit (a version without responses); the public form's
+    #: writer stores a response only if the revision it validated against is still current
+    revision: Mapped[int] = mapped_column(default=1, server_default="1")
     is_current: Mapped[bool] = mapped_column(default=True)
     title_en: Mapped[str] = mapped_column(String(200))
     title_zh: Mapped[str] = mapped_column(String(200))

@@ -188,12 +188,59 @@ def tokens(text: str) -> list[str]:
     return out
 
 
-def _en_match(words: list[str], lowered: str, keyword: str) -> bool:
-    if " " in keyword or "'" in keyword or "-" in keyword:
-        return re.search(rf"(?<![a-z]){re.escape(keyword)}", lowered) is not None
-    if len(keyword) <= 3:
-        return keyword in words
-    return any(word.startswith(keyword) for word in words)
+def _alternation(phrases, *, whole_word: bool) -> re.Pattern[str] | None:
+    """One compiled pattern for a set of English keywords (longest first), or None."""
+    if not phrases:
+        return None
+    body = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
+    return re.compile(rf"(?<![a-z])({body})" + (r"(?![a-z])" if whole_word else ""))
+
+
+@dataclass(frozen=True, slots=True)
+class _ThemeMatcher:
+    """A theme's keywords, sorted once into the cheapest test for each kind.
+
+    English keywords with a space, apostrophe or hyphen are searched as phrases; keywords of
+    up to three letters must be a whole word; longer ones match words they start
+    (``wait`` → *waiting*).
+    """
+
+    key: str
+    zh: frozenset[str]
+    phrases: re.Pattern[str] | None
+    short: frozenset[str]
+    stems: tuple[str, ...]
+
+    @classmethod
+    def of(cls, theme: Theme) -> _ThemeMatcher:
+        phrases = [k for k in theme.en if " " in k or "'" in k or "-" in k]
+        words = [k for k in theme.en if k not in phrases]
+        return cls(
+            key=theme.key,
+            zh=frozenset(theme.zh),
+            phrases=_alternation(phrases, whole_word=False),
+            short=frozenset(k for k in words if len(k) <= 3),
+            stems=tuple(k for k in words if len(k) > 3),
+        )
+
+    def matches(self, words: list[str], word_set: set[str], lowered: str, latin: bool) -> bool:
+        if not self.zh.isdisjoint(word_set):
+            return True
+        if not latin:  # every English keyword needs a Latin letter
+            return False
+        if self.phrases is not None and self.phrases.search(lowered):
+            return True
+        if not self.short.isdisjoint(word_set):
+            return True
+        return bool(self.stems) and any(word.startswith(self.stems) for word in words)
+
+
+_MATCHERS = tuple(_ThemeMatcher.of(theme) for theme in THEMES)
+_LATIN = re.compile(r"[a-z]")
+_NEGATIVE_EN = _alternation(NEGATIVE_EN, whole_word=True)
+_POSITIVE_EN = _alternation(POSITIVE_EN, whole_word=True)
+#: Chinese phrases that jieba may split differently (e.g. "扫不出来"); they count once.
+_NEGATIVE_ZH_PHRASES = tuple((p, w) for p, w in NEGATIVE_ZH.items() if len(p) > 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,13 +271,8 @@ def _themes(text: str, words: list[str]) -> list[str]:
         return []
     word_set = set(words)
     lowered = text.lower()
-    found = []
-    for theme in THEMES:
-        if any(w in word_set for w in theme.zh) or any(
-            _en_match(words, lowered, k) for k in theme.en
-        ):
-            found.append(theme.key)
-    return found
+    latin = _LATIN.search(lowered) is not None
+    return [m.key for m in _MATCHERS if m.matches(words, word_set, lowered, latin)]
 
 
 def negativity(text: str | None) -> int:
@@ -256,22 +298,32 @@ def _negativity(text: str, words: list[str]) -> int:
         if weight and i > 0 and words[i - 1] in INTENSIFIERS_ZH:
             weight += 1
         score += weight
-    for phrase, weight in NEGATIVE_ZH.items():
-        # phrases jieba splits differently (e.g. "扫不出来") still count once
-        if len(phrase) > 2 and phrase in lowered and phrase not in words:
+    for phrase, weight in _NEGATIVE_ZH_PHRASES:
+        if phrase in lowered and phrase not in words:
             score += weight
-    for phrase, weight in NEGATIVE_EN.items():
-        for match in re.finditer(rf"(?<![a-z]){re.escape(phrase)}(?![a-z])", lowered):
-            before = lowered[max(0, match.start() - 12) : match.start()].split()
-            if before and before[-1] in ("not", "never", "isn't", "wasn't") and weight == 1:
-                continue
-            if before and before[-1] in INTENSIFIERS_EN:
-                weight += 1
-            score += weight
-    positives = sum(1 for w in words if w in POSITIVE_ZH) + sum(
-        1 for p in POSITIVE_EN if re.search(rf"(?<![a-z]){p}(?![a-z])", lowered)
-    )
+    positives = sum(1 for w in words if w in POSITIVE_ZH)
+    if _LATIN.search(lowered):
+        score += _negativity_en(lowered)
+        positives += len({m.group(1) for m in _POSITIVE_EN.finditer(lowered)})
     return max(score - positives, 0)
+
+
+def _negativity_en(lowered: str) -> int:
+    """English negative words: "not slow" does not count, "very rude" counts one more.
+
+    An intensifier raises the phrase's weight for its later occurrences in the comment too.
+    """
+    weights = dict(NEGATIVE_EN)
+    score = 0
+    for match in _NEGATIVE_EN.finditer(lowered):
+        phrase = match.group(1)
+        before = lowered[max(0, match.start() - 12) : match.start()].split()
+        if before and before[-1] in ("not", "never", "isn't", "wasn't") and weights[phrase] == 1:
+            continue
+        if before and before[-1] in INTENSIFIERS_EN:
+            weights[phrase] += 1
+        score += weights[phrase]
+    return score
 
 
 def is_strongly_negative(text: str | None, rating: float | None = None) -> bool:

@@ -6,12 +6,26 @@ import itertools
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Audience, FormLink
+from app.models import Audience, FeedbackResponse, FormLink
 from app.services import feedback as svc
 
 _keys = itertools.count(1)
+
+#: A complete, valid answer to the customer template, as the public form posts it.
+VALID_ANSWERS = {
+    "idempotency_key": "key-0123456789abcdef",
+    "q_overall": "4",
+    "q_ease": "5",
+    "q_recommend": "9",
+    "q_age_band": "60+",
+}
+
+
+def response_count() -> int:
+    return db.session.scalar(select(func.count(FeedbackResponse.id)))
 
 
 @pytest.fixture
@@ -22,6 +36,13 @@ def feedback_pilot(make_pilot):
     svc.ensure_links(pilot)
     db.session.commit()
     return pilot
+
+
+@pytest.fixture
+def link(feedback_pilot):
+    """The customer link of the first pilot site."""
+    site = feedback_pilot.sites_in(feedback_pilot.assignments[0].arm)[0]
+    return link_for(feedback_pilot, site)
 
 
 def link_for(pilot, site, audience=Audience.CUSTOMER) -> FormLink:

@@ -7,16 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models import FeedbackAnswer, FeedbackResponse, ResponseChannel, Role
 from app.services.feedback_import import import_responses, parse_mapping
 from app.services.tabular import ImportFailed
-
-
-def _count():
-    return db.session.scalar(select(func.count(FeedbackResponse.id)))
+from tests.feedback.conftest import response_count
 
 
 def _csv(pilot, rows):
@@ -59,7 +56,7 @@ def test_a_mapped_csv_is_imported_with_masking(app, feedback_pilot):
             feedback_pilot, _csv(feedback_pilot, rows), mapping=MAPPING, filename="x.csv"
         )
     assert (again.inserted, again.duplicates) == (0, 2)
-    assert _count() == 2
+    assert response_count() == 2
 
 
 def test_any_bad_row_imports_nothing_and_every_problem_is_listed(app, feedback_pilot):
@@ -80,7 +77,7 @@ def test_any_bad_row_imports_nothing_and_every_problem_is_listed(app, feedback_p
     assert (4, "Ease") in found  # required answer missing
     assert (5, "RespID") in found  # the same response id twice
     db.session.rollback()
-    assert _count() == 0
+    assert response_count() == 0
 
 
 def test_columns_are_found_by_question_text_without_a_mapping(app, feedback_pilot):
@@ -114,7 +111,7 @@ def test_excel_upload_through_the_page(client, auth, feedback_pilot):
         content_type="multipart/form-data",
     )
     assert response.status_code == 302
-    assert _count() == 1
+    assert response_count() == 1
 
 
 def test_the_page_lists_row_errors(client, auth, feedback_pilot):
@@ -129,7 +126,7 @@ def test_the_page_lists_row_errors(client, auth, feedback_pilot):
     assert response.status_code == 422
     text = response.get_data(as_text=True)
     assert "Nothing was imported" in text and "NOPE" in text
-    assert _count() == 0
+    assert response_count() == 0
 
 
 def test_a_garbage_upload_is_a_message_not_a_crash(client, auth, feedback_pilot):

@@ -6,30 +6,14 @@ import logging
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Audience, FeedbackAnswer, FeedbackResponse, PilotStatus
 from app.services import feedback as svc
-from tests.feedback.conftest import link_for
+from tests.feedback.conftest import VALID_ANSWERS, link_for, response_count
 
-VALID = {
-    "idempotency_key": "key-0123456789abcdef",
-    "q_overall": "4",
-    "q_ease": "5",
-    "q_recommend": "9",
-    "q_age_band": "60+",
-}
-
-
-def _count() -> int:
-    return db.session.scalar(select(func.count(FeedbackResponse.id)))
-
-
-@pytest.fixture
-def link(feedback_pilot):
-    site = feedback_pilot.sites_in(feedback_pilot.assignments[0].arm)[0]
-    return link_for(feedback_pilot, site)
+VALID = VALID_ANSWERS
 
 
 def test_form_speaks_chinese_to_a_chinese_browser(client, link):
@@ -67,9 +51,9 @@ def test_double_tap_and_resend_store_one_response(client, link):
     first = client.post(f"/feedback/f/{link.token}", data=VALID)
     second = client.post(f"/feedback/f/{link.token}", data=VALID)
     assert first.status_code == second.status_code == 303
-    assert _count() == 1
+    assert response_count() == 1
     client.post(f"/feedback/f/{link.token}", data={**VALID, "idempotency_key": "another-key-0001"})
-    assert _count() == 2
+    assert response_count() == 2
 
 
 def test_a_rating_of_7_re_renders_the_form_with_a_message(client, link):
@@ -82,7 +66,7 @@ def test_a_rating_of_7_re_renders_the_form_with_a_message(client, link):
     assert "Choose a number from 1 to 5." in text
     assert 'data-testid="error-overall"' in text
     assert 'value="5" checked' in text  # the other answers are kept
-    assert _count() == 0
+    assert response_count() == 0
 
 
 def test_a_missing_required_answer_is_named(client, link):
@@ -92,7 +76,7 @@ def test_a_missing_required_answer_is_named(client, link):
     )
     assert response.status_code == 422
     assert "Please answer this question." in response.get_data(as_text=True)
-    assert _count() == 0
+    assert response_count() == 0
 
 
 @pytest.mark.parametrize(
@@ -103,7 +87,7 @@ def test_a_missing_required_answer_is_named(client, link):
 def test_out_of_range_or_junk_answers_never_cause_a_server_error(client, link, field, value):
     response = client.post(f"/feedback/f/{link.token}", data={**VALID, field: value})
     assert response.status_code == 422
-    assert _count() == 0
+    assert response_count() == 0
 
 
 def test_long_comments_are_refused_with_a_message(client, link):
@@ -119,13 +103,13 @@ def test_honeypot_answers_look_successful_but_are_not_stored(client, link):
     data = {**VALID, "website": "http://spam.example"}
     response = client.post(f"/feedback/f/{link.token}", data=data)
     assert response.status_code == 303
-    assert _count() == 0
+    assert response_count() == 0
 
 
 def test_a_missing_idempotency_key_is_refused(client, link):
     data = {k: v for k, v in VALID.items() if k != "idempotency_key"}
     assert client.post(f"/feedback/f/{link.token}", data=data).status_code == 422
-    assert _count() == 0
+    assert response_count() == 0
 
 
 def test_free_text_is_masked_before_storage_and_never_logged(client, link, caplog):
@@ -163,7 +147,7 @@ def test_revoked_token_is_404_and_the_new_one_works(client, link):
     assert client.post(f"/feedback/f/{link.token}", data=VALID).status_code == 404
     assert client.get(f"/feedback/f/{link.token}/thanks").status_code == 404
     assert client.get(f"/feedback/f/{replacement.token}").status_code == 200
-    assert _count() == 0
+    assert response_count() == 0
 
 
 @pytest.mark.parametrize("status", [PilotStatus.ANALYSING, PilotStatus.DONE, PilotStatus.DECIDED])
@@ -174,7 +158,7 @@ def test_a_pilot_that_is_not_running_shows_a_friendly_closed_page(client, link, 
     assert page.status_code == 200
     assert "This survey is not open at the moment" in page.get_data(as_text=True)
     assert client.post(f"/feedback/f/{link.token}", data=VALID).status_code == 200
-    assert _count() == 0
+    assert response_count() == 0
 
 
 def test_a_draft_pilot_collects_baseline_answers_from_the_pre_period_start(client, link):
@@ -201,4 +185,4 @@ def test_the_public_form_needs_a_csrf_token_from_the_page(app, client, link):
     key = re.search(r'name="idempotency_key" type="hidden" value="([^"]+)"', page).group(1)
     data = {**VALID, "csrf_token": csrf, "idempotency_key": key}
     assert client.post(f"/feedback/f/{link.token}", data=data).status_code == 303
-    assert _count() == 1
+    assert response_count() == 1
