@@ -15,7 +15,18 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.extensions import db, login_manager
-from app.models import ActionItem, Arm, Assignment, Pilot, Role, Site
+from app.models import (
+    ActionItem,
+    Arm,
+    Assignment,
+    Pilot,
+    Report,
+    Retrospective,
+    Role,
+    RolloutPlan,
+    Site,
+    Wave,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -138,3 +149,102 @@ def can_update_action(user, action: ActionItem) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
     return can_edit_retros(user) or (action.owner_id is not None and action.owner_id == user.id)
+
+
+def get_retro_pilot_or_404(pilot_id: int, *, for_edit: bool = False) -> Pilot:
+    """The pilot whose retros the current user may read (and, with ``for_edit``, run)."""
+    require_login()
+    pilot = db.get_or_404(Pilot, pilot_id)
+    if not can_view_retros(current_user, pilot):
+        abort(403)
+    if for_edit and not can_edit_retros(current_user):
+        abort(403)
+    return pilot
+
+
+def get_retro_or_404(retro_id: int, *, for_edit: bool = False) -> Retrospective:
+    require_login()
+    retro = db.get_or_404(Retrospective, retro_id)
+    get_retro_pilot_or_404(retro.pilot_id, for_edit=for_edit)
+    return retro
+
+
+def get_action_or_404(action_id: int) -> ActionItem:
+    """An action its owner may update even without retro rights; editors update any."""
+    require_login()
+    action = db.get_or_404(ActionItem, action_id)
+    if not can_update_action(current_user, action):
+        abort(403)
+    return action
+
+
+# ---------------------------------------------------------------- feedback
+
+
+def require_staff_site_in(pilot: Pilot) -> Site:
+    """The logged-in staff member's site, which must take part in ``pilot`` (else 403)."""
+    site = getattr(current_user, "site", None)
+    if site is None or not staff_site_in_pilot(site.id, pilot.id):
+        abort(403)
+    return site
+
+
+# ---------------------------------------------------------------- significance reports
+
+
+def get_report_pilot_or_404(pilot_id: int) -> Pilot:
+    """A pilot whose reports the current user may see: analysts, leads and admins only."""
+    pilot = get_pilot_or_404(pilot_id)
+    if current_user.role not in ALL_SEEING:
+        abort(403)
+    return pilot
+
+
+def get_report_or_404(report_id: int) -> Report:
+    require_login()
+    report = db.get_or_404(Report, report_id)
+    get_report_pilot_or_404(report.pilot_id)
+    return report
+
+
+def require_report_reviewer(report: Report) -> None:
+    """Analysts review reports, but never one of a pilot they own (403)."""
+    if current_user.role is not Role.ANALYST or report.pilot.owner_id == current_user.id:
+        abort(403)
+
+
+def can_review_report(user: Any, report: Report) -> bool:
+    """Only analysts review, never the pilot's owner, never an exploration."""
+    return (
+        bool(getattr(user, "is_authenticated", False))
+        and user.role is Role.ANALYST
+        and report.pilot.owner_id != user.id
+        and not report.is_exploration
+    )
+
+
+# ---------------------------------------------------------------- rollout
+
+
+def get_plan_or_404(plan_id: int, *, for_edit: bool = False) -> RolloutPlan:
+    """A rollout plan: seen by analysts, leads and admins; edited by leads and admins."""
+    require_login()
+    plan = db.get_or_404(RolloutPlan, plan_id)
+    if current_user.role not in (PILOT_EDITORS if for_edit else ALL_SEEING):
+        abort(403)
+    return plan
+
+
+def can_view_plan_site(user: Any, site: Site) -> bool:
+    """A site's rollout card: everyone who sees all plans, and the site's own staff."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.role in ALL_SEEING or (user.role is Role.STAFF and can_view_site(user, site))
+
+
+def can_sign_off_gate(user: Any, wave: Wave) -> bool:
+    """The role the plan names for the wave's gate (change lead by default), or an admin."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    named = (wave.gate or {}).get("signoff_role") or Role.CHANGE_LEAD.value
+    return user.role is Role.ADMIN or user.role.value == named

@@ -26,6 +26,7 @@ from app.auth.permissions import (
     PILOT_EDITORS,
     get_pilot_or_404,
     require_role,
+    require_staff_site_in,
 )
 from app.extensions import db, limiter
 from app.feedback import bp
@@ -274,9 +275,7 @@ def staff_feed():
 def staff_answer(pilot_id: int):
     """The staff form, answered while logged in, for the member's own site (anonymous)."""
     pilot = get_pilot_or_404(pilot_id)
-    site = current_user.site
-    if site is None or not svc.staff_site_in(pilot.id, site.id):
-        abort(403)
+    site = require_staff_site_in(pilot)
     form_model = svc.current_form(pilot.id, Audience.STAFF)
     if form_model is None or not svc.form_is_open(pilot):
         return render_template("feedback/closed.html"), 200

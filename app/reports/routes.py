@@ -22,7 +22,12 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from app.auth.permissions import ALL_SEEING, get_pilot_or_404, require_login, require_role
+from app.auth.permissions import (
+    get_report_or_404,
+    get_report_pilot_or_404,
+    require_report_reviewer,
+    require_role,
+)
 from app.extensions import db
 from app.models import Decision, Pilot, Report, ReportStatus, Role
 from app.reports import bp
@@ -31,20 +36,6 @@ from app.reports.forms import CreateReportForm, ExploreForm, ReviewForm
 from app.services import report_exports, report_jobs
 from app.services import reports as service
 from app.services.report_sentences import METHOD_LABELS, STATUS_COLOURS, STATUS_LABELS
-
-
-def _pilot_for_reports(pilot_id: int) -> Pilot:
-    pilot = get_pilot_or_404(pilot_id)
-    if current_user.role not in ALL_SEEING:
-        abort(403)
-    return pilot
-
-
-def _report_or_404(report_id: int) -> Report:
-    require_login()
-    report = db.get_or_404(Report, report_id)
-    _pilot_for_reports(report.pilot_id)
-    return report
 
 
 def _locale() -> str:
@@ -68,7 +59,7 @@ def _explore_form(pilot: Pilot) -> ExploreForm:
 @bp.get("/pilot/<int:pilot_id>")
 def index(pilot_id: int):
     """The pilot's reports: the latest pre-registered snapshot first, explorations labelled."""
-    pilot = _pilot_for_reports(pilot_id)
+    pilot = get_report_pilot_or_404(pilot_id)
     reports = service.pilot_reports(pilot)
     latest = service.latest_preregistered(pilot)
     return render_template(
@@ -98,7 +89,7 @@ def _start(pilot: Pilot, **kwargs) -> Response:
 
 @bp.post("/pilot/<int:pilot_id>/create")
 def create(pilot_id: int):
-    pilot = _pilot_for_reports(pilot_id)
+    pilot = get_report_pilot_or_404(pilot_id)
     form = CreateReportForm()
     if not form.validate_on_submit():
         flash(_("The form expired; please try again."), "warning")
@@ -109,7 +100,7 @@ def create(pilot_id: int):
 @bp.post("/pilot/<int:pilot_id>/explore")
 @require_role(Role.ANALYST)
 def explore(pilot_id: int):
-    pilot = _pilot_for_reports(pilot_id)
+    pilot = get_report_pilot_or_404(pilot_id)
     form = _explore_form(pilot)
     if not form.validate_on_submit():
         for errors in form.errors.values():
@@ -121,7 +112,7 @@ def explore(pilot_id: int):
 
 @bp.get("/<int:report_id>")
 def detail(report_id: int):
-    report = _report_or_404(report_id)
+    report = get_report_or_404(report_id)
     if service.fail_if_stalled(report):
         db.session.commit()
     locale = _locale()
@@ -165,7 +156,7 @@ def detail(report_id: int):
 @bp.get("/<int:report_id>/status")
 def status(report_id: int):
     """Progress of a computing report, polled by the page."""
-    report = _report_or_404(report_id)
+    report = get_report_or_404(report_id)
     if service.fail_if_stalled(report):
         db.session.commit()
     return jsonify(
@@ -183,7 +174,7 @@ def status(report_id: int):
 
 @bp.get("/<int:report_id>/charts/<name>.svg")
 def chart(report_id: int, name: str):
-    report = _report_or_404(report_id)
+    report = get_report_or_404(report_id)
     if not report.is_finished or not report.results:
         abort(404)
     from app.reports.context import chart_svg
@@ -199,9 +190,8 @@ def chart(report_id: int, name: str):
 @bp.post("/<int:report_id>/review")
 @require_role(Role.ANALYST)
 def review(report_id: int):
-    report = _report_or_404(report_id)
-    if report.pilot.owner_id == current_user.id:
-        abort(403)
+    report = get_report_or_404(report_id)
+    require_report_reviewer(report)
     form = ReviewForm()
     back = redirect(url_for("reports.detail", report_id=report.id))
     if not form.validate_on_submit():
@@ -237,7 +227,7 @@ def review(report_id: int):
 
 
 def _finished_or_404(report_id: int) -> Report:
-    report = _report_or_404(report_id)
+    report = get_report_or_404(report_id)
     if not report.is_finished or not report.results:
         abort(404)
     return report

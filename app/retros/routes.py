@@ -13,10 +13,14 @@ from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
 from app.auth import permissions
-from app.auth.permissions import require_login
+from app.auth.permissions import (
+    get_action_or_404,
+    get_retro_or_404,
+    get_retro_pilot_or_404,
+    require_login,
+)
 from app.extensions import db
 from app.models import (
-    ActionItem,
     ActionStatus,
     Adjustment,
     AdjustmentScope,
@@ -76,32 +80,6 @@ def labels() -> dict:
 # ----------------------------------------------------------------- loaders (404 / 403)
 
 
-def _pilot(pilot_id: int, *, for_edit: bool = False) -> Pilot:
-    require_login()
-    pilot = db.get_or_404(Pilot, pilot_id)
-    if not permissions.can_view_retros(current_user, pilot):
-        abort(403)
-    if for_edit and not permissions.can_edit_retros(current_user):
-        abort(403)
-    return pilot
-
-
-def _retro(retro_id: int, *, for_edit: bool = False) -> Retrospective:
-    require_login()
-    retro = db.get_or_404(Retrospective, retro_id)
-    _pilot(retro.pilot_id, for_edit=for_edit)
-    return retro
-
-
-def _action(action_id: int) -> ActionItem:
-    """An action its owner may update even without retro rights; editors update any."""
-    require_login()
-    action = db.get_or_404(ActionItem, action_id)
-    if not permissions.can_update_action(current_user, action):
-        abort(403)
-    return action
-
-
 def _parse_day(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -118,7 +96,7 @@ def _user_or_none(user_id: int | None) -> User | None:
 
 @bp.route("/pilot/<int:pilot_id>")
 def index(pilot_id: int):
-    pilot = _pilot(pilot_id)
+    pilot = get_retro_pilot_or_404(pilot_id)
     wanted = request.args.get("day")
     if wanted:  # the readers' "show the day" form
         try:
@@ -153,7 +131,7 @@ def _render_index(pilot: Pilot, form: OpenRetroForm, status: int = 200):
 @bp.route("/pilot/<int:pilot_id>/visibility", methods=["POST"])
 def staff_visibility(pilot_id: int):
     """The change lead decides whether staff of the pilot's sites may read its retros."""
-    pilot = _pilot(pilot_id, for_edit=True)
+    pilot = get_retro_pilot_or_404(pilot_id, for_edit=True)
     form = VisibilityForm()
     if form.validate_on_submit():
         retro_service.set_staff_visibility(pilot, bool(form.visible.data), by=current_user)
@@ -168,7 +146,7 @@ def staff_visibility(pilot_id: int):
 @bp.route("/pilot/<int:pilot_id>/open", methods=["POST"])
 def open_day(pilot_id: int):
     """Open the retro of a day: create it, or open the existing one on a second attempt."""
-    pilot = _pilot(pilot_id, for_edit=True)
+    pilot = get_retro_pilot_or_404(pilot_id, for_edit=True)
     form = OpenRetroForm()
     if not form.validate_on_submit():
         return _render_index(pilot, form)
@@ -193,7 +171,7 @@ def open_day(pilot_id: int):
 
 @bp.route("/pilot/<int:pilot_id>/day/<day>")
 def day(pilot_id: int, day: str):
-    pilot = _pilot(pilot_id)
+    pilot = get_retro_pilot_or_404(pilot_id)
     the_day = _parse_day(day)
     return _render_day(pilot, the_day)
 
@@ -261,7 +239,7 @@ def _item_form(retro: Retrospective, brief) -> ItemForm:
 
 @bp.route("/<int:retro_id>/details", methods=["POST"])
 def details(retro_id: int):
-    retro = _retro(retro_id, for_edit=True)
+    retro = get_retro_or_404(retro_id, for_edit=True)
     users = retro_service.assignable_users()
     form = DetailsForm(users=users)
     if form.validate_on_submit():
@@ -284,7 +262,7 @@ def details(retro_id: int):
 
 @bp.route("/<int:retro_id>/items", methods=["POST"])
 def add_item(retro_id: int):
-    retro = _retro(retro_id, for_edit=True)
+    retro = get_retro_or_404(retro_id, for_edit=True)
     form = _item_form(retro, daily_brief(retro.pilot, retro.date))
     if form.validate_on_submit():
         try:
@@ -306,7 +284,7 @@ def add_item(retro_id: int):
 
 @bp.route("/<int:retro_id>/items/<int:item_id>/delete", methods=["POST"])
 def delete_item(retro_id: int, item_id: int):
-    retro = _retro(retro_id, for_edit=True)
+    retro = get_retro_or_404(retro_id, for_edit=True)
     item = db.get_or_404(RetroItem, item_id)
     if item.retro_id != retro.id:
         abort(404)
@@ -318,7 +296,7 @@ def delete_item(retro_id: int, item_id: int):
 
 @bp.route("/<int:retro_id>/actions", methods=["POST"])
 def add_action(retro_id: int):
-    retro = _retro(retro_id, for_edit=True)
+    retro = get_retro_or_404(retro_id, for_edit=True)
     form = ActionForm(users=retro_service.assignable_users())
     if form.validate_on_submit():
         try:
@@ -356,7 +334,7 @@ def _next_url(default: str) -> str:
 
 @bp.route("/actions/<int:action_id>", methods=["GET", "POST"])
 def action(action_id: int):
-    item = _action(action_id)
+    item = get_action_or_404(action_id)
     users = retro_service.assignable_users()
     form = UpdateActionForm(users=users)
     if not form.is_submitted():
@@ -392,7 +370,7 @@ def action(action_id: int):
 
 @bp.route("/actions/<int:action_id>/close", methods=["GET", "POST"])
 def close_action(action_id: int):
-    item = _action(action_id)
+    item = get_action_or_404(action_id)
     if item.status.is_closed:
         flash(_("This action is already closed."), "info")
         return redirect(url_for("retros.action", action_id=item.id))
@@ -428,7 +406,7 @@ def my_actions():
 
 @bp.route("/<int:retro_id>/adjustments/new", methods=["GET", "POST"])
 def new_adjustment(retro_id: int):
-    retro = _retro(retro_id, for_edit=True)
+    retro = get_retro_or_404(retro_id, for_edit=True)
     sites = adjustment_service.pilot_arm_sites(retro.pilot)
     form = AdjustmentForm(sites=sites)
     if not form.is_submitted():
@@ -467,7 +445,7 @@ def new_adjustment(retro_id: int):
 def adjustment(adjustment_id: int):
     require_login()
     item = db.get_or_404(Adjustment, adjustment_id)
-    pilot = _pilot(item.pilot_id)
+    pilot = get_retro_pilot_or_404(item.pilot_id)
     comparison = adjustment_service.before_after(item)
     chart = None
     series = adjustment_service.affected_series(item)
@@ -502,7 +480,7 @@ def adjustment(adjustment_id: int):
 
 @bp.route("/pilot/<int:pilot_id>/timeline")
 def timeline(pilot_id: int):
-    pilot = _pilot(pilot_id)
+    pilot = get_retro_pilot_or_404(pilot_id)
     the_timeline = pilot_timeline(pilot, today())
     marks = adjustment_service.chart_marks(pilot)
     chart = timeline_chart_svg(
@@ -534,7 +512,7 @@ MINUTES_FORMATS = {
 
 @bp.route("/<int:retro_id>/minutes.<fmt>")
 def minutes(retro_id: int, fmt: str):
-    retro = _retro(retro_id)
+    retro = get_retro_or_404(retro_id)
     if fmt not in MINUTES_FORMATS:
         abort(404)
     if fmt == "md":

@@ -14,14 +14,16 @@ from analysis.planning import PlanSettings, ReadinessWeights
 from app.auth.permissions import (
     ALL_SEEING,
     PILOT_EDITORS,
-    can_view_site,
+    can_sign_off_gate,
+    can_view_plan_site,
     get_pilot_or_404,
+    get_plan_or_404,
     require_login,
     require_role,
 )
 from app.extensions import db
 from app.formutils import choices
-from app.models import PlanStatus, Role, RolloutPlan, Site, WaveStatus
+from app.models import PlanStatus, RolloutPlan, Site, WaveStatus
 from app.rollout import bp
 from app.rollout.charts import timeline_svg
 from app.rollout.forms import (
@@ -96,15 +98,6 @@ def labels() -> dict:
         "predict_by_labels": PREDICT_BY_LABELS,
         "can_edit_rollout": current_user.is_authenticated and current_user.role in PILOT_EDITORS,
     }
-
-
-def _plan_or_404(plan_id: int, *, for_edit: bool = False) -> RolloutPlan:
-    require_login()
-    plan = db.get_or_404(RolloutPlan, plan_id)
-    allowed = PILOT_EDITORS if for_edit else ALL_SEEING
-    if current_user.role not in allowed:
-        abort(403)
-    return plan
 
 
 def _wave_or_404(plan: RolloutPlan, number: int):
@@ -262,19 +255,19 @@ def _plan_context(plan: RolloutPlan) -> dict:
 
 @bp.route("/<int:plan_id>")
 def plan(plan_id: int):
-    plan = _plan_or_404(plan_id)
+    plan = get_plan_or_404(plan_id)
     return render_template("rollout/plan.html", **_plan_context(plan))
 
 
 @bp.route("/<int:plan_id>/print")
 def print_view(plan_id: int):
-    plan = _plan_or_404(plan_id)
+    plan = get_plan_or_404(plan_id)
     return render_template("rollout/print.html", **_plan_context(plan))
 
 
 @bp.route("/<int:plan_id>/export.<fmt>")
 def export(plan_id: int, fmt: str):
-    plan = _plan_or_404(plan_id)
+    plan = get_plan_or_404(plan_id)
     stem = f"rollout-plan-{plan.id}"
     if fmt == "csv":
         body, mime = exports.to_csv(plan), "text/csv; charset=utf-8"
@@ -310,7 +303,7 @@ def _committing(message: str | None = None) -> Iterator[None]:
 @bp.route("/<int:plan_id>/cancel", methods=["POST"])
 @require_role(*PILOT_EDITORS)
 def cancel(plan_id: int):
-    plan = _plan_or_404(plan_id, for_edit=True)
+    plan = get_plan_or_404(plan_id, for_edit=True)
     form = CancelForm()
     if form.validate_on_submit():
         with _committing(_("Plan cancelled.")):
@@ -329,9 +322,7 @@ def site_card(plan_id: int, site_id: int):
     require_login()
     plan = db.get_or_404(RolloutPlan, plan_id)
     site = db.get_or_404(Site, site_id)
-    if current_user.role not in ALL_SEEING and not (
-        current_user.role is Role.STAFF and can_view_site(current_user, site)
-    ):
+    if not can_view_plan_site(current_user, site):
         abort(403)
     ws = _plan_site_or_404(plan, site.id)
     pair = service.mentor_of(plan, site.id)
@@ -395,7 +386,7 @@ def my_site():
 @bp.route("/<int:plan_id>/sites/<int:site_id>/move", methods=["POST"])
 @require_role(*PILOT_EDITORS)
 def move_site(plan_id: int, site_id: int):
-    plan = _plan_or_404(plan_id, for_edit=True)
+    plan = get_plan_or_404(plan_id, for_edit=True)
     ws = _plan_site_or_404(plan, site_id)
     form = MoveSiteForm()
     form.target.choices = _plan_context_targets(plan)
@@ -417,7 +408,7 @@ def move_site(plan_id: int, site_id: int):
 @bp.route("/<int:plan_id>/sites/<int:site_id>/mentor", methods=["POST"])
 @require_role(*PILOT_EDITORS)
 def swap_mentor(plan_id: int, site_id: int):
-    plan = _plan_or_404(plan_id, for_edit=True)
+    plan = get_plan_or_404(plan_id, for_edit=True)
     ws = _plan_site_or_404(plan, site_id)
     form = MentorForm()
     form.mentor.choices = choices(service.mentor_choices(plan))
@@ -434,7 +425,7 @@ def swap_mentor(plan_id: int, site_id: int):
 @bp.route("/<int:plan_id>/sites/<int:site_id>/checklist", methods=["POST"])
 @require_role(*PILOT_EDITORS)
 def checklist(plan_id: int, site_id: int):
-    plan = _plan_or_404(plan_id, for_edit=True)
+    plan = get_plan_or_404(plan_id, for_edit=True)
     ws = _plan_site_or_404(plan, site_id)
     form = ChecklistForm()
     if form.validate_on_submit():
@@ -453,7 +444,7 @@ def checklist(plan_id: int, site_id: int):
 
 @bp.route("/<int:plan_id>/waves/<int:number>")
 def wave(plan_id: int, number: int):
-    plan = _plan_or_404(plan_id)
+    plan = get_plan_or_404(plan_id)
     wave = _wave_or_404(plan, number)
     dates_form = WaveDatesForm(formdata=None, start_date=wave.start_date, end_date=wave.end_date)
     return render_template(
@@ -465,7 +456,7 @@ def wave(plan_id: int, number: int):
         evaluate_form=EvaluateForm(),
         decision_form=_decision_form(wave),
         signoff_form=SignoffForm(),
-        can_sign_off=gates.can_sign_off(current_user, wave),
+        can_sign_off=can_sign_off_gate(current_user, wave),
         mentor_label=service._mentor_label,
         mentors={p.mentee_site_id: p for p in plan.mentor_pairs},
     )
@@ -495,7 +486,7 @@ def _wave_url(plan, wave) -> str:
 @bp.route("/<int:plan_id>/waves/<int:number>/dates", methods=["POST"])
 @require_role(*PILOT_EDITORS)
 def wave_dates(plan_id: int, number: int):
-    plan = _plan_or_404(plan_id, for_edit=True)
+    plan = get_plan_or_404(plan_id, for_edit=True)
     wave = _wave_or_404(plan, number)
     form = WaveDatesForm()
     if form.validate_on_submit():
@@ -528,7 +519,7 @@ def wave_dates(plan_id: int, number: int):
         evaluate_form=EvaluateForm(formdata=None),
         decision_form=_decision_form(wave, formdata=None),
         signoff_form=SignoffForm(formdata=None),
-        can_sign_off=gates.can_sign_off(current_user, wave),
+        can_sign_off=can_sign_off_gate(current_user, wave),
         mentor_label=service._mentor_label,
         mentors={p.mentee_site_id: p for p in plan.mentor_pairs},
     )
@@ -537,7 +528,7 @@ def wave_dates(plan_id: int, number: int):
 @bp.route("/<int:plan_id>/waves/<int:number>/evaluate", methods=["POST"])
 @require_role(*PILOT_EDITORS)
 def evaluate(plan_id: int, number: int):
-    plan = _plan_or_404(plan_id, for_edit=True)
+    plan = get_plan_or_404(plan_id, for_edit=True)
     wave = _wave_or_404(plan, number)
     form = EvaluateForm()
     if form.validate_on_submit():
@@ -561,7 +552,7 @@ def _gate_label(outcome: str) -> str:
 @bp.route("/<int:plan_id>/waves/<int:number>/decision", methods=["POST"])
 @require_role(*PILOT_EDITORS)
 def decision(plan_id: int, number: int):
-    plan = _plan_or_404(plan_id, for_edit=True)
+    plan = get_plan_or_404(plan_id, for_edit=True)
     wave = _wave_or_404(plan, number)
     form = DecisionForm()
     if form.validate_on_submit():
@@ -575,7 +566,7 @@ def decision(plan_id: int, number: int):
 @bp.route("/<int:plan_id>/waves/<int:number>/signoff", methods=["POST"])
 @require_role(*ALL_SEEING)
 def signoff(plan_id: int, number: int):
-    plan = _plan_or_404(plan_id)
+    plan = get_plan_or_404(plan_id)
     wave = _wave_or_404(plan, number)
     form = SignoffForm()
     if form.validate_on_submit():

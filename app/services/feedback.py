@@ -722,17 +722,6 @@ def staff_feed(site_id: int, *, days: int = 14, limit: int = 100) -> list[Feedba
     )
 
 
-def staff_site_in(pilot_id: int, site_id: int) -> bool:
-    return (
-        db.session.scalar(
-            select(Assignment.id).where(
-                Assignment.pilot_id == pilot_id, Assignment.site_id == site_id
-            )
-        )
-        is not None
-    )
-
-
 def staff_pilots(site_id: int) -> list[Pilot]:
     """Pilots the site takes part in whose staff form is open."""
     pilots = db.session.scalars(

@@ -35,6 +35,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 import analysis
+from app.auth.permissions import can_review_report
 from app.extensions import db
 from app.models import (
     Adjustment,
@@ -49,7 +50,6 @@ from app.models import (
     QuestionType,
     Report,
     ReportStatus,
-    Role,
     Site,
     User,
 )
@@ -1034,16 +1034,6 @@ def pilot_reports(pilot: Pilot) -> list[Report]:
 # Review and decision
 
 
-def can_review(user: Any, report: Report) -> bool:
-    """Only analysts review, never the pilot's owner, never an exploration."""
-    return (
-        user.is_authenticated
-        and user.role is Role.ANALYST
-        and report.pilot.owner_id != user.id
-        and not report.is_exploration
-    )
-
-
 def review_refusal(user: Any, report: Report, fingerprint: str | None = None) -> str | None:
     """Why ``user`` may not review ``report`` now (None when they may)."""
     if report.is_exploration:
@@ -1052,7 +1042,7 @@ def review_refusal(user: Any, report: Report, fingerprint: str | None = None) ->
         return _l("This report is approved and read-only.")
     if report.status not in (ReportStatus.DRAFT, ReportStatus.CHANGES_REQUESTED):
         return _l("Only a computed report can be reviewed.")
-    if not can_review(user, report):
+    if not can_review_report(user, report):
         return _l("Only an analyst who does not own the pilot may review its report.")
     if is_stale(report, fingerprint):
         return _l("The data have changed since this snapshot; create a new report and review that.")

@@ -35,13 +35,13 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import func, select
 
+from app.auth.permissions import can_sign_off_gate
 from app.extensions import db
 from app.models import (
     Arm,
     Metric,
     Observation,
     PlanStatus,
-    Role,
     RolloutPlan,
     User,
     Wave,
@@ -405,18 +405,13 @@ def decide(
     return wave
 
 
-def can_sign_off(user: User, wave: Wave) -> bool:
-    named = (wave.gate or {}).get("signoff_role") or Role.CHANGE_LEAD.value
-    return user.role is Role.ADMIN or user.role.value == named
-
-
 def sign_off(plan: RolloutPlan, wave: Wave, *, by: User, note: str | None = None) -> Wave:
     """The named role signs the wave's gate off (the last criterion)."""
     if plan.status in (PlanStatus.DONE, PlanStatus.CANCELLED):
         raise RolloutError(_("This plan is closed and can no longer be changed."))
     if wave.status not in (WaveStatus.LIVE, WaveStatus.HELD):
         raise RolloutError(_("Only a live or held wave can be signed off."))
-    if not can_sign_off(by, wave):
+    if not can_sign_off_gate(by, wave):
         raise RolloutError(_("This gate must be signed off by the role named in the plan."))
     gate = dict(wave.gate or {})
     gate["signoff"] = {
