@@ -441,25 +441,12 @@ def _compare_with_stored(plan: ObservationPlan) -> None:
     if len(site_ids) <= 500:
         sql += f" AND site_id IN ({_placeholders(len(site_ids))})"
         params += site_ids
-    cursor = _raw_connection().cursor()
-    try:
-        cursor.execute(sql, params)
-        stored = pd.DataFrame(
-            cursor.fetchall(),
-            columns=["id", "site_id", "metric_id", "date", "stored_value", "stored_den"],
-        )
-    finally:
-        cursor.close()
+    stored = _fetch_stored(sql, params)
     if stored.empty:
         plan.inserted = len(frame)
         plan.existing = None
         frame["id"] = pd.array([pd.NA] * len(frame), dtype="Int64")
         return
-    stored["date"] = pd.to_datetime(stored["date"])
-    stored = stored.astype(
-        {"id": "int64", "site_id": "int64", "metric_id": "int64", "stored_value": "float64"}
-    )
-    stored["stored_den"] = stored["stored_den"].astype("float64")
     merged = frame.merge(stored, on=["site_id", "metric_id", "date"], how="left")
     matched = merged["id"].notna()
     same_value = (
@@ -477,6 +464,36 @@ def _compare_with_stored(plan: ObservationPlan) -> None:
     merged["id"] = merged["id"].astype("Int64")
     merged["changed"] = changed
     plan.frame = merged
+
+
+_STORED_COLUMNS = ["id", "site_id", "metric_id", "date", "stored_value", "stored_den"]
+_STORED_TYPES = {
+    "id": "int64", "site_id": "int64", "metric_id": "int64",
+    "stored_value": "float64", "stored_den": "float64",
+}  # fmt: skip
+#: Stored rows are read and typed this many at a time: the driver's tuples of one block are
+#: freed before the next, so memory grows with compact columns, not Python objects.
+FETCH_BLOCK = 100_000
+
+
+def _fetch_stored(sql: str, params: list[Any]) -> pd.DataFrame:
+    """The stored rows a file may match, as typed columns (read block by block)."""
+    blocks = []
+    connection = _raw_connection()
+    # PostgreSQL: a server-side cursor, so the driver holds one block, not the whole result
+    cursor = connection.cursor(name="rollwise_stored") if _is_postgres() else connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(FETCH_BLOCK):  # bounded by the result's size
+            block = pd.DataFrame(rows, columns=_STORED_COLUMNS)
+            del rows
+            block["date"] = pd.to_datetime(block["date"])
+            blocks.append(block.astype(_STORED_TYPES))
+    finally:
+        cursor.close()
+    if not blocks:
+        return pd.DataFrame(columns=_STORED_COLUMNS)
+    return pd.concat(blocks, ignore_index=True)
 
 
 def _ph() -> str:
