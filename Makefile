@@ -13,9 +13,10 @@ PORT ?= 5000
 
 .PHONY: run test setup setup-dev db demo translations lint format bench system-deps clean
 
-run: setup db demo
+run: setup
 	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES="$(RUN_PACKAGES)" || true
-	@$(FLASK) demo logins
+	@mkdir -p instance
+	@$(FLASK) demo prepare
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: setup-dev system-deps

@@ -68,28 +68,48 @@ def list_users_command():
 )
 def seed_command(if_empty: bool, seed_value: int, last_day):
     """Create the demo restaurant chain, its QR-ordering pilot and demo users."""
-    from app.demo.seed import DEFAULT_LAST_DAY, DEMO_PASSWORD, database_is_empty, seed
+    from app.demo.seed import DEFAULT_LAST_DAY
 
-    if not database_is_empty():
-        if if_empty:
-            click.echo("demo: database already has data; nothing to do")
-            return
-        raise click.ClickException("the database already has data; demo seed needs an empty one")
     day: date = last_day.date() if last_day else DEFAULT_LAST_DAY
-    summary = seed(seed_value, day)
-    db.session.commit()
-    click.echo(
-        f"demo: {summary.sites} sites, {summary.observations} observations, "
-        f"{summary.responses} feedback responses, {summary.retros} retrospectives"
-    )
-    click.echo(f"demo logins (password '{DEMO_PASSWORD}'):")
-    for email, role in summary.users:
-        click.echo(f"  {role:12s} {email}")
+    if _seed_demo(if_empty=if_empty, seed_value=seed_value, last_day=day):
+        _print_logins()
+
+
+@demo_cli.command("prepare")
+def prepare_command():
+    """What `make run` needs in one start-up: migrate, seed an empty database, print logins."""
+    from flask_migrate import upgrade
+
+    upgrade()
+    _seed_demo(if_empty=True)
+    _print_logins()
 
 
 @demo_cli.command("logins")
 def logins_command():
     """Print the demo accounts (when the demo data is loaded)."""
+    _print_logins()
+
+
+def _seed_demo(*, if_empty: bool, seed_value: int = 20261122, last_day: date | None = None) -> bool:
+    """Seed the demo into an empty database; False when it already had data (``if_empty``)."""
+    from app.demo.seed import DEFAULT_LAST_DAY, database_is_empty, seed
+
+    if not database_is_empty():
+        if if_empty:
+            click.echo("demo: database already has data; nothing to do")
+            return False
+        raise click.ClickException("the database already has data; demo seed needs an empty one")
+    summary = seed(seed_value, last_day or DEFAULT_LAST_DAY)
+    db.session.commit()
+    click.echo(
+        f"demo: {summary.sites} sites, {summary.observations} observations, "
+        f"{summary.responses} feedback responses, {summary.retros} retrospectives"
+    )
+    return True
+
+
+def _print_logins() -> None:
     from sqlalchemy import select
 
     from app.demo.seed import DEMO_PASSWORD, DEMO_USERS

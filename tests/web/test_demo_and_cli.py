@@ -179,3 +179,26 @@ def test_users_create_command_explains_bad_input(runner):
         ]
     )
     assert site.exit_code != 0 and "no site with code NOPE" in site.output
+
+
+def test_demo_prepare_migrates_seeds_once_and_prints_the_logins_once(tmp_path):
+    """What `make run` calls: from an empty file to a seeded demo, then nothing to do."""
+    from app import create_app
+    from app.config import TestConfig
+
+    class FileConfig(TestConfig):
+        SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp_path / 'demo.db'}"
+
+    app = create_app(FileConfig)
+    with app.app_context():
+        first = app.test_cli_runner().invoke(args=["demo", "prepare"])
+        assert first.exit_code == 0, first.output
+        assert "60 sites" in first.output
+        assert first.output.count("lead@demo.rollwise") == 1
+        second = app.test_cli_runner().invoke(args=["demo", "prepare"])
+        assert second.exit_code == 0, second.output
+        assert "nothing to do" in second.output
+        assert second.output.count("lead@demo.rollwise") == 1
+        assert db.session.scalar(select(func.count(Site.id))) == 60
+        db.session.remove()
+        db.engine.dispose()
