@@ -45,7 +45,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from analysis.results import ResultMixin
+from analysis.results import Reason, ResultMixin
+from analysis.results import make_reason as _reason
 
 __all__ = [
     "MentorAssignment",
@@ -70,22 +71,6 @@ __all__ = [
 
 #: Readiness tiers, most ready first.
 TIERS = ("high", "medium", "low")
-
-
-@dataclass(frozen=True, slots=True)
-class Reason(ResultMixin):
-    """Why the planner decided something: a stable code, its parameters and English text."""
-
-    code: str
-    """Stable identifier (the app translates by it)."""
-    params: Mapping[str, Any]
-    """Values quoted by the text."""
-    text: str
-    """English sentence."""
-
-
-def _reason(code: str, text: str, **params: Any) -> Reason:
-    return Reason(code, dict(params), text.format(**params))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["ResultMixin", "to_jsonable"]
+__all__ = ["Reason", "ResultMixin", "make_reason", "to_jsonable"]
 
 
 def _float_or_none(x: float) -> float | None:
@@ -86,3 +86,24 @@ class ResultMixin:
             for f in dataclasses.fields(self)
             if f.name not in self._dict_exclude
         }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reason(ResultMixin):
+    """Why a procedure decided something: a stable code, its parameters and English text.
+
+    The code and parameters let an application say the same in another language; the text
+    is what :meth:`summary` methods and exports print.
+    """
+
+    code: str
+    """Stable identifier (the app translates by it)."""
+    params: Mapping[str, Any]
+    """Values quoted by the text."""
+    text: str
+    """English sentence."""
+
+
+def make_reason(code: str, text: str, **params: Any) -> Reason:
+    """A :class:`Reason` whose English ``text`` is formatted from its ``params``."""
+    return Reason(code, dict(params), text.format(**params))

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.diagnostics import BALANCE_THRESHOLD, BalanceRow, balance
-from analysis.results import ResultMixin
+from analysis.results import Reason, ResultMixin, make_reason
 
 __all__ = [
     "BalanceTable",
@@ -256,6 +256,8 @@ class SiteProposal(ResultMixin):
     """Caveats: unfilled slots, regression to the mean, missing volume column."""
     error: str | None = None
     """Why no site could be proposed."""
+    reason_details: dict[str, tuple[Reason, ...]] = field(default_factory=dict)
+    """The same reasons with stable codes and their numbers, for translation."""
 
     def summary(self) -> str:
         """The proposal, one site per line with its reasons."""
@@ -474,35 +476,66 @@ def propose_pilot_sites(
             error=f"no site fits under the {max_volume_share:.0%} volume cap",
         )  # fmt: skip
 
-    reasons: dict[str, tuple[str, ...]] = {}
+    details: dict[str, tuple[Reason, ...]] = {}
     running = 0.0
     for sid in chosen:
         stratum = labels[sid]
         members = per_stratum[stratum]
-        lines = []
+        items: list[Reason] = []
         if stratify_by is not None:
-            lines.append(
-                f"{stratify_by} {stratum}: {sizes[stratum]} of {len(eligible)} sites, "
-                f"{alloc[stratum]} of {n} pilot slots by proportion"
+            items.append(
+                make_reason(
+                    "stratum_share",
+                    "{by} {stratum}: {sites} of {eligible} sites, {slots} of {n} pilot slots "
+                    "by proportion",
+                    by=stratify_by,
+                    stratum=str(stratum),
+                    sites=int(sizes[stratum]),
+                    eligible=len(eligible),
+                    slots=int(alloc[stratum]),
+                    n=n,
+                )  # fmt: skip
             )
         if problem is not None:
             rank = members.index(sid) + 1
-            top = math.ceil(100 * rank / len(members))
-            side = "highest" if problem_direction == "high" else "lowest"
+            params = {
+                "metric": problem_metric, "value": float(problem[sid]), "rank": rank,
+                "members": len(members), "direction": problem_direction,
+                "top": math.ceil(100 * rank / len(members)),
+                "by": stratify_by, "stratum": str(stratum) if stratify_by is not None else None,
+            }  # fmt: skip
             where = f"{stratify_by} {stratum}" if stratify_by is not None else "all sites"
-            lines.append(
-                f"{problem_metric} {problem[sid]:.3g}: rank {rank} of {len(members)} in {where} "
-                f"({side} {top} %, the problem is clearly present)"
+            side = "highest" if problem_direction == "high" else "lowest"
+            items.append(
+                Reason(
+                    "problem_rank",
+                    params,
+                    f"{problem_metric} {problem[sid]:.3g}: rank {rank} of {len(members)} in "
+                    f"{where} ({side} {params['top']} %, the problem is clearly present)",
+                )
             )
         else:
-            lines.append("chosen in a seeded random order (no problem metric given)")
+            items.append(
+                make_reason(
+                    "random_order", "chosen in a seeded random order (no problem metric given)"
+                )
+            )
         if volume is not None and total_volume > 0:
             running += float(volume[sid])
-            lines.append(
-                f"{vol_name} {volume[sid]:,.4g} = {volume[sid] / total_volume:.1%} of total volume "
-                f"(pilot total {running / total_volume:.1%}, cap {max_volume_share:.0%})"
+            items.append(
+                make_reason(
+                    "volume_share",
+                    "{name} {volume:,.4g} = {share:.1%} of total volume "
+                    "(pilot total {running:.1%}, cap {cap:.0%})",
+                    name=vol_name,
+                    volume=float(volume[sid]),
+                    share=float(volume[sid] / total_volume),
+                    running=running / total_volume,
+                    cap=max_volume_share,
+                )  # fmt: skip
             )
-        reasons[sid] = tuple(lines)
+        details[sid] = tuple(items)
+    reasons = {sid: tuple(r.text for r in items) for sid, items in details.items()}
     if problem is not None:
         notes.append(
             f"sites chosen for extreme {problem_metric} tend to improve on their own "
@@ -521,6 +554,7 @@ def propose_pilot_sites(
     return SiteProposal(
         site_ids=tuple(chosen),
         reasons=reasons,
+        reason_details=details,
         strata=strata_rows,
         volume_share=(used / total_volume) if volume is not None and total_volume > 0 else None,
         warnings=tuple(notes),
@@ -559,6 +593,8 @@ class ControlSelection(ResultMixin):
     """Caveats."""
     error: str | None = None
     """Why no controls could be selected."""
+    reason_details: dict[str, tuple[Reason, ...]] = field(default_factory=dict)
+    """The same reasons with stable codes and their numbers, for translation."""
 
     def summary(self) -> str:
         """The chosen controls, their reasons and the balance table."""
@@ -707,7 +743,7 @@ def select_controls(
     balance_frame["site_id"] = balance_frame.index
 
     rng = np.random.default_rng(seed)
-    reasons: dict[str, tuple[str, ...]] = {}
+    details: dict[str, tuple[Reason, ...]] = {}
     matches: dict[str, str] = {}
     n_draws = 0
     if method == "matched":
@@ -734,10 +770,19 @@ def select_controls(
             quota[i] -= 1
             cid, pid = candidates[j], pilots[i]
             matches[cid] = pid
-            detail = [f"{c} {_fmt(covs.at[cid, c])} vs {_fmt(covs.at[pid, c])}" for c in cov_names]
-            reasons[cid] = (
-                f"nearest unused match for pilot {pid} (standardized distance {dist[i, j]:.2f})",
-                "control vs pilot: " + ", ".join(detail),
+            pairs = [[c, _fmt(covs.at[cid, c]), _fmt(covs.at[pid, c])] for c in cov_names]
+            details[cid] = (
+                make_reason(
+                    "nearest_match",
+                    "nearest unused match for pilot {pilot} (standardized distance {distance:.2f})",
+                    pilot=pid,
+                    distance=float(dist[i, j]),
+                ),  # fmt: skip
+                Reason(
+                    "match_detail",
+                    {"pairs": pairs},
+                    "control vs pilot: " + ", ".join(f"{c} {a} vs {b}" for c, a, b in pairs),
+                ),
             )
             if len(matches) == n:
                 break
@@ -790,13 +835,29 @@ def select_controls(
         for cid in chosen:
             s = cand_key[cid]
             label = f"stratum {' / '.join(strata_cols)} = {s}" if strata_cols else "all candidates"
-            lines = [f"drawn at random within {label} ({alloc[s]} of {cand_counts[s]} candidates)"]
-            if cov_names:
-                lines.append(
-                    f"draw {best_draw} of {n_draws} kept for the best balance "
-                    f"(max |SMD| {best_score:.2f})"
+            params = {
+                "by": " / ".join(strata_cols) if strata_cols else None,
+                "stratum": str(s) if strata_cols else None,
+                "taken": int(alloc[s]), "candidates": int(cand_counts[s]),
+            }  # fmt: skip
+            items = [
+                Reason(
+                    "drawn_in_stratum",
+                    params,
+                    f"drawn at random within {label} ({alloc[s]} of {cand_counts[s]} candidates)",
                 )
-            reasons[cid] = tuple(lines)
+            ]
+            if cov_names:
+                items.append(
+                    make_reason(
+                        "best_draw",
+                        "draw {draw} of {draws} kept for the best balance (max |SMD| {smd:.2f})",
+                        draw=best_draw,
+                        draws=n_draws,
+                        smd=float(best_score),
+                    )  # fmt: skip
+                )
+            details[cid] = tuple(items)
 
     table = (
         balance_table(balance_frame, pilots, chosen, cov_names)
@@ -811,7 +872,8 @@ def select_controls(
         control_ids=tuple(chosen),
         pilot_ids=tuple(pilots),
         method=method,
-        reasons=reasons,
+        reasons={cid: tuple(r.text for r in items) for cid, items in details.items()},
+        reason_details=details,
         balance=table,
         covariates=tuple(cov_names),
         matches=matches,

@@ -239,7 +239,18 @@ def _make_pilot(rng, sites, metrics, users, start):
                 arm=Arm.PILOT,
                 method=AssignmentMethod.PROPOSED,
                 stratum=site.region,
-                reasons=[f"region {site.region}", f"size {site.size_tier.value}"],
+                reasons=[
+                    {
+                        "code": "region",
+                        "params": {"region": site.region},
+                        "text": f"region {site.region}",
+                    },
+                    {
+                        "code": "size_tier",
+                        "params": {"tier": site.size_tier.value},
+                        "text": f"size {site.size_tier.value}",
+                    },
+                ],  # fmt: skip
             )
         )
     for site in control_sites:

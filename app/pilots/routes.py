@@ -24,6 +24,7 @@ from app.pilots.forms import (
     RemoveSiteForm,
     StartForm,
 )
+from app.pilots.reasons import site_reason_text
 from app.services import observations as obs
 from app.services import pilot_design
 from app.services import pilots as svc
@@ -32,6 +33,11 @@ from app.services.tabular import local_today
 from app.sites.forms import UploadForm
 from app.sites.importing import observations_preview as render_observations_preview
 from app.sites.importing import stash_or_error
+
+
+@bp.app_template_filter("site_reason")
+def _site_reason(reason) -> str:
+    return site_reason_text(reason)
 
 
 def _role_labels() -> dict[MetricRole, str]:

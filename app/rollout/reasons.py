@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+
+from app.reason_text import render
 
 TIER_LABELS = {"high": _l("high"), "medium": _l("medium"), "low": _l("low")}
 COMPONENT_LABELS = {
@@ -61,32 +62,18 @@ TEMPLATES = {
     "attitude_source": _l("Staff attitude %(attitude)s of 5 from %(n)s staff answers."),
     "adaptation": _l("Adaptation from the pilot applies: %(title)s %(condition)s"),
     "moved": _l("Moved by hand: %(reason)s"),
+    "moved_holdback": _l("Moved by hand to the holdback: %(reason)s"),
 }
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
-    return "" if value is None else str(value)
-
-
-def reason_text(reason: Any) -> str:
-    """One reason (a dict from the planner or a plain string) as a translated sentence."""
-    if isinstance(reason, str):
-        return reason
-    code = str(reason.get("code", ""))
-    params = dict(reason.get("params") or {})
+def _prepare(code: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The template key and the parameters as the sentence shows them."""
     key = code
     if code.startswith("tier_"):
         key = "tier"
     elif code.startswith("missing_"):
         key = "missing"
         params["component"] = COMPONENT_LABELS.get(code[len("missing_") :], code)
-    template = TEMPLATES.get(key)
-    if template is None:
-        return str(reason.get("text", ""))
     if "tier" in params:
         params["tier"] = TIER_LABELS.get(params["tier"], params["tier"])
     if "attribute" in params:
@@ -96,11 +83,10 @@ def reason_text(reason: Any) -> str:
     if key == "readiness_score" and isinstance(params.get("score"), float):
         params["score"] = f"{params['score']:.0f}"
     if key == "moved" and params.get("to") is None:
-        return _("Moved by hand to the holdback: %(reason)s", reason=params.get("reason", ""))
-    values = {
-        k: _fmt(v) if isinstance(v, int | float | None) else str(v) for k, v in params.items()
-    }
-    try:
-        return str(template) % values
-    except (KeyError, TypeError, ValueError):
-        return str(reason.get("text", ""))
+        key = "moved_holdback"
+    return key, params
+
+
+def reason_text(reason: Any) -> str:
+    """One reason (a dict from the planner or a plain string) as a translated sentence."""
+    return render(reason, TEMPLATES, _prepare)

@@ -173,7 +173,7 @@ def apply_proposal(
             sites[code],
             Arm.PILOT,
             method=AssignmentMethod.PROPOSED,
-            reasons=list(proposal.reasons.get(code, ())),
+            reasons=[r.to_dict() for r in proposal.reason_details.get(code, ())],
             stratum=strata.get(code),
         )
     method = (
@@ -187,7 +187,7 @@ def apply_proposal(
             sites[code],
             Arm.CONTROL,
             method=method,
-            reasons=list(controls.reasons.get(code, ())),
+            reasons=[r.to_dict() for r in controls.reason_details.get(code, ())],
             stratum=strata.get(code),
         )
 

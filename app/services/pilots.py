@@ -262,7 +262,7 @@ def assign_site(
     arm: Arm,
     *,
     method: AssignmentMethod = AssignmentMethod.MANUAL,
-    reasons: list[str] | None = None,
+    reasons: list[Any] | None = None,
     stratum: str | None = None,
 ) -> Assignment:
     for assignment in pilot.assignments:

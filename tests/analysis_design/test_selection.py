@@ -9,34 +9,12 @@ from numpy.testing import assert_allclose
 
 from analysis.selection import balance_table, propose_pilot_sites, select_controls
 
-from .helpers import ar1_panel
+from .helpers import selection_world
 
 
 @pytest.fixture(scope="module")
 def world() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """80 sites in 4 regions of unequal size, with 42 days of wait times and orders."""
-    rng = np.random.default_rng(17)
-    n = 80
-    regions = np.repeat(["north", "south", "east", "west"], [32, 24, 16, 8])
-    sites = pd.DataFrame(
-        {
-            "site_id": [f"S{i:03d}" for i in range(n)],
-            "region": regions,
-            "size": np.round(rng.normal(50, 12, n), 1),
-            "orders": rng.uniform(50, 150, n).round(),
-        }
-    )
-    wait = ar1_panel(rng, n, 42, site_sd=3.0, noise_sd=1.0, weekday_amplitude=0.5) / 10
-    dates = pd.date_range("2024-01-01", periods=42, freq="D")
-    history = pd.DataFrame(
-        {
-            "site_id": np.repeat(sites["site_id"], 42),
-            "date": np.tile(dates, n),
-            "metric": "wait",
-            "value": wait.ravel(),
-        }
-    )
-    return sites, history
+    return selection_world()
 
 
 def _smd(p, c):

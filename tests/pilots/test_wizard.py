@@ -109,6 +109,15 @@ def test_proposed_sites_carry_reasons_and_the_page_shows_balance_and_power(
     assert 'data-testid="balance-table"' in page and 'data-testid="power"' in page
     # picking only the worst sites is flagged
     assert "Regression to the mean" in page
+    # the reasons are stored with codes and shown in the reader's language
+    first = next(a for a in pilots if a.site.code == "H15")
+    assert [r["code"] for r in first.reasons][:2] == ["stratum_share", "problem_rank"]
+    assert "the problem is clearly present" in first.reasons[1]["text"]
+    auth.user.locale = "zh_CN"
+    db.session.commit()
+    zh = client.get(f"/pilots/{pilot.id}/wizard/4").get_data(as_text=True)
+    assert "问题明显存在" in zh and "the problem is clearly present" not in zh
+    assert "最接近的未使用匹配" in zh  # the matched controls' reason
 
 
 def test_sites_can_be_added_and_removed_by_hand(client, auth, make_site):

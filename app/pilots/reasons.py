@@ -1,0 +1,82 @@
+"""Why a site was proposed as a pilot or a control site, in the reader's language.
+
+``analysis.selection`` gives each site's reasons as ``{"code", "params", "text"}``; the
+English text is kept (exports, the analysis CLI, assignments made before codes existed),
+and this module renders each known code through the translation catalogue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from app.reason_text import render
+from app.services.sites import SIZE_LABELS
+
+TEMPLATES = {
+    "stratum_share": _l(
+        "%(by)s %(stratum)s: %(sites)s of %(eligible)s sites, %(slots)s of %(n)s pilot slots by "
+        "proportion."
+    ),
+    "problem_rank_high": _l(
+        "%(metric)s %(value)s: rank %(rank)s of %(members)s %(where)s (highest %(top)s): the "
+        "problem is clearly present."
+    ),
+    "problem_rank_low": _l(
+        "%(metric)s %(value)s: rank %(rank)s of %(members)s %(where)s (lowest %(top)s): the "
+        "problem is clearly present."
+    ),
+    "random_order": _l("Chosen in a seeded random order (no problem metric given)."),
+    "volume_share": _l(
+        "%(name)s %(volume)s = %(share)s of total volume (pilot total %(running)s, cap %(cap)s)."
+    ),
+    "nearest_match": _l(
+        "Nearest unused match for pilot %(pilot)s (standardised distance %(distance)s)."
+    ),
+    "match_detail": _l("Control vs pilot: %(pairs)s."),
+    "drawn_in_stratum": _l(
+        "Drawn at random within %(by)s = %(stratum)s (%(taken)s of %(candidates)s candidates)."
+    ),
+    "drawn_in_all": _l("Drawn at random among all %(candidates)s candidates (%(taken)s taken)."),
+    "best_draw": _l("Draw %(draw)s of %(draws)s kept for the best balance (max |SMD| %(smd)s)."),
+    "region": _l("Region %(region)s."),
+    "size_tier": _l("Size: %(tier)s."),
+}
+
+PERCENT_PARAMS = ("share", "running", "cap")
+
+
+def _prepare(code: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The template key and the parameters as the sentence shows them."""
+    key = code
+    for name in PERCENT_PARAMS:
+        if isinstance(params.get(name), int | float):
+            params[name] = f"{params[name]:.1%}" if name != "cap" else f"{params[name]:.0%}"
+    if code == "problem_rank":
+        key = "problem_rank_low" if params.get("direction") == "low" else "problem_rank_high"
+        params["top"] = f"{params.get('top')}%"
+        params["where"] = (
+            _("in %(by)s %(stratum)s", by=params["by"], stratum=params["stratum"])
+            if params.get("by")
+            else _("among all sites")
+        )
+    elif code == "volume_share" and isinstance(params.get("volume"), int | float):
+        params["volume"] = f"{params['volume']:,.4g}"
+    elif code == "match_detail":
+        params["pairs"] = ", ".join(
+            _("%(covariate)s %(control)s vs %(pilot)s", covariate=c, control=a, pilot=b)
+            for c, a, b in params.get("pairs") or []
+        )
+    elif code == "drawn_in_stratum" and not params.get("by"):
+        key = "drawn_in_all"
+    elif code == "size_tier":
+        tier = params.get("tier")
+        params["tier"] = next((v for k, v in SIZE_LABELS.items() if k.value == tier), tier)
+    return key, params
+
+
+def site_reason_text(reason: Any) -> str:
+    """One reason (a dict from the selection or a plain string) as a translated sentence."""
+    return render(reason, TEMPLATES, _prepare)
