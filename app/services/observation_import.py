@@ -34,6 +34,14 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ApiToken, ImportBatch, Metric, Pilot, Site, User
+from app.services.rawsql import (
+    db_date,
+    is_postgres,
+    placeholder,
+    placeholders,
+    raw_connection,
+    sqlite_datetime,
+)
 from app.services.tabular import (
     ImportFailed,
     RowError,
@@ -418,28 +426,20 @@ def _check_duplicates(frame: pd.DataFrame, plan: ObservationPlan, errors: _Error
 # ---------------------------------------------------------------- comparing and writing
 
 
-def _raw_connection():
-    return db.session.connection().connection
-
-
-def _is_postgres() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
-
-
 def _compare_with_stored(plan: ObservationPlan) -> None:
     frame = plan.frame
     assert frame is not None
     metric_ids = sorted(int(m) for m in frame["metric_id"].unique())
     site_ids = sorted(int(s) for s in frame["site_id"].unique())
     lo, hi = plan.first_date, plan.last_date
-    placeholders = _placeholders(len(metric_ids))
+    ph = placeholder()
     sql = (
         "SELECT id, site_id, metric_id, date, value, denominator FROM observations "  # noqa: S608
-        f"WHERE metric_id IN ({placeholders}) AND date >= {_ph()} AND date <= {_ph()}"
+        f"WHERE metric_id IN ({placeholders(len(metric_ids))}) AND date >= {ph} AND date <= {ph}"
     )
-    params: list[Any] = [*metric_ids, _db_date(lo), _db_date(hi)]
+    params: list[Any] = [*metric_ids, db_date(lo), db_date(hi)]
     if len(site_ids) <= 500:
-        sql += f" AND site_id IN ({_placeholders(len(site_ids))})"
+        sql += f" AND site_id IN ({placeholders(len(site_ids))})"
         params += site_ids
     stored = _fetch_stored(sql, params)
     if stored.empty:
@@ -479,9 +479,9 @@ FETCH_BLOCK = 100_000
 def _fetch_stored(sql: str, params: list[Any]) -> pd.DataFrame:
     """The stored rows a file may match, as typed columns (read block by block)."""
     blocks = []
-    connection = _raw_connection()
+    connection = raw_connection()
     # PostgreSQL: a server-side cursor, so the driver holds one block, not the whole result
-    cursor = connection.cursor(name="rollwise_stored") if _is_postgres() else connection.cursor()
+    cursor = connection.cursor(name="rollwise_stored") if is_postgres() else connection.cursor()
     try:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(FETCH_BLOCK):  # bounded by the result's size
@@ -494,22 +494,6 @@ def _fetch_stored(sql: str, params: list[Any]) -> pd.DataFrame:
     if not blocks:
         return pd.DataFrame(columns=_STORED_COLUMNS)
     return pd.concat(blocks, ignore_index=True)
-
-
-def _ph() -> str:
-    return "%s" if _is_postgres() else "?"
-
-
-def _placeholders(n: int) -> str:
-    return ", ".join([_ph()] * n)
-
-
-def _db_date(day: date | None) -> Any:
-    return day if _is_postgres() else (day.isoformat() if day else None)
-
-
-def _sqlite_datetime(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def apply_observations(
@@ -555,10 +539,10 @@ def apply_observations(
 
 def _insert_new(new: pd.DataFrame, batch_id: int, now: datetime) -> None:
     columns = "site_id, metric_id, date, value, denominator, batch_id, updated_at"
-    raw = _raw_connection()
+    raw = raw_connection()
     cursor = raw.cursor()
     try:
-        if _is_postgres():
+        if is_postgres():
             # COPY in text format, a slice at a time: fast and memory bounded
             with cursor.copy(f"COPY observations ({columns}) FROM STDIN") as copy:
                 for lo in range(0, len(new), COPY_SLICE):
@@ -584,7 +568,7 @@ def _insert_new(new: pd.DataFrame, batch_id: int, now: datetime) -> None:
                 new["value"].tolist(),
                 den.tolist(),
                 [batch_id] * len(new),
-                [_sqlite_datetime(now)] * len(new),
+                [sqlite_datetime(now)] * len(new),
                 strict=True,
             )
             cursor.executemany(
@@ -601,9 +585,9 @@ def _update_changed(changed: pd.DataFrame, batch_id: int, now: datetime) -> None
     old_values = changed["stored_value"].tolist()
     dens = changed["denominator"].where(changed["denominator"].notna(), changed["stored_den"])
     dens = dens.astype(object).where(dens.notna(), None).tolist()
-    stamp = now if _is_postgres() else _sqlite_datetime(now)
-    ph = _ph()
-    raw = _raw_connection()
+    stamp = now if is_postgres() else sqlite_datetime(now)
+    ph = placeholder()
+    raw = raw_connection()
     cursor = raw.cursor()
     try:
         cursor.executemany(
