@@ -47,6 +47,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from app.i18n import select_locale, select_timezone
 
+    configure_database_session(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
     login_manager.init_app(app)
@@ -58,6 +59,22 @@ def register_extensions(app: Flask) -> None:
     from app.auth.loader import configure_login
 
     configure_login(login_manager)
+
+
+def configure_database_session(app: Flask) -> None:
+    """PostgreSQL sessions run in UTC, whatever the server's or database's default.
+
+    Timestamps are stored as UTC in ``timestamp without time zone`` columns; the driver sends
+    aware datetimes as ``timestamptz``, which PostgreSQL converts with the session's time
+    zone. A server set to Asia/Shanghai would otherwise shift every stored time by 8 hours.
+    """
+    if not str(app.config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):
+        return
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args.setdefault("options", "-c timezone=UTC")
+    options["connect_args"] = connect_args
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def register_blueprints(app: Flask) -> None:
