@@ -9,6 +9,7 @@ from flask import current_app
 
 from app.extensions import db
 from app.feedback import bp
+from app.services.tabular import local_today
 
 
 def _pilot(pilot_id: int):
@@ -63,7 +64,7 @@ def sync_metrics_command(pilot_id, today):
     """Write the daily feedback rates (csat, senior_csat, …) as metric observations."""
     from app.services.feedback_metrics import MetricConflict, sync_all, sync_pilot_metrics
 
-    day: date = today.date() if today else date.today()
+    day: date = today.date() if today else local_today()
     try:
         if pilot_id is not None:
             results = {pilot_id: sync_pilot_metrics(_pilot(pilot_id), today=day)}

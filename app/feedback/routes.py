@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 
 from flask import (
     Response,
@@ -56,6 +56,7 @@ from app.services import feedback as svc
 from app.services import feedback_intake as intake
 from app.services import qr
 from app.services.feedback_intake import FormDefinition, PublicTarget, SiteRef, StaleTarget
+from app.services.tabular import local_today
 from app.services.themes import THEME_LABELS
 
 # ------------------------------------------------------------------ rate limits
@@ -543,7 +544,7 @@ def pilot_overview(pilot_id: int):
 
     pilot = get_pilot_or_404(pilot_id)
     overview = fa.pilot_overview(pilot)
-    today = date.today()
+    today = local_today()
     last = min(d for d in (pilot.end_date, today) if d is not None)
     first = last - timedelta(days=6)
     return render_template(

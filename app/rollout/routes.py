@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -44,6 +43,7 @@ from app.services import rollout as service
 from app.services import rollout_exports as exports
 from app.services import rollout_gates as gates
 from app.services.rollout import RolloutError
+from app.services.tabular import local_today
 
 
 @bp.app_template_filter("rollout_reason")
@@ -139,7 +139,7 @@ def index(pilot_id: int):
 def _fill_generate_defaults(form: GeneratePlanForm, pilot, scope) -> None:
     if request.method == "GET":
         form.scope.data = [s.id for s in scope]
-        form.start_date.data = date.today()
+        form.start_date.data = local_today()
         weights = ReadinessWeights()
         form.weight_management.data = weights.management
         form.weight_digital.data = weights.digital
@@ -247,7 +247,7 @@ def _plan_context(plan: RolloutPlan) -> dict:
         "planner": (plan.settings or {}).get("planner") or {},
         "move_targets": targets,
         "mentor_choices": choices(service.mentor_choices(plan)),
-        "chart": timeline_svg(plan, today=date.today()),
+        "chart": timeline_svg(plan, today=local_today()),
         "cancel_form": CancelForm(),
         "history": service.plan_history(plan),
     }

@@ -52,6 +52,7 @@ from app.models import (
 from app.services import audit, themes
 from app.services.feedback_templates import customer_template, staff_template
 from app.services.masking import mask
+from app.services.tabular import local_today
 
 if TYPE_CHECKING:
     from app.services.feedback_intake import FormDefinition, PublicTarget
@@ -228,7 +229,7 @@ def window_is_open(status: PilotStatus, pre_start: date | None, today: date | No
     if status is PilotStatus.RUNNING:
         return True
     if status is PilotStatus.DRAFT and pre_start is not None:
-        return (today or date.today()) >= pre_start
+        return (today or local_today()) >= pre_start
     return False
 
 
@@ -615,7 +616,7 @@ def submit_response(
         if link is None:
             raise ValueError("a guarded write needs the link")
         params["form_revision"] = form.revision
-        params["today"] = date.today()
+        params["today"] = local_today()
     connection = db.session.connection()
     dialect = connection.dialect.name
     statements = _statements(dialect, guarded)

@@ -40,6 +40,7 @@ from app.models import (
 )
 from app.services.feedback import current_form, headline_key
 from app.services.feedback_analytics import SENIOR_SEGMENT, responses_frame
+from app.services.tabular import local_today
 
 SOURCE = "feedback"
 
@@ -181,7 +182,7 @@ def sync_pilot_metrics(
     is earlier. Changed values keep their history (``ObservationRevision``); a (site, day)
     whose answers were all removed loses its observation. Idempotent.
     """
-    today = today or date.today()
+    today = today or local_today()
     start = start or pilot.pre_start or pilot.start_date
     end = end or min(d for d in (pilot.end_date, today) if d is not None)
     if start is None or end is None or end < start:

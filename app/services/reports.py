@@ -55,6 +55,7 @@ from app.models import (
 )
 from app.services import audit
 from app.services.analysis import PilotInputs, data_fingerprint, pilot_inputs
+from app.services.tabular import local_today
 
 #: Estimators an analyst may pick for an exploration (``auto`` = the pre-registered rule).
 EXPLORATION_METHODS = ("auto", "did", "ancova", "welch", "permutation")
@@ -799,7 +800,7 @@ def top_themes(pilot: Pilot, limit: int = 8) -> list[dict[str, Any]]:
     and manual tags) when it exists, else counts ``CommentTag`` rows directly. Labels are
     rendered at read time (``theme_label``), so only tags are stored.
     """
-    end = pilot.end_date or date.today()
+    end = pilot.end_date or local_today()
     arms = {"pilot": [], "control": []}
     for a in pilot.assignments:
         arms[a.arm.value].append(a.site_id)

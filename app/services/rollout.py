@@ -50,6 +50,7 @@ from app.models import (
     WaveStatus,
 )
 from app.services import audit
+from app.services.tabular import local_today
 
 #: The staff-form question whose 1-5 rating is the staff's attitude to the change.
 ATTITUDE_KEY = "attitude"
@@ -926,7 +927,7 @@ def set_checklist_item(
         return ws
     item["done"] = done
     item["done_by"] = by.name if (done and by is not None) else None
-    item["done_on"] = date.today().isoformat() if done else None
+    item["done_on"] = local_today().isoformat() if done else None
     ws.checklist = items
     audit.record(
         "rollout.checklist",

@@ -49,6 +49,7 @@ from app.models import (
 )
 from app.services import audit
 from app.services.rollout import RolloutError, _, checklist_progress, mark_pilot_rolling_out
+from app.services.tabular import local_today
 
 PASS, HOLD, FAIL = "pass", "hold", "fail"
 #: Days of data before a wave's first go-live used to fit site and day effects.
@@ -225,7 +226,7 @@ def evaluate_gate(
     gate = wave.gate or {}
     latest = latest_data_day(plan)
     if as_of is None:
-        as_of = min(date.today(), latest) if latest else date.today()
+        as_of = min(local_today(), latest) if latest else local_today()
     members = [ws for ws in plan.sites if ws.wave_id == wave.id]
     go_lives = [ws.go_live_date for ws in members if ws.go_live_date]
     criteria: list[dict[str, Any]] = []
