@@ -134,7 +134,7 @@ class FeedbackAnswer(Base):
     question_type: Mapped[QuestionType] = mapped_column(str_enum(QuestionType))
     value_num: Mapped[float | None]
     value_text: Mapped[str | None] = mapped_column(Text)
-    value_choices: Mapped[list[str] | None] = mapped_column(JSON)
+    value_choices: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
 
     response: Mapped[FeedbackResponse] = relationship(back_populates="answers")
     tags: Mapped[list[CommentTag]] = relationship(
