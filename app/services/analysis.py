@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Arm, Assignment, Direction, Metric, MetricRole, Pilot, Site
+from app.models import Assignment, Direction, Metric, MetricRole, Pilot, Site
 from app.services import rawsql
 
 SITE_ATTRIBUTES = (
@@ -179,7 +179,3 @@ def data_fingerprint(observations: pd.DataFrame, sites: pd.DataFrame) -> str:
     cols = [c for c in ("site_id", "arm") if c in sites.columns]
     digest.update(sites[cols].sort_values("site_id").to_csv(index=False).encode())
     return digest.hexdigest()
-
-
-def arm_site_ids(pilot: Pilot, arm: Arm) -> list[int]:
-    return [a.site_id for a in pilot.assignments if a.arm is arm]

@@ -388,12 +388,6 @@ class StaleTarget(FeedbackError):
     """A guarded write found the link revoked, the form changed or the pilot closed."""
 
 
-def find_by_idempotency_key(key: str) -> FeedbackResponse | None:
-    return db.session.scalar(
-        select(FeedbackResponse).where(FeedbackResponse.idempotency_key == key)
-    )
-
-
 _RESPONSE_COLUMNS = (
     "form_id", "pilot_id", "site_id", "link_id", "audience", "channel", "language",
     "idempotency_key", "submitted_at", "segment", "is_flagged_negative",
@@ -729,7 +723,3 @@ def staff_pilots(site_id: int) -> list[Pilot]:
         select(Pilot).join(Assignment).where(Assignment.site_id == site_id).order_by(Pilot.id)
     ).all()
     return [p for p in pilots if form_is_open(p)]
-
-
-def answer_text(response: FeedbackResponse) -> list[FeedbackAnswer]:
-    return [a for a in response.answers if a.value_text]

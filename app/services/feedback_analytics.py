@@ -137,14 +137,6 @@ def mean_rating(values: pd.Series) -> float | None:
     return float(answered.mean()) if len(answered) else None
 
 
-def nps_value(values: pd.Series) -> float | None:
-    """``100 * (share 9-10 - share 0-6)`` among answered scores."""
-    answered = values.dropna()
-    if not len(answered):
-        return None
-    return float(100 * ((answered >= 9).mean() - (answered <= 6).mean()))
-
-
 def rate_row(values: pd.Series) -> dict[str, Any]:
     answered = values.dropna()
     return {"n": int(len(answered)), "csat": csat(answered), "mean": mean_rating(answered)}

@@ -260,11 +260,6 @@ def cli_arguments(parameters: dict[str, Any]) -> tuple[list[str], list[str]]:
     return args, notes
 
 
-def command_line(report: Report) -> str:
-    args, _notes = cli_arguments(report.parameters or {})
-    return shlex.join(args)
-
-
 def bundle_zip(report: Report) -> bytes:
     """observations.csv, sites.csv, command.sh, expected.json and a README."""
     from app.services.reports import read_inputs  # noqa: F401 - documents the pairing

@@ -43,8 +43,6 @@ from app.models import (
     Decision,
     FeedbackAnswer,
     FeedbackResponse,
-    MetricKind,
-    MetricRole,
     Pilot,
     PilotStatus,
     QuestionType,
@@ -1131,11 +1129,3 @@ def request_changes(report: Report, *, by: User, comment: str) -> Report:
         after={"status": "changes_requested"},
     )
     return report
-
-
-def metric_is_proportion(meta: dict[str, Any]) -> bool:
-    return meta.get("kind") == MetricKind.PROPORTION.value
-
-
-def role_order(role: str) -> int:
-    return {MetricRole.PRIMARY.value: 0, MetricRole.GUARDRAIL.value: 1}.get(role, 2)

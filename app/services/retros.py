@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from app.extensions import db
@@ -421,33 +421,10 @@ def actions_of_user(
     return sort_carried(_carried(a, today) for a in rows)
 
 
-def open_actions_count(pilot: Pilot) -> int:
-    return (
-        db.session.scalar(
-            select(func.count(ActionItem.id)).where(
-                ActionItem.pilot_id == pilot.id,
-                ActionItem.status.in_([ActionStatus.OPEN, ActionStatus.IN_PROGRESS]),
-            )
-        )
-        or 0
-    )
-
-
 def assignable_users() -> list[User]:
     """Everyone with an active account may own an action."""
     return list(
         db.session.scalars(
             select(User).where(User.is_active_account).order_by(User.name, User.email)
-        )
-    )
-
-
-def actions_closed_between(pilot: Pilot, first: date, last: date) -> list[ActionItem]:
-    return list(
-        db.session.scalars(
-            select(ActionItem).where(
-                ActionItem.pilot_id == pilot.id,
-                and_(ActionItem.closed_on >= first, ActionItem.closed_on <= last),
-            )
         )
     )

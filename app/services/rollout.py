@@ -7,7 +7,6 @@ keeps every edit audited. Functions add and flush; the caller commits once.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import statistics
 from collections import defaultdict
@@ -24,7 +23,6 @@ from analysis.planning import (
     MentorInput,
     PlanSettings,
     PredictionModel,
-    ReadinessWeights,
     SiteInput,
     extrapolation_reasons,
     plan_rollout,
@@ -502,17 +500,6 @@ def _settings_dict(settings: PlanSettings) -> dict[str, Any]:
     out = settings.to_dict()
     out["weights"] = settings.weights.as_dict()
     return out
-
-
-def planner_settings(plan: RolloutPlan) -> PlanSettings:
-    raw = dict((plan.settings or {}).get("planner") or {})
-    fields = {f.name for f in dataclasses.fields(PlanSettings)}
-    raw = {k: v for k, v in raw.items() if k in fields}
-    raw["start"] = date.fromisoformat(raw["start"]) if "start" in raw else plan.start_date
-    raw["weights"] = ReadinessWeights(**(raw.get("weights") or {}))
-    raw["tier_cuts"] = tuple(raw.get("tier_cuts") or (65.0, 50.0))
-    raw["mentor_tiers"] = tuple(raw.get("mentor_tiers") or ("low",))
-    return PlanSettings(**raw)
 
 
 # --------------------------------------------------------------------------------------------

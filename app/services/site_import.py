@@ -109,27 +109,6 @@ def field_labels() -> dict[str, str]:
     return {k: str(v) for k, v in FIELD_LABELS.items()}
 
 
-def suggest_mapping(frame: pd.DataFrame) -> dict[str, str]:
-    """The alias-based mapping, without raising for missing columns (for the preview)."""
-    try:
-        return map_columns(frame, SITE_ALIASES, set(), labels=field_labels())
-    except ImportFailed:
-        mapping: dict[str, str] = {}
-        used: set[str] = set()
-        for fname, aliases in SITE_ALIASES.items():
-            wanted = {normalise_header(a) for a in [fname, *aliases]}
-            for column in frame.columns:
-                if normalise_header(column) in wanted and column not in used:
-                    mapping[fname] = column
-                    used.add(column)
-                    break
-        return mapping
-
-
-def _number_text(value: float) -> str:
-    return f"{value:g}"
-
-
 def plan_import(frame: pd.DataFrame, chosen: dict[str, str] | None = None) -> SiteImportPlan:
     """Validate every row of ``frame`` (from ``read_upload``) and work out the changes."""
     mapping = map_columns(frame, SITE_ALIASES, {"code"}, chosen=chosen, labels=field_labels())
