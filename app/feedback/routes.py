@@ -701,7 +701,9 @@ def import_responses(pilot_id: int):
             return redirect(url_for("feedback.manage", pilot_id=pilot.id))
     elif request.method == "POST":
         status = 422
-    fields = feedback_import.field_help(pilot, Audience(form.audience.data or "customer"))
+    known = {a.value for a in Audience}
+    audience = Audience(form.audience.data if form.audience.data in known else "customer")
+    fields = feedback_import.field_help(pilot, audience)
     return (
         render_template(
             "feedback/import.html", pilot=pilot, form=form, errors=errors, fields=fields

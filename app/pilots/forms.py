@@ -7,7 +7,6 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import (
     DateField,
-    FloatField,
     IntegerField,
     SelectField,
     SelectMultipleField,
@@ -26,7 +25,7 @@ from wtforms.validators import (
 
 from app.auth.permissions import PILOT_EDITORS
 from app.extensions import db
-from app.formutils import choices
+from app.formutils import FiniteFloatField, choices
 from app.models import User
 
 REASON_HELP = _l(
@@ -77,13 +76,13 @@ class MetricsForm(ReasonMixin, FlaskForm):
     """Alpha and the minimum effect; each metric's role, margin and direction come as
     ``role_<id>``, ``margin_<id>``, ``effect_<id>``, ``direction_<id>`` fields."""
 
-    alpha = FloatField(
+    alpha = FiniteFloatField(
         _l("Significance level (alpha)"),
         default=0.05,
         validators=[InputRequired(), NumberRange(min=0.001, max=0.2)],
         description=_l("The false-positive rate you accept; 0.05 is customary."),
     )
-    min_effect = FloatField(
+    min_effect = FiniteFloatField(
         _l("Minimum effect worth acting on (primary metric, in its units)"),
         validators=[Optional(), NumberRange(min=0)],
         description=_l("The smallest change that would justify rolling out, e.g. 2 (minutes)."),
@@ -119,7 +118,7 @@ class ProposeForm(ReasonMixin, FlaskForm):
         _l("The problem is"),
         choices=choices([("high", _l("High values")), ("low", _l("Low values"))]),
     )
-    max_volume_share = FloatField(
+    max_volume_share = FiniteFloatField(
         _l("At most this share of total volume at risk"),
         default=0.15,
         validators=[InputRequired(), NumberRange(min=0.01, max=1)],
@@ -145,7 +144,9 @@ class ProposeForm(ReasonMixin, FlaskForm):
         ),
         default=["region", "size_tier"],
     )  # fmt: skip
-    seed = IntegerField(_l("Random seed"), default=0, validators=[Optional()])
+    seed = IntegerField(
+        _l("Random seed"), default=0, validators=[Optional(), NumberRange(min=0, max=2**31 - 1)]
+    )
     propose = SubmitField(_l("Propose sites"))
 
 
@@ -158,7 +159,7 @@ class AddSiteForm(ReasonMixin, FlaskForm):
 
 
 class RemoveSiteForm(ReasonMixin, FlaskForm):
-    site_id = IntegerField(validators=[InputRequired()])
+    site_id = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=2**31 - 1)])
 
 
 class StartForm(FlaskForm):

@@ -7,7 +7,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
-    FloatField,
     HiddenField,
     IntegerField,
     RadioField,
@@ -19,7 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from app.formutils import choices
+from app.formutils import FiniteFloatField, choices
 
 PREDICT_BY_LABELS = {
     "digital_readiness": _l("Digital readiness"),
@@ -37,7 +36,7 @@ REASON_REQUIRED = _l("Give a reason: it is kept in the audit log.")
 
 
 def _weight(label):
-    return FloatField(
+    return FiniteFloatField(
         label,
         default=None,
         validators=[
@@ -58,7 +57,7 @@ class GeneratePlanForm(FlaskForm):
     start_date = DateField(
         _l("First go-live"), validators=[DataRequired(message=_l("Choose a start date."))]
     )
-    sites_per_week = FloatField(
+    sites_per_week = FiniteFloatField(
         _l("Capacity (sites per week)"),
         default=4.0,
         validators=[
@@ -135,7 +134,7 @@ class GeneratePlanForm(FlaskForm):
             NumberRange(min=1, max=120, message=_l("Between 1 and 120.")),
         ],
     )
-    margin = FloatField(
+    margin = FiniteFloatField(
         _l("Gate: non-inferiority margin of the primary metric"),
         validators=[Optional(), NumberRange(min=0, message=_l("Zero or more."))],
         description=_l(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -332,7 +333,7 @@ def _clean_one(q: dict[str, Any], kind: str, value: Any) -> Any:
             raise FeedbackError(
                 _("Choose a number from %(low)s to %(high)s.", low=low, high=high)
             ) from None
-        if number != int(number) or not low <= number <= high:
+        if not math.isfinite(number) or number != int(number) or not low <= number <= high:
             raise FeedbackError(_("Choose a number from %(low)s to %(high)s.", low=low, high=high))
         return int(number)
     if kind == QuestionType.YES_NO.value:

@@ -6,11 +6,11 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from sqlalchemy import select
-from wtforms import BooleanField, FloatField, IntegerField, SelectField, StringField, SubmitField
+from wtforms import BooleanField, IntegerField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from app.extensions import db
-from app.formutils import choices
+from app.formutils import FiniteFloatField, choices
 from app.models import Site
 from app.services.sites import SIZE_LABELS
 
@@ -26,23 +26,25 @@ class SiteForm(FlaskForm):
     size_tier = SelectField(
         _l("Size tier"), choices=choices((t.value, label) for t, label in SIZE_LABELS.items())
     )
-    staff_count = IntegerField(_l("Staff"), validators=[Optional(), NumberRange(min=0)])
-    management_score = FloatField(
+    staff_count = IntegerField(
+        _l("Staff"), validators=[Optional(), NumberRange(min=0, max=100_000)]
+    )
+    management_score = FiniteFloatField(
         _l("Management score"),
         validators=[Optional(), NumberRange(min=0, max=100)],
         description=_l("0-100"),
     )
-    digital_readiness = FloatField(
+    digital_readiness = FiniteFloatField(
         _l("Digital readiness"),
         validators=[Optional(), NumberRange(min=0, max=100)],
         description=_l("0-100"),
     )
-    senior_share = FloatField(
+    senior_share = FiniteFloatField(
         _l("Senior customer share"),
         validators=[Optional(), NumberRange(min=0, max=1)],
         description=_l("Between 0 and 1, e.g. 0.25"),
     )
-    daily_orders = FloatField(_l("Daily orders"), validators=[Optional(), NumberRange(min=0)])
+    daily_orders = FiniteFloatField(_l("Daily orders"), validators=[Optional(), NumberRange(min=0)])
     is_active = BooleanField(_l("Active"), default=True)
     submit = SubmitField(_l("Save"))
 

@@ -139,6 +139,18 @@ def test_a_garbage_upload_is_a_message_not_a_crash(client, auth, feedback_pilot)
     assert response.status_code == 422
 
 
+def test_an_unknown_form_choice_re_renders_the_page(client, auth, feedback_pilot):
+    auth.login(Role.CHANGE_LEAD)
+    response = client.post(
+        f"/feedback/pilots/{feedback_pilot.id}/import",
+        data={"audience": "visitors", "file": (io.BytesIO(b"site_code\n"), "x.csv")},
+        content_type="multipart/form-data",
+        headers={"Accept-Language": "en"},
+    )
+    assert response.status_code == 422
+    assert "Not a valid choice" in response.get_data(as_text=True)
+
+
 def test_mapping_text_is_parsed():
     assert parse_mapping("overall = Q1\n# comment\nsite_code: 门店") == {
         "overall": "Q1",
