@@ -27,4 +27,4 @@ class FiniteFloatField(FloatField):
         super().process_formdata(valuelist)
         if self.data is not None and not math.isfinite(self.data):
             self.data = None
-            raise ValueError(_l("Enter an ordinary number, such as 12 or 0.5."))
+            raise ValueError(str(_l("Enter an ordinary number, such as 12 or 0.5.")))
