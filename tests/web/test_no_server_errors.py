@@ -1,4 +1,4 @@
-"""Nothing a user can type answers 500: every POST route, seeded junk, on the demo data.
+"""Nothing a user can type answers 500: every route, seeded junk, on the demo data.
 
 For each role that can log in, every POST endpoint of the app (the API has its own tests) is
 sent a few payloads drawn from values that broke forms before: infinities, NaN, numbers
@@ -54,6 +54,9 @@ ID_MODELS = {
     "token_id": ApiToken, "user_id": User,
 }  # fmt: skip
 SKIPPED_PREFIXES = ("static", "bootstrap", "api.", "auth.")
+#: Query parameters the views read (``request.args``), plus a few they do not.
+QUERY_NAMES = ["name", "audience", "page", "next", "tag", "site", "metric", "format", "flagged",
+               "download", "days", "day", "closed", "all", "lang", "arm", "from", "q"]  # fmt: skip
 
 
 @pytest.fixture
@@ -71,9 +74,9 @@ def demo_ids(app):
     return ids
 
 
-def _urls(app, ids, rng):
+def _urls(app, ids, rng, method: str = "POST"):
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        if "POST" not in rule.methods or rule.endpoint.startswith(SKIPPED_PREFIXES):
+        if method not in rule.methods or rule.endpoint.startswith(SKIPPED_PREFIXES):
             continue
         values = {}
         for arg in rule.arguments:
@@ -82,9 +85,9 @@ def _urls(app, ids, rng):
             elif arg == "audience":
                 values[arg] = rng.choice(["customer", "staff", "visitors"])
             elif arg == "fmt":
-                values[arg] = "csv"
+                values[arg] = rng.choice(["csv", "xlsx", "pdf", "svg", "png", "ics", "md", "exe"])
             elif arg == "day":
-                values[arg] = "2026-11-01"
+                values[arg] = rng.choice(["2026-11-01", "2026-13-45"])
             elif isinstance(rule._converters.get(arg), IntegerConverter):
                 values[arg] = rng.choice([1, 2])
             else:
@@ -118,5 +121,21 @@ def test_junk_posted_to_every_route_never_answers_500(app, client, demo_ids, ema
             response = client.post(url, data=data)
             if response.status_code >= 500:
                 failures.append((rule.endpoint, url, data))
+                break
+    assert failures == []
+
+
+@pytest.mark.parametrize("email", ["lead@demo.rollwise", "staff@demo.rollwise"])
+def test_junk_in_the_address_never_answers_500(app, client, demo_ids, email):
+    rng = random.Random("get" + email)
+    client.post("/auth/login", data={"email": email, "password": DEMO_PASSWORD})
+    failures = []
+    for rule, url in _urls(app, demo_ids, rng, method="GET"):
+        for _ in range(2):  # bounded
+            names = rng.sample(QUERY_NAMES, rng.randint(1, 5))
+            query = {name: rng.choice(JUNK)[:200] for name in names}
+            response = client.get(url, query_string=query)
+            if response.status_code >= 500:
+                failures.append((rule.endpoint, url, query))
                 break
     assert failures == []
