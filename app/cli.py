@@ -91,16 +91,16 @@ def logins_command():
     _print_logins()
 
 
-def _seed_demo(*, if_empty: bool, seed_value: int = 20261122, last_day: date | None = None) -> bool:
+def _seed_demo(*, if_empty: bool, **options) -> bool:
     """Seed the demo into an empty database; False when it already had data (``if_empty``)."""
-    from app.demo.seed import DEFAULT_LAST_DAY, database_is_empty, seed
+    from app.demo.seed import database_is_empty, seed
 
     if not database_is_empty():
         if if_empty:
             click.echo("demo: database already has data; nothing to do")
             return False
         raise click.ClickException("the database already has data; demo seed needs an empty one")
-    summary = seed(seed_value, last_day or DEFAULT_LAST_DAY)
+    summary = seed(**options)  # the seed's own defaults unless the command gave values
     db.session.commit()
     click.echo(
         f"demo: {summary.sites} sites, {summary.observations} observations, "

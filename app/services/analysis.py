@@ -54,7 +54,8 @@ def observations_frame(
         where.append(f"site_id IN ({rawsql.placeholders(len(wanted))})")
         params += wanted
     if metric_keys is not None:
-        ids = sorted({i for i, key in keys.items() if key in set(metric_keys)})
+        wanted_keys = set(metric_keys)
+        ids = sorted(i for i, key in keys.items() if key in wanted_keys)
         if not ids:
             return _empty_observations()
         where.append(f"metric_id IN ({rawsql.placeholders(len(ids))})")
