@@ -51,7 +51,7 @@ def test_filters_by_site_metric_and_dates(app, make_site, make_metric):
         & (expected["date"] >= pd.Timestamp(DAY + timedelta(days=1)))
     ].reset_index(drop=True)
     pd.testing.assert_frame_equal(frame, want)
-    assert list(frame["value"]) == [11.5, 21.5]
+    assert list(frame["value"]) == [11.5, 21.5]  # 10 × day offset + 1.5 (wait), site A-1
 
 
 def test_no_sites_no_metric_or_nothing_in_range_gives_an_empty_typed_frame(
