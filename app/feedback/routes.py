@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
@@ -180,7 +181,8 @@ def _handle_answer(
             form_model, answer_form, action=action(), site=site, errors=errors, values=raw,
             status=422, public=public,
         )  # fmt: skip
-    svc.submit_response(
+    submission = functools.partial(
+        svc.submit_response,
         form_model,
         site.id,
         answers,
@@ -188,9 +190,14 @@ def _handle_answer(
         channel=channel,
         language=_language(),
         link=link,
-        guarded=link is not None,
     )
-    db.session.commit()
+    if link is None:
+        submission()
+        db.session.commit()
+    else:
+        # the public form: one Core transaction, no ORM session (see feedback_intake)
+        with db.engine.begin() as connection:
+            submission(guarded=True, connection=connection)
     return redirect(thanks_url(), code=303)
 
 

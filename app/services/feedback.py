@@ -21,17 +21,13 @@ from flask_babel import gettext
 from sqlalchemy import (
     Connection,
     Date,
-    Float,
     Integer,
-    String,
     Text,
     bindparam,
     func,
-    insert,
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import selectinload
 
 from app.extensions import db
@@ -421,7 +417,9 @@ def _response_insert(*, guarded: bool) -> str:
     )
 
 
-#: PostgreSQL: the answers and their comment tags, chained to the response by CTEs.
+#: PostgreSQL: the answers and their comment tags, chained to the response by CTEs. The
+#: answers and tags travel as two JSON documents (see :func:`_answer_documents`): one text
+#: parameter each is far cheaper for the driver to send than seven typed arrays.
 _POSTGRESQL_CHAIN = """
 WITH response AS (
     {response}
@@ -429,19 +427,38 @@ WITH response AS (
     INSERT INTO feedback_answers (
         response_id, question_key, question_type, value_num, value_text, value_choices
     )
-    SELECT response.id, a.question_key, a.question_type, a.value_num, a.value_text,
-           CAST(a.value_choices AS json)
+    SELECT response.id, a.k, a.t, a.n, a.x, a.c
     FROM response,
-         unnest(:question_keys, :question_types, :value_nums, :value_texts, :value_choices)
-         AS a(question_key, question_type, value_num, value_text, value_choices)
+         json_to_recordset(CAST(:answers AS json))
+         AS a(k varchar(40), t varchar(20), n double precision, x text, c json)
     RETURNING id, question_key
 ), tags AS (
     INSERT INTO comment_tags (answer_id, tag, is_automatic)
-    SELECT answers.id, t.tag, true
-    FROM answers JOIN unnest(:tag_keys, :tag_names) AS t(question_key, tag)
-         USING (question_key)
+    SELECT answers.id, t.g, true
+    FROM answers
+    JOIN json_to_recordset(CAST(:tags AS json)) AS t(k varchar(40), g varchar(60))
+      ON t.k = answers.question_key
 )
 SELECT id FROM response
+"""
+
+#: SQLite, where a CTE cannot insert: the answers of one response in one statement, and
+#: their tags (found by response and question key, which is unique) in one more.
+_SQLITE_ANSWERS = """
+INSERT INTO feedback_answers (
+    response_id, question_key, question_type, value_num, value_text, value_choices
+)
+SELECT :response_id, json_extract(a.value, '$.k'), json_extract(a.value, '$.t'),
+       json_extract(a.value, '$.n'), json_extract(a.value, '$.x'),
+       json_extract(a.value, '$.c')
+FROM json_each(:answers) AS a
+"""
+_SQLITE_TAGS = """
+INSERT INTO comment_tags (answer_id, tag, is_automatic)
+SELECT fa.id, json_extract(t.value, '$.g'), 1
+FROM json_each(:tags) AS t
+JOIN feedback_answers AS fa
+  ON fa.response_id = :response_id AND fa.question_key = json_extract(t.value, '$.k')
 """
 
 
@@ -451,11 +468,10 @@ def _statements(dialect: str, guarded: bool) -> dict[str, Any]:
 
     Parameters carry the columns' types, so PostgreSQL gets typed parameters and enums
     and times are converted exactly as the ORM does. On PostgreSQL one statement stores the
-    response, its answers and their tags (one round trip); on SQLite, where a CTE cannot
-    insert, the answers and tags follow in one statement each.
+    response, its answers and their tags (one round trip); on SQLite the answers and tags
+    follow in one statement each.
     """
     responses = FeedbackResponse.__table__
-    answers = FeedbackAnswer.__table__
     typed = [bindparam(name, type_=responses.c[name].type) for name in _RESPONSE_COLUMNS]
     if guarded:
         status = Pilot.__table__.c.status.type
@@ -467,71 +483,37 @@ def _statements(dialect: str, guarded: bool) -> dict[str, Any]:
         ]
     response_sql = _response_insert(guarded=guarded)
     if dialect == "postgresql":
-        key_type = answers.c.question_key.type
-        typed += [
-            bindparam("question_keys", type_=ARRAY(key_type)),
-            bindparam("question_types", type_=ARRAY(String(20))),
-            bindparam("value_nums", type_=ARRAY(Float())),
-            bindparam("value_texts", type_=ARRAY(Text())),
-            bindparam("value_choices", type_=ARRAY(Text())),
-            bindparam("tag_keys", type_=ARRAY(key_type)),
-            bindparam("tag_names", type_=ARRAY(CommentTag.__table__.c.tag.type)),
-        ]
+        typed += [bindparam("answers", type_=Text()), bindparam("tags", type_=Text())]
         response_sql = _POSTGRESQL_CHAIN.format(response=response_sql.replace("\n", "\n    "))
     return {
         "response": text(response_sql).bindparams(*typed),
         "existing": select(responses.c.id).where(responses.c.idempotency_key == bindparam("key")),
-        "answers": insert(answers),
-        "tags": text(
-            "INSERT INTO comment_tags (answer_id, tag, is_automatic)"
-            " SELECT id, :tag, true FROM feedback_answers"
-            " WHERE response_id = :response_id AND question_key = :question_key"
-        ),
+        "answers": text(_SQLITE_ANSWERS),
+        "tags": text(_SQLITE_TAGS),
     }
 
 
-def _answer_arrays(
+def _answer_documents(
     answer_rows: list[dict[str, Any]], analysed: dict[str, themes.Analysis]
-) -> dict[str, list]:
-    """The answers and tags as parallel arrays, for PostgreSQL's ``unnest``."""
-    tag_pairs = [(key, tag) for key, a in analysed.items() for tag in a.themes]
-    return {
-        "question_keys": [row["question_key"] for row in answer_rows],
-        "question_types": [row["question_type"].value for row in answer_rows],
-        "value_nums": [row["value_num"] for row in answer_rows],
-        "value_texts": [row["value_text"] for row in answer_rows],
-        "value_choices": [
-            None if row["value_choices"] is None else json.dumps(row["value_choices"])
-            for row in answer_rows
-        ],
-        "tag_keys": [key for key, _tag in tag_pairs],
-        "tag_names": [tag for _key, tag in tag_pairs],
-    }
+) -> dict[str, str | None]:
+    """The answers and their automatic tags as two JSON documents (keys kept short).
 
-
-def _insert_answers(
-    connection: Connection,
-    statements: dict[str, Any],
-    response_id: int,
-    answer_rows: list[dict[str, Any]],
-    analysed: dict[str, themes.Analysis],
-) -> None:
-    """SQLite: the answers in one statement, then the comment tags in one more.
-
-    The tags find their answer by (response, question key), which is unique, so the answers
-    need not come back with their ids.
+    Each answer is ``{"k": key, "t": type, "n": number, "x": text, "c": choices}`` with
+    absent values left out (stored as NULL); each tag is ``{"k": key, "g": tag}``. ``tags``
+    is None when there are none, so that SQLite can skip its statement.
     """
+    answers = []
     for row in answer_rows:
-        row["response_id"] = response_id
-    if answer_rows:
-        connection.execute(statements["answers"], answer_rows)
-    tag_rows = [
-        {"response_id": response_id, "question_key": key, "tag": tag}
-        for key, analysis in analysed.items()
-        for tag in analysis.themes
-    ]
-    if tag_rows:
-        connection.execute(statements["tags"], tag_rows)
+        item: dict[str, Any] = {"k": row["question_key"], "t": row["question_type"].value}
+        for short, column in (("n", "value_num"), ("x", "value_text"), ("c", "value_choices")):
+            if row[column] is not None:
+                item[short] = row[column]
+        answers.append(item)
+    tags = [{"k": key, "g": tag} for key, a in analysed.items() for tag in a.themes]
+    return {
+        "answers": json.dumps(answers, ensure_ascii=False),
+        "tags": json.dumps(tags, ensure_ascii=False) if tags else None,
+    }
 
 
 def submit_response(
@@ -546,6 +528,7 @@ def submit_response(
     submitted_at: datetime | None = None,
     segment: str | None = None,
     guarded: bool = False,
+    connection: Connection | None = None,
 ) -> Submission:
     """Store one response whose ``answers`` came from :func:`clean_answers` (text masked).
 
@@ -559,6 +542,9 @@ def submit_response(
     link is still active, ``form`` is still the current version at the same revision and
     the pilot still accepts answers, checked in the same statement; otherwise
     :class:`StaleTarget` is raised and nothing is stored.
+
+    The statements run on the session's connection, or on ``connection`` when given (the
+    public form writes on a Core transaction of its own and skips the ORM session).
     """
     questions = question_map(form)
     headline = headline_key(form)
@@ -612,15 +598,20 @@ def submit_response(
             raise ValueError("a guarded write needs the link")
         params["form_revision"] = form.revision
         params["today"] = local_today()
-    connection = db.session.connection()
+    if connection is None:
+        connection = db.session.connection()
     dialect = connection.dialect.name
     statements = _statements(dialect, guarded)
+    documents = _answer_documents(answer_rows, analysed)
     if dialect == "postgresql":
-        params.update(_answer_arrays(answer_rows, analysed))
+        params.update(answers=documents["answers"], tags=documents["tags"] or "[]")
     response_id = connection.execute(statements["response"], params).scalar()
     if response_id is not None:
         if dialect != "postgresql":
-            _insert_answers(connection, statements, response_id, answer_rows, analysed)
+            about = {"response_id": response_id}
+            connection.execute(statements["answers"], {**about, "answers": documents["answers"]})
+            if documents["tags"] is not None:
+                connection.execute(statements["tags"], {**about, "tags": documents["tags"]})
         return Submission(response_id, True)
     existing = None
     if idempotency_key:

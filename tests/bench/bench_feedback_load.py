@@ -100,8 +100,28 @@ def make_app():
     return app
 
 
+def ensure_postgres_database(url: str) -> None:
+    """Create the benchmark's PostgreSQL database when it does not exist yet."""
+    from sqlalchemy import create_engine, make_url, text
+
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                {"name": target.database},
+            ).first()
+            if exists is None:
+                connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    finally:
+        admin.dispose()
+
+
 def prepare_database(url: str) -> list[str]:
     """Empty schema, a running pilot with 10 sites, and the customer link tokens."""
+    if url.startswith("postgresql"):
+        ensure_postgres_database(url)
     os.environ["BENCH_DATABASE_URL"] = url
     from datetime import date, timedelta
 
@@ -207,6 +227,23 @@ def worker_cpu_seconds(process: subprocess.Popen) -> float:
     return total
 
 
+def postgres_cpu_seconds() -> float:
+    """User plus system CPU time of the PostgreSQL server processes on this machine so far
+    (0 when none are visible). New backends start from zero, so only differences taken
+    while gunicorn's connections stay open are meaningful."""
+    import psutil
+
+    total = 0.0
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] in ("postgres", "postmaster"):
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+    return total
+
+
 def stop(process: subprocess.Popen) -> None:
     process.terminate()
     try:
@@ -223,6 +260,8 @@ class Outcome:
     latencies: list[float]
     errors: list[str]
     requests: int = 0
+    #: share of the machine's CPU time left idle while the clients ran
+    idle_share: float = 0.0
 
 
 def _request(port, method, path, body=None, headers=None):
@@ -285,7 +324,10 @@ def bare_client(port: int, count: int, outcome: Outcome) -> None:
 
 
 def run_clients(target, args_for, clients: int) -> tuple[float, Outcome]:
+    import psutil
+
     outcome = Outcome([], [])
+    idle_start = psutil.cpu_times().idle
     lock = threading.Lock()
     per_client = []
 
@@ -302,6 +344,7 @@ def run_clients(target, args_for, clients: int) -> tuple[float, Outcome]:
     for t in threads:
         t.join(timeout=900)
     elapsed = time.perf_counter() - start
+    outcome.idle_share = (psutil.cpu_times().idle - idle_start) / (elapsed * psutil.cpu_count())
     for mine in per_client:
         outcome.latencies += mine.latencies
         outcome.errors += mine.errors
@@ -328,17 +371,19 @@ def bench(name: str, url: str, n: int, clients: int, threads: int = 1) -> dict:
         run_clients(bare_client, lambda i: (port, WARM_UP), 4)
         run_clients(floor_client, warm_args, 4)
         warm = count_rows(url)
-        cpu_start = worker_cpu_seconds(server)
+        cpu_start, db_start = worker_cpu_seconds(server), postgres_cpu_seconds()
         elapsed, fb = run_clients(
             feedback_client,
             lambda i: (port, tokens[i % len(tokens)], per, i),
             clients,
         )
         fb_cpu = worker_cpu_seconds(server) - cpu_start
+        fb_db = postgres_cpu_seconds() - db_start
         rows = count_rows(url)
-        cpu_start = worker_cpu_seconds(server)
+        cpu_start, db_start = worker_cpu_seconds(server), postgres_cpu_seconds()
         b_elapsed, bare = run_clients(bare_client, lambda i: (port, per), clients)
         bare_cpu = worker_cpu_seconds(server) - cpu_start
+        bare_db = postgres_cpu_seconds() - db_start
         rows_after = count_rows(url)
         cpu_start = worker_cpu_seconds(server)
         f_elapsed, floor = run_clients(
@@ -363,14 +408,18 @@ def bench(name: str, url: str, n: int, clients: int, threads: int = 1) -> dict:
         ),
         "errors": len(fb.errors) + len(bare.errors) + len(floor.errors),
         "feedback_throughput": submissions / elapsed,
+        "feedback_idle_share": fb.idle_share,
+        "bare_idle_share": bare.idle_share,
         "feedback_p50_ms": statistics.median(fb.latencies) * 1000,
         "feedback_p99_ms": pct(fb.latencies, 0.99),
         "feedback_worker_cpu_ms": fb_cpu * 1000 / fb.requests,
+        "feedback_postgres_cpu_ms": fb_db * 1000 / fb.requests,
         "bare_rows": rows_after["bare"] - rows["bare"],
         "bare_throughput": bare.requests / b_elapsed,
         "bare_p50_ms": statistics.median(bare.latencies) * 1000,
         "bare_p99_ms": pct(bare.latencies, 0.99),
         "bare_worker_cpu_ms": bare_cpu * 1000 / bare.requests,
+        "bare_postgres_cpu_ms": bare_db * 1000 / bare.requests,
         # the same client traffic (resends included) to a CSRF-protected one-row form
         "floor_throughput": submissions / f_elapsed,
         "floor_worker_cpu_ms": floor_cpu * 1000 / floor.requests,
@@ -378,6 +427,12 @@ def bench(name: str, url: str, n: int, clients: int, threads: int = 1) -> dict:
     result["ratio"] = result["feedback_throughput"] / result["bare_throughput"]
     result["floor_ratio"] = result["floor_throughput"] / result["bare_throughput"]
     return result
+
+
+def _db_cpu(result: dict, kind: str) -> str:
+    if not result["database"].startswith("PostgreSQL"):
+        return ""  # SQLite runs inside the workers: its time is in their CPU already
+    return f", PostgreSQL CPU {result[kind + '_postgres_cpu_ms']:.2f} ms/request"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -415,10 +470,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"errors {r['errors']})\n"
                 f"  feedback {r['feedback_throughput']:7.1f}/s  p50 {r['feedback_p50_ms']:6.1f} ms"
                 f"  p99 {r['feedback_p99_ms']:6.1f} ms"
-                f"  worker CPU {r['feedback_worker_cpu_ms']:.2f} ms/request\n"
+                f"  worker CPU {r['feedback_worker_cpu_ms']:.2f} ms/request"
+                f"{_db_cpu(r, 'feedback')}, machine idle {r['feedback_idle_share']:.0%}\n"
                 f"  bare     {r['bare_throughput']:7.1f}/s  p50 {r['bare_p50_ms']:6.1f} ms"
                 f"  p99 {r['bare_p99_ms']:6.1f} ms"
-                f"  worker CPU {r['bare_worker_cpu_ms']:.2f} ms/request\n"
+                f"  worker CPU {r['bare_worker_cpu_ms']:.2f} ms/request"
+                f"{_db_cpu(r, 'bare')}, machine idle {r['bare_idle_share']:.0%}\n"
                 f"  form floor {r['floor_throughput']:5.1f}/s"
                 f"  worker CPU {r['floor_worker_cpu_ms']:.2f} ms/request"
                 f"  (CSRF-protected form post storing one row: ratio {r['floor_ratio']:.2f})\n"
