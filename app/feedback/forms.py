@@ -1,9 +1,10 @@
 """Forms of the feedback area.
 
-The answers of the public form are rendered from the form version's question list and
-validated by ``app.services.feedback.clean_answers`` (one validator for the web, the staff
-form and imports); ``AnswerForm`` carries what every submission has: the CSRF token, the
-idempotency key and the honeypot.
+The answer pages (the public QR form and the logged-in staff form) have no form class: their
+questions come from the form version and are validated by
+``app.services.feedback.clean_answers`` (one validator for the web and imports), their
+idempotency key by ``app.services.feedback.idempotency_key_error``, and their CSRF token by
+``CSRFProtect`` before the view runs. ``HONEYPOT_FIELD`` names the field bots fill in.
 """
 
 from __future__ import annotations
@@ -22,41 +23,12 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, Length, Optional
 
 from app.formutils import choices
-from app.services.feedback import IDEMPOTENCY_PATTERN, MAX_TAG_LENGTH
+from app.services.feedback import MAX_TAG_LENGTH
 
 HONEYPOT_FIELD = "website"
-
-
-class AnswerForm(FlaskForm):
-    """Shared by the public (QR) form and the logged-in staff form.
-
-    The CSRF token is checked once, by ``CSRFProtect`` before the view runs (a request
-    without a valid token never reaches it); the page renders it with ``csrf_token()``.
-    Checking it again here would only repeat the work on the hot path of the public form.
-    """
-
-    class Meta:
-        csrf = False
-
-    # explicit labels: a field without one asks the translation catalogue for its name on
-    # every request, which is measurable on the hot path of the public form
-    idempotency_key = HiddenField(
-        "idempotency_key",
-        validators=[
-            DataRequired(message=_l("The form is incomplete. Reload the page and try again.")),
-            Regexp(
-                IDEMPOTENCY_PATTERN,
-                message=_l("The form is incomplete. Reload the page and try again."),
-            ),
-        ],
-    )
-    # a field people never see (hidden by CSS, not by type=hidden); bots fill it in
-    website = StringField(_l("Leave this field empty"), validators=[Optional()])
-    submit = SubmitField(_l("Send"))
-
 
 QUESTION_TYPE_LABELS = {
     "rating": _l("Rating 1–5"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import secrets
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -34,7 +33,6 @@ from app.feedback import bp
 from app.feedback.forms import (
     HONEYPOT_FIELD,
     QUESTION_TYPE_LABELS,
-    AnswerForm,
     ConfirmForm,
     EditFormForm,
     FlagForm,
@@ -115,7 +113,7 @@ def _language() -> str:
 
 def _render_answer_page(
     form_model: FeedbackForm | FormDefinition,
-    answer_form: AnswerForm,
+    idempotency_key: str,
     *,
     action: str,
     site: Site | SiteRef,
@@ -128,7 +126,7 @@ def _render_answer_page(
         render_template(
             "feedback/answer.html",
             form_model=form_model,
-            form=answer_form,
+            idempotency_key=idempotency_key,
             action=action,
             site=site,
             errors=errors or {},
@@ -152,41 +150,41 @@ def _handle_answer(
 ):
     """Show the form (GET) or validate and store the answers (POST).
 
-    The CSRF token was checked by ``CSRFProtect`` before the view ran; the answer form
-    carries the idempotency key and the honeypot. ``action`` and ``thanks_url`` are built
-    only when a page needs them.
+    The CSRF token was checked by ``CSRFProtect`` before the view ran. The questions are
+    rendered from the form version and validated by :func:`svc.clean_answers` (the one
+    validator of the web forms and imports); the page also carries the idempotency key,
+    checked by :func:`svc.idempotency_key_error`, and the honeypot. ``action`` and
+    ``thanks_url`` are built only when a page needs them.
     """
-    answer_form = AnswerForm()
     if request.method == "GET":
-        answer_form.idempotency_key.data = secrets.token_urlsafe(24)
         return _render_answer_page(
-            form_model, answer_form, action=action(), site=site, public=public
+            form_model, svc.new_idempotency_key(), action=action(), site=site, public=public
         )
-    raw = _raw_answers(form_model)
     if (request.form.get(HONEYPOT_FIELD) or "").strip():
         # the honeypot was filled in: a bot. Look successful, store nothing.
         return redirect(thanks_url(), code=303)
+    raw = _raw_answers(form_model)
+    key = request.form.get("idempotency_key")
     answers: dict = {}
     errors: dict = {}
-    if not answer_form.validate():
-        errors = {"_form": [str(e) for errs in answer_form.errors.values() for e in errs]}
+    key_error = svc.idempotency_key_error(key)
+    if key_error is not None:
+        errors = {"_form": [key_error]}
     else:
         answers, errors = svc.clean_answers(form_model, raw)
     if errors:
         if link is not None and link.remembered:
             raise StaleTarget  # explain the errors with the questions as they are now
-        if not answer_form.idempotency_key.data:
-            answer_form.idempotency_key.data = secrets.token_urlsafe(24)
         return _render_answer_page(
-            form_model, answer_form, action=action(), site=site, errors=errors, values=raw,
-            status=422, public=public,
+            form_model, key if key_error is None else svc.new_idempotency_key(),
+            action=action(), site=site, errors=errors, values=raw, status=422, public=public,
         )  # fmt: skip
     submission = functools.partial(
         svc.submit_response,
         form_model,
         site.id,
         answers,
-        idempotency_key=answer_form.idempotency_key.data,
+        idempotency_key=key,
         channel=channel,
         language=_language(),
         link=link,

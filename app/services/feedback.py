@@ -11,6 +11,7 @@ import copy
 import json
 import math
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -77,6 +78,22 @@ EDITABLE_STATUSES = (PilotStatus.DRAFT, PilotStatus.RUNNING)
 
 class FeedbackError(ValueError):
     """A request the feedback workflows refuse, with a message for people."""
+
+
+def new_idempotency_key() -> str:
+    """The key a rendered form carries: its resends and double taps store one response."""
+    return secrets.token_urlsafe(24)
+
+
+def idempotency_key_error(key: str | None) -> str | None:
+    """Why a submitted idempotency key is refused (a message for people), or None if valid.
+
+    A form without a valid key cannot be told apart from its own resend, so it is refused
+    rather than stored under a made-up key.
+    """
+    if key and IDEMPOTENCY_PATTERN.match(key):
+        return None
+    return _("The form is incomplete. Reload the page and try again.")
 
 
 # ------------------------------------------------------------------ forms and versions

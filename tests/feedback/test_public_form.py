@@ -113,6 +113,19 @@ def test_a_missing_idempotency_key_is_refused(client, link):
     assert response_count() == 0
 
 
+@pytest.mark.parametrize("key", ["short-key", "key with spaces 0001", "k" * 65, "键" * 20])
+def test_a_malformed_idempotency_key_is_refused_and_the_answers_are_kept(client, link, key):
+    page = client.post(f"/feedback/f/{link.token}", data={**VALID, "idempotency_key": key})
+    assert page.status_code == 422
+    text = page.get_data(as_text=True)
+    assert "The form is incomplete. Reload the page and try again." in text
+    # the re-rendered page carries a fresh, valid key and the answers given
+    fresh = re.search(r'name="idempotency_key" type="hidden" value="([^"]+)"', text).group(1)
+    assert fresh != key and svc.idempotency_key_error(fresh) is None
+    assert 'id="q_overall-4" value="4" checked' in text  # VALID answers overall = 4
+    assert response_count() == 0
+
+
 def test_free_text_is_masked_before_storage_and_never_logged(client, link, caplog):
     caplog.set_level(logging.DEBUG)
     secret = "服务员态度很好。我的电话13812345678，邮箱wang.fang@163.com"
