@@ -6,15 +6,20 @@ For each database (PostgreSQL and SQLite in WAL mode) it
 2. starts ``gunicorn -w 2`` on 127.0.0.1 with the real app (CSRF on, rate limits off) and
    warms every endpoint up with a few untimed requests (not counted below),
 3. sends ``--n`` form submissions from ``--clients`` concurrent clients (each client first
-   loads the form for its CSRF cookie and token, like a phone; about 1 in 20 submissions is
-   sent twice with the same idempotency key, like a double tap or a retry after a drop),
+   loads the form for its CSRF cookie and token, like a phone, before the clock starts;
+   about 1 in 20 submissions is sent twice with the same idempotency key, like a double tap
+   or a retry after a drop),
 4. checks that exactly ``--n`` responses are stored (none lost, none doubled),
 5. sends the same number of requests to a bare endpoint that inserts one row into the same
-   database, and reports throughput, p50/p99 latency, the gunicorn workers' CPU time per
-   request and the ratio of the two throughputs.
+   database, and to a CSRF-protected one-row form (the *form floor*), and reports
+   throughput, p50/p99 latency, the gunicorn workers' CPU time per request and the ratio of
+   the feedback and bare throughputs.
 
-The machine is shared and the figures move by ±10 % between runs, so every database is
-measured ``--repeat`` times (default 3) and the median ratio is reported too.
+The machine is shared (a virtual machine whose speed can change by 2× within minutes), so
+the three kinds of traffic are sent in ``--blocks`` interleaved rounds (default 4, the order
+rotating every round) and summed: a slow spell then falls on all three alike instead of on
+whichever ran at the time. Every database is measured ``--repeat`` times (default 3) and
+the median ratio is reported too.
 
 Only 127.0.0.1 is contacted; every loop is bounded. Run from the repository root:
 
@@ -87,7 +92,7 @@ def make_app():
         """What every CSRF-protected form post pays: session, CSRF check, form parse, one
         row, a redirect. Its ratio to ``bare`` is the ceiling for any form on this stack."""
         note = (request.form.get("idempotency_key") or "x")[:10]
-        db.session.execute(text("INSERT INTO bench_bare (note) VALUES (:n)"), {"n": note})
+        db.session.execute(text("INSERT INTO bench_floor (note) VALUES (:n)"), {"n": note})
         db.session.commit()
         return redirect("/bench/bare", code=303)
 
@@ -134,11 +139,13 @@ def prepare_database(url: str) -> list[str]:
     app = make_app()
     with app.app_context():
         db.drop_all()
-        db.session.execute(text("DROP TABLE IF EXISTS bench_bare"))
+        for table in ("bench_bare", "bench_floor"):
+            db.session.execute(text(f"DROP TABLE IF EXISTS {table}"))
         db.session.commit()
         db.create_all()
         pk = "SERIAL PRIMARY KEY" if url.startswith("postgresql") else "INTEGER PRIMARY KEY"
-        db.session.execute(text(f"CREATE TABLE bench_bare (id {pk}, note VARCHAR(10))"))
+        for table in ("bench_bare", "bench_floor"):
+            db.session.execute(text(f"CREATE TABLE {table} (id {pk}, note VARCHAR(10))"))
         today = date.today()
         pilot = Pilot(
             name="Bench",
@@ -175,6 +182,7 @@ def count_rows(url: str) -> dict[str, int]:
                 select(func.count(func.distinct(FeedbackResponse.idempotency_key)))
             ),
             "bare": db.session.execute(text("SELECT count(*) FROM bench_bare")).scalar(),
+            "floor": db.session.execute(text("SELECT count(*) FROM bench_floor")).scalar(),
         }
         db.session.remove()
         db.engine.dispose()
@@ -275,22 +283,35 @@ def _request(port, method, path, body=None, headers=None):
         conn.close()
 
 
-def feedback_client(
-    port: int, token: str, count: int, seed: int, outcome: Outcome, path: str | None = None
-) -> None:
-    """Load the form (CSRF cookie and token), then post ``count`` submissions to ``path``
-    (default: the public form)."""
-    path = path or f"/feedback/f/{token}"
+@dataclass
+class Phone:
+    """A client that has loaded the form: its session cookie, CSRF token and count sent."""
+
+    token: str
+    seed: int
+    cookie: str
+    csrf: str
+    sent: int = 0
+
+
+def open_form(port: int, token: str, seed: int) -> Phone:
+    """Load the form like a phone does, for its CSRF cookie and token."""
     status, headers, page = _request(port, "GET", f"/feedback/f/{token}")
     if status != 200:
-        outcome.errors.append(f"form GET {status}")
-        return
+        raise RuntimeError(f"form GET {status}")
     cookie = headers.get("Set-Cookie", "").split(";")[0]
     csrf = re.search(rb'name="csrf_token"[^>]* value="([^"]+)"', page).group(1).decode()
-    for i in range(count):  # bounded
+    return Phone(token, seed, cookie, csrf)
+
+
+def post_answers(port: int, phone: Phone, count: int, outcome: Outcome, path: str) -> None:
+    """Post ``count`` submissions from ``phone`` to ``path``, continuing its numbering."""
+    for _ in range(count):  # bounded
+        i, seed = phone.sent, phone.seed
+        phone.sent += 1
         key = f"bench-{seed:03d}-{i:05d}-{secrets.token_hex(4)}"
         fields = {
-            "csrf_token": csrf,
+            "csrf_token": phone.csrf,
             "idempotency_key": key,
             "q_overall": str(1 + (i + seed) % 5),
             "q_ease": str(1 + (i * 3 + seed) % 5),
@@ -300,17 +321,25 @@ def feedback_client(
         if i % 3 == 0:
             fields["q_comment"] = COMMENTS[(i + seed) % len(COMMENTS)]
         body = urlencode(fields)
-        headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
         sends = 2 if i % 20 == 7 else 1  # a double tap / a retry with the same key
         for _ in range(sends):
+            headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": phone.cookie}
             start = time.perf_counter()
             status, answer, _b = _request(port, "POST", path, body, headers)
             outcome.latencies.append(time.perf_counter() - start)
             if "Set-Cookie" in answer:  # keep the cookie up to date, as a browser does
-                cookie = headers["Cookie"] = answer["Set-Cookie"].split(";")[0]
+                phone.cookie = answer["Set-Cookie"].split(";")[0]
             outcome.requests += 1
             if status != 303:
                 outcome.errors.append(f"POST {status}")
+
+
+def feedback_client(
+    port: int, token: str, count: int, seed: int, outcome: Outcome, path: str | None = None
+) -> None:
+    """Load the form, then post ``count`` submissions to ``path`` (default: the public form)."""
+    phone = open_form(port, token, seed)
+    post_answers(port, phone, count, outcome, path or f"/feedback/f/{token}")
 
 
 def bare_client(port: int, count: int, outcome: Outcome) -> None:
@@ -357,12 +386,37 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] * 1000
 
 
-def bench(name: str, url: str, n: int, clients: int, threads: int = 1) -> dict:
+@dataclass
+class Phase:
+    """One kind of traffic, summed over the interleaved rounds."""
+
+    elapsed: float = 0.0
+    worker_cpu: float = 0.0
+    postgres_cpu: float = 0.0
+    idle: float = 0.0  # idle share × elapsed, summed
+    outcome: Outcome | None = None
+
+    def add(self, elapsed: float, outcome: Outcome, worker_cpu: float, postgres_cpu: float):
+        self.elapsed += elapsed
+        self.worker_cpu += worker_cpu
+        self.postgres_cpu += postgres_cpu
+        self.idle += outcome.idle_share * elapsed
+        if self.outcome is None:
+            self.outcome = Outcome([], [])
+        self.outcome.latencies += outcome.latencies
+        self.outcome.errors += outcome.errors
+        self.outcome.requests += outcome.requests
+
+    def per_request_ms(self, seconds: float) -> float:
+        return seconds * 1000 / self.outcome.requests
+
+
+def bench(name: str, url: str, n: int, clients: int, threads: int = 1, blocks: int = 4) -> dict:
     tokens = prepare_database(url)
     port = free_port()
     server = start_gunicorn(url, port, threads)
     try:
-        per = n // clients
+        per_block = n // clients // blocks
         # warm-up, not timed: every endpoint a few times on both workers, so that imports,
         # connections, statement caches and prepared statements exist for all three alike
         floor_client = functools.partial(feedback_client, path="/bench/floor")
@@ -370,59 +424,65 @@ def bench(name: str, url: str, n: int, clients: int, threads: int = 1) -> dict:
         run_clients(feedback_client, warm_args, 4)
         run_clients(bare_client, lambda i: (port, WARM_UP), 4)
         run_clients(floor_client, warm_args, 4)
-        warm = count_rows(url)
-        cpu_start, db_start = worker_cpu_seconds(server), postgres_cpu_seconds()
-        elapsed, fb = run_clients(
-            feedback_client,
-            lambda i: (port, tokens[i % len(tokens)], per, i),
-            clients,
-        )
-        fb_cpu = worker_cpu_seconds(server) - cpu_start
-        fb_db = postgres_cpu_seconds() - db_start
-        rows = count_rows(url)
-        cpu_start, db_start = worker_cpu_seconds(server), postgres_cpu_seconds()
-        b_elapsed, bare = run_clients(bare_client, lambda i: (port, per), clients)
-        bare_cpu = worker_cpu_seconds(server) - cpu_start
-        bare_db = postgres_cpu_seconds() - db_start
-        rows_after = count_rows(url)
-        cpu_start = worker_cpu_seconds(server)
-        f_elapsed, floor = run_clients(
-            floor_client, lambda i: (port, tokens[i % len(tokens)], per, i), clients
-        )
-        floor_cpu = worker_cpu_seconds(server) - cpu_start
+        phones = [open_form(port, tokens[i % len(tokens)], i) for i in range(clients)]
+        floor_phones = [open_form(port, tokens[i % len(tokens)], 500 + i) for i in range(clients)]
+        traffic = {
+            "feedback": lambda i, out: post_answers(
+                port, phones[i], per_block, out, f"/feedback/f/{phones[i].token}"
+            ),
+            "bare": lambda i, out: bare_client(port, per_block, out),
+            "floor": lambda i, out: post_answers(
+                port, floor_phones[i], per_block, out, "/bench/floor"
+            ),
+        }
+        phases = {kind: Phase() for kind in traffic}
+        before = count_rows(url)
+        kinds = list(traffic)
+        for block in range(blocks):  # bounded
+            for kind in kinds[block % 3 :] + kinds[: block % 3]:
+                cpu_start, db_start = worker_cpu_seconds(server), postgres_cpu_seconds()
+                elapsed, outcome = run_clients(traffic[kind], lambda i: (i,), clients)
+                phases[kind].add(
+                    elapsed,
+                    outcome,
+                    worker_cpu_seconds(server) - cpu_start,
+                    postgres_cpu_seconds() - db_start,
+                )
+        after = count_rows(url)
     finally:
         stop(server)
-    submissions = per * clients
+    fb, bare, floor = phases["feedback"], phases["bare"], phases["floor"]
+    submissions = per_block * blocks * clients
+    stored = after["responses"] - before["responses"]
+    keys = after["distinct_keys"] - before["distinct_keys"]
     result = {
         "database": name,
         "workers": 2,
         "threads": threads,
+        "blocks": blocks,
         "submissions": submissions,
-        "requests_sent": fb.requests,
-        "stored_responses": rows["responses"] - warm["responses"],
-        "distinct_keys": rows["distinct_keys"] - warm["distinct_keys"],
-        "exactly_once": (
-            rows["responses"] - warm["responses"]
-            == submissions
-            == rows["distinct_keys"] - warm["distinct_keys"]
-        ),
-        "errors": len(fb.errors) + len(bare.errors) + len(floor.errors),
-        "feedback_throughput": submissions / elapsed,
-        "feedback_idle_share": fb.idle_share,
-        "bare_idle_share": bare.idle_share,
-        "feedback_p50_ms": statistics.median(fb.latencies) * 1000,
-        "feedback_p99_ms": pct(fb.latencies, 0.99),
-        "feedback_worker_cpu_ms": fb_cpu * 1000 / fb.requests,
-        "feedback_postgres_cpu_ms": fb_db * 1000 / fb.requests,
-        "bare_rows": rows_after["bare"] - rows["bare"],
-        "bare_throughput": bare.requests / b_elapsed,
-        "bare_p50_ms": statistics.median(bare.latencies) * 1000,
-        "bare_p99_ms": pct(bare.latencies, 0.99),
-        "bare_worker_cpu_ms": bare_cpu * 1000 / bare.requests,
-        "bare_postgres_cpu_ms": bare_db * 1000 / bare.requests,
+        "requests_sent": fb.outcome.requests,
+        "stored_responses": stored,
+        "distinct_keys": keys,
+        "exactly_once": stored == submissions == keys,
+        "errors": len(fb.outcome.errors) + len(bare.outcome.errors) + len(floor.outcome.errors),
+        "feedback_throughput": submissions / fb.elapsed,
+        "feedback_idle_share": fb.idle / fb.elapsed,
+        "bare_idle_share": bare.idle / bare.elapsed,
+        "feedback_p50_ms": statistics.median(fb.outcome.latencies) * 1000,
+        "feedback_p99_ms": pct(fb.outcome.latencies, 0.99),
+        "feedback_worker_cpu_ms": fb.per_request_ms(fb.worker_cpu),
+        "feedback_postgres_cpu_ms": fb.per_request_ms(fb.postgres_cpu),
+        "bare_rows": after["bare"] - before["bare"],
+        "bare_throughput": bare.outcome.requests / bare.elapsed,
+        "bare_p50_ms": statistics.median(bare.outcome.latencies) * 1000,
+        "bare_p99_ms": pct(bare.outcome.latencies, 0.99),
+        "bare_worker_cpu_ms": bare.per_request_ms(bare.worker_cpu),
+        "bare_postgres_cpu_ms": bare.per_request_ms(bare.postgres_cpu),
         # the same client traffic (resends included) to a CSRF-protected one-row form
-        "floor_throughput": submissions / f_elapsed,
-        "floor_worker_cpu_ms": floor_cpu * 1000 / floor.requests,
+        "floor_rows": after["floor"] - before["floor"],
+        "floor_throughput": submissions / floor.elapsed,
+        "floor_worker_cpu_ms": floor.per_request_ms(floor.worker_cpu),
     }
     result["ratio"] = result["feedback_throughput"] / result["bare_throughput"]
     result["floor_ratio"] = result["floor_throughput"] / result["bare_throughput"]
@@ -445,19 +505,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=1, help="gunicorn threads per worker (1: sync worker)"
     )
+    parser.add_argument(
+        "--blocks", type=int, default=4, help="interleaved rounds of the three kinds of traffic"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-    if args.n % args.clients:
-        parser.error("--n must be a multiple of --clients")
+    if args.blocks < 1 or args.n % (args.clients * args.blocks):
+        parser.error("--n must be a multiple of --clients × --blocks")
     results = []
     workdir = Path(tempfile.mkdtemp(prefix="rollwise-bench-"))
     try:
         for _ in range(max(1, args.repeat)):  # bounded
             if args.db in ("postgres", "both"):
-                results.append(bench("PostgreSQL", args.pg_url, args.n, args.clients, args.threads))
+                results.append(
+                    bench(
+                        "PostgreSQL", args.pg_url, args.n, args.clients, args.threads, args.blocks
+                    )
+                )
             if args.db in ("sqlite", "both"):
                 url = f"sqlite:///{workdir / 'bench.db'}"
-                results.append(bench("SQLite (WAL)", url, args.n, args.clients, args.threads))
+                results.append(
+                    bench("SQLite (WAL)", url, args.n, args.clients, args.threads, args.blocks)
+                )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:
