@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import refresh
 from flask_login import current_user
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 SUPPORTED = {"en": "English", "zh_CN": "中文"}
 
@@ -41,8 +45,21 @@ def select_locale() -> str:
     chosen = normalise(session.get("lang"))
     if chosen:
         return chosen
-    accepted = request.accept_languages.best_match(["zh_CN", "zh-CN", "zh", "en"])
-    return normalise(accepted) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    return (
+        locale_for_header(request.headers.get("Accept-Language", ""))
+        or current_app.config["BABEL_DEFAULT_LOCALE"]
+    )
+
+
+@lru_cache(maxsize=512)
+def locale_for_header(header: str) -> str | None:
+    """The supported locale an ``Accept-Language`` header prefers, or None for neither.
+
+    Phones send a handful of distinct headers, and every request of the public form asks:
+    the answer is remembered per header (bounded, so odd headers only evict each other).
+    """
+    accepted = parse_accept_header(header, LanguageAccept)
+    return normalise(accepted.best_match(["zh_CN", "zh-CN", "zh", "en"]))
 
 
 def select_timezone() -> str:

@@ -228,6 +228,16 @@ def public_form(token: str):
         abort(409)
 
 
+@functools.lru_cache(maxsize=4096)
+def _thanks_path(script_root: str, token: str) -> str:
+    """The thank-you page of a link, built once per token (every submission redirects to it).
+
+    ``script_root`` is part of the key because ``url_for`` builds under it: the same app
+    mounted under two prefixes gets two entries.
+    """
+    return url_for("feedback.thanks", token=token)
+
+
 def _answer_public(token: str, target: PublicTarget | None):
     if target is None:
         abort(404)
@@ -237,7 +247,7 @@ def _answer_public(token: str, target: PublicTarget | None):
         target.form,
         target.site,
         action=lambda: url_for("feedback.public_form", token=token),
-        thanks_url=lambda: url_for("feedback.thanks", token=token),
+        thanks_url=lambda: _thanks_path(request.script_root, token),
         channel=ResponseChannel.QR,
         link=target,
         public=True,

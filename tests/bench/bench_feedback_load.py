@@ -55,6 +55,8 @@ sys.path.insert(0, str(ROOT))
 #: Requests per warm-up client and endpoint (4 clients; not timed, not counted).
 WARM_UP = 10
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/rollwise_h5_bench"
+#: What phones send: a Chinese and an English browser.
+LANGUAGES = ["zh-CN,zh;q=0.9,en;q=0.8", "en-US,en;q=0.9"]
 COMMENTS = [
     "排队时间短了很多，扫码点餐很方便",
     "老人不会用手机点餐，需要店员帮忙",
@@ -291,17 +293,22 @@ class Phone:
     seed: int
     cookie: str
     csrf: str
+    language: str
     sent: int = 0
 
 
 def open_form(port: int, token: str, seed: int) -> Phone:
-    """Load the form like a phone does, for its CSRF cookie and token."""
-    status, headers, page = _request(port, "GET", f"/feedback/f/{token}")
+    """Load the form like a phone does, for its CSRF cookie and token (half the phones ask
+    for Chinese, half for English)."""
+    language = LANGUAGES[seed % len(LANGUAGES)]
+    status, headers, page = _request(
+        port, "GET", f"/feedback/f/{token}", headers={"Accept-Language": language}
+    )
     if status != 200:
         raise RuntimeError(f"form GET {status}")
     cookie = headers.get("Set-Cookie", "").split(";")[0]
     csrf = re.search(rb'name="csrf_token"[^>]* value="([^"]+)"', page).group(1).decode()
-    return Phone(token, seed, cookie, csrf)
+    return Phone(token, seed, cookie, csrf, language)
 
 
 def post_answers(port: int, phone: Phone, count: int, outcome: Outcome, path: str) -> None:
@@ -323,7 +330,11 @@ def post_answers(port: int, phone: Phone, count: int, outcome: Outcome, path: st
         body = urlencode(fields)
         sends = 2 if i % 20 == 7 else 1  # a double tap / a retry with the same key
         for _ in range(sends):
-            headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": phone.cookie}
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": phone.cookie,
+                "Accept-Language": phone.language,
+            }
             start = time.perf_counter()
             status, answer, _b = _request(port, "POST", path, body, headers)
             outcome.latencies.append(time.perf_counter() - start)

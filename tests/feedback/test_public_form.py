@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -111,6 +112,23 @@ def test_a_missing_idempotency_key_is_refused(client, link):
     data = {k: v for k, v in VALID.items() if k != "idempotency_key"}
     assert client.post(f"/feedback/f/{link.token}", data=data).status_code == 422
     assert response_count() == 0
+
+
+def test_the_thank_you_redirect_follows_the_mount_point(client, link):
+    """The thank-you address is remembered per token; an app mounted under a prefix must
+    still get its own prefix (and the unprefixed app none)."""
+    mounted = client.post(
+        f"/feedback/f/{link.token}",
+        data={**VALID, "idempotency_key": "mounted-key-00000001"},
+        base_url="http://localhost/rollwise/",
+    )
+    plain = client.post(
+        f"/feedback/f/{link.token}", data={**VALID, "idempotency_key": "plain-key-0000000001"}
+    )
+    assert (mounted.status_code, plain.status_code) == (303, 303)
+    assert urlsplit(mounted.location).path == f"/rollwise/feedback/f/{link.token}/thanks"
+    assert urlsplit(plain.location).path == f"/feedback/f/{link.token}/thanks"
+    assert response_count() == 2
 
 
 @pytest.mark.parametrize("key", ["short-key", "key with spaces 0001", "k" * 65, "键" * 20])

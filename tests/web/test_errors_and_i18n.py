@@ -1,3 +1,7 @@
+import pytest
+from flask import request
+
+from app.i18n import locale_for_header, normalise, select_locale
 from app.models import Role
 
 
@@ -57,3 +61,27 @@ def test_static_assets_are_served_locally(client):
     assert b"/bootstrap/static/css/bootstrap.min.css" in response.data
     with client.get("/bootstrap/static/css/bootstrap.min.css") as css:
         assert css.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh_CN"),  # a Chinese phone
+        ("en-US,en;q=0.9", "en"),
+        ("en;q=0.5, zh;q=0.9", "zh_CN"),  # the weights decide, not the order
+        ("zh-TW,zh;q=0.9", "zh_CN"),
+        ("fr-FR,fr;q=0.9,en;q=0.3", "en"),
+        ("fr-FR,de;q=0.9", None),  # neither: the default applies
+        ("", None),
+        ("*;;;q=x", None),  # malformed: no error
+    ],
+)
+def test_the_accept_language_header_picks_the_locale_as_the_request_parser_does(
+    app, header, expected
+):
+    """Expected values from werkzeug's own ``request.accept_languages`` (the parser the
+    remembered answer replaces), mapped to the two supported locales."""
+    with app.test_request_context(headers={"Accept-Language": header} if header else {}):
+        by_request = normalise(request.accept_languages.best_match(["zh_CN", "zh-CN", "zh", "en"]))
+        assert locale_for_header(header) == by_request == expected
+        assert select_locale() == (expected or app.config["BABEL_DEFAULT_LOCALE"])
