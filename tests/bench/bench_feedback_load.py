@@ -348,8 +348,15 @@ def post_answers(port: int, phone: Phone, count: int, outcome: Outcome, path: st
 def feedback_client(
     port: int, token: str, count: int, seed: int, outcome: Outcome, path: str | None = None
 ) -> None:
-    """Load the form, then post ``count`` submissions to ``path`` (default: the public form)."""
-    phone = open_form(port, token, seed)
+    """Load the form, then post ``count`` submissions to ``path`` (default: the public form).
+
+    Runs in a client thread: a form that does not load is recorded as an error, not raised.
+    """
+    try:
+        phone = open_form(port, token, seed)
+    except RuntimeError as error:
+        outcome.errors.append(str(error))
+        return
     post_answers(port, phone, count, outcome, path or f"/feedback/f/{token}")
 
 
@@ -432,9 +439,13 @@ def bench(name: str, url: str, n: int, clients: int, threads: int = 1, blocks: i
         # connections, statement caches and prepared statements exist for all three alike
         floor_client = functools.partial(feedback_client, path="/bench/floor")
         warm_args = lambda i: (port, tokens[i % len(tokens)], WARM_UP, 900 + i)  # noqa: E731
-        run_clients(feedback_client, warm_args, 4)
-        run_clients(bare_client, lambda i: (port, WARM_UP), 4)
-        run_clients(floor_client, warm_args, 4)
+        warm_errors = [
+            *run_clients(feedback_client, warm_args, 4)[1].errors,
+            *run_clients(bare_client, lambda i: (port, WARM_UP), 4)[1].errors,
+            *run_clients(floor_client, warm_args, 4)[1].errors,
+        ]
+        if warm_errors:
+            raise RuntimeError(f"warm-up failed: {sorted(set(warm_errors))}")
         phones = [open_form(port, tokens[i % len(tokens)], i) for i in range(clients)]
         floor_phones = [open_form(port, tokens[i % len(tokens)], 500 + i) for i in range(clients)]
         traffic = {
