@@ -1,7 +1,7 @@
 """Staged rollout planning: readiness, tiers, waves by capacity, holdback, mentors.
 
 Pure functions over small frozen dataclasses (no Flask, no database). The app turns sites
-into :class:`SiteInput` rows (``app/services/rollout.py``) and stores the result.
+into :class:`SiteInput` rows (``app/rollout/plans.py``) and stores the result.
 
 :func:`readiness`
     A 0-100 score per site: the weighted mean of management score, digital readiness, staff

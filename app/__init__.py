@@ -14,20 +14,23 @@ from sqlalchemy.engine import Engine
 from app.config import BASE_DIR, Config, config_from_env
 from app.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
 
-BLUEPRINT_MODULES = (
-    "app.errors",
-    "app.auth",
-    "app.main",
-    "app.admin",
-    "app.sites",
-    "app.pilots",
-    "app.feedback",
-    "app.retros",
-    "app.reports",
-    "app.rollout",
-    "app.api",
-    "app.integrations",
-)
+# Each area's blueprint, and the modules that attach its routes and commands to it. The
+# packages themselves only create the blueprint, so a workflow module can be imported from
+# any area without pulling in the web layer.
+BLUEPRINTS = {
+    "app.errors": (),
+    "app.auth": ("routes",),
+    "app.main": ("routes",),
+    "app.admin": ("routes",),
+    "app.sites": ("routes", "commands"),
+    "app.pilots": ("routes",),
+    "app.feedback": ("routes", "cli"),
+    "app.retros": ("routes",),
+    "app.reports": ("routes",),
+    "app.rollout": ("routes",),
+    "app.api": ("routes",),
+    "app.integrations": ("routes",),
+}
 
 
 def create_app(config_class: type[Config] | None = None) -> Flask:
@@ -45,7 +48,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from app.i18n import select_locale, select_timezone
+    from app.core.i18n import select_locale, select_timezone
 
     configure_database_session(app)
     db.init_app(app)
@@ -80,9 +83,11 @@ def configure_database_session(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     import importlib
 
-    for module_name in BLUEPRINT_MODULES:
-        module = importlib.import_module(module_name)
-        app.register_blueprint(module.bp)
+    for package_name, web_modules in BLUEPRINTS.items():
+        package = importlib.import_module(package_name)
+        for module_name in web_modules:
+            importlib.import_module(f"{package_name}.{module_name}")
+        app.register_blueprint(package.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -98,7 +103,7 @@ def register_commands(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from app.templating import register
+    from app.core.templating import register
 
     register(app)
 

@@ -25,8 +25,8 @@ def create_user_command(email, name, role_name, site_code, password):
     """Create an account."""
     from sqlalchemy import select
 
+    from app.auth.accounts import create_user
     from app.models import Site, User
-    from app.services.users import create_user
 
     if len(password) < 10:
         raise click.BadParameter("use at least 10 characters", param_hint="--password")

@@ -4,8 +4,8 @@ from sqlalchemy import func, select
 from wtforms import BooleanField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
+from app.core.formfields import choices
 from app.extensions import db
-from app.formutils import choices
 from app.models import Role, Site, User
 
 ROLE_LABELS = {

@@ -7,10 +7,10 @@ from sqlalchemy import select
 
 from app.admin import bp
 from app.admin.forms import ROLE_LABELS, UserForm
+from app.auth.accounts import apply_user_form
 from app.auth.permissions import require_role
 from app.extensions import db
 from app.models import Role, User
-from app.services.users import apply_user_form
 
 
 @bp.route("/users")

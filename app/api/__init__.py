@@ -4,5 +4,3 @@ from app.extensions import csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # the API authenticates with bearer tokens, not cookies
-
-from app.api import routes  # noqa: E402,F401

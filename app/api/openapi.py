@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.services.observation_import import API_MAX_ROWS
+from app.sites.observation_import import API_MAX_ROWS
 
 
 def _error(description: str) -> dict[str, Any]:

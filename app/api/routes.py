@@ -17,17 +17,17 @@ from sqlalchemy.exc import IntegrityError
 
 from app.api import bp
 from app.api.openapi import openapi_document
+from app.api.tokens import authenticate
+from app.core.tables import ImportFailed, RowError
 from app.errors.handlers import api_error
 from app.extensions import db
 from app.models import Metric, Pilot, Site
-from app.services.api_tokens import authenticate
-from app.services.observation_import import (
+from app.sites.observation_import import (
     API_MAX_ROWS,
     apply_observations,
     frame_from_records,
     plan_observations,
 )
-from app.services.tabular import ImportFailed, RowError
 
 
 def token_required(view):

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from app.demo.catalogue import CUSTOMER_COMMENTS, METRICS, REGIONS, RETRO_NOTES, STAFF_COMMENTS
 from app.extensions import db
+from app.feedback.ready_made import customer_template, staff_template
 from app.models import (
     ActionItem,
     ActionStatus,
@@ -48,7 +49,6 @@ from app.models import (
     SizeTier,
     User,
 )
-from app.services.feedback_templates import customer_template, staff_template
 
 DEMO_PASSWORD = "demo-rollwise"  # noqa: S105 - published demo password, demo data only
 DEMO_USERS = [
@@ -103,9 +103,9 @@ def seed(seed_value: int = 20261122, last_day: date = DEFAULT_LAST_DAY) -> SeedS
 def _derive(pilot: Pilot, last_day: date) -> None:
     """What the app derives from raw data: comment themes, daily feedback metrics, and a
     second, finished pilot whose rollout is under way."""
-    from app.services.feedback import retag_pilot
-    from app.services.feedback_metrics import sync_pilot_metrics
-    from app.services.rollout import seed_rollout_demo
+    from app.feedback.daily_metrics import sync_pilot_metrics
+    from app.feedback.questionnaires import retag_pilot
+    from app.rollout.plans import seed_rollout_demo
 
     retag_pilot(pilot.id)
     sync_pilot_metrics(pilot, today=last_day)

@@ -9,7 +9,7 @@ import pandas as pd
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app.charts import bar_chart_svg, daily_series_svg
+from app.core.charts import bar_chart_svg, daily_series_svg
 from app.extensions import db
 from app.models import Adjustment, Pilot
 

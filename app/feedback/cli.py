@@ -7,9 +7,9 @@ from datetime import date
 import click
 from flask import current_app
 
+from app.core.tables import local_today
 from app.extensions import db
 from app.feedback import bp
-from app.services.tabular import local_today
 
 
 def _pilot(pilot_id: int):
@@ -36,9 +36,9 @@ def _pilot(pilot_id: int):
 )
 def import_command(file, pilot_id, audience, mappings):
     """Import responses from another survey tool (CSV or .xlsx); all rows or none."""
+    from app.core.tables import ImportFailed
+    from app.feedback.import_export import import_responses, parse_mapping
     from app.models import Audience
-    from app.services.feedback_import import import_responses, parse_mapping
-    from app.services.tabular import ImportFailed
 
     pilot = _pilot(pilot_id)
     # messages of the shared import helpers are translated, which needs a request context
@@ -62,7 +62,7 @@ def import_command(file, pilot_id, audience, mappings):
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None)
 def sync_metrics_command(pilot_id, today):
     """Write the daily feedback rates (csat, senior_csat, …) as metric observations."""
-    from app.services.feedback_metrics import MetricConflict, sync_all, sync_pilot_metrics
+    from app.feedback.daily_metrics import MetricConflict, sync_all, sync_pilot_metrics
 
     day: date = today.date() if today else local_today()
     try:
@@ -82,7 +82,7 @@ def sync_metrics_command(pilot_id, today):
 @click.option("--pilot", "pilot_id", type=int, required=True)
 def retag_command(pilot_id):
     """Recompute the automatic themes of every comment of a pilot (manual tags stay)."""
-    from app.services.feedback import retag_pilot
+    from app.feedback.questionnaires import retag_pilot
 
     changed = retag_pilot(_pilot(pilot_id).id)
     db.session.commit()

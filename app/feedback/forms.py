@@ -2,8 +2,8 @@
 
 The answer pages (the public QR form and the logged-in staff form) have no form class: their
 questions come from the form version and are validated by
-``app.services.feedback.clean_answers`` (one validator for the web and imports), their
-idempotency key by ``app.services.feedback.idempotency_key_error``, and their CSRF token by
+``app.feedback.questionnaires.clean_answers`` (one validator for the web and imports), their
+idempotency key by ``app.feedback.questionnaires.idempotency_key_error``, and their CSRF token by
 ``CSRFProtect`` before the view runs. ``HONEYPOT_FIELD`` names the field bots fill in.
 """
 
@@ -25,8 +25,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
-from app.formutils import choices
-from app.services.feedback import MAX_TAG_LENGTH
+from app.core.formfields import choices
+from app.feedback.questionnaires import MAX_TAG_LENGTH
 
 HONEYPOT_FIELD = "website"
 

@@ -28,8 +28,11 @@ from app.auth.permissions import (
     require_role,
     require_staff_site_in,
 )
+from app.core.i18n import select_locale
+from app.core.tables import local_today
 from app.extensions import db, limiter
-from app.feedback import bp
+from app.feedback import bp, intake, qr
+from app.feedback import questionnaires as svc
 from app.feedback.forms import (
     HONEYPOT_FIELD,
     QUESTION_TYPE_LABELS,
@@ -39,7 +42,8 @@ from app.feedback.forms import (
     ImportForm,
     TagForm,
 )
-from app.i18n import select_locale
+from app.feedback.intake import FormDefinition, PublicTarget, SiteRef, StaleTarget
+from app.feedback.themes import THEME_LABELS
 from app.models import (
     Assignment,
     Audience,
@@ -51,12 +55,6 @@ from app.models import (
     Role,
     Site,
 )
-from app.services import feedback as svc
-from app.services import feedback_intake as intake
-from app.services import qr
-from app.services.feedback_intake import FormDefinition, PublicTarget, SiteRef, StaleTarget
-from app.services.tabular import local_today
-from app.services.themes import THEME_LABELS
 
 # ------------------------------------------------------------------ rate limits
 
@@ -211,7 +209,7 @@ def public_form(token: str):
 
     A submission is checked against the target this process remembers for the token; the
     write itself confirms that the link, the form and the pilot are still as remembered
-    (see :mod:`app.services.feedback_intake`). If they are not, the target is read afresh
+    (see :mod:`app.feedback.intake`). If they are not, the target is read afresh
     and the request is answered from that.
     """
     target = intake.recall(token) if request.method == "POST" else None
@@ -554,8 +552,8 @@ def edit_form(pilot_id: int, audience: str):
 @bp.route("/pilots/<int:pilot_id>/overview")
 @require_role(*ALL_SEEING)
 def pilot_overview(pilot_id: int):
+    from app.feedback import analytics as fa
     from app.feedback.charts import overview_charts
-    from app.services import feedback_analytics as fa
 
     pilot = get_pilot_or_404(pilot_id)
     overview = fa.pilot_overview(pilot)
@@ -668,8 +666,8 @@ def flag_response(response_id: int):
 @bp.route("/pilots/<int:pilot_id>/export.<fmt>")
 @require_role(*ALL_SEEING)
 def export(pilot_id: int, fmt: str):
-    from app.services import feedback_import
-    from app.services.tabular import csv_response, xlsx_response
+    from app.core.tables import csv_response, xlsx_response
+    from app.feedback import import_export as feedback_import
 
     pilot = get_pilot_or_404(pilot_id)
     if fmt not in ("csv", "xlsx"):
@@ -684,8 +682,8 @@ def export(pilot_id: int, fmt: str):
 @bp.route("/pilots/<int:pilot_id>/import", methods=["GET", "POST"])
 @require_role(*PILOT_EDITORS)
 def import_responses(pilot_id: int):
-    from app.services import feedback_import
-    from app.services.tabular import ImportFailed
+    from app.core.tables import ImportFailed
+    from app.feedback import import_export as feedback_import
 
     pilot = get_pilot_or_404(pilot_id, for_edit=True)
     form = ImportForm()

@@ -6,12 +6,12 @@ from flask import flash, make_response, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from app.api.tokens import create_token, list_tokens, revoke_token
 from app.auth.permissions import PILOT_EDITORS, require_role
 from app.extensions import db
 from app.integrations import bp
 from app.integrations.forms import RevokeForm, TokenForm
 from app.models import ApiToken
-from app.services.api_tokens import create_token, list_tokens, revoke_token
 
 
 @bp.route("/tokens", methods=["GET", "POST"])

@@ -4,10 +4,10 @@ from flask import redirect, render_template, request, session
 from flask_login import current_user, login_required
 
 from app.auth.routes import safe_next
+from app.core.i18n import SUPPORTED
 from app.extensions import db
-from app.i18n import SUPPORTED
 from app.main import bp
-from app.services.dashboard import pilot_overview
+from app.pilots.overview import pilot_overview
 
 
 @bp.route("/")

@@ -24,8 +24,8 @@ from wtforms.validators import (
 )
 
 from app.auth.permissions import PILOT_EDITORS
+from app.core.formfields import FiniteFloatField, choices
 from app.extensions import db
-from app.formutils import FiniteFloatField, choices
 from app.models import User
 
 REASON_HELP = _l(

@@ -12,8 +12,8 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from app.reason_text import render
-from app.services.sites import SIZE_LABELS
+from app.core.reasons import render
+from app.sites.registry import SIZE_LABELS
 
 TEMPLATES = {
     "stratum_share": _l(

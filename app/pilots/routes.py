@@ -10,11 +10,15 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.auth.permissions import ALL_SEEING, PILOT_EDITORS, get_pilot_or_404, require_role
-from app.charts import daily_series_svg
+from app.core.charts import daily_series_svg
+from app.core.formfields import choices
+from app.core.tables import local_today
 from app.extensions import db
-from app.formutils import choices
 from app.models import Arm, AssignmentMethod, Direction, Metric, MetricRole, Pilot, Site
 from app.pilots import bp
+from app.pilots import lifecycle as svc
+from app.pilots import observations as obs
+from app.pilots import proposal as pilot_design
 from app.pilots.forms import (
     AddSiteForm,
     DatesForm,
@@ -25,14 +29,10 @@ from app.pilots.forms import (
     StartForm,
 )
 from app.pilots.reasons import site_reason_text
-from app.services import observations as obs
-from app.services import pilot_design
-from app.services import pilots as svc
-from app.services.observation_import import OBSERVATION_ALIASES
-from app.services.tabular import local_today
 from app.sites.forms import UploadForm
 from app.sites.importing import observations_preview as render_observations_preview
 from app.sites.importing import stash_or_error
+from app.sites.observation_import import OBSERVATION_ALIASES
 
 
 @bp.app_template_filter("site_reason")

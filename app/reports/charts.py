@@ -2,7 +2,7 @@
 
 Report-specific charts live here (event study, forest plots, permutation distribution,
 site-by-site effects). The daily pilot-vs-control series uses the shared
-``app.charts.daily_series_svg`` when it exists and a local equivalent otherwise. Text is
+``app.core.charts.daily_series_svg`` when it exists and a local equivalent otherwise. Text is
 drawn as paths with a CJK-capable font first, so Chinese labels render everywhere.
 Snapshots are immutable, so rendered charts are cached per (report, chart, locale).
 """
@@ -134,7 +134,7 @@ def daily_chart(
         }
     )
     try:
-        from app.charts import daily_series_svg  # the shared chart, once it exists
+        from app.core.charts import daily_series_svg  # the shared chart, once it exists
     except ImportError:
         daily_series_svg = None
     if daily_series_svg is not None:

@@ -12,12 +12,12 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from app.reports import charts
-from app.services import report_sentences as say
+from app.reports import sentences as say
 
 
 def _theme_label(tag: str) -> str:
     try:
-        from app.services.themes import theme_label
+        from app.feedback.themes import theme_label
     except ImportError:
         return tag
     return theme_label(tag)

@@ -7,8 +7,8 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, SelectMultipleField, SubmitField, TextAreaField, widgets
 from wtforms.validators import DataRequired, Length, Optional
 
-from app.formutils import choices
-from app.services.report_sentences import DECISION_LABELS, METHOD_LABELS
+from app.core.formfields import choices
+from app.reports.sentences import DECISION_LABELS, METHOD_LABELS
 
 COMMENT_MAX = 4000
 

@@ -31,11 +31,12 @@ from app.auth.permissions import (
 from app.extensions import db
 from app.models import Decision, Pilot, Report, ReportStatus, Role
 from app.reports import bp
+from app.reports import exports as report_exports
+from app.reports import jobs as report_jobs
+from app.reports import snapshots as service
 from app.reports.context import page_body, report_context
 from app.reports.forms import CreateReportForm, ExploreForm, ReviewForm
-from app.services import report_exports, report_jobs
-from app.services import reports as service
-from app.services.report_sentences import METHOD_LABELS, STATUS_COLOURS, STATUS_LABELS
+from app.reports.sentences import METHOD_LABELS, STATUS_COLOURS, STATUS_LABELS
 
 
 def _locale() -> str:
@@ -45,7 +46,7 @@ def _locale() -> str:
 
 
 def _explore_form(pilot: Pilot) -> ExploreForm:
-    from app.formutils import choices
+    from app.core.formfields import choices
 
     form = ExploreForm()
     form.metrics.choices = choices(
@@ -281,7 +282,7 @@ def report_datetime(value) -> str:  # noqa: ANN001
 
 @bp.context_processor
 def _report_globals() -> dict:
-    from app.services.report_sentences import DECISION_LABELS
+    from app.reports.sentences import DECISION_LABELS
 
     return {
         "decision_labels": DECISION_LABELS,

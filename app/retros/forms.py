@@ -16,10 +16,10 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from app.formutils import choices
+from app.core.formfields import choices
 from app.models import ActionStatus, AdjustmentScope, RetroFormat
-from app.services.adjustments import CONDITION_ATTRIBUTES, normalise_condition
-from app.services.retros import ACTION_STATUS_LABELS, FORMAT_LABELS, RetroError
+from app.retros.adjustments import CONDITION_ATTRIBUTES, normalise_condition
+from app.retros.meetings import ACTION_STATUS_LABELS, FORMAT_LABELS, RetroError
 
 ATTRIBUTE_LABELS = {
     "senior_share": _l("Share of senior customers"),

@@ -30,7 +30,11 @@ from app.models import (
     Retrospective,
     User,
 )
+from app.retros import adjustments as adjustment_service
 from app.retros import bp
+from app.retros import meetings as retro_service
+from app.retros import minutes as minutes_service
+from app.retros.brief import daily_brief
 from app.retros.forms import (
     ATTRIBUTE_LABELS,
     SCOPE_LABELS,
@@ -43,18 +47,14 @@ from app.retros.forms import (
     UpdateActionForm,
     VisibilityForm,
 )
-from app.services import adjustments as adjustment_service
-from app.services import minutes as minutes_service
-from app.services import retros as retro_service
-from app.services.retro_brief import daily_brief
-from app.services.retros import (
+from app.retros.meetings import (
     ACTION_STATUS_COLOURS,
     ACTION_STATUS_LABELS,
     CATEGORY_LABELS,
     FORMAT_LABELS,
     RetroError,
 )
-from app.services.timeline import pilot_timeline, timeline_chart_svg
+from app.retros.timeline import pilot_timeline, timeline_chart_svg
 
 
 def today() -> date:
@@ -452,7 +452,7 @@ def adjustment(adjustment_id: int):
     if series:
         import pandas as pd
 
-        from app.charts import daily_series_svg
+        from app.core.charts import daily_series_svg
 
         primary = pilot.primary_metric
         chart = daily_series_svg(

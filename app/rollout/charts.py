@@ -22,7 +22,7 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from app.models import RolloutPlan, WaveStatus  # noqa: E402
-from app.services.rollout import capacity_use, wave_summary  # noqa: E402
+from app.rollout.plans import capacity_use, wave_summary  # noqa: E402
 
 STATUS_COLOURS = {
     WaveStatus.PLANNED: "#6c757d",

@@ -18,7 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from app.formutils import FiniteFloatField, choices
+from app.core.formfields import FiniteFloatField, choices
 
 PREDICT_BY_LABELS = {
     "digital_readiness": _l("Digital readiness"),

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
-from app.reason_text import render
+from app.core.reasons import render
 
 TIER_LABELS = {"high": _l("high"), "medium": _l("medium"), "low": _l("low")}
 COMPONENT_LABELS = {

@@ -20,10 +20,12 @@ from app.auth.permissions import (
     require_login,
     require_role,
 )
+from app.core.formfields import choices
+from app.core.tables import local_today
 from app.extensions import db
-from app.formutils import choices
 from app.models import PlanStatus, RolloutPlan, Site, WaveStatus
-from app.rollout import bp
+from app.rollout import bp, exports, gates
+from app.rollout import plans as service
 from app.rollout.charts import timeline_svg
 from app.rollout.forms import (
     PREDICT_BY_LABELS,
@@ -38,12 +40,8 @@ from app.rollout.forms import (
     SignoffForm,
     WaveDatesForm,
 )
+from app.rollout.plans import RolloutError
 from app.rollout.reasons import TIER_LABELS, reason_text
-from app.services import rollout as service
-from app.services import rollout_exports as exports
-from app.services import rollout_gates as gates
-from app.services.rollout import RolloutError
-from app.services.tabular import local_today
 
 
 @bp.app_template_filter("rollout_reason")

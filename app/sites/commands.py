@@ -9,14 +9,14 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from app.core import tables as tabular
+from app.core.tables import ImportFailed
 from app.extensions import db
 from app.models import Pilot
-from app.services import tabular
-from app.services.observation_import import apply_observations, plan_observations
-from app.services.site_import import apply_import, plan_import
-from app.services.sites import SiteFilters, export_frame, list_sites
-from app.services.tabular import ImportFailed
 from app.sites import bp
+from app.sites.observation_import import apply_observations, plan_observations
+from app.sites.registry import SiteFilters, export_frame, list_sites
+from app.sites.site_import import apply_import, plan_import
 
 observations_cli = AppGroup("observations", help="Daily observations.")
 
@@ -101,3 +101,7 @@ def import_observations_command(path: str, pilot_id: int | None, dry_run: bool, 
         f"imported {plan.n_rows} rows ({plan.form} form): {summary} "
         f"in {time.perf_counter() - started:.1f} s"
     )
+
+
+# ``flask observations …`` lives with the data intake, registered with this blueprint
+bp.record_once(lambda state: state.app.cli.add_command(observations_cli))

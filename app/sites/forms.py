@@ -9,10 +9,10 @@ from sqlalchemy import select
 from wtforms import BooleanField, IntegerField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
+from app.core.formfields import FiniteFloatField, choices
 from app.extensions import db
-from app.formutils import FiniteFloatField, choices
 from app.models import Site
-from app.services.sites import SIZE_LABELS
+from app.sites.registry import SIZE_LABELS
 
 UPLOAD_TYPES = ["csv", "xlsx", "txt"]
 

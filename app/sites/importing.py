@@ -10,16 +10,16 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
+from app.core import tables as tabular
+from app.core.tables import ImportFailed, RowError
 from app.extensions import db
 from app.models import Pilot
-from app.services import tabular
-from app.services.observation_import import (
+from app.sites.forms import ConfirmForm
+from app.sites.observation_import import (
     OBSERVATION_ALIASES,
     apply_observations,
     plan_observations,
 )
-from app.services.tabular import ImportFailed, RowError
-from app.sites.forms import ConfirmForm
 
 PREVIEW_ROWS = 8
 

@@ -8,22 +8,9 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from app.auth.permissions import ALL_SEEING, PILOT_EDITORS, get_site_or_404, require_role
+from app.core import tables as tabular
+from app.core.tables import ImportFailed, RowError
 from app.extensions import db
-from app.services import tabular
-from app.services.site_import import SITE_ALIASES, apply_import, field_labels, plan_import
-from app.services.sites import (
-    READINESS_LABELS,
-    SIZE_LABELS,
-    SiteFilters,
-    apply_site,
-    export_frame,
-    list_sites,
-    regions,
-    site_completeness,
-    site_pilots,
-    site_query,
-)
-from app.services.tabular import ImportFailed, RowError
 from app.sites import bp
 from app.sites.forms import ConfirmForm, SiteForm, UploadForm
 from app.sites.importing import (
@@ -35,6 +22,19 @@ from app.sites.importing import (
 from app.sites.importing import (
     observations_preview as render_observations_preview,
 )
+from app.sites.registry import (
+    READINESS_LABELS,
+    SIZE_LABELS,
+    SiteFilters,
+    apply_site,
+    export_frame,
+    list_sites,
+    regions,
+    site_completeness,
+    site_pilots,
+    site_query,
+)
+from app.sites.site_import import SITE_ALIASES, apply_import, field_labels, plan_import
 
 PAGE_SIZE = 50
 
@@ -201,7 +201,7 @@ def import_observations():
             return redirect(
                 url_for("sites.observations_preview", token=token, name=form.file.data.filename)
             )
-    from app.services.observation_import import OBSERVATION_ALIASES
+    from app.sites.observation_import import OBSERVATION_ALIASES
 
     return render_template(
         "sites/import.html",

@@ -8,7 +8,7 @@ STAFF = frozenset({"staff"})
 
 
 def setup(world):
-    from app.services import feedback as svc
+    from app.feedback import questionnaires as svc
 
     svc.ensure_forms(world.pilot)
     links = svc.ensure_links(world.pilot)

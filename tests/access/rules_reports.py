@@ -12,7 +12,7 @@ import numpy as np
 
 from app.extensions import db
 from app.models import Observation
-from app.services import reports as service
+from app.reports import snapshots as service
 from tests.access.rules import ALL_SEEING, ANALYSTS, get, post
 
 

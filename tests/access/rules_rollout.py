@@ -12,7 +12,7 @@ from tests.access.rules import ALL_SEEING, EDITORS, LOGGED_IN, get, post
 
 def setup(world) -> None:
     """A decided pilot whose plan includes the staff user's site (``world.site``)."""
-    from app.services.rollout import generate_plan
+    from app.rollout.plans import generate_plan
 
     start = date(2026, 10, 1)
     mentor = Site(code="RW-MENTOR", name="Mentor site", region="East", management_score=80,

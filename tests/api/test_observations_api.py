@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import ApiToken, ImportBatch, Observation, ObservationRevision, Role
-from app.services.observation_import import API_MAX_ROWS
+from app.sites.observation_import import API_MAX_ROWS
 
 
 @pytest.fixture

@@ -101,7 +101,7 @@ def make_app():
     app.add_url_rule("/bench/bare", "bench_bare", csrf.exempt(bare), methods=["POST"])
     app.add_url_rule("/bench/floor", "bench_floor", floor, methods=["POST"])
     with app.app_context():
-        from app.services.themes import warm_up
+        from app.feedback.themes import warm_up
 
         warm_up()
     return app
@@ -135,8 +135,8 @@ def prepare_database(url: str) -> list[str]:
     from sqlalchemy import text
 
     from app.extensions import db
+    from app.feedback import questionnaires as svc
     from app.models import Arm, Assignment, Audience, Pilot, PilotStatus, Site
-    from app.services import feedback as svc
 
     app = make_app()
     with app.app_context():

@@ -63,10 +63,10 @@ def run_one(url: str, path: Path, corrected: Path) -> None:
     os.environ["TEST_DATABASE_URL"] = url
     from app import create_app
     from app.config import TestConfig
+    from app.core import tables as tabular
     from app.extensions import db
     from app.models import Metric, Site
-    from app.services import tabular
-    from app.services.observation_import import apply_observations, plan_observations
+    from app.sites.observation_import import apply_observations, plan_observations
 
     class BenchConfig(TestConfig):
         SQLALCHEMY_DATABASE_URI = url

@@ -179,7 +179,7 @@ def main() -> int:
     from app.config import TestConfig
     from app.extensions import db
     from app.models import ReportStatus
-    from app.services import reports as service
+    from app.reports import snapshots as service
 
     tmp = tempfile.TemporaryDirectory()
 

@@ -1,7 +1,7 @@
 """How long the daily retro brief takes on the demo's 40-site pilot (10 pilot + 30 control).
 
 Seeds the demo into a throwaway database (a temporary SQLite file, or the database named by
-``--database-url``), then times :func:`app.services.retro_brief.daily_brief` for every retro
+``--database-url``), then times :func:`app.retros.brief.daily_brief` for every retro
 day of the pilot, and the query count of one brief.
 
     .venv/bin/python tests/bench/bench_retro_brief.py [--repeat 3] [--database-url URL]
@@ -33,7 +33,7 @@ def main() -> None:
     from app.demo.seed import seed
     from app.extensions import db
     from app.models import Pilot
-    from app.services.retro_brief import daily_brief
+    from app.retros.brief import daily_brief
 
     tmp = tempfile.TemporaryDirectory()
     url = args.database_url or f"sqlite:///{Path(tmp.name) / 'bench.db'}"

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.feedback import questionnaires as svc
 from app.models import Audience, FeedbackResponse, FormLink
-from app.services import feedback as svc
 
 _keys = itertools.count(1)
 

@@ -23,8 +23,8 @@ from numpy.testing import assert_allclose
 from scipy import stats
 
 from app.extensions import db
+from app.feedback import analytics as fa
 from app.models import Audience, Role
-from app.services import feedback_analytics as fa
 
 POST = {"P1": [5, 4, 2], "P2": [4, 4, 1, 5], "C1": [3, 4], "C2": [2, 5, 3]}
 PRE = {"P1": [3, 3], "P2": [4, 2], "C1": [4], "C2": [3]}
@@ -37,7 +37,7 @@ def data(make_site, make_pilot, add_response):
     sites = {code: make_site(code=code, name=f"Store {code}") for code in ("P1", "P2", "C1", "C2")}
     pilot = make_pilot(n_pilot=2, n_control=2, sites=list(sites.values()),
                        start_date=date(2026, 10, 1))  # fmt: skip
-    from app.services import feedback as svc
+    from app.feedback import questionnaires as svc
 
     svc.ensure_forms(pilot)
     for code, ratings in PRE.items():

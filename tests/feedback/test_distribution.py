@@ -7,8 +7,8 @@ import io
 from PIL import Image
 
 from app.extensions import db
+from app.feedback import questionnaires as svc
 from app.models import Audience, FormLink, Role
-from app.services import feedback as svc
 from tests.feedback.conftest import link_for
 
 

@@ -9,10 +9,10 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
+from app.core.tables import ImportFailed
 from app.extensions import db
+from app.feedback.import_export import import_responses, parse_mapping
 from app.models import FeedbackAnswer, FeedbackResponse, ResponseChannel, Role
-from app.services.feedback_import import import_responses, parse_mapping
-from app.services.tabular import ImportFailed
 from tests.feedback.conftest import response_count
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.services.masking import mask, mask_text
+from app.feedback.masking import mask, mask_text
 
 CASES = [
     # (input, expected) — realistic comments as customers write them

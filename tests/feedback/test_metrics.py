@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
+from app.feedback.daily_metrics import MetricConflict, sync_pilot_metrics
 from app.models import Audience, Metric, MetricKind, Observation, ObservationRevision
-from app.services.feedback_metrics import MetricConflict, sync_pilot_metrics
 
 
 def _obs(key, site, day):

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
+from app.feedback import questionnaires as svc
 from app.models import Audience, FeedbackAnswer, FeedbackResponse, PilotStatus
-from app.services import feedback as svc
 from tests.feedback.conftest import VALID_ANSWERS, link_for, response_count
 
 VALID = VALID_ANSWERS

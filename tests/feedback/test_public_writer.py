@@ -1,7 +1,7 @@
 """The public form writes with one Core statement chain; the ORM must read back what it wrote.
 
 Expected values come from the posted answers themselves and from the masking rules in
-``app/services/masking.py``: the writer must not change a value on the way in, on either
+``app/feedback/masking.py``: the writer must not change a value on the way in, on either
 dialect (run with ``TEST_DATABASE_URL`` for PostgreSQL).
 """
 

@@ -9,8 +9,8 @@ import pytest
 from app import create_app
 from app.config import TestConfig
 from app.extensions import db
+from app.feedback import questionnaires as svc
 from app.models import Arm, Assignment, Pilot, PilotStatus, Site
-from app.services import feedback as svc
 from tests.conftest import _reset_database, using_postgres
 
 

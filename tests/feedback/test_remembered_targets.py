@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import event, select
 
 from app.extensions import db
+from app.feedback import intake
+from app.feedback import questionnaires as svc
 from app.models import Audience, FeedbackForm, FeedbackResponse, PilotStatus
-from app.services import feedback as svc
-from app.services import feedback_intake as intake
 from tests.feedback.conftest import VALID_ANSWERS, response_count
 
 VALID = {**VALID_ANSWERS, "idempotency_key": "key-remembered-000001"}

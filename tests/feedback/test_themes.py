@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.services.themes import detect_themes, is_strongly_negative, negativity, tokens
+from app.feedback.themes import detect_themes, is_strongly_negative, negativity, tokens
 
 
 def test_chinese_is_segmented_into_words():

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
+from app.feedback import questionnaires as svc
 from app.models import Audience, AuditEvent, FeedbackForm, PilotStatus, Role
-from app.services import feedback as svc
 
 
 def _questions(form):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from app.charts import bar_chart_svg, daily_series_svg
+from app.core.charts import bar_chart_svg, daily_series_svg
 from app.extensions import db
 from app.models import Pilot, Role, User
 from tests.conftest import PASSWORD
@@ -36,7 +36,7 @@ def test_the_dashboard_shows_status_completeness_and_marked_charts(client, auth,
 
 
 def test_the_day_count_follows_the_calendar(demo):
-    from app.services.pilots import day_counts
+    from app.pilots.lifecycle import day_counts
 
     # the demo pilot starts 27 days before its last day of data, 2026-11-22
     assert day_counts(demo, date(2026, 11, 22)) == (28, 28)

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Arm, AuditEvent, PilotStatus, Role
-from app.services import pilots as svc
+from app.pilots import lifecycle as svc
 
 
 def draft(make_pilot):

@@ -171,7 +171,7 @@ def test_an_infinite_margin_is_refused(client, auth, make_metric):
 
 
 def test_an_engine_failure_leaves_the_sites_step_usable(client, auth, monkeypatch):
-    from app.services import pilot_design
+    from app.pilots import proposal as pilot_design
 
     def broken(pilot):
         raise ZeroDivisionError("engine bug")

@@ -9,8 +9,8 @@ import pytest
 
 from app.extensions import db
 from app.models import Report, ReportStatus, Role
-from app.services import report_jobs
-from app.services import reports as service
+from app.reports import jobs as report_jobs
+from app.reports import snapshots as service
 
 
 def test_runner_choice(app):
@@ -94,7 +94,7 @@ def test_rq_runner_enqueues_and_a_worker_computes(app, report_pilot):
         runner.submit(report.id)
         queue = Queue(queue_name, connection=connection)
         assert queue.count == 1
-        assert queue.jobs[0].func_name == "app.services.report_jobs.run_job"
+        assert queue.jobs[0].func_name == "app.reports.jobs.run_job"
         # A worker in this process shares the test's app context (and in-memory database).
         worker = SimpleWorker([queue], connection=connection)
         assert worker.work(burst=True)

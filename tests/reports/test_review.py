@@ -7,7 +7,7 @@ import pytest
 from app.extensions import db
 from app.models import AuditEvent, Decision, Observation, PilotStatus, Report, ReportStatus, Role
 from app.models.report import SnapshotImmutableError
-from app.services import reports as service
+from app.reports import snapshots as service
 from tests.reports.conftest import create_report
 
 

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from app.services import report_sentences as say
-from app.services import reports as service
+from app.reports import sentences as say
+from app.reports import snapshots as service
 
 WAIT = {"name": "Average wait", "name_zh": "平均等待时间", "unit": "min", "kind": "continuous"}
 

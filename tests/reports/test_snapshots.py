@@ -8,11 +8,11 @@ import pytest
 from numpy.testing import assert_allclose
 
 import analysis
+from app.core.frames import pilot_inputs
 from app.extensions import db
 from app.models import AuditEvent, Observation, Report, ReportStatus
 from app.models.report import SnapshotImmutableError
-from app.services import reports as service
-from app.services.analysis import pilot_inputs
+from app.reports import snapshots as service
 from tests.reports.conftest import create_report
 
 NUMBERS = ("effect", "se", "ci_low", "ci_high", "p_value", "p_adjusted", "relative_effect")
@@ -58,7 +58,7 @@ def _displayed(html: str, key: str, field: str) -> str:
 
 
 def test_numbers_on_the_page_equal_the_engine_results(client, analyst_client, report_pilot):
-    from app.services import report_sentences as say
+    from app.reports import sentences as say
 
     pilot = report_pilot()
     report = create_report(client, pilot)
@@ -249,7 +249,7 @@ def test_the_page_reads_in_chinese(client, analyst_client, report_pilot):
 def test_deviations_from_the_pre_registered_design_come_from_the_audit_log(
     client, analyst_client, report_pilot
 ):
-    from app.services import audit
+    from app.core import audit
 
     pilot = report_pilot()
     audit.record(

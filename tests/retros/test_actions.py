@@ -9,8 +9,8 @@ import pytest
 
 from app.extensions import db
 from app.models import ActionStatus, Role
-from app.services import retros as service
-from app.services.retros import RetroError
+from app.retros import meetings as service
+from app.retros.meetings import RetroError
 
 D1 = date(2026, 10, 2)
 

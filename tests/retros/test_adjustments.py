@@ -10,9 +10,9 @@ import pytest
 
 from app.extensions import db
 from app.models import AdjustmentScope, Observation, Role, SizeTier
-from app.services import adjustments as service
-from app.services import retros as retro_service
-from app.services.retros import RetroError
+from app.retros import adjustments as service
+from app.retros import meetings as retro_service
+from app.retros.meetings import RetroError
 
 
 @pytest.fixture

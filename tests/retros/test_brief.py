@@ -13,7 +13,7 @@ from sqlalchemy import event
 
 from app.extensions import db
 from app.models import ActionItem, ActionStatus, Retrospective
-from app.services.retro_brief import daily_brief
+from app.retros.brief import daily_brief
 from tests.retros.conftest import DATA_DAY, PREVIOUS_DAY, RETRO_DAY, seed_feedback
 
 

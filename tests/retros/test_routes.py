@@ -18,7 +18,7 @@ from app.models import (
     Retrospective,
     Role,
 )
-from app.services import retros as retro_service
+from app.retros import meetings as retro_service
 from tests.retros.conftest import RETRO_DAY, seed_feedback
 
 
@@ -333,7 +333,7 @@ def test_timeline_joins_retros_adjustments_actions_gaps_and_feedback(client, lea
     assert 'data-day="2026-10-04"' in page and "-4.50" in page  # the primary difference
     assert "Assist seniors" in page and "Fix the Wi-Fi" in page
     assert "strongly negative" in page
-    assert 'data-testid="timeline-chart"' in page  # drawn by app.charts, adjustment marked
+    assert 'data-testid="timeline-chart"' in page  # drawn by app.core.charts, adjustment marked
     assert "Assist seniors" in page.split('data-testid="timeline-chart"')[1].split("</figure>")[0]
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from analysis.planning import PlanSettings
 from app.extensions import db
 from app.models import Decision, Observation, PilotStatus, SizeTier
-from app.services.rollout import generate_plan
+from app.rollout.plans import generate_plan
 
 PLAN_START = date(2027, 1, 4)  # a Monday
 

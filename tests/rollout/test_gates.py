@@ -8,8 +8,8 @@ import pytest
 
 from app.extensions import db
 from app.models import MetricRole, PilotMetric, Role, WaveStatus
-from app.services import rollout_gates as gates
-from app.services.rollout import RolloutError, set_checklist_item, wave_of_number
+from app.rollout import gates
+from app.rollout.plans import RolloutError, set_checklist_item, wave_of_number
 from tests.rollout.helpers import PLAN_START, decided_pilot, make_plan, simulate_rollout_data
 
 

@@ -22,8 +22,8 @@ from app.models import (
     Role,
     WaveStatus,
 )
-from app.services import rollout as service
-from app.services.rollout import RolloutError
+from app.rollout import plans as service
+from app.rollout.plans import RolloutError
 from tests.rollout.helpers import PLAN_START, decided_pilot, make_plan
 
 
@@ -164,7 +164,7 @@ def test_moving_a_site_needs_a_reason_is_audited_and_updates_capacity(make_pilot
 
 
 def test_sites_cannot_move_in_or_out_of_a_started_wave(make_pilot, make_site):
-    from app.services.rollout_gates import decide
+    from app.rollout.gates import decide
 
     pilot, _ = decided_pilot(make_pilot, make_site)
     plan = make_plan(pilot)

@@ -11,8 +11,8 @@ from openpyxl import load_workbook
 
 from app.extensions import db
 from app.models import Arm, Observation
-from app.services import rollout as service
-from app.services import rollout_exports as exports
+from app.rollout import exports
+from app.rollout import plans as service
 from tests.rollout.helpers import decided_pilot, make_plan
 
 

@@ -5,10 +5,10 @@ from datetime import date
 
 from sqlalchemy import func, select
 
+from app.core import tables as tabular
 from app.extensions import db
 from app.models import ImportBatch, Metric, Observation, ObservationRevision, Role
-from app.services import tabular
-from app.services.observation_import import apply_observations, plan_observations
+from app.sites.observation_import import apply_observations, plan_observations
 
 TODAY = date(2026, 11, 24)
 

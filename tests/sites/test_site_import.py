@@ -5,10 +5,10 @@ import io
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
+from app.core import tables as tabular
 from app.extensions import db
 from app.models import AuditEvent, Role, Site, SizeTier
-from app.services import tabular
-from app.services.site_import import apply_import, plan_import
+from app.sites.site_import import apply_import, plan_import
 
 GOOD = (
     "门店编码,门店名称,区域,规模,员工数,管理评分,数字化准备度,老年顾客占比,开业年份\n"

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from app.services import tabular
-from app.services.tabular import ImportFailed, map_columns, read_upload
+from app.core import tables as tabular
+from app.core.tables import ImportFailed, map_columns, read_upload
 
 ALIASES = {"code": ["门店编码", "site code"], "score": ["管理评分"]}
 

@@ -5,9 +5,9 @@ from datetime import date, timedelta
 import pandas as pd
 
 import analysis
+from app.core.frames import data_fingerprint, pilot_inputs
 from app.extensions import db
 from app.models import MetricRole, Observation, PilotMetric
-from app.services.analysis import data_fingerprint, pilot_inputs
 
 
 def _observe(pilot, metric, effect: float) -> None:

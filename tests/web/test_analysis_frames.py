@@ -10,9 +10,9 @@ from datetime import date, timedelta
 
 import pandas as pd
 
+from app.core.frames import OBSERVATION_COLUMNS, observations_frame
 from app.extensions import db
 from app.models import Observation
-from app.services.analysis import OBSERVATION_COLUMNS, observations_frame
 
 DAY = date(2026, 10, 1)
 

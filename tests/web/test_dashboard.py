@@ -25,7 +25,7 @@ def test_staff_see_only_pilots_of_their_site(client, auth, make_pilot, make_site
 def test_dashboard_counts_days_only_within_the_planned_dates(app, make_pilot, make_user):
     from datetime import date
 
-    from app.services.dashboard import pilot_overview
+    from app.pilots.overview import pilot_overview
 
     make_pilot(start_date=date(2026, 10, 1))  # planned end 2026-10-28
     viewer = make_user(Role.ANALYST)

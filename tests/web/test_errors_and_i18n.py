@@ -1,7 +1,7 @@
 import pytest
 from flask import request
 
-from app.i18n import locale_for_header, normalise, select_locale
+from app.core.i18n import locale_for_header, normalise, select_locale
 from app.models import Role
 
 

@@ -65,8 +65,8 @@ def _json_null_choices_become_sql_null(url: str) -> None:
     and real choices are left alone."""
     from datetime import date
 
+    from app.feedback import questionnaires as svc
     from app.models import Arm, Assignment, Audience, Pilot, PilotStatus, Site
-    from app.services import feedback as svc
 
     app = _app_for(url)
     with app.app_context():

@@ -8,8 +8,8 @@ from werkzeug.datastructures import MultiDict
 from wtforms import Form
 from wtforms.validators import NumberRange, Optional
 
+from app.core.formfields import FiniteFloatField
 from app.extensions import db
-from app.formutils import FiniteFloatField
 from app.models import Role, Site
 
 

@@ -35,7 +35,7 @@ class Runner(Protocol):
 
 def run_job(report_id: int) -> int:
     """Compute one report (the function RQ and the thread call). Returns the report id."""
-    from app.services.reports import compute_report
+    from app.reports.snapshots import compute_report
 
     if has_app_context():
         compute_report(report_id)

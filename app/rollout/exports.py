@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.models import RolloutPlan
-from app.services.rollout import (
+from app.rollout.plans import (
     _,
     _mentor_label,
     capacity_use,

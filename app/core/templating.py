@@ -9,8 +9,8 @@ from flask_babel import format_date, format_decimal, format_percent, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from app import i18n
-from app.i18n import SUPPORTED
+from app.core import i18n
+from app.core.i18n import SUPPORTED
 from app.models import PilotStatus, Role
 
 

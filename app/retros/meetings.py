@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
+from app.core import audit
 from app.extensions import db
 from app.models import (
     ActionItem,
@@ -28,7 +29,6 @@ from app.models import (
     User,
 )
 from app.models.retro import FORMAT_CATEGORIES
-from app.services import audit
 
 FORMAT_LABELS = {
     RetroFormat.WELL_PROBLEMS_IDEAS: _l("Went well / problems / ideas"),

@@ -4,7 +4,7 @@ A snapshot holds everything the report page, the exports and the reproducible bu
 so a snapshot renders the same way forever, whatever happens to the data later:
 
 * ``parameters`` -- exactly what was passed to :func:`analysis.compare` (JSON-safe);
-* ``data_fingerprint`` -- :func:`app.services.analysis.data_fingerprint` of the inputs;
+* ``data_fingerprint`` -- :func:`app.core.frames.data_fingerprint` of the inputs;
 * ``engine_version`` -- ``analysis.__version__``;
 * ``results`` -- the engine's ``ComparisonReport.to_dict()`` plus the report's own sections
   (daily series, site changes, segment effects, sequential status, feedback, power for an
@@ -12,7 +12,7 @@ so a snapshot renders the same way forever, whatever happens to the data later:
 * ``inputs_archive`` -- a zip of the exact ``observations.csv`` and ``sites.csv``.
 
 Language-dependent text (sentences, recommendation wording) is *not* stored: the stored
-numbers and codes are rendered in the reader's language (:mod:`app.services.report_sentences`).
+numbers and codes are rendered in the reader's language (:mod:`app.reports.sentences`).
 Workflows add and flush; the caller commits -- except :func:`compute_report`, which runs in a
 background job and commits its own progress.
 """
@@ -36,6 +36,9 @@ from sqlalchemy import select
 
 import analysis
 from app.auth.permissions import can_review_report
+from app.core import audit
+from app.core.frames import PilotInputs, data_fingerprint, pilot_inputs
+from app.core.tables import local_today
 from app.extensions import db
 from app.models import (
     Adjustment,
@@ -51,9 +54,6 @@ from app.models import (
     Site,
     User,
 )
-from app.services import audit
-from app.services.analysis import PilotInputs, data_fingerprint, pilot_inputs
-from app.services.tabular import local_today
 
 #: Estimators an analyst may pick for an exploration (``auto`` = the pre-registered rule).
 EXPLORATION_METHODS = ("auto", "did", "ancova", "welch", "permutation")
@@ -619,7 +619,7 @@ def _history_before(
     """All observations of ``key`` at the pilot's sites before the start -- including days
     before the pre-period, which is what makes longer pseudo designs estimable."""
     if isinstance(pilot, Pilot):
-        from app.services.analysis import observations_frame
+        from app.core.frames import observations_frame
 
         site_ids = [a.site_id for a in pilot.assignments]
         history = observations_frame(site_ids, [key], None, pilot.start_date - timedelta(days=1))
@@ -804,7 +804,7 @@ def top_themes(pilot: Pilot, limit: int = 8) -> list[dict[str, Any]]:
         arms[a.arm.value].append(a.site_id)
     counts: dict[str, dict[str, int]] = {}
     try:
-        from app.services.feedback_analytics import top_themes as area_top_themes
+        from app.feedback.analytics import top_themes as area_top_themes
     except ImportError:
         area_top_themes = None
     for arm, site_ids in arms.items():
@@ -861,7 +861,7 @@ def _detected_theme_counts(pilot: Pilot, site_ids: list[int]) -> list[tuple[str,
     """Themes of the (latest 5,000) untagged comments during the pilot, detected with the
     feedback area's ``themes.detect_themes``."""
     try:
-        from app.services.themes import detect_themes
+        from app.feedback.themes import detect_themes
     except ImportError:
         return []
     from collections import Counter
@@ -908,7 +908,7 @@ def period_start(pilot: Pilot) -> datetime:
     """The instant the pilot starts for feedback: local midnight of the start date (as the
     feedback area counts days), naive UTC as stored."""
     try:
-        from app.services.feedback_analytics import day_bounds
+        from app.feedback.analytics import day_bounds
 
         low, _high = day_bounds(pilot.start_date, pilot.start_date)
         return low.astimezone(UTC).replace(tzinfo=None)

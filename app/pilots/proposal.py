@@ -2,7 +2,7 @@
 
 The statistics live in ``analysis/`` (``propose_pilot_sites``, ``select_controls``,
 ``balance_table``, ``power``, ``minimum_detectable_effect``, ``regression_to_mean``); this
-module turns the database into their inputs (through ``app.services.analysis``) and their
+module turns the database into their inputs (through ``app.core.frames``) and their
 results into what the wizard shows and stores.
 """
 
@@ -29,11 +29,11 @@ from analysis.selection import (
     propose_pilot_sites,
     select_controls,
 )
+from app.core.frames import observations_frame, sites_frame
+from app.core.tables import local_today
 from app.extensions import db
 from app.models import Arm, AssignmentMethod, Direction, Observation, Pilot, Site
-from app.services.analysis import observations_frame, sites_frame
-from app.services.pilots import assign_site, clear_sites
-from app.services.tabular import local_today
+from app.pilots.lifecycle import assign_site, clear_sites
 
 #: History used for proposals and power when the pilot has no dates yet.
 DEFAULT_HISTORY_DAYS = 56

@@ -39,7 +39,7 @@ from app.models import (
     Retrospective,
     Site,
 )
-from app.services.retros import CarriedAction, carried_actions
+from app.retros.meetings import CarriedAction, carried_actions
 
 #: The rating question that stands for "satisfaction", by audience, when the form has it.
 SATISFACTION_KEYS = {Audience.CUSTOMER: "overall", Audience.STAFF: "attitude"}
@@ -520,7 +520,7 @@ def _top_themes(pilot: Pilot, day: date, in_day) -> list[tuple[str, int]]:
     """Top comment themes of the day: the feedback area's ``top_themes`` (with readable
     labels) when it is installed, else the raw ``CommentTag`` counts."""
     try:
-        from app.services.feedback_analytics import top_themes
+        from app.feedback.analytics import top_themes
     except ImportError:
         top_themes = None
     if top_themes is not None:

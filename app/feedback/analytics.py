@@ -27,6 +27,8 @@ from sqlalchemy.orm import selectinload
 
 from analysis import feedback as fb
 from app.extensions import db
+from app.feedback import themes
+from app.feedback.questionnaires import current_form, headline_key
 from app.models import (
     Assignment,
     Audience,
@@ -37,8 +39,6 @@ from app.models import (
     QuestionType,
     Site,
 )
-from app.services import themes
-from app.services.feedback import current_form, headline_key
 
 SENIOR_SEGMENT = "60+"
 FRAME_COLUMNS = ["response_id", "site_id", "site_pk", "arm", "date", "period", "segment", "value"]

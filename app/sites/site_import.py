@@ -24,17 +24,17 @@ import pandas as pd
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app.extensions import db
-from app.models import ImportBatch, Site, SizeTier, User
-from app.services.audit import record
-from app.services.sites import FIELD_LABELS, SITE_FIELDS, site_values
-from app.services.tabular import (
+from app.core.audit import record
+from app.core.tables import (
     ImportFailed,
     RowError,
     map_columns,
     normalise_header,
     parse_numbers,
 )
+from app.extensions import db
+from app.models import ImportBatch, Site, SizeTier, User
+from app.sites.registry import FIELD_LABELS, SITE_FIELDS, site_values
 
 #: Header names people use for each field (English and Chinese); matching ignores case,
 #: spaces, ``_``/``-`` and full-width forms.

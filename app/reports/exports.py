@@ -262,7 +262,7 @@ def cli_arguments(parameters: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 def bundle_zip(report: Report) -> bytes:
     """observations.csv, sites.csv, command.sh, expected.json and a README."""
-    from app.services.reports import read_inputs  # noqa: F401 - documents the pairing
+    from app.reports.snapshots import read_inputs  # noqa: F401 - documents the pairing
 
     args, notes = cli_arguments(report.parameters or {})
     command = shlex.join(args)
@@ -323,7 +323,7 @@ def pdf_html(report: Report, locale: str) -> str:
         svg = chart_svg(report, name, locale)
         if svg:
             inline[name] = chart_data_uri(svg)
-    from app.services.reports import looks_stale
+    from app.reports.snapshots import looks_stale
 
     return render_template(
         "reports/print.html",
@@ -344,7 +344,7 @@ _PDF_LOCK = threading.Lock()
 def pdf_bytes(report: Report, locale: str) -> bytes:
     """The PDF (WeasyPrint, a few seconds); cached per snapshot, language, review state and
     staleness, since a snapshot's PDF only changes with those."""
-    from app.services.reports import looks_stale
+    from app.reports.snapshots import looks_stale
 
     key = (
         report.id,

@@ -25,7 +25,7 @@ from app.models import (
     Retrospective,
     Site,
 )
-from app.services.retro_brief import day_window, local_day
+from app.retros.brief import day_window, local_day
 
 #: Never run the timeline further than this past today (a retro may be prepared a day ahead).
 DAYS_AHEAD = 1
@@ -224,7 +224,7 @@ def _primary_difference(pilot, metric_id, days, first, last) -> None:
 
 def timeline_chart_svg(pilot: Pilot, timeline: Timeline, marks, title: str) -> str | None:
     """Daily pilot and control means of the primary metric, adjustments marked, drawn by
-    ``app.charts.daily_series_svg`` (None when there is nothing to draw)."""
+    ``app.core.charts.daily_series_svg`` (None when there is nothing to draw)."""
     if all(d.pilot_mean is None and d.control_mean is None for d in timeline.days):
         return None
     # every day of the timeline, so adjustments after the last data day are still marked
@@ -233,7 +233,7 @@ def timeline_chart_svg(pilot: Pilot, timeline: Timeline, marks, title: str) -> s
     ]
     import pandas as pd
 
-    from app.charts import daily_series_svg
+    from app.core.charts import daily_series_svg
 
     return daily_series_svg(
         pd.DataFrame(rows),

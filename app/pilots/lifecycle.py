@@ -19,6 +19,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from app.core.audit import record
+from app.core.tables import local_today
 from app.extensions import db
 from app.models import (
     Arm,
@@ -34,8 +36,6 @@ from app.models import (
     Site,
     User,
 )
-from app.services.audit import record
-from app.services.tabular import local_today
 
 WIZARD_STEPS = (
     (1, _l("Describe")),
@@ -368,7 +368,7 @@ def start_pilot(pilot: Pilot, *, by: User, now: datetime | None = None) -> Audit
     pilot.wizard_step = LAST_STEP
     db.session.flush()
     # every pilot and control site gets its customer and staff QR links from day one
-    from app.services.feedback import ensure_forms, ensure_links
+    from app.feedback.questionnaires import ensure_forms, ensure_links
 
     ensure_forms(pilot)
     ensure_links(pilot)

@@ -1,7 +1,7 @@
 """Feedback workflows: forms and their versions, public links, submissions, tags, the staff feed.
 
 Functions add and flush; the caller (view, CLI) commits once. Free text is masked
-(:mod:`app.services.masking`) before it reaches any model object, so the raw text is never
+(:mod:`app.feedback.masking`) before it reaches any model object, so the raw text is never
 written to the database; nothing here logs answer text.
 """
 
@@ -31,7 +31,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import selectinload
 
+from app.core import audit
+from app.core.tables import local_today
 from app.extensions import db
+from app.feedback import themes
+from app.feedback.masking import mask
+from app.feedback.ready_made import customer_template, staff_template
 from app.models import (
     Assignment,
     Audience,
@@ -47,13 +52,9 @@ from app.models import (
     Site,
     User,
 )
-from app.services import audit, themes
-from app.services.feedback_templates import customer_template, staff_template
-from app.services.masking import mask
-from app.services.tabular import local_today
 
 if TYPE_CHECKING:
-    from app.services.feedback_intake import FormDefinition, PublicTarget
+    from app.feedback.intake import FormDefinition, PublicTarget
 
 
 def _(message: str, **variables) -> str:

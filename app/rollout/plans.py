@@ -27,6 +27,8 @@ from analysis.planning import (
     extrapolation_reasons,
     plan_rollout,
 )
+from app.core import audit
+from app.core.tables import local_today
 from app.extensions import db
 from app.models import (
     Arm,
@@ -47,8 +49,6 @@ from app.models import (
     WaveSite,
     WaveStatus,
 )
-from app.services import audit
-from app.services.tabular import local_today
 
 #: The staff-form question whose 1-5 rating is the staff's attitude to the change.
 ATTITUDE_KEY = "attitude"
@@ -187,7 +187,7 @@ class Predictions:
 def predict_effects(pilot: Pilot, sites: Sequence[Site], by: str) -> Predictions:
     """Per-site predicted effect on the primary metric from the pilot's segment effects."""
     from analysis.segments import predict_effect, segment_effects
-    from app.services.analysis import pilot_inputs, sites_frame
+    from app.core.frames import pilot_inputs, sites_frame
 
     primary = pilot.primary_metric
     if primary is None:
@@ -319,7 +319,7 @@ def _checklist(site: Site, adaptations: list[dict[str, Any]]) -> list[dict[str, 
 def _adaptations(pilot: Pilot, sites: Sequence[Site]) -> dict[int, list[dict[str, Any]]]:
     """Adjustments of the pilot kept as practices, by the sites whose condition they match."""
     from app.models import Adjustment
-    from app.services.adjustments import describe_condition, matching_sites
+    from app.retros.adjustments import describe_condition, matching_sites
 
     adjustments = db.session.scalars(
         select(Adjustment)
@@ -1036,7 +1036,7 @@ def seed_rollout_demo(
         Observation,
         PilotMetric,
     )
-    from app.services import rollout_gates as gates
+    from app.rollout import gates
 
     rng = np.random.default_rng(seed_value)
     sites = list(db.session.scalars(select(Site).where(Site.is_active).order_by(Site.code)))

@@ -7,9 +7,9 @@ from datetime import date
 
 from sqlalchemy import case, func, select
 
+from app.core.tables import local_today
 from app.extensions import db
 from app.models import Arm, Assignment, Pilot, Role, User
-from app.services.tabular import local_today
 
 
 @dataclass(frozen=True, slots=True)

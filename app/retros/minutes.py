@@ -13,8 +13,8 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 
 from app.models import ActionItem, Adjustment, Retrospective
-from app.services.adjustments import describe_condition
-from app.services.retros import (
+from app.retros.adjustments import describe_condition
+from app.retros.meetings import (
     ACTION_STATUS_LABELS,
     CATEGORY_LABELS,
     CarriedAction,

@@ -36,6 +36,8 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from app.auth.permissions import can_sign_off_gate
+from app.core import audit
+from app.core.tables import local_today
 from app.extensions import db
 from app.models import (
     Arm,
@@ -47,9 +49,7 @@ from app.models import (
     Wave,
     WaveStatus,
 )
-from app.services import audit
-from app.services.rollout import RolloutError, _, checklist_progress, mark_pilot_rolling_out
-from app.services.tabular import local_today
+from app.rollout.plans import RolloutError, _, checklist_progress, mark_pilot_rolling_out
 
 PASS, HOLD, FAIL = "pass", "hold", "fail"
 #: Days of data before a wave's first go-live used to fit site and day effects.
@@ -129,7 +129,7 @@ def _plan_sites(plan: RolloutPlan):
 
 def wave_panel(plan: RolloutPlan, wave: Wave, metric: str, as_of: date) -> pd.DataFrame:
     """``site_id, date, value, adoption_date`` for the wave's gate (see module docstring)."""
-    from app.services.analysis import observations_frame
+    from app.core.frames import observations_frame
 
     members = [ws for ws in _plan_sites(plan) if ws.wave_id == wave.id and ws.go_live_date]
     if not members:

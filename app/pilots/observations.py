@@ -8,9 +8,9 @@ from datetime import date, timedelta
 import pandas as pd
 from sqlalchemy import func, select
 
+from app.core.tables import local_today
 from app.extensions import db
 from app.models import Adjustment, Arm, Metric, Observation, Pilot, Site
-from app.services.tabular import local_today
 
 
 def pilot_window(pilot: Pilot, today: date | None = None) -> tuple[date, date] | None:

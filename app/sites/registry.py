@@ -10,10 +10,10 @@ import pandas as pd
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
+from app.core.audit import record
+from app.core.tables import local_today
 from app.extensions import db
 from app.models import Assignment, Metric, Observation, Pilot, Site, SizeTier, User
-from app.services.audit import record
-from app.services.tabular import local_today
 
 #: Editable site fields, in the order of forms, imports and exports.
 SITE_FIELDS = (

@@ -1,6 +1,6 @@
 """Import responses collected with another survey tool, and export a pilot's responses.
 
-Import (CSV or Excel via :mod:`app.services.tabular`) is **atomic**: every row is checked
+Import (CSV or Excel via :mod:`app.core.tables`) is **atomic**: every row is checked
 first and any problem raises ``ImportFailed`` listing each (row, column, message); nothing is
 written then. Free text is masked exactly as on the public form. A re-import of the same file
 (or of rows with the same ``response_id``) stores nothing twice.
@@ -19,7 +19,11 @@ from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from app.core import audit
+from app.core.tables import ImportFailed, RowError, map_columns, read_upload
 from app.extensions import db
+from app.feedback import questionnaires as svc
+from app.feedback.analytics import local_day, local_zone
 from app.models import (
     Assignment,
     Audience,
@@ -31,10 +35,6 @@ from app.models import (
     Site,
     User,
 )
-from app.services import audit
-from app.services import feedback as svc
-from app.services.feedback_analytics import local_day, local_zone
-from app.services.tabular import ImportFailed, RowError, map_columns, read_upload
 
 
 def _(message: str, **variables) -> str:

@@ -27,7 +27,10 @@ from datetime import date
 import pandas as pd
 from sqlalchemy import select
 
+from app.core.tables import local_today
 from app.extensions import db
+from app.feedback.analytics import SENIOR_SEGMENT, responses_frame
+from app.feedback.questionnaires import current_form, headline_key
 from app.models import (
     Audience,
     Direction,
@@ -38,9 +41,6 @@ from app.models import (
     ObservationRevision,
     Pilot,
 )
-from app.services.feedback import current_form, headline_key
-from app.services.feedback_analytics import SENIOR_SEGMENT, responses_frame
-from app.services.tabular import local_today
 
 SOURCE = "feedback"
 

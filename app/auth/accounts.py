@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.core.audit import record
 from app.extensions import db
 from app.models import Role, User
-from app.services.audit import record
 
 
 def create_user(

@@ -3,8 +3,8 @@
 A QR code at the counter is scanned by many phones at once, so the lookup behind
 ``/feedback/f/<token>`` reads plain columns with one prepared statement (no ORM objects, no
 lazy loads) into frozen dataclasses. Those carry the attributes the answer page, the
-validator (:func:`app.services.feedback.clean_answers`) and the writer
-(:func:`app.services.feedback.submit_response`) read from a :class:`FeedbackForm`, so
+validator (:func:`app.feedback.questionnaires.clean_answers`) and the writer
+(:func:`app.feedback.questionnaires.submit_response`) read from a :class:`FeedbackForm`, so
 the public form and the logged-in staff form share one code path.
 
 **Remembered targets.** Every lookup is remembered per process (:func:`recall`), and a
@@ -29,8 +29,8 @@ from flask import current_app
 from sqlalchemy import Select, and_, bindparam, select
 
 from app.extensions import db
+from app.feedback.questionnaires import StaleTarget, window_is_open
 from app.models import Audience, FeedbackForm, FormLink, Pilot, PilotStatus, Site
-from app.services.feedback import StaleTarget, window_is_open
 
 __all__ = ["FormDefinition", "PublicTarget", "SiteRef", "StaleTarget", "find_target", "recall"]
 

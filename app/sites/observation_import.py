@@ -32,9 +32,7 @@ import pandas as pd
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app.extensions import db
-from app.models import ApiToken, ImportBatch, Metric, Pilot, Site, User
-from app.services.rawsql import (
+from app.core.rawsql import (
     db_date,
     is_postgres,
     placeholder,
@@ -42,7 +40,7 @@ from app.services.rawsql import (
     raw_connection,
     sqlite_datetime,
 )
-from app.services.tabular import (
+from app.core.tables import (
     ImportFailed,
     RowError,
     local_today,
@@ -51,6 +49,8 @@ from app.services.tabular import (
     parse_dates,
     parse_numbers,
 )
+from app.extensions import db
+from app.models import ApiToken, ImportBatch, Metric, Pilot, Site, User
 
 OBSERVATION_ALIASES: dict[str, list[str]] = {
     "site": ["site code", "site id", "store", "store code", "store id", "branch", "code",

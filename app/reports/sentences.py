@@ -281,7 +281,7 @@ def guardrail_note(result: dict[str, Any], meta: dict[str, Any] | None, digits: 
     margin = result.get("margin")
     if result.get("role") != "guardrail" or not _finite(margin):
         return ""
-    from app.services.reports import guardrail_state
+    from app.reports.snapshots import guardrail_state
 
     state = guardrail_state(result)
     values = {"margin": amount(margin, meta, digits)}

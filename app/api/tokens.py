@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from app.core.audit import record
 from app.extensions import db
 from app.models import ApiToken, User
-from app.services.audit import record
 
 #: ``last_used_at`` is written at most this often, so busy integrations do not write per call.
 LAST_USED_RESOLUTION = timedelta(minutes=5)

@@ -15,9 +15,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
+from app.core import rawsql
 from app.extensions import db
 from app.models import Assignment, Direction, Metric, MetricRole, Pilot, Site
-from app.services import rawsql
 
 SITE_ATTRIBUTES = (
     "region",

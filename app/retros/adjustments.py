@@ -22,6 +22,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 
+from app.core import audit
 from app.extensions import db
 from app.models import (
     Adjustment,
@@ -35,8 +36,7 @@ from app.models import (
     Site,
     User,
 )
-from app.services import audit
-from app.services.retros import RetroError
+from app.retros.meetings import RetroError
 
 #: Site columns a condition can test, and whether they are numbers.
 CONDITION_ATTRIBUTES: dict[str, str] = {
@@ -248,7 +248,7 @@ def adjustments_of(pilot: Pilot) -> list[Adjustment]:
 
 
 def chart_marks(pilot: Pilot) -> list[tuple[date, str]]:
-    """``[(effective_date, title)]`` for ``app.charts.daily_series_svg(adjustments=…)``."""
+    """``[(effective_date, title)]`` for ``app.core.charts.daily_series_svg(adjustments=…)``."""
     rows = db.session.execute(
         select(Adjustment.effective_date, Adjustment.title)
         .where(Adjustment.pilot_id == pilot.id)
@@ -316,7 +316,7 @@ def before_after(adjustment: Adjustment, *, seed: int = 0) -> BeforeAfter:
     import pandas as pd
 
     import analysis
-    from app.services.analysis import observations_frame, sites_frame
+    from app.core.frames import observations_frame, sites_frame
 
     pilot = adjustment.pilot
     affected = adjustment.sites

@@ -1,1 +1,0 @@
-"""Workflows that touch several tables. They add and flush; the caller commits once."""
