@@ -25,7 +25,7 @@ def create_user_command(email, name, role_name, site_code, password):
     """Create an account."""
     from sqlalchemy import select
 
-    from app.auth.accounts import create_user
+    from app.auth.accounts import AccountError, create_user
     from app.models import Site, User
 
     if len(password) < 10:
@@ -40,8 +40,8 @@ def create_user_command(email, name, role_name, site_code, password):
         site_id = site.id
     try:
         user = create_user(email, name, Role(role_name), password, site_id)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except AccountError as exc:
+        raise click.ClickException(exc.message) from exc
     db.session.commit()
     click.echo(f"created {user.email} ({user.role.value})")
 

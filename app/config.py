@@ -10,6 +10,8 @@ import os
 import secrets
 from pathlib import Path
 
+from app.core.clock import DEFAULT_ZONE
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = BASE_DIR / "instance"
 
@@ -44,7 +46,8 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     LANGUAGES = ("en", "zh_CN")
     BABEL_DEFAULT_LOCALE = "en"
-    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    #: the organisation's time zone: its days are the days of pilots, retros and feedback
+    BABEL_DEFAULT_TIMEZONE = os.environ.get("ROLLWISE_TIMEZONE") or DEFAULT_ZONE
     BABEL_TRANSLATION_DIRECTORIES = str(Path(__file__).resolve().parent / "translations")
     WTF_CSRF_TIME_LIMIT = None
     BOOTSTRAP_SERVE_LOCAL = True

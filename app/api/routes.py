@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from app.api import bp
 from app.api.openapi import openapi_document
 from app.api.tokens import authenticate
-from app.core.tables import ImportFailed, RowError
+from app.core.errors import ImportFailed, RowError
 from app.errors.handlers import api_error
 from app.extensions import db
 from app.models import Metric, Pilot, Site

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
+
 from app.core.audit import record
+from app.core.errors import ServiceError
 from app.extensions import db
 from app.models import Role, User
+
+
+class AccountError(ServiceError):
+    """An account that cannot be created or changed as asked."""
+
+    code = "account"
 
 
 def create_user(
@@ -18,7 +27,7 @@ def create_user(
     locale: str | None = None,
 ) -> User:
     if role is Role.STAFF and site_id is None:
-        raise ValueError("a staff account must be bound to a site")
+        raise AccountError(_("A staff account must be bound to a site."), "site_id")
     user = User(
         email=email.strip().lower(), name=name, role=role, site_id=site_id, locale=locale or None
     )

@@ -30,7 +30,6 @@ import time as time_module
 import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import IO, Any
 from urllib.parse import quote
@@ -39,53 +38,14 @@ import pandas as pd
 from flask import Response
 from flask_babel import gettext as _
 
+from app.core.errors import ImportFailed, RowError
+
 #: Bytes inspected to guess the encoding and the delimiter of a CSV file.
 SAMPLE_BYTES = 256 * 1024
 #: Rows per chunk in ``iter_upload``.
 DEFAULT_CHUNK_ROWS = 100_000
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-@dataclass(frozen=True, slots=True)
-class RowError:
-    """One problem in an upload, in the user's terms.
-
-    ``row`` is the line number as the user sees it in the file (the header is row 1; 0 means
-    the file as a whole), ``column`` the header text as written in the file ("" when the
-    problem is not about one column).
-    """
-
-    row: int
-    column: str
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "column": self.column, "message": self.message}
-
-    def __str__(self) -> str:
-        if self.row and self.column:
-            return _("Row %(row)s, column %(column)s: %(message)s", **self._parts())
-        if self.row:
-            return _("Row %(row)s: %(message)s", **self._parts())
-        if self.column:
-            return _("Column %(column)s: %(message)s", **self._parts())
-        return self.message
-
-    def _parts(self) -> dict[str, Any]:
-        return {"row": self.row, "column": self.column, "message": self.message}
-
-
-class ImportFailed(Exception):
-    """An import that wrote nothing; ``errors`` lists every problem found."""
-
-    def __init__(self, errors: Iterable[RowError] | RowError | str):
-        if isinstance(errors, str):
-            errors = [RowError(0, "", errors)]
-        elif isinstance(errors, RowError):
-            errors = [errors]
-        self.errors: list[RowError] = sorted(errors, key=lambda e: (e.row, e.column))
-        super().__init__("; ".join(str(e) for e in self.errors[:5]))
 
 
 # ---------------------------------------------------------------- reading
@@ -668,21 +628,3 @@ def drop_stash(token: str) -> None:
         os.remove(os.path.join(_stash_dir(), token))
     except OSError:
         pass
-
-
-def local_today() -> date:
-    """Today in the organisation's time zone (``BABEL_DEFAULT_TIMEZONE``), not the server's.
-
-    Pilots, business days and "in the future" are local: a Shanghai store's Monday starts
-    eight hours before the UTC server's.
-    """
-    from zoneinfo import ZoneInfo
-
-    from flask import current_app, has_app_context
-
-    name = current_app.config.get("BABEL_DEFAULT_TIMEZONE") if has_app_context() else None
-    try:
-        zone = ZoneInfo(name or "UTC")
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    return datetime.now(zone).date()

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from app.core.errors import ServiceError, error_body
 from app.extensions import db
 
 
@@ -21,8 +22,7 @@ def wants_json() -> bool:
 
 
 def api_error(status: int, code: str, message: str, fields: dict | None = None):
-    body = {"error": {"code": code, "message": message, "fields": fields or {}}}
-    return jsonify(body), status
+    return jsonify(error_body(code, message, fields)), status
 
 
 def _messages() -> dict[int, str]:
@@ -59,6 +59,14 @@ def handle_csrf_error(error: CSRFError):
     return render_template("errors/generic.html", status=400, message=message), 400
 
 
+def handle_service_error(error: ServiceError):
+    """A workflow's refusal that no view caught: shown as a refusal (422), never a 500."""
+    db.session.rollback()
+    if wants_json():
+        return jsonify(error.to_dict()), 422
+    return render_template("errors/generic.html", status=422, message=error.message), 422
+
+
 def handle_unexpected(error: Exception):
     db.session.rollback()
     return handle_http_error(InternalServerError())
@@ -67,5 +75,6 @@ def handle_unexpected(error: Exception):
 def register(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(ServiceError, handle_service_error)
     if not app.testing:
         app.register_error_handler(Exception, handle_unexpected)

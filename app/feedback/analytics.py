@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
-from flask import current_app, has_app_context
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from analysis import feedback as fb
+from app.core.clock import day_bounds, local_day
 from app.extensions import db
 from app.feedback import themes
 from app.feedback.questionnaires import current_form, headline_key
@@ -42,25 +41,6 @@ from app.models import (
 
 SENIOR_SEGMENT = "60+"
 FRAME_COLUMNS = ["response_id", "site_id", "site_pk", "arm", "date", "period", "segment", "value"]
-
-
-def local_zone() -> ZoneInfo:
-    name = current_app.config.get("BABEL_DEFAULT_TIMEZONE") if has_app_context() else None
-    return ZoneInfo(name or "Asia/Shanghai")
-
-
-def local_day(moment: datetime) -> date:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(local_zone()).date()
-
-
-def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """UTC instants covering local days ``start`` to ``end`` inclusive (end exclusive)."""
-    zone = local_zone()
-    low = datetime.combine(start, time.min, tzinfo=zone).astimezone(UTC)
-    high = datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
-    return low, high
 
 
 def _arm_map(pilot: Pilot) -> dict[int, tuple[str, str]]:

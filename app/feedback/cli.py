@@ -7,7 +7,7 @@ from datetime import date
 import click
 from flask import current_app
 
-from app.core.tables import local_today
+from app.core import clock
 from app.extensions import db
 from app.feedback import bp
 
@@ -36,7 +36,7 @@ def _pilot(pilot_id: int):
 )
 def import_command(file, pilot_id, audience, mappings):
     """Import responses from another survey tool (CSV or .xlsx); all rows or none."""
-    from app.core.tables import ImportFailed
+    from app.core.errors import ImportFailed
     from app.feedback.import_export import import_responses, parse_mapping
     from app.models import Audience
 
@@ -64,7 +64,7 @@ def sync_metrics_command(pilot_id, today):
     """Write the daily feedback rates (csat, senior_csat, …) as metric observations."""
     from app.feedback.daily_metrics import MetricConflict, sync_all, sync_pilot_metrics
 
-    day: date = today.date() if today else local_today()
+    day: date = today.date() if today else clock.today()
     try:
         if pilot_id is not None:
             results = {pilot_id: sync_pilot_metrics(_pilot(pilot_id), today=day)}

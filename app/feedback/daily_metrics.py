@@ -27,7 +27,7 @@ from datetime import date
 import pandas as pd
 from sqlalchemy import select
 
-from app.core.tables import local_today
+from app.core import clock
 from app.extensions import db
 from app.feedback.analytics import SENIOR_SEGMENT, responses_frame
 from app.feedback.questionnaires import current_form, headline_key
@@ -182,7 +182,7 @@ def sync_pilot_metrics(
     is earlier. Changed values keep their history (``ObservationRevision``); a (site, day)
     whose answers were all removed loses its observation. Idempotent.
     """
-    today = today or local_today()
+    today = today or clock.today()
     start = start or pilot.pre_start or pilot.start_date
     end = end or min(d for d in (pilot.end_date, today) if d is not None)
     if start is None or end is None or end < start:

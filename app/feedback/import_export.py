@@ -14,16 +14,16 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 import pandas as pd
-from flask import has_request_context
-from flask_babel import gettext
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from app.core import audit
-from app.core.tables import ImportFailed, RowError, map_columns, read_upload
+from app.core.clock import local_day, organisation_zone
+from app.core.errors import ImportFailed, RowError
+from app.core.tables import map_columns, read_upload
 from app.extensions import db
 from app.feedback import questionnaires as svc
-from app.feedback.analytics import local_day, local_zone
 from app.models import (
     Assignment,
     Audience,
@@ -35,14 +35,6 @@ from app.models import (
     Site,
     User,
 )
-
-
-def _(message: str, **variables) -> str:
-    """``gettext`` in a request; plain English (with the variables) outside one (CLI)."""
-    if has_request_context():
-        return gettext(message, **variables)
-    return message % variables if variables else message
-
 
 BASE_FIELDS: dict[str, list[str]] = {
     "site_code": ["site", "site code", "store", "store code", "门店", "门店编码", "门店代码"],
@@ -126,7 +118,7 @@ def _parse_when(text: str) -> datetime | None:
             continue
         if fmt in ("%Y-%m-%d", "%Y/%m/%d"):
             moment = datetime.combine(moment.date(), time(12, 0))
-        return moment.replace(tzinfo=local_zone()).astimezone(UTC)
+        return moment.replace(tzinfo=organisation_zone()).astimezone(UTC)
     raise ValueError(text)
 
 
@@ -266,7 +258,7 @@ def export_frame(pilot: Pilot, audience: Audience) -> pd.DataFrame:
         submitted = r.submitted_at if r.submitted_at.tzinfo else r.submitted_at.replace(tzinfo=UTC)
         row: dict[str, Any] = {
             "response_id": r.id,
-            "submitted_at": submitted.astimezone(local_zone()).strftime("%Y-%m-%d %H:%M"),
+            "submitted_at": submitted.astimezone(organisation_zone()).strftime("%Y-%m-%d %H:%M"),
             "date": local_day(r.submitted_at).isoformat(),
             "site_code": r.site.code,
             "site_name": r.site.name,

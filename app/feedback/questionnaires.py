@@ -17,8 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from flask import has_request_context
-from flask_babel import gettext
+from flask_babel import gettext as _
 from sqlalchemy import (
     Connection,
     Date,
@@ -31,8 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import selectinload
 
-from app.core import audit
-from app.core.tables import local_today
+from app.core import audit, clock
+from app.core.errors import ServiceError
 from app.extensions import db
 from app.feedback import themes
 from app.feedback.masking import mask
@@ -57,12 +56,6 @@ if TYPE_CHECKING:
     from app.feedback.intake import FormDefinition, PublicTarget
 
 
-def _(message: str, **variables) -> str:
-    """``gettext`` in a request; plain English (with the variables) outside one (CLI)."""
-    if has_request_context():
-        return gettext(message, **variables)
-    return message % variables if variables else message
-
 
 #: Longest free-text answer kept (characters); longer answers are refused with a message.
 MAX_TEXT_LENGTH = 1000
@@ -77,7 +70,7 @@ CHOICE_TYPES = {QuestionType.SINGLE_CHOICE.value, QuestionType.MULTI_CHOICE.valu
 EDITABLE_STATUSES = (PilotStatus.DRAFT, PilotStatus.RUNNING)
 
 
-class FeedbackError(ValueError):
+class FeedbackError(ServiceError):
     """A request the feedback workflows refuse, with a message for people."""
 
 
@@ -244,7 +237,7 @@ def window_is_open(status: PilotStatus, pre_start: date | None, today: date | No
     if status is PilotStatus.RUNNING:
         return True
     if status is PilotStatus.DRAFT and pre_start is not None:
-        return (today or local_today()) >= pre_start
+        return (today or clock.today()) >= pre_start
     return False
 
 
@@ -401,6 +394,11 @@ class Submission:
 
 class StaleTarget(FeedbackError):
     """A guarded write found the link revoked, the form changed or the pilot closed."""
+
+    code = "stale_form"
+
+    def __init__(self) -> None:
+        super().__init__(_("This form has changed. Please reload the page."))
 
 
 _RESPONSE_COLUMNS = (
@@ -615,7 +613,7 @@ def submit_response(
         if link is None:
             raise ValueError("a guarded write needs the link")
         params["form_revision"] = form.revision
-        params["today"] = local_today()
+        params["today"] = clock.today()
     if connection is None:
         connection = db.session.connection()
     dialect = connection.dialect.name
@@ -637,7 +635,7 @@ def submit_response(
     if existing is not None:
         return Submission(existing, False)
     if guarded:
-        raise StaleTarget(_("This form has changed. Please reload the page."))
+        raise StaleTarget()
     raise FeedbackError(_("The response could not be stored. Please send it again."))
 
 

@@ -28,8 +28,9 @@ from app.auth.permissions import (
     require_role,
     require_staff_site_in,
 )
+from app.core import clock
+from app.core.errors import show_error
 from app.core.i18n import select_locale
-from app.core.tables import local_today
 from app.extensions import db, limiter
 from app.feedback import bp, intake, qr
 from app.feedback import questionnaires as svc
@@ -557,7 +558,7 @@ def pilot_overview(pilot_id: int):
 
     pilot = get_pilot_or_404(pilot_id)
     overview = fa.pilot_overview(pilot)
-    today = local_today()
+    today = clock.today()
     last = min(d for d in (pilot.end_date, today) if d is not None)
     first = last - timedelta(days=6)
     return render_template(
@@ -637,7 +638,7 @@ def tag_comment(answer_id: int):
             try:
                 svc.add_manual_tag(answer, form.tag.data)
             except svc.FeedbackError as exc:
-                flash(str(exc), "danger")
+                show_error(exc)
         db.session.commit()
     else:
         flash(_("A tag needs 1 to %(n)s characters.", n=svc.MAX_TAG_LENGTH), "danger")
@@ -682,7 +683,7 @@ def export(pilot_id: int, fmt: str):
 @bp.route("/pilots/<int:pilot_id>/import", methods=["GET", "POST"])
 @require_role(*PILOT_EDITORS)
 def import_responses(pilot_id: int):
-    from app.core.tables import ImportFailed
+    from app.core.errors import ImportFailed
     from app.feedback import import_export as feedback_import
 
     pilot = get_pilot_or_404(pilot_id, for_edit=True)

@@ -16,7 +16,6 @@ import re
 import threading
 from dataclasses import dataclass
 
-from flask import has_request_context
 from flask_babel import lazy_gettext as _l
 
 
@@ -112,9 +111,7 @@ def theme_label(tag: str) -> str:
     label = THEME_LABELS.get(tag)
     if label is None:
         return tag
-    if has_request_context():
-        return str(label)
-    return str(getattr(label, "_args", (tag,))[0])
+    return str(label)
 
 
 #: Negative words and phrases: weight 1 (negative) or 2 (strongly negative).

@@ -19,8 +19,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from app.core import clock
 from app.core.audit import record
-from app.core.tables import local_today
+from app.core.errors import ServiceError
 from app.extensions import db
 from app.models import (
     Arm,
@@ -51,12 +52,19 @@ MIN_SITES_PER_ARM = 2
 RECOMMENDED_PRE_DAYS = 14
 
 
-class ReasonRequired(Exception):
+class ReasonRequired(ServiceError):
     """A change to a started pilot's design was submitted without a written reason."""
 
+    code = "reason_required"
 
-class DesignError(ValueError):
+    def __init__(self) -> None:
+        super().__init__(_("Give a reason for the change."), "reason")
+
+
+class DesignError(ServiceError):
     """A design change that cannot be made (the message is for the user)."""
+
+    code = "design"
 
 
 # ---------------------------------------------------------------- the design snapshot
@@ -312,7 +320,7 @@ class Readiness:
 
 def readiness(pilot: Pilot, today: date | None = None) -> Readiness:
     """What stops the pilot from starting, and what the change lead should know first."""
-    today = today or local_today()
+    today = today or clock.today()
     result = Readiness()
     if not pilot.hypothesis:
         result.warnings.append(_("There is no written hypothesis."))
@@ -384,7 +392,7 @@ def start_pilot(pilot: Pilot, *, by: User, now: datetime | None = None) -> Audit
 
 def day_counts(pilot: Pilot, today: date | None = None) -> tuple[int | None, int | None]:
     """(day of the pilot today, planned number of days)."""
-    today = today or local_today()
+    today = today or clock.today()
     planned = (
         (pilot.end_date - pilot.start_date).days + 1
         if pilot.start_date and pilot.end_date

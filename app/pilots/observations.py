@@ -8,14 +8,14 @@ from datetime import date, timedelta
 import pandas as pd
 from sqlalchemy import func, select
 
-from app.core.tables import local_today
+from app.core import clock
 from app.extensions import db
 from app.models import Adjustment, Arm, Metric, Observation, Pilot, Site
 
 
 def pilot_window(pilot: Pilot, today: date | None = None) -> tuple[date, date] | None:
     """The days the dashboard shows: pre-period start to the planned end (or today)."""
-    today = today or local_today()
+    today = today or clock.today()
     first = pilot.pre_start or pilot.start_date
     if first is None:
         return None
@@ -90,7 +90,7 @@ def completeness_grid(
     site_ids: set[int] | None = None,
     today: date | None = None,
 ) -> CompletenessGrid:
-    today = today or local_today()
+    today = today or clock.today()
     first, last = window
     end = pilot.end_date or last
     days = [first + timedelta(days=i) for i in range((end - first).days + 1)]

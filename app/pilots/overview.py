@@ -7,7 +7,7 @@ from datetime import date
 
 from sqlalchemy import case, func, select
 
-from app.core.tables import local_today
+from app.core import clock
 from app.extensions import db
 from app.models import Arm, Assignment, Pilot, Role, User
 
@@ -22,7 +22,7 @@ class PilotRow:
 
 def pilot_overview(user: User, today: date | None = None) -> list[PilotRow]:
     """Pilots the user may see, newest first, with their site counts in one query."""
-    today = today or local_today()
+    today = today or clock.today()
     counts = (
         select(
             Assignment.pilot_id,

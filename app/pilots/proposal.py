@@ -29,8 +29,8 @@ from analysis.selection import (
     propose_pilot_sites,
     select_controls,
 )
+from app.core import clock
 from app.core.frames import observations_frame, sites_frame
-from app.core.tables import local_today
 from app.extensions import db
 from app.models import Arm, AssignmentMethod, Direction, Observation, Pilot, Site
 from app.pilots.lifecycle import assign_site, clear_sites
@@ -79,7 +79,7 @@ def history_window(pilot: Pilot, today: date | None = None) -> tuple[date, date]
     """The days before the pilot: its pre-period, or the last 8 weeks without dates."""
     if pilot.start_date and pilot.pre_start:
         return pilot.pre_start, pilot.start_date - timedelta(days=1)
-    end = (pilot.start_date or today or local_today()) - timedelta(days=1)
+    end = (pilot.start_date or today or clock.today()) - timedelta(days=1)
     return end - timedelta(days=DEFAULT_HISTORY_DAYS - 1), end
 
 
@@ -99,7 +99,7 @@ def history(pilot: Pilot, metric_keys: list[str] | None) -> pd.DataFrame:
 
 def long_history(pilot: Pilot, metric_key: str) -> pd.DataFrame:
     """All days before the start, for power: pseudo windows need pre + post days of data."""
-    end = (pilot.start_date or local_today()) - timedelta(days=1)
+    end = (pilot.start_date or clock.today()) - timedelta(days=1)
     return observations_frame(None, [metric_key], None, end)
 
 

@@ -10,9 +10,10 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.auth.permissions import ALL_SEEING, PILOT_EDITORS, get_pilot_or_404, require_role
+from app.core import clock
 from app.core.charts import daily_series_svg
+from app.core.errors import show_error
 from app.core.formfields import choices
-from app.core.tables import local_today
 from app.extensions import db
 from app.models import Arm, AssignmentMethod, Direction, Metric, MetricRole, Pilot, Site
 from app.pilots import bp
@@ -87,13 +88,8 @@ def _save(pilot: Pilot, step: int, form, change) -> bool:
     """Apply a step's change through ``save_design``; False (with a form error) if refused."""
     try:
         svc.save_design(pilot, change, by=current_user, reason=form.reason.data)
-    except svc.ReasonRequired:
-        db.session.rollback()
-        form.reason.errors = [*form.reason.errors, _("Give a reason for the change.")]
-        return False
-    except svc.DesignError as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
+    except (svc.ReasonRequired, svc.DesignError) as exc:
+        show_error(exc, form)
         return False
     svc.advance(pilot, step + 1 if getattr(form, "next", None) and form.next.data else step)
     db.session.commit()
@@ -339,8 +335,7 @@ def start(pilot_id: int):
         try:
             svc.start_pilot(pilot, by=current_user)
         except svc.DesignError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
+            show_error(exc)
             return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=5))
         db.session.commit()
         flash(_("The pilot is running. Its design is now pre-registered."), "success")
@@ -355,7 +350,7 @@ def start(pilot_id: int):
 def detail(pilot_id: int):
     pilot = get_pilot_or_404(pilot_id)
     sees_design = current_user.role in ALL_SEEING
-    today = local_today()
+    today = clock.today()
     window = obs.pilot_window(pilot, today)
     links = list(pilot.metric_links)
     charts = []

@@ -28,6 +28,7 @@ from app.auth.permissions import (
     require_report_reviewer,
     require_role,
 )
+from app.core.errors import show_error
 from app.extensions import db
 from app.models import Decision, Pilot, Report, ReportStatus, Role
 from app.reports import bp
@@ -80,8 +81,7 @@ def _start(pilot: Pilot, **kwargs) -> Response:
     try:
         report = service.start_snapshot(pilot, by=current_user, **kwargs)
     except service.ReportError as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
+        show_error(exc)
         return redirect(url_for("reports.index", pilot_id=pilot.id))
     db.session.commit()
     report_jobs.submit(report.id)
@@ -219,8 +219,7 @@ def review(report_id: int):
             )
             message = _("Report approved; the decision is recorded.")
     except service.ReportError as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
+        show_error(exc)
         return back
     db.session.commit()
     flash(message, "success")

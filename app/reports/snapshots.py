@@ -36,9 +36,10 @@ from sqlalchemy import select
 
 import analysis
 from app.auth.permissions import can_review_report
-from app.core import audit
+from app.core import audit, clock
+from app.core.clock import day_bounds
+from app.core.errors import ServiceError
 from app.core.frames import PilotInputs, data_fingerprint, pilot_inputs
-from app.core.tables import local_today
 from app.extensions import db
 from app.models import (
     Adjustment,
@@ -68,8 +69,10 @@ DEFAULT_PERMUTATIONS = 10_000
 DEFAULT_SEED = 0
 
 
-class ReportError(ValueError):
+class ReportError(ServiceError):
     """A workflow rule was broken (the message is shown to the user)."""
+
+    code = "report"
 
 
 # --------------------------------------------------------------------------------------------
@@ -798,7 +801,7 @@ def top_themes(pilot: Pilot, limit: int = 8) -> list[dict[str, Any]]:
     and manual tags) when it exists, else counts ``CommentTag`` rows directly. Labels are
     rendered at read time (``theme_label``), so only tags are stored.
     """
-    end = pilot.end_date or local_today()
+    end = pilot.end_date or clock.today()
     arms = {"pilot": [], "control": []}
     for a in pilot.assignments:
         arms[a.arm.value].append(a.site_id)
@@ -907,13 +910,8 @@ def _tag_counts(pilot: Pilot, site_ids: list[int]) -> list[tuple[str, int]]:
 def period_start(pilot: Pilot) -> datetime:
     """The instant the pilot starts for feedback: local midnight of the start date (as the
     feedback area counts days), naive UTC as stored."""
-    try:
-        from app.feedback.analytics import day_bounds
-
-        low, _high = day_bounds(pilot.start_date, pilot.start_date)
-        return low.astimezone(UTC).replace(tzinfo=None)
-    except ImportError:
-        return datetime.combine(pilot.start_date, datetime.min.time())
+    low, _high = day_bounds(pilot.start_date)
+    return low
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,13 +14,12 @@ never fails because a source is empty.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
-from flask import current_app, has_app_context
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
+from app.core.clock import day_bounds
 from app.extensions import db
 from app.models import (
     Arm,
@@ -215,28 +214,6 @@ def _minus(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
 
-def day_window(first: date, last: date | None = None) -> tuple[datetime, datetime]:
-    """Local days ``first``..``last`` (the organisation's time zone, as the feedback area
-    counts them) as naive UTC instants ``[low, high)`` to compare with ``submitted_at``."""
-    last = last or first
-    zone = _local_zone()
-    low = datetime.combine(first, time.min, tzinfo=zone).astimezone(UTC)
-    high = datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
-    return low.replace(tzinfo=None), high.replace(tzinfo=None)
-
-
-def _local_zone() -> ZoneInfo:
-    name = current_app.config.get("BABEL_DEFAULT_TIMEZONE") if has_app_context() else None
-    return ZoneInfo(name or "UTC")
-
-
-def local_day(moment: datetime) -> date:
-    """The organisation's calendar day of a stored (UTC) instant."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(_local_zone()).date()
-
-
 # ----------------------------------------------------------------- the brief
 
 
@@ -417,7 +394,7 @@ def _feedback_section(
     )
     if any_feedback is None:
         return FeedbackSection(False, note="no_feedback_yet"), set()
-    start, end = day_window(data_day)
+    start, end = day_bounds(data_day)
     in_day = (
         (FeedbackResponse.pilot_id == pilot.id)
         & (FeedbackResponse.submitted_at >= start)
@@ -486,7 +463,7 @@ def _feedback_section(
     new_since = data_day
     if previous is not None and previous < data_day:
         new_since = max(previous, data_day - timedelta(days=MAX_NEW_DAYS - 1))
-    new_start, new_end = day_window(new_since, data_day)
+    new_start, new_end = day_bounds(new_since, data_day)
     negative_filter = (
         (FeedbackResponse.pilot_id == pilot.id)
         & FeedbackResponse.is_flagged_negative

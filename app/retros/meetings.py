@@ -14,6 +14,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from app.core import audit
+from app.core.errors import ServiceError
 from app.extensions import db
 from app.models import (
     ActionItem,
@@ -56,8 +57,10 @@ ACTION_STATUS_COLOURS = {
 }
 
 
-class RetroError(ValueError):
+class RetroError(ServiceError):
     """A request that breaks a rule of retros (shown to the user, never a 500)."""
+
+    code = "retro"
 
 
 # Access rules live with the others in app/auth/permissions.py.

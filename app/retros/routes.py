@@ -3,10 +3,9 @@ the pilot timeline, minutes and "my actions"."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -19,6 +18,8 @@ from app.auth.permissions import (
     get_retro_pilot_or_404,
     require_login,
 )
+from app.core import clock
+from app.core.errors import show_error
 from app.extensions import db
 from app.models import (
     ActionStatus,
@@ -55,12 +56,6 @@ from app.retros.meetings import (
     RetroError,
 )
 from app.retros.timeline import pilot_timeline, timeline_chart_svg
-
-
-def today() -> date:
-    """Today in the organisation's time zone (the app's default time zone)."""
-    zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "UTC")
-    return datetime.now(zone).date()
 
 
 @bp.context_processor
@@ -105,7 +100,7 @@ def index(pilot_id: int):
             flash(_("That is not a date."), "warning")
         else:
             return redirect(url_for("retros.day", pilot_id=pilot.id, day=day.isoformat()))
-    form = OpenRetroForm(data={"day": today()})
+    form = OpenRetroForm(data={"day": clock.today()})
     return _render_index(pilot, form)
 
 
@@ -119,10 +114,10 @@ def _render_index(pilot: Pilot, form: OpenRetroForm, status: int = 200):
             retros=retros,
             counts=counts,
             form=form,
-            open_actions=retro_service.carried_actions(pilot, today(), include_new=True),
+            open_actions=retro_service.carried_actions(pilot, clock.today(), include_new=True),
             adjustments=adjustment_service.adjustments_of(pilot),
             visibility_form=VisibilityForm(data={"visible": pilot.retros_visible_to_staff}),
-            today=today(),
+            today=clock.today(),
         ),
         status,
     )
@@ -152,9 +147,9 @@ def open_day(pilot_id: int):
         return _render_index(pilot, form)
     day = form.day.data
     try:
-        retro_service.check_retro_date(pilot, day, today())
+        retro_service.check_retro_date(pilot, day, clock.today())
     except RetroError as exc:
-        form.day.errors = [*form.day.errors, str(exc)]
+        show_error(exc, form, field="day")
         return _render_index(pilot, form)
     try:
         _retro_obj, created = retro_service.open_retro(
@@ -185,7 +180,7 @@ def _render_day(pilot: Pilot, the_day: date, **forms):
         "retro": retro,
         "brief": brief,
         "day_number": pilot.day_number(the_day),
-        "today": today(),
+        "today": clock.today(),
     }
     editing = permissions.can_edit_retros(current_user)
     if retro is not None:
@@ -252,7 +247,7 @@ def details(retro_id: int):
                 summary=form.summary.data,
             )
         except RetroError as exc:
-            form.retro_format.errors = [*form.retro_format.errors, str(exc)]
+            show_error(exc, form, field="retro_format")
         else:
             db.session.commit()
             flash(_("Retro details saved."), "success")
@@ -274,7 +269,7 @@ def add_item(retro_id: int):
                 response_ids=form.response_ids.data or [],
             )
         except RetroError as exc:
-            form.text.errors = [*form.text.errors, str(exc)]
+            show_error(exc, form, field="text")
         else:
             db.session.commit()
             flash(_("Note added."), "success")
@@ -308,7 +303,7 @@ def add_action(retro_id: int):
                 by=current_user,
             )
         except RetroError as exc:
-            form.due_date.errors = [*form.due_date.errors, str(exc)]
+            show_error(exc, form, field="due_date")
         else:
             db.session.commit()
             flash(_("Action added."), "success")
@@ -362,7 +357,7 @@ def action(action_id: int):
         "retros/action.html",
         action=item,
         form=form,
-        today=today(),
+        today=clock.today(),
         next_url=_next_url(""),
         can_see_pilot=permissions.can_view_retros(current_user, item.pilot),
     )
@@ -380,7 +375,7 @@ def close_action(action_id: int):
             item,
             outcome=form.outcome.data,
             status=ActionStatus(form.status.data),
-            on=today(),
+            on=clock.today(),
             by=current_user,
         )
         db.session.commit()
@@ -395,9 +390,9 @@ def close_action(action_id: int):
 @login_required
 def my_actions():
     show_closed = request.args.get("closed") == "1"
-    rows = retro_service.actions_of_user(current_user, today(), include_closed=show_closed)
+    rows = retro_service.actions_of_user(current_user, clock.today(), include_closed=show_closed)
     return render_template(
-        "retros/my_actions.html", rows=rows, show_closed=show_closed, today=today()
+        "retros/my_actions.html", rows=rows, show_closed=show_closed, today=clock.today()
     )
 
 
@@ -425,7 +420,7 @@ def new_adjustment(retro_id: int):
                 by=current_user,
             )
         except RetroError as exc:
-            form.effective_date.errors = [*form.effective_date.errors, str(exc)]
+            show_error(exc, form, field="effective_date")
         else:
             db.session.commit()
             if not adjustment.sites:
@@ -481,7 +476,7 @@ def adjustment(adjustment_id: int):
 @bp.route("/pilot/<int:pilot_id>/timeline")
 def timeline(pilot_id: int):
     pilot = get_retro_pilot_or_404(pilot_id)
-    the_timeline = pilot_timeline(pilot, today())
+    the_timeline = pilot_timeline(pilot, clock.today())
     marks = adjustment_service.chart_marks(pilot)
     chart = timeline_chart_svg(
         pilot,

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
+from app.core.clock import day_bounds, local_day
 from app.extensions import db
 from app.models import (
     ActionItem,
@@ -25,7 +26,6 @@ from app.models import (
     Retrospective,
     Site,
 )
-from app.retros.brief import day_window, local_day
 
 #: Never run the timeline further than this past today (a retro may be prepared a day ahead).
 DAYS_AHEAD = 1
@@ -185,7 +185,7 @@ def _data_gaps(pilot, days, site_rows, first, last, today) -> None:
 def _feedback(pilot, days, first, last) -> None:
     """Responses and strongly negative ones per local day (bucketed here: the time zone
     shift is not portable SQL)."""
-    start, end = day_window(first, last)
+    start, end = day_bounds(first, last)
     for submitted_at, flagged in db.session.execute(
         select(FeedbackResponse.submitted_at, FeedbackResponse.is_flagged_negative).where(
             FeedbackResponse.pilot_id == pilot.id,

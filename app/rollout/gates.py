@@ -36,8 +36,7 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from app.auth.permissions import can_sign_off_gate
-from app.core import audit
-from app.core.tables import local_today
+from app.core import audit, clock
 from app.extensions import db
 from app.models import (
     Arm,
@@ -226,7 +225,7 @@ def evaluate_gate(
     gate = wave.gate or {}
     latest = latest_data_day(plan)
     if as_of is None:
-        as_of = min(local_today(), latest) if latest else local_today()
+        as_of = min(clock.today(), latest) if latest else clock.today()
     members = [ws for ws in plan.sites if ws.wave_id == wave.id]
     go_lives = [ws.go_live_date for ws in members if ws.go_live_date]
     criteria: list[dict[str, Any]] = []

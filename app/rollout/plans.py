@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from flask import has_request_context
-from flask_babel import gettext
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from analysis.planning import (
@@ -27,8 +26,8 @@ from analysis.planning import (
     extrapolation_reasons,
     plan_rollout,
 )
-from app.core import audit
-from app.core.tables import local_today
+from app.core import audit, clock
+from app.core.errors import ServiceError
 from app.extensions import db
 from app.models import (
     Arm,
@@ -65,19 +64,11 @@ PREDICT_BY = ("digital_readiness", "management_score", "senior_share", "size_tie
 SIGNOFF_ROLES = (Role.CHANGE_LEAD, Role.ANALYST, Role.ADMIN)
 
 
-def _(text: str, **params: Any) -> str:
-    """``gettext`` in a request; plain English (formatted) from the CLI and the demo seed."""
-    if has_request_context():
-        return gettext(text, **params)
-    return text % params if params else text
 
-
-class RolloutError(ValueError):
+class RolloutError(ServiceError):
     """A request the plan cannot honour; ``field`` names the form field at fault."""
 
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
+    code = "rollout"
 
 
 # --------------------------------------------------------------------------------------------
@@ -914,7 +905,7 @@ def set_checklist_item(
         return ws
     item["done"] = done
     item["done_by"] = by.name if (done and by is not None) else None
-    item["done_on"] = local_today().isoformat() if done else None
+    item["done_on"] = clock.today().isoformat() if done else None
     ws.checklist = items
     audit.record(
         "rollout.checklist",

@@ -20,8 +20,9 @@ from app.auth.permissions import (
     require_login,
     require_role,
 )
+from app.core import clock
+from app.core.errors import show_error
 from app.core.formfields import choices
-from app.core.tables import local_today
 from app.extensions import db
 from app.models import PlanStatus, RolloutPlan, Site, WaveStatus
 from app.rollout import bp, exports, gates
@@ -137,7 +138,7 @@ def index(pilot_id: int):
 def _fill_generate_defaults(form: GeneratePlanForm, pilot, scope) -> None:
     if request.method == "GET":
         form.scope.data = [s.id for s in scope]
-        form.start_date.data = local_today()
+        form.start_date.data = clock.today()
         weights = ReadinessWeights()
         form.weight_management.data = weights.management
         form.weight_digital.data = weights.digital
@@ -199,12 +200,7 @@ def new(pilot_id: int):
                 ),
             )
         except RolloutError as exc:
-            db.session.rollback()
-            field = getattr(form, exc.field, None) if exc.field else None
-            if field is not None:
-                field.errors = [*field.errors, str(exc)]
-            else:
-                flash(str(exc), "danger")
+            show_error(exc, form)
         except ValueError as exc:
             db.session.rollback()
             flash(str(exc), "danger")
@@ -245,7 +241,7 @@ def _plan_context(plan: RolloutPlan) -> dict:
         "planner": (plan.settings or {}).get("planner") or {},
         "move_targets": targets,
         "mentor_choices": choices(service.mentor_choices(plan)),
-        "chart": timeline_svg(plan, today=local_today()),
+        "chart": timeline_svg(plan, today=clock.today()),
         "cancel_form": CancelForm(),
         "history": service.plan_history(plan),
     }
@@ -290,8 +286,7 @@ def _committing(message: str | None = None) -> Iterator[None]:
     try:
         yield
     except RolloutError as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
+        show_error(exc)
     else:
         db.session.commit()
         if message:
@@ -498,12 +493,7 @@ def wave_dates(plan_id: int, number: int):
                 by=current_user,
             )
         except RolloutError as exc:
-            db.session.rollback()
-            field = getattr(form, exc.field, None) if exc.field else None
-            if field is not None:
-                field.errors = [*field.errors, str(exc)]
-            else:
-                flash(str(exc), "danger")
+            show_error(exc, form)
         else:
             db.session.commit()
             flash(_("Wave dates changed."), "success")
@@ -533,8 +523,7 @@ def evaluate(plan_id: int, number: int):
         try:
             result = gates.evaluate_gate(plan, wave, by=current_user, as_of=form.as_of.data)
         except RolloutError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
+            show_error(exc)
         else:
             db.session.commit()
             flash(_("Gate evaluated: %(outcome)s.", outcome=_gate_label(result["outcome"])), "info")

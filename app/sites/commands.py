@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.core import tables as tabular
-from app.core.tables import ImportFailed
+from app.core.errors import ImportFailed
 from app.extensions import db
 from app.models import Pilot
 from app.sites import bp

@@ -11,7 +11,7 @@ from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
 from app.core import tables as tabular
-from app.core.tables import ImportFailed, RowError
+from app.core.errors import ImportFailed, RowError
 from app.extensions import db
 from app.models import Pilot
 from app.sites.forms import ConfirmForm

@@ -32,6 +32,8 @@ import pandas as pd
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from app.core import clock
+from app.core.errors import ImportFailed, RowError
 from app.core.rawsql import (
     db_date,
     is_postgres,
@@ -40,15 +42,7 @@ from app.core.rawsql import (
     raw_connection,
     sqlite_datetime,
 )
-from app.core.tables import (
-    ImportFailed,
-    RowError,
-    local_today,
-    map_columns,
-    normalise_header,
-    parse_dates,
-    parse_numbers,
-)
+from app.core.tables import map_columns, normalise_header, parse_dates, parse_numbers
 from app.extensions import db
 from app.models import ApiToken, ImportBatch, Metric, Pilot, Site, User
 
@@ -170,7 +164,7 @@ def plan_observations(
     ``chunks`` are frames of strings indexed by the row number the user sees (as from
     ``tabular.iter_upload``). ``pilot`` restricts dates to its pre-period start … planned end.
     """
-    today = today or local_today()
+    today = today or clock.today()
     plan = ObservationPlan(pilot_id=pilot.id if pilot else None, source=source)
     errors = _Errors(plan, max_errors)
     sites = {code: sid for sid, code in db.session.execute(select(Site.id, Site.code))}

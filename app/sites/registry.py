@@ -10,8 +10,8 @@ import pandas as pd
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
+from app.core import clock
 from app.core.audit import record
-from app.core.tables import local_today
 from app.extensions import db
 from app.models import Assignment, Metric, Observation, Pilot, Site, SizeTier, User
 
@@ -242,7 +242,7 @@ def site_completeness(
     site: Site, *, days: int = 90, today: date | None = None
 ) -> list[MetricCompleteness]:
     """Per metric: first and last day with data, and days with data in the last ``days``."""
-    today = today or local_today()
+    today = today or clock.today()
     since = today - timedelta(days=days - 1)
     totals = db.session.execute(
         select(

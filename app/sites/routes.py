@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.auth.permissions import ALL_SEEING, PILOT_EDITORS, get_site_or_404, require_role
 from app.core import tables as tabular
-from app.core.tables import ImportFailed, RowError
+from app.core.errors import ImportFailed, RowError
 from app.extensions import db
 from app.sites import bp
 from app.sites.forms import ConfirmForm, SiteForm, UploadForm

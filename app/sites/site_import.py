@@ -25,13 +25,8 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.core.audit import record
-from app.core.tables import (
-    ImportFailed,
-    RowError,
-    map_columns,
-    normalise_header,
-    parse_numbers,
-)
+from app.core.errors import ImportFailed, RowError
+from app.core.tables import map_columns, normalise_header, parse_numbers
 from app.extensions import db
 from app.models import ImportBatch, Site, SizeTier, User
 from app.sites.registry import FIELD_LABELS, SITE_FIELDS, site_values

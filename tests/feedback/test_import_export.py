@@ -9,7 +9,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
-from app.core.tables import ImportFailed
+from app.core.errors import ImportFailed
 from app.extensions import db
 from app.feedback.import_export import import_responses, parse_mapping
 from app.models import FeedbackAnswer, FeedbackResponse, ResponseChannel, Role

@@ -7,7 +7,8 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from app.core import tables as tabular
-from app.core.tables import ImportFailed, map_columns, read_upload
+from app.core.errors import ImportFailed
+from app.core.tables import map_columns, read_upload
 
 ALIASES = {"code": ["门店编码", "site code"], "score": ["管理评分"]}
 
