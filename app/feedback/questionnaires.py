@@ -56,7 +56,6 @@ if TYPE_CHECKING:
     from app.feedback.intake import FormDefinition, PublicTarget
 
 
-
 #: Longest free-text answer kept (characters); longer answers are refused with a message.
 MAX_TEXT_LENGTH = 1000
 #: Longest manual tag.

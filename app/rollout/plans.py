@@ -64,7 +64,6 @@ PREDICT_BY = ("digital_readiness", "management_score", "senior_share", "size_tie
 SIGNOFF_ROLES = (Role.CHANGE_LEAD, Role.ANALYST, Role.ADMIN)
 
 
-
 class RolloutError(ServiceError):
     """A request the plan cannot honour; ``field`` names the form field at fault."""
 
