@@ -3,11 +3,10 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from app.admin import bp
 from app.admin.forms import ROLE_LABELS, UserForm
-from app.auth.accounts import apply_user_form
+from app.auth.accounts import all_users, apply_user_form
 from app.auth.permissions import require_role
 from app.extensions import db
 from app.models import Role, User
@@ -16,7 +15,7 @@ from app.models import Role, User
 @bp.route("/users")
 @require_role(Role.ADMIN)
 def users():
-    rows = db.session.scalars(select(User).order_by(User.role, User.email)).all()
+    rows = all_users()
     return render_template("admin/users.html", users=rows, role_labels=ROLE_LABELS)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import gettext as _
+from sqlalchemy import func, select
 
 from app.core.audit import record
 from app.core.errors import ServiceError
@@ -60,3 +61,13 @@ def apply_user_form(user: User | None, data: dict[str, Any], by: User | None) ->
     after = {"email": user.email, "role": user.role.value, "active": user.is_active_account}
     record("user.updated", user, by=by, before=before, after=after)
     return user
+
+
+def all_users() -> list[User]:
+    """Every account, by role and e-mail (the admin's list)."""
+    return list(db.session.scalars(select(User).order_by(User.role, User.email)))
+
+
+def user_by_email(email: str) -> User | None:
+    """The account with this e-mail address (case does not matter)."""
+    return db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))

@@ -68,6 +68,20 @@ def can_view_pilot(user: Any, pilot: Pilot) -> bool:
     )
 
 
+def can_see_pilot_design(user: Any) -> bool:
+    """Whether the user sees a pilot's design: its arms, controls, charts and deviations.
+
+    Staff see their own site's part of a pilot only: which sites are controls, and how the
+    pilot compares with them, is for the people who run and review it.
+    """
+    return user.is_authenticated and user.role in ALL_SEEING
+
+
+def visible_site_ids(user: Any) -> set[int] | None:
+    """The sites whose rows the user may see in a pilot's tables (None: every site)."""
+    return None if can_see_pilot_design(user) else {user.site_id}
+
+
 def staff_site_in_pilot(site_id: int, pilot_id: int) -> bool:
     found = db.session.scalar(
         select(Assignment.id).where(Assignment.pilot_id == pilot_id, Assignment.site_id == site_id)

@@ -5,12 +5,11 @@ from urllib.parse import urlsplit
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import func, select
 
 from app.auth import bp
+from app.auth.accounts import user_by_email
 from app.auth.forms import LoginForm
 from app.extensions import db, limiter
-from app.models import User
 from app.models.base import utcnow
 
 
@@ -36,7 +35,7 @@ def login():
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
-        user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+        user = user_by_email(email)
         if user is None or not user.check_password(form.password.data):
             form.password.errors.append(_("Wrong e-mail or password."))
         elif not user.is_active:

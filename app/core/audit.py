@@ -1,9 +1,11 @@
-"""Writing audit events. Callers pass the entity; the service derives its type and id."""
+"""Writing audit events. Callers pass the entity; its type and id are derived here, and the
+before/after values are made JSON-safe (dates as ISO strings, numpy numbers as Python ones)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from analysis.results import to_jsonable
 from app.extensions import db
 from app.models import AuditEvent, User
 
@@ -30,8 +32,8 @@ def record(
         entity_id=getattr(entity, "id", None),
         user_id=user_id,
         pilot_id=pilot_id,
-        before=before,
-        after=after,
+        before=to_jsonable(before),
+        after=to_jsonable(after),
         reason=reason,
         is_deviation=is_deviation,
     )

@@ -103,9 +103,9 @@ def seed(seed_value: int = 20261122, last_day: date = DEFAULT_LAST_DAY) -> SeedS
 def _derive(pilot: Pilot, last_day: date) -> None:
     """What the app derives from raw data: comment themes, daily feedback metrics, and a
     second, finished pilot whose rollout is under way."""
+    from app.demo.rollout import seed_rollout_demo
     from app.feedback.daily_metrics import sync_pilot_metrics
-    from app.feedback.questionnaires import retag_pilot
-    from app.rollout.plans import seed_rollout_demo
+    from app.feedback.tagging import retag_pilot
 
     retag_pilot(pilot.id)
     sync_pilot_metrics(pilot, today=last_day)
@@ -428,6 +428,10 @@ def _make_retros(rng, pilot, pilot_sites, users, start) -> Adjustment:
 
 
 def _make_feedback(rng, pilot, pilot_sites, control_sites, start, adjustment) -> int:
+    """Forms, links and the demo's customer and staff answers, day by day.
+
+    (Long on purpose: one generator of answers whose parts depend on each other.)
+    """
     customer_form = FeedbackForm(pilot=pilot, audience=Audience.CUSTOMER, **customer_template())
     staff_form = FeedbackForm(pilot=pilot, audience=Audience.STAFF, **staff_template())
     db.session.add_all([customer_form, staff_form])

@@ -82,7 +82,7 @@ def sync_metrics_command(pilot_id, today):
 @click.option("--pilot", "pilot_id", type=int, required=True)
 def retag_command(pilot_id):
     """Recompute the automatic themes of every comment of a pilot (manual tags stay)."""
-    from app.feedback.questionnaires import retag_pilot
+    from app.feedback.tagging import retag_pilot
 
     changed = retag_pilot(_pilot(pilot_id).id)
     db.session.commit()

@@ -24,6 +24,7 @@ from app.core.errors import ImportFailed, RowError
 from app.core.tables import map_columns, read_upload
 from app.extensions import db
 from app.feedback import questionnaires as svc
+from app.feedback import responses
 from app.models import (
     Assignment,
     Audience,
@@ -180,7 +181,7 @@ def import_responses(
                              _("Not a date and time such as 2026-10-01 12:30."))
                 )  # fmt: skip
         raw = {key: row[columns[key]] for key in question_keys}
-        answers, problems = svc.clean_answers(form, raw)
+        answers, problems = responses.clean_answers(form, raw)
         for key, message in problems.items():
             row_errors.append(RowError(row_number, columns.get(key, key), message))
         if not answers and not problems:
@@ -214,7 +215,7 @@ def import_responses(
     for site_id, when, answers, key, segment, language in prepared:
         if key in existing:
             continue
-        svc.submit_response(
+        responses.submit_response(
             form,
             site_id,
             answers,

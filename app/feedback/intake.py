@@ -3,8 +3,8 @@
 A QR code at the counter is scanned by many phones at once, so the lookup behind
 ``/feedback/f/<token>`` reads plain columns with one prepared statement (no ORM objects, no
 lazy loads) into frozen dataclasses. Those carry the attributes the answer page, the
-validator (:func:`app.feedback.questionnaires.clean_answers`) and the writer
-(:func:`app.feedback.questionnaires.submit_response`) read from a :class:`FeedbackForm`, so
+validator (:func:`app.feedback.responses.clean_answers`) and the writer
+(:func:`app.feedback.responses.submit_response`) read from a :class:`FeedbackForm`, so
 the public form and the logged-in staff form share one code path.
 
 **Remembered targets.** Every lookup is remembered per process (:func:`recall`), and a
@@ -12,9 +12,10 @@ submission validates against the remembered target without reading it again. Tha
 because the database decides: the writer stores the response only if, in the same
 statement, the link is still active, the form version and its revision are still current
 and the pilot still accepts answers (``guarded=True``). When that check fails the writer
-raises :class:`StaleTarget`, and the view reads the target afresh and answers with what is
-true now (404 for a revoked link, the closed page, or the new questions). A revocation or
-an edit therefore takes effect with the next request, in every worker.
+raises :class:`app.feedback.responses.StaleTarget`, and the view reads the target afresh
+and answers with what is true now (404 for a revoked link, the closed page, or the new
+questions). A revocation or an edit therefore takes effect with the next request, in every
+worker.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from flask import current_app
 from sqlalchemy import Select, and_, bindparam, select
 
 from app.extensions import db
-from app.feedback.questionnaires import StaleTarget, window_is_open
+from app.feedback.questionnaires import window_is_open
 from app.models import Audience, FeedbackForm, FormLink, Pilot, PilotStatus, Site
 
-__all__ = ["FormDefinition", "PublicTarget", "SiteRef", "StaleTarget", "find_target", "recall"]
+__all__ = ["FormDefinition", "PublicTarget", "SiteRef", "find_target", "recall"]
 
 #: Tokens are ``secrets.token_urlsafe`` strings; anything longer is not looked up.
 MAX_TOKEN_LENGTH = 64

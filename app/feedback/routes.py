@@ -18,8 +18,6 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from app.auth.permissions import (
     ALL_SEEING,
@@ -31,22 +29,24 @@ from app.auth.permissions import (
 from app.core import clock
 from app.core.errors import show_error
 from app.core.i18n import select_locale
+from app.core.paging import paginate
 from app.extensions import db, limiter
-from app.feedback import bp, intake, qr
+from app.feedback import bp, intake, qr, responses, site_feed, tagging
 from app.feedback import questionnaires as svc
 from app.feedback.forms import (
-    HONEYPOT_FIELD,
     QUESTION_TYPE_LABELS,
+    AnswerForm,
     ConfirmForm,
     EditFormForm,
     FlagForm,
     ImportForm,
     TagForm,
+    answer_form_for,
 )
-from app.feedback.intake import FormDefinition, PublicTarget, SiteRef, StaleTarget
+from app.feedback.intake import FormDefinition, PublicTarget, SiteRef
+from app.feedback.responses import StaleTarget
 from app.feedback.themes import THEME_LABELS
 from app.models import (
-    Assignment,
     Audience,
     FeedbackAnswer,
     FeedbackForm,
@@ -56,6 +56,7 @@ from app.models import (
     Role,
     Site,
 )
+from app.sites.registry import pilot_sites
 
 # ------------------------------------------------------------------ rate limits
 
@@ -90,17 +91,6 @@ def _label(item: dict, prefix: str = "label") -> str:
     return (zh or en or "") if _is_zh() else (en or zh or "")
 
 
-def _raw_answers(form_model: FeedbackForm | FormDefinition) -> dict:
-    raw = {}
-    for q in form_model.questions:
-        name = f"q_{q['key']}"
-        if q["type"] == "multi_choice":
-            raw[q["key"]] = request.form.getlist(name)
-        else:
-            raw[q["key"]] = request.form.get(name)
-    return raw
-
-
 def _language() -> str:
     """The respondent's language, as stored with the response ("zh_CN" or "en").
 
@@ -112,15 +102,17 @@ def _language() -> str:
 
 def _render_answer_page(
     form_model: FeedbackForm | FormDefinition,
+    form: AnswerForm,
     idempotency_key: str,
     *,
     action: str,
     site: Site | SiteRef,
-    errors: dict | None = None,
-    values: dict | None = None,
     status: int = 200,
     public: bool = True,
 ):
+    errors: dict = form.question_errors()
+    if form.idempotency_key.errors:
+        errors["_form"] = list(form.idempotency_key.errors)
     return (
         render_template(
             "feedback/answer.html",
@@ -128,8 +120,8 @@ def _render_answer_page(
             idempotency_key=idempotency_key,
             action=action,
             site=site,
-            errors=errors or {},
-            values=values or {},
+            errors=errors,
+            values=form.raw_answers() if status != 200 else {},
             label=_label,
             public=public,
         ),
@@ -149,41 +141,35 @@ def _handle_answer(
 ):
     """Show the form (GET) or validate and store the answers (POST).
 
-    The CSRF token was checked by ``CSRFProtect`` before the view ran. The questions are
-    rendered from the form version and validated by :func:`svc.clean_answers` (the one
-    validator of the web forms and imports); the page also carries the idempotency key,
-    checked by :func:`svc.idempotency_key_error`, and the honeypot. ``action`` and
+    The CSRF token was checked by ``CSRFProtect`` before the view ran. :class:`AnswerForm`
+    carries one field per question of the form version, the idempotency key and the
+    honeypot; it validates the answers with :func:`responses.clean_answers`. ``action`` and
     ``thanks_url`` are built only when a page needs them.
     """
+    form = answer_form_for(form_model)
     if request.method == "GET":
+        new_key = responses.new_idempotency_key()
         return _render_answer_page(
-            form_model, svc.new_idempotency_key(), action=action(), site=site, public=public
+            form_model, form, new_key, action=action(), site=site, public=public
         )
-    if (request.form.get(HONEYPOT_FIELD) or "").strip():
+    if form.is_from_a_bot:
         # the honeypot was filled in: a bot. Look successful, store nothing.
         return redirect(thanks_url(), code=303)
-    raw = _raw_answers(form_model)
-    key = request.form.get("idempotency_key")
-    answers: dict = {}
-    errors: dict = {}
-    key_error = svc.idempotency_key_error(key)
-    if key_error is not None:
-        errors = {"_form": [key_error]}
-    else:
-        answers, errors = svc.clean_answers(form_model, raw)
-    if errors:
+    if not form.validate():
         if link is not None and link.remembered:
-            raise StaleTarget  # explain the errors with the questions as they are now
+            raise StaleTarget()  # explain the errors with the questions as they are now
+        key = form.idempotency_key.data
+        if form.idempotency_key.errors:  # a resend could not be recognised: a fresh key
+            key = responses.new_idempotency_key()
         return _render_answer_page(
-            form_model, key if key_error is None else svc.new_idempotency_key(),
-            action=action(), site=site, errors=errors, values=raw, status=422, public=public,
-        )  # fmt: skip
+            form_model, form, key, action=action(), site=site, status=422, public=public
+        )
     submission = functools.partial(
-        svc.submit_response,
+        responses.submit_response,
         form_model,
         site.id,
-        answers,
-        idempotency_key=key,
+        form.answers,
+        idempotency_key=form.idempotency_key.data,
         channel=channel,
         language=_language(),
         link=link,
@@ -192,7 +178,7 @@ def _handle_answer(
         submission()
         db.session.commit()
     else:
-        # the public form: one Core transaction, no ORM session (see feedback_intake)
+        # the public form: one Core transaction, no ORM session (see app.feedback.intake)
         with db.engine.begin() as connection:
             submission(guarded=True, connection=connection)
     return redirect(thanks_url(), code=303)
@@ -273,8 +259,8 @@ def staff_feed():
     site = current_user.site
     days = request.args.get("days", 14, type=int)
     days = days if days in (1, 7, 14, 30) else 14
-    responses = svc.staff_feed(site.id, days=days) if site is not None else []
-    pilots = svc.staff_pilots(site.id) if site is not None else []
+    responses = site_feed.recent_responses(site.id, days=days) if site is not None else []
+    pilots = site_feed.open_pilots(site.id) if site is not None else []
     return render_template(
         "feedback/staff_feed.html",
         site=site,
@@ -389,14 +375,7 @@ def sheet(pilot_id: int, site_id: int):
         if request.args.get("audience", "customer") in ("customer", "staff")
         else Audience.CUSTOMER
     )
-    link = db.session.scalar(
-        select(FormLink).where(
-            FormLink.pilot_id == pilot.id,
-            FormLink.site_id == site_id,
-            FormLink.audience == audience,
-            FormLink.revoked_at.is_(None),
-        )
-    )
+    link = svc.active_link(pilot.id, site_id, audience)
     if link is None:
         abort(404)
     url = _public_url(link)
@@ -582,39 +561,15 @@ def comments(pilot_id: int):
     site_id = request.args.get("site", type=int)
     tag = (request.args.get("tag") or "").strip()
     flagged_only = request.args.get("flagged") == "1"
-    page = max(request.args.get("page", 1, type=int), 1)
-    query = (
-        select(FeedbackAnswer)
-        .join(FeedbackResponse)
-        .where(FeedbackResponse.pilot_id == pilot.id, FeedbackAnswer.value_text.is_not(None))
-        .options(
-            selectinload(FeedbackAnswer.tags),
-            selectinload(FeedbackAnswer.response).selectinload(FeedbackResponse.site),
-        )
-        .order_by(FeedbackResponse.submitted_at.desc(), FeedbackAnswer.id.desc())
-    )
-    if site_id:
-        query = query.where(FeedbackResponse.site_id == site_id)
-    if flagged_only:
-        query = query.where(FeedbackResponse.is_flagged_negative.is_(True))
-    if tag:
-        from app.models import CommentTag
-
-        query = query.where(
-            FeedbackAnswer.id.in_(select(CommentTag.answer_id).where(CommentTag.tag == tag))
-        )
-    per_page = 50
-    answers = db.session.scalars(query.offset((page - 1) * per_page).limit(per_page + 1)).all()
-    sites = db.session.scalars(
-        select(Site).join(Assignment).where(Assignment.pilot_id == pilot.id).order_by(Site.code)
-    ).all()
+    query = tagging.comments_query(pilot.id, site_id=site_id, tag=tag, flagged_only=flagged_only)
+    page = paginate(query, request.args.get("page", 1, type=int), per_page=50)
     return render_template(
         "feedback/comments.html",
         pilot=pilot,
-        answers=answers[:per_page],
-        has_more=len(answers) > per_page,
-        page=page,
-        sites=sites,
+        answers=page.items,
+        has_more=page.has_next,
+        page=page.page,
+        sites=pilot_sites(pilot),
         site_id=site_id,
         tag=tag,
         flagged_only=flagged_only,
@@ -633,15 +588,15 @@ def tag_comment(answer_id: int):
     form = TagForm()
     if form.validate_on_submit():
         if form.remove.data:
-            svc.remove_tag(answer, form.tag.data.strip())
+            tagging.remove_tag(answer, form.tag.data.strip())
         else:
             try:
-                svc.add_manual_tag(answer, form.tag.data)
+                tagging.add_manual_tag(answer, form.tag.data)
             except svc.FeedbackError as exc:
                 show_error(exc)
         db.session.commit()
     else:
-        flash(_("A tag needs 1 to %(n)s characters.", n=svc.MAX_TAG_LENGTH), "danger")
+        flash(_("A tag needs 1 to %(n)s characters.", n=tagging.MAX_TAG_LENGTH), "danger")
     from app.auth.routes import safe_next
 
     fallback = url_for("feedback.comments", pilot_id=pilot.id)
@@ -656,7 +611,7 @@ def flag_response(response_id: int):
     pilot = get_pilot_or_404(response.pilot_id)
     form = FlagForm()
     if form.validate_on_submit():
-        svc.set_flag(response, form.flagged.data == "1", by=current_user)
+        tagging.set_flag(response, form.flagged.data == "1", by=current_user)
         db.session.commit()
     return redirect(url_for("feedback.comments", pilot_id=pilot.id))
 

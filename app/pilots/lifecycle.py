@@ -175,6 +175,11 @@ class MetricChoice:
     direction: Direction | None = None
 
 
+def all_metrics() -> list[Metric]:
+    """Every metric a pilot can measure, by key."""
+    return list(db.session.scalars(select(Metric).order_by(Metric.key)))
+
+
 def set_metrics(
     pilot: Pilot,
     choices: Iterable[MetricChoice],

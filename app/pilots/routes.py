@@ -7,9 +7,15 @@ import math
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
-from app.auth.permissions import ALL_SEEING, PILOT_EDITORS, get_pilot_or_404, require_role
+from app.auth.permissions import (
+    ALL_SEEING,
+    PILOT_EDITORS,
+    can_see_pilot_design,
+    get_pilot_or_404,
+    require_role,
+    visible_site_ids,
+)
 from app.core import clock
 from app.core.charts import daily_series_svg
 from app.core.errors import show_error
@@ -34,6 +40,7 @@ from app.sites.forms import UploadForm
 from app.sites.importing import observations_preview as render_observations_preview
 from app.sites.importing import stash_or_error
 from app.sites.observation_import import OBSERVATION_ALIASES
+from app.sites.registry import active_sites
 
 
 @bp.app_template_filter("site_reason")
@@ -111,7 +118,7 @@ def _describe(pilot: Pilot):
 
 def _metrics(pilot: Pilot):
     form = MetricsForm(obj=pilot)
-    metrics = db.session.scalars(select(Metric).order_by(Metric.key)).all()
+    metrics = svc.all_metrics()
     links = {link.metric_id: link for link in pilot.metric_links}
     error = None
     if form.validate_on_submit():
@@ -187,7 +194,7 @@ def _dates(pilot: Pilot):
 
 def _propose_form(pilot: Pilot) -> ProposeForm:
     form = ProposeForm()
-    metrics = db.session.scalars(select(Metric).order_by(Metric.key)).all()
+    metrics = svc.all_metrics()
     form.problem_metric.choices = choices(
         [("", _("None (random order within strata)"))] + [(m.key, m.name) for m in metrics]
     )
@@ -202,7 +209,7 @@ def _propose_form(pilot: Pilot) -> ProposeForm:
 def _add_form(pilot: Pilot) -> AddSiteForm:
     form = AddSiteForm(prefix="add")
     taken = {a.site_id for a in pilot.assignments}
-    sites = db.session.scalars(select(Site).where(Site.is_active).order_by(Site.code)).all()
+    sites = active_sites()
     form.site_id.choices = choices(
         (s.id, f"{s.code} · {s.name} · {s.region}") for s in sites if s.id not in taken
     )
@@ -349,7 +356,7 @@ def start(pilot_id: int):
 @bp.route("/<int:pilot_id>")
 def detail(pilot_id: int):
     pilot = get_pilot_or_404(pilot_id)
-    sees_design = current_user.role in ALL_SEEING
+    sees_design = can_see_pilot_design(current_user)
     today = clock.today()
     window = obs.pilot_window(pilot, today)
     links = list(pilot.metric_links)
@@ -377,7 +384,7 @@ def detail(pilot_id: int):
                 )
         metric = _grid_metric(pilot, links)
         if metric is not None:
-            own = None if sees_design else {current_user.site_id}
+            own = visible_site_ids(current_user)
             grid = obs.completeness_grid(pilot, metric, window, site_ids=own, today=today)
     day, planned = svc.day_counts(pilot, today)
     deviations = [e for e in svc.audit_events(pilot) if e.is_deviation] if sees_design else []

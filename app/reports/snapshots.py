@@ -25,8 +25,9 @@ import json
 import math
 import time
 import zipfile
+from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -35,12 +36,18 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 import analysis
+from analysis.power import power as power_fn
+from analysis.results import to_jsonable
+from analysis.segments import segment_effects
+from analysis.sequential import monitor
 from app.auth.permissions import can_review_report
 from app.core import audit, clock
 from app.core.clock import day_bounds
 from app.core.errors import ServiceError
 from app.core.frames import PilotInputs, data_fingerprint, pilot_inputs
 from app.extensions import db
+from app.feedback.analytics import top_themes as area_top_themes
+from app.feedback.themes import detect_themes
 from app.models import (
     Adjustment,
     AuditEvent,
@@ -77,25 +84,6 @@ class ReportError(ServiceError):
 
 # --------------------------------------------------------------------------------------------
 # Creating and computing snapshots
-
-
-def _jsonable(value: Any) -> Any:
-    """Dates as ISO strings, numpy scalars as Python numbers, NaN/inf as None."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime | date | pd.Timestamp):
-        return value.isoformat()[:10] if not isinstance(value, datetime) else value.isoformat()
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    return value
 
 
 def compare_options(
@@ -256,14 +244,7 @@ def build_snapshot(
 ) -> dict[str, Any]:
     """Run the engine and the report's own analyses; returns the snapshot's parts."""
     step = progress or (lambda _p, _s: None)
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
+    lap = _Stopwatch()
 
     step(5, "loading data")
     signature = data_signature(pilot)  # before loading: a change in between shows as stale
@@ -281,121 +262,116 @@ def build_snapshot(
     if inputs.observations.empty:
         raise ReportError(_l("There are no observations for this pilot yet."))
     step(15, "comparing pilot and control sites")
-    comparison = analysis.compare(inputs.observations, inputs.sites, **options)
+    comp = analysis.compare(inputs.observations, inputs.sites, **options).to_dict()
     lap("compare")
-    comp = comparison.to_dict()
     obs, sites = inputs.observations, inputs.sites
-    start = pd.Timestamp(pilot.start_date)
     keys = list(comp["metrics"])
+    primary = comp["parameters"].get("primary")
+    results: dict[str, Any] = {"comparison": comp, "metrics_meta": metrics_meta(pilot)}
 
     step(45, "daily series and site changes")
-    daily = daily_series(obs, sites, keys)
-    site_changes = site_effects(obs, sites, start, keys)
+    results["daily"] = daily_series(obs, sites, keys)
+    results["site_effects"] = site_effects(obs, sites, pd.Timestamp(pilot.start_date), keys)
     lap("series")
-
     step(55, "segment effects")
-    primary = comp["parameters"].get("primary")
-    segments = {}
-    if primary:
-        for by in SEGMENT_ATTRIBUTES:
-            if by in sites.columns and sites[by].notna().sum() >= 4:
-                segments[by] = _safe(
-                    lambda by=by: (
-                        analysis_segments()
-                        .segment_effects(
-                            obs,
-                            sites,
-                            pilot.start_date,
-                            primary,
-                            by,
-                            end=options["end"],
-                            alpha=pilot.alpha,
-                        )
-                        .to_dict()
-                    )
-                )
+    results["segments"] = _segment_sections(pilot, obs, sites, primary, options) if primary else {}
     lap("segments")
-
     step(65, "sequential monitoring")
-    sequential = None
-    if primary:
-        sequential = _safe(
-            lambda: (
-                analysis_sequential()
-                .monitor(
-                    obs,
-                    sites,
-                    pilot.start_date,
-                    primary,
-                    alpha=pilot.alpha,
-                    min_effect=(options.get("min_effect") or {}).get(primary),
-                    planned_end=pilot.end_date,
-                    direction=options["directions"].get(primary, "increase"),
-                )
-                .to_dict()
-            )
-        )
+    results["sequential"] = _sequential_section(pilot, obs, sites, primary, options)
     lap("sequential")
-
     step(75, "feedback")
-    feedback = feedback_results(pilot, alpha=pilot.alpha)
+    results["feedback"] = feedback_results(pilot, alpha=pilot.alpha)
     lap("feedback")
-
     step(85, "recommendation")
-    recommendation = recommend(comp, pilot, obs, sites)
+    results["recommendation"] = recommend(comp, pilot, obs, sites)
     lap("recommendation")
-
-    results = {
-        "comparison": comp,
-        "metrics_meta": metrics_meta(pilot),
-        "daily": daily,
-        "site_effects": site_changes,
-        "segments": segments,
-        "sequential": sequential,
-        "feedback": feedback,
-        "recommendation": recommendation,
-        "deviations": deviations(pilot),
-        "adjustments": adjustments(pilot),
-        "design": {
-            "pilot_name": pilot.name,
-            "pre_start": pilot.pre_start,
-            "start": pilot.start_date,
-            "end": pilot.end_date,
-            "alpha": pilot.alpha,
-            "hypothesis": pilot.hypothesis,
-            "design_locked_at": pilot.design_locked_at,
-        },
-        "timings": timings,
-        "data_signature": signature,
-    }
+    results.update(
+        deviations=deviations(pilot),
+        adjustments=adjustments(pilot),
+        design=_design(pilot),
+        timings=lap.timings,
+        data_signature=signature,
+    )
     step(95, "saving the snapshot")
     archive = inputs_archive(inputs)
     lap("archive")
     parameters = {
         "requested": requested,
-        "compare": _jsonable(options),
+        "compare": to_jsonable(options),
         "exploration": bool(
             requested.get("metrics") is not None or requested.get("method") not in (None, "auto")
         ),
     }
     return {
         "parameters": parameters,
-        "results": _jsonable(results),
+        "results": to_jsonable(results),
         "fingerprint": fingerprint,
         "archive": archive,
     }
 
 
-def analysis_segments():  # noqa: ANN201 - lazily imported optional engine modules
-    from analysis import segments
+class _Stopwatch:
+    """Seconds spent per step of a snapshot, kept in the snapshot for the bench and support."""
 
-    return segments
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round(now - self._last, 3)
+        self._last = now
 
 
-def analysis_sequential():  # noqa: ANN201
-    from analysis import sequential
+def _segment_sections(
+    pilot: Pilot, obs: pd.DataFrame, sites: pd.DataFrame, primary: str, options: dict[str, Any]
+) -> dict[str, Any]:
+    """The primary metric's effect per segment, for each attribute with enough sites."""
+    return {
+        by: _safe(
+            lambda by=by: segment_effects(
+                obs, sites, pilot.start_date, primary, by, end=options["end"], alpha=pilot.alpha
+            ).to_dict()
+        )
+        for by in SEGMENT_ATTRIBUTES
+        if by in sites.columns and sites[by].notna().sum() >= 4
+    }
 
-    return sequential
+
+def _sequential_section(
+    pilot: Pilot,
+    obs: pd.DataFrame,
+    sites: pd.DataFrame,
+    primary: str | None,
+    options: dict[str, Any],
+) -> dict[str, Any] | None:
+    """The sequential monitor of the primary metric (valid however often people look)."""
+    if not primary:
+        return None
+    return _safe(
+        lambda: monitor(
+            obs,
+            sites,
+            pilot.start_date,
+            primary,
+            alpha=pilot.alpha,
+            min_effect=(options.get("min_effect") or {}).get(primary),
+            planned_end=pilot.end_date,
+            direction=options["directions"].get(primary, "increase"),
+        ).to_dict()
+    )
+
+
+def _design(pilot: Pilot) -> dict[str, Any]:
+    return {
+        "pilot_name": pilot.name,
+        "pre_start": pilot.pre_start,
+        "start": pilot.start_date,
+        "end": pilot.end_date,
+        "alpha": pilot.alpha,
+        "hypothesis": pilot.hypothesis,
+        "design_locked_at": pilot.design_locked_at,
+    }
 
 
 def _safe(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -572,33 +548,12 @@ def extension_power(
     n_p = int((sites["arm"] == "pilot").sum())
     n_c = int((sites["arm"] == "control").sum())
     history = _history_before(pilot, key, metric_obs, start)
-    try:
-        from analysis.power import power as power_fn
-
-        for weeks in range(0, MAX_EXTENSION_WEEKS + 1):
-            days = post_days + 7 * weeks
-            if pre_days < 2 or n_p < 2 or days + pre_days > history["date"].nunique():
-                raise ValueError("history too short")
-            res = power_fn(
-                history,
-                n_p,
-                n_c,
-                pre_days,
-                days,
-                effect=abs(target),
-                alpha=pilot.alpha,
-                power=None,
-                metric=key,
-            )
-            if res.error:
-                raise ValueError(res.error)
-            if res.power >= TARGET_POWER:
-                out.update(weeks=weeks, method="power", power=res.power)
-                return out
-        out.update(method="power", weeks=None)
+    by_power = _weeks_by_power(
+        history, key, abs(target), pilot.alpha, n_p, n_c, pre_days, post_days
+    )
+    if by_power is not None:
+        out.update(method="power", **by_power)
         return out
-    except (ValueError, ImportError):
-        pass
     se = result.get("se")
     if not se or post_days < 1:
         out["method"] = "not_computable"
@@ -614,6 +569,36 @@ def extension_power(
 
 # --------------------------------------------------------------------------------------------
 # Context known at the time of the snapshot
+
+
+def _weeks_by_power(
+    history: pd.DataFrame,
+    key: str,
+    effect: float,
+    alpha: float,
+    n_p: int,
+    n_c: int,
+    pre_days: int,
+    post_days: int,
+) -> dict[str, Any] | None:
+    """More weeks needed for ``TARGET_POWER`` by simulation over the history (``weeks`` None
+    beyond ``MAX_EXTENSION_WEEKS``); None when the history cannot support the simulation."""
+    for weeks in range(0, MAX_EXTENSION_WEEKS + 1):
+        days = post_days + 7 * weeks
+        if pre_days < 2 or n_p < 2 or days + pre_days > history["date"].nunique():
+            return None
+        try:
+            res = power_fn(
+                history, n_p, n_c, pre_days, days,
+                effect=effect, alpha=alpha, power=None, metric=key,
+            )  # fmt: skip
+        except ValueError:  # the engine's refusal: a design it cannot simulate
+            return None
+        if res.error:
+            return None
+        if res.power >= TARGET_POWER:
+            return {"weeks": weeks, "power": res.power}
+    return {"weeks": None}
 
 
 def _history_before(
@@ -797,27 +782,18 @@ def _nps_section(fb, rows: pd.DataFrame, alpha: float) -> dict[str, Any]:  # noq
 def top_themes(pilot: Pilot, limit: int = 8) -> list[dict[str, Any]]:
     """Most frequent comment themes during the pilot, counted at pilot and at control sites.
 
-    Uses the feedback area's ``feedback_analytics.top_themes`` (local days, automatic themes
-    and manual tags) when it exists, else counts ``CommentTag`` rows directly. Labels are
-    rendered at read time (``theme_label``), so only tags are stored.
+    Uses the feedback area's :func:`app.feedback.analytics.top_themes` (local days,
+    automatic themes and manual tags). Labels are rendered at read time (``theme_label``),
+    so only tags are stored.
     """
     end = pilot.end_date or clock.today()
     arms = {"pilot": [], "control": []}
     for a in pilot.assignments:
         arms[a.arm.value].append(a.site_id)
     counts: dict[str, dict[str, int]] = {}
-    try:
-        from app.feedback.analytics import top_themes as area_top_themes
-    except ImportError:
-        area_top_themes = None
     for arm, site_ids in arms.items():
-        if area_top_themes is not None:
-            rows = area_top_themes(pilot, pilot.start_date, end, site_ids, limit=limit * 2)
-            pairs = [(r["tag"], int(r["count"])) for r in rows]
-        else:
-            pairs = _tag_counts(pilot, site_ids)
-        for tag, n in pairs:
-            counts.setdefault(tag, {"pilot": 0, "control": 0})[arm] += n
+        for row in area_top_themes(pilot, pilot.start_date, end, site_ids, limit=limit * 2):
+            counts.setdefault(row["tag"], {"pilot": 0, "control": 0})[arm] += int(row["count"])
     if not counts:  # comments never tagged (e.g. imported in bulk): detect themes now
         for arm, site_ids in arms.items():
             for tag, n in _detected_theme_counts(pilot, site_ids):
@@ -863,12 +839,6 @@ def _comment_count(pilot: Pilot, site_ids: list[int]) -> int:
 def _detected_theme_counts(pilot: Pilot, site_ids: list[int]) -> list[tuple[str, int]]:
     """Themes of the (latest 5,000) untagged comments during the pilot, detected with the
     feedback area's ``themes.detect_themes``."""
-    try:
-        from app.feedback.themes import detect_themes
-    except ImportError:
-        return []
-    from collections import Counter
-
     texts = db.session.scalars(
         select(FeedbackAnswer.value_text)
         .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
@@ -886,25 +856,6 @@ def _detected_theme_counts(pilot: Pilot, site_ids: list[int]) -> list[tuple[str,
     for text in texts:
         counts.update(set(detect_themes(text)))
     return list(counts.items())
-
-
-def _tag_counts(pilot: Pilot, site_ids: list[int]) -> list[tuple[str, int]]:
-    from sqlalchemy import func
-
-    from app.models import CommentTag
-
-    rows = db.session.execute(
-        select(CommentTag.tag, func.count(CommentTag.id))
-        .join(FeedbackAnswer, FeedbackAnswer.id == CommentTag.answer_id)
-        .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
-        .where(
-            FeedbackResponse.pilot_id == pilot.id,
-            FeedbackResponse.site_id.in_(site_ids),
-            FeedbackResponse.submitted_at >= period_start(pilot),
-        )
-        .group_by(CommentTag.tag)
-    ).all()
-    return [(tag, int(n)) for tag, n in rows]
 
 
 def period_start(pilot: Pilot) -> datetime:

@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import pandas as pd
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 
+import analysis
 from app.core import audit
+from app.core.frames import observations_frame, sites_frame
 from app.extensions import db
 from app.models import (
     Adjustment,
@@ -32,6 +35,7 @@ from app.models import (
     MetricRole,
     Observation,
     Pilot,
+    PilotMetric,
     Retrospective,
     Site,
     User,
@@ -313,11 +317,6 @@ def before_after(adjustment: Adjustment, *, seed: int = 0) -> BeforeAfter:
     so the comparison isolates the adjustment from the change under test; an adjustment
     effective on the pilot's first day has no such run-up and uses the pre-period.
     """
-    import pandas as pd
-
-    import analysis
-    from app.core.frames import observations_frame, sites_frame
-
     pilot = adjustment.pilot
     affected = adjustment.sites
     control = pilot.sites_in(Arm.CONTROL)
@@ -356,7 +355,6 @@ def before_after(adjustment: Adjustment, *, seed: int = 0) -> BeforeAfter:
     guardrails = [lk.metric.key for lk in links if lk.role is MetricRole.GUARDRAIL]
     if primary is None:  # compare() takes the first non-guardrail as primary
         primary, guardrails = guardrails[0], guardrails[1:]
-    out = []
     try:
         report = analysis.compare(
             observations,
@@ -374,44 +372,30 @@ def before_after(adjustment: Adjustment, *, seed: int = 0) -> BeforeAfter:
     except ValueError as exc:
         return _failed(result, str(exc))
     by_key = {m.metric: m for m in _metric_results(report)}
-    for link in links:
-        found = by_key.get(link.metric.key)
-        if found is None:
-            out.append(
-                MetricBeforeAfter(
-                    link.metric.key,
-                    link.metric.name,
-                    link.metric.unit,
-                    link.role.value,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    0,
-                    0,
-                    "not analysed",
-                )
-            )
-            continue
-        error = getattr(found, "error", None)
-        out.append(
-            MetricBeforeAfter(
-                key=link.metric.key,
-                name=link.metric.name,
-                unit=link.metric.unit,
-                role=link.role.value,
-                effect=None if error else _finite(found.effect),
-                ci_low=None if error else _finite(found.ci_low),
-                ci_high=None if error else _finite(found.ci_high),
-                p_value=None if error else _finite(found.p_value),
-                method=None if error else found.method,
-                n_pilot_sites=int(found.n_pilot_sites or 0),
-                n_control_sites=int(found.n_control_sites or 0),
-                error=error,
-            )
-        )
+    out = [_metric_before_after(link, by_key.get(link.metric.key)) for link in links]
     return BeforeAfter(first, last, codes, len(control), out, None, uses_pre)
+
+
+def _metric_before_after(link: PilotMetric, found: Any) -> MetricBeforeAfter:
+    """One metric's line of the before/after table ("not analysed" when the engine left it
+    out; its error when it could not be estimated)."""
+    metric = link.metric
+    error = "not analysed" if found is None else getattr(found, "error", None)
+    estimated = None if error else found
+    return MetricBeforeAfter(
+        key=metric.key,
+        name=metric.name,
+        unit=metric.unit,
+        role=link.role.value,
+        effect=_finite(estimated.effect) if estimated else None,
+        ci_low=_finite(estimated.ci_low) if estimated else None,
+        ci_high=_finite(estimated.ci_high) if estimated else None,
+        p_value=_finite(estimated.p_value) if estimated else None,
+        method=estimated.method if estimated else None,
+        n_pilot_sites=int(getattr(found, "n_pilot_sites", 0) or 0),
+        n_control_sites=int(getattr(found, "n_control_sites", 0) or 0),
+        error=error,
+    )
 
 
 def _metric_results(report) -> list:

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
 from app.core.clock import day_bounds
 from app.extensions import db
+from app.feedback.analytics import top_themes
 from app.models import (
     Arm,
     Assignment,
     Audience,
-    CommentTag,
     Direction,
     FeedbackAnswer,
     FeedbackForm,
@@ -401,8 +402,31 @@ def _feedback_section(
         & (FeedbackResponse.submitted_at < end)
     )
     arm_join = (Assignment.site_id == FeedbackResponse.site_id) & (Assignment.pilot_id == pilot.id)
+    counts, with_feedback = _response_counts(in_day, arm_join)
+    keys = _satisfaction_keys(pilot)
+    by_audience, by_segment = _satisfaction(in_day, arm_join, keys)
+    new_since, negative_filter = _new_negative_filter(pilot, retro_day, data_day)
+    negative_total = (
+        db.session.scalar(select(func.count(FeedbackResponse.id)).where(negative_filter)) or 0
+    )
+    rating_keys = set(keys.values())
+    section = FeedbackSection(
+        available=True,
+        counts=counts,
+        by_audience=by_audience,
+        by_segment=sorted(by_segment, key=lambda s: (s.group != SENIOR_SEGMENT, s.group, s.arm)),
+        negative_comments=_comments(negative_filter, sites, rating_keys, MAX_COMMENTS),
+        negative_total=int(negative_total),
+        new_since=new_since,
+        themes=_top_themes(pilot, data_day),
+        comments=_comments(in_day, sites, rating_keys, 50),
+        note=None if counts else "no_feedback_for_day",
+    )
+    return section, with_feedback
 
-    # counts by audience and arm, and which sites answered at all
+
+def _response_counts(in_day, arm_join) -> tuple[dict[str, dict[str, int]], set[int]]:
+    """Responses of the day by audience and arm, and which sites answered at all."""
     counts: dict[str, dict[str, int]] = {}
     with_feedback: set[int] = set()
     for audience, arm, site_id, n in db.session.execute(
@@ -420,9 +444,13 @@ def _feedback_section(
         per_arm = counts.setdefault(audience.value, {})
         per_arm[arm_key] = per_arm.get(arm_key, 0) + int(n)
         with_feedback.add(site_id)
+    return counts, with_feedback
 
-    # satisfaction by audience, and by segment for customers, in one grouped query
-    keys = _satisfaction_keys(pilot)
+
+def _satisfaction(
+    in_day, arm_join, keys: dict[Audience, str]
+) -> tuple[list[Satisfaction], list[Satisfaction]]:
+    """Satisfaction by audience, and by segment for customers, in one grouped query."""
     key_match = case(
         *[
             ((FeedbackResponse.audience == aud) & (FeedbackAnswer.question_key == key), 1)
@@ -453,8 +481,12 @@ def _feedback_section(
         for audience, segment, arm, n, mean, sat in rows
         if audience is Audience.CUSTOMER
     )
+    return by_audience, by_segment
 
-    # strongly negative comments that are new since the previous retro's data day
+
+def _new_negative_filter(pilot: Pilot, retro_day: date, data_day: date) -> tuple[date, Any]:
+    """Strongly negative responses new since the previous retro's data day (at most
+    ``MAX_NEW_DAYS`` back): the first day counted, and the filter."""
     previous = db.session.scalar(
         select(func.max(Retrospective.date)).where(
             Retrospective.pilot_id == pilot.id, Retrospective.date < retro_day
@@ -470,53 +502,13 @@ def _feedback_section(
         & (FeedbackResponse.submitted_at >= new_start)
         & (FeedbackResponse.submitted_at < new_end)
     )
-    negative_total = (
-        db.session.scalar(select(func.count(FeedbackResponse.id)).where(negative_filter)) or 0
-    )
-    rating_keys = set(keys.values())
-    negative = _comments(negative_filter, sites, rating_keys, MAX_COMMENTS)
-    comments = _comments(in_day, sites, rating_keys, 50)
-
-    themes = _top_themes(pilot, data_day, in_day)
-    section = FeedbackSection(
-        available=True,
-        counts=counts,
-        by_audience=by_audience,
-        by_segment=sorted(by_segment, key=lambda s: (s.group != SENIOR_SEGMENT, s.group, s.arm)),
-        negative_comments=negative,
-        negative_total=int(negative_total),
-        new_since=new_since,
-        themes=themes,
-        comments=comments,
-        note=None if counts else "no_feedback_for_day",
-    )
-    return section, with_feedback
+    return new_since, negative_filter
 
 
-def _top_themes(pilot: Pilot, day: date, in_day) -> list[tuple[str, int]]:
-    """Top comment themes of the day: the feedback area's ``top_themes`` (with readable
-    labels) when it is installed, else the raw ``CommentTag`` counts."""
-    try:
-        from app.feedback.analytics import top_themes
-    except ImportError:
-        top_themes = None
-    if top_themes is not None:
-        return [
-            (str(t["label"]), int(t["count"]))
-            for t in top_themes(pilot, day, day, limit=TOP_THEMES)
-        ]
-    return [
-        (tag, int(n))
-        for tag, n in db.session.execute(
-            select(CommentTag.tag, func.count(CommentTag.id))
-            .join(FeedbackAnswer, FeedbackAnswer.id == CommentTag.answer_id)
-            .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
-            .where(in_day)
-            .group_by(CommentTag.tag)
-            .order_by(func.count(CommentTag.id).desc(), CommentTag.tag)
-            .limit(TOP_THEMES)
-        )
-    ]
+def _top_themes(pilot: Pilot, day: date) -> list[tuple[str, int]]:
+    """Top comment themes of the day (readable labels), as the feedback area counts them."""
+    rows = top_themes(pilot, day, day, limit=TOP_THEMES)
+    return [(str(row["label"]), int(row["count"])) for row in rows]
 
 
 def _combine(rows) -> list[Satisfaction]:

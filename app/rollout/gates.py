@@ -28,11 +28,13 @@ decide: "go" needs a passing gate; "hold" and "stop" need a reason; all are audi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from app.auth.permissions import can_sign_off_gate
@@ -46,9 +48,10 @@ from app.models import (
     RolloutPlan,
     User,
     Wave,
+    WaveSite,
     WaveStatus,
 )
-from app.rollout.plans import RolloutError, _, checklist_progress, mark_pilot_rolling_out
+from app.rollout.plans import RolloutError, checklist_progress, mark_pilot_rolling_out
 
 PASS, HOLD, FAIL = "pass", "hold", "fail"
 #: Days of data before a wave's first go-live used to fit site and day effects.
@@ -227,80 +230,26 @@ def evaluate_gate(
     if as_of is None:
         as_of = min(clock.today(), latest) if latest else clock.today()
     members = [ws for ws in plan.sites if ws.wave_id == wave.id]
-    go_lives = [ws.go_live_date for ws in members if ws.go_live_date]
-    criteria: list[dict[str, Any]] = []
-
-    min_days = int(gate.get("min_days_live") or 1)
-    days_live = (as_of - max(go_lives)).days + 1 if go_lives else 0
-    criteria.append(
-        {
-            "key": "min_days_live",
-            "status": PASS if days_live >= min_days else HOLD,
-            "value": max(days_live, 0),
-            "target": min_days,
-        }
-    )
     primary_spec = gate.get("primary")
-    primary = None
-    if primary_spec:
-        primary = _measure(plan, wave, primary_spec, as_of)
-        criteria.append(
-            {
-                "key": "primary",
-                "status": judge_primary(
-                    primary["effect"],
-                    primary["ci_low"],
-                    primary["ci_high"],
-                    primary["direction"],
-                    primary["margin"],
-                ),
-                "metric": primary,
-            }
-        )
-    guardrails = []
-    for spec in gate.get("guardrails") or []:
-        measured = _measure(plan, wave, spec, as_of)
-        guardrails.append(measured)
-        criteria.append(
-            {
-                "key": "guardrail",
-                "status": judge_guardrail(
-                    measured["effect"],
-                    measured["ci_low"],
-                    measured["ci_high"],
-                    measured["direction"],
-                    measured["margin"],
-                ),
-                "metric": measured,
-            }
-        )
-    done, total = checklist_progress(members)
-    share = done / total if total else 1.0
-    target_share = float(gate.get("checklist_min", 1.0))
-    criteria.append(
-        {
-            "key": "checklist",
-            "status": PASS if share >= target_share - 1e-9 else HOLD,
-            "value": share,
-            "done": done,
-            "total": total,
-            "target": target_share,
-        }
-    )
-    signoff = gate.get("signoff")
-    criteria.append(
+    primary = _measure(plan, wave, primary_spec, as_of) if primary_spec else None
+    guardrails = [_measure(plan, wave, spec, as_of) for spec in gate.get("guardrails") or []]
+    criteria = [
+        _days_live_criterion(members, gate, as_of),
+        *([_metric_criterion("primary", primary, judge_primary)] if primary else []),
+        *(_metric_criterion("guardrail", g, judge_guardrail) for g in guardrails),
+        _checklist_criterion(members, gate),
         {
             "key": "signoff",
-            "status": PASS if signoff else HOLD,
+            "status": PASS if gate.get("signoff") else HOLD,
             "role": gate.get("signoff_role"),
-            "signoff": signoff,
-        }
-    )
+            "signoff": gate.get("signoff"),
+        },
+    ]
     outcome = combine([c["status"] for c in criteria])
     result = {
         "outcome": outcome,
         "as_of": as_of.isoformat(),
-        "evaluated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "evaluated_at": clock.utc_now().isoformat(timespec="seconds"),
         "evaluated_by": by.name
         if by is not None and getattr(by, "is_authenticated", True)
         else None,
@@ -325,6 +274,45 @@ def evaluate_gate(
     )
     db.session.flush()
     return result
+
+
+def _days_live_criterion(members: list[WaveSite], gate: dict, as_of: date) -> dict[str, Any]:
+    """Has the wave's last site been live long enough to judge?"""
+    min_days = int(gate.get("min_days_live") or 1)
+    go_lives = [ws.go_live_date for ws in members if ws.go_live_date]
+    days_live = (as_of - max(go_lives)).days + 1 if go_lives else 0
+    return {
+        "key": "min_days_live",
+        "status": PASS if days_live >= min_days else HOLD,
+        "value": max(days_live, 0),
+        "target": min_days,
+    }
+
+
+def _metric_criterion(key: str, measured: dict[str, Any], judge: Callable) -> dict[str, Any]:
+    status = judge(
+        measured["effect"],
+        measured["ci_low"],
+        measured["ci_high"],
+        measured["direction"],
+        measured["margin"],
+    )
+    return {"key": key, "status": status, "metric": measured}
+
+
+def _checklist_criterion(members: list[WaveSite], gate: dict) -> dict[str, Any]:
+    """Is the wave's go-live checklist done (the share the gate asks for)?"""
+    done, total = checklist_progress(members)
+    share = done / total if total else 1.0
+    target_share = float(gate.get("checklist_min", 1.0))
+    return {
+        "key": "checklist",
+        "status": PASS if share >= target_share - 1e-9 else HOLD,
+        "value": share,
+        "done": done,
+        "total": total,
+        "target": target_share,
+    }
 
 
 # --------------------------------------------------------------------------------------------

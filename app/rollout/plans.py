@@ -349,11 +349,7 @@ def generate_plan(
     """Propose a plan for ``pilot`` and store it as a draft."""
     if not can_plan(pilot):
         raise RolloutError(_("A rollout plan needs the pilot's decision to be “roll out”."))
-    sites = list(scope) if scope is not None else default_scope(pilot)
-    pilot_ids = {s.id for s in pilot_arm_sites(pilot)}
-    sites = [s for s in sites if s.id not in pilot_ids]
-    if not sites:
-        raise RolloutError(_("Choose at least one site that did not run the pilot."), "scope")
+    sites = _plan_scope(pilot, scope)
     gate = gate or GateSettings(min_days_live=settings.min_days_live)
     attitudes = staff_attitudes(s.id for s in sites)
     capability = staff_capability(sites)
@@ -363,8 +359,6 @@ def generate_plan(
     except ValueError as exc:
         raise RolloutError(str(exc), "sites_per_week") from exc
     predictions = predict_effects(pilot, sites, predict_by)
-    pilot_inputs_ = [site_input(s, None, None) for s in pilot_arm_sites(pilot)]
-    adaptations = _adaptations(pilot, sites)
     plan = RolloutPlan(
         pilot=pilot,
         name=name or _("Rollout of %(pilot)s", pilot=pilot.name),
@@ -372,19 +366,7 @@ def generate_plan(
         start_date=settings.start,
         sites_per_week=settings.sites_per_week,
         created_by=by,
-        settings={
-            "planner": _settings_dict(settings),
-            "prediction": {
-                "by": predict_by,
-                "metric": predictions.metric,
-                "metric_name": pilot.primary_metric.name if pilot.primary_metric else None,
-                "error": predictions.error,
-                "model": predictions.model.to_dict() if predictions.model else None,
-            },
-            "scope": [s.code for s in sites],
-            "warnings": list(proposal.warnings),
-            "mentor_limit": settings.mentor_limit,
-        },
+        settings=_plan_settings(pilot, settings, predictions, predict_by, sites, proposal),
     )
     db.session.add(plan)
     criteria = gate_criteria(pilot, gate)
@@ -395,78 +377,18 @@ def generate_plan(
         )
         db.session.add(waves[w.number])
     site_by_code = {s.code: s for s in sites}
-    cap_source = {s.id: capability[s.id][1] for s in sites}
+    context = _ReasonContext(
+        capability_source={s.id: capability[s.id][1] for s in sites},
+        attitudes=attitudes,
+        pilot_inputs=[site_input(s, None, None) for s in pilot_arm_sites(pilot)],
+        adaptations=_adaptations(pilot, sites),
+    )
     for planned in proposal.sites:
         site = site_by_code[planned.site_id]
-        effect, low, high, extrap, note = predictions.by_site.get(
-            site.code, (float("nan"), float("nan"), float("nan"), False, "")
-        )
-        reasons = _reason_dicts(planned.reasons)
-        if cap_source[site.id] == "staffing":
-            reasons.append(
-                {
-                    "code": "capability_staffing",
-                    "params": {"staff": site.staff_count, "tier": site.size_tier.value},
-                    "text": f"staff capability from staffing: {site.staff_count} staff for a "
-                    f"{site.size_tier.value} site (no capability score on record)",
-                }
-            )
-        if site.id in attitudes:
-            mean, n = attitudes[site.id]
-            reasons.append(
-                {
-                    "code": "attitude_source",
-                    "params": {"attitude": round(mean, 2), "n": n},
-                    "text": f"staff attitude {mean:.1f} of 5 from {n} staff answers",
-                }
-            )
-        extrapolations = _reason_dicts(
-            extrapolation_reasons(site_input(site, None, None), pilot_inputs_)
-        )
-        if extrap and note:
-            extrapolations.append(
-                {"code": "extrapolation_model", "params": {"note": note}, "text": note}
-            )
-        reasons.extend(extrapolations)
-        for a in adaptations.get(site.id, []):
-            reasons.append(
-                {
-                    "code": "adaptation",
-                    "params": {"title": a["title"], "condition": a["condition"] or ""},
-                    "text": f"adaptation “{a['title']}” applies"
-                    + (f" ({a['condition']})" if a["condition"] else ""),
-                }
-            )
         db.session.add(
-            WaveSite(
-                plan=plan,
-                wave=waves.get(planned.wave) if planned.wave else None,
-                site=site,
-                is_holdback=planned.holdback,
-                go_live_date=planned.go_live,
-                capacity_load=planned.load,
-                readiness_score=_finite_or_none(planned.score),
-                readiness_tier=planned.tier,
-                predicted_effect=_finite_or_none(effect),
-                predicted_low=_finite_or_none(low),
-                predicted_high=_finite_or_none(high),
-                is_extrapolation=bool(extrapolations),
-                reasons=reasons,
-                checklist=_checklist(site, adaptations.get(site.id, [])),
-            )
+            _wave_site(plan, waves, site, planned, predictions.by_site.get(site.code), context)
         )
-    mentor_sites = {s.code: s for s in pilot_arm_sites(pilot)}
-    for m in proposal.mentors:
-        mentee = site_by_code[m.mentee_id]
-        reason_text = "; ".join(r.text for r in m.reasons)
-        db.session.add(
-            MentorPair(
-                plan=plan,
-                mentor_site=mentor_sites.get(m.mentor_id) if m.mentor_id else None,
-                mentee_site=mentee,
-                reason=reason_text,
-            )
-        )
+    _add_mentors(plan, pilot, proposal, site_by_code)
     db.session.flush()
     for ws in plan.sites:
         _sync_mentor_item(plan, ws)
@@ -484,6 +406,139 @@ def generate_plan(
     )
     db.session.flush()
     return plan
+
+
+def _plan_scope(pilot: Pilot, scope: Sequence[Site] | None) -> list[Site]:
+    """The sites the plan rolls out to: the chosen scope (or the default) minus the pilot's
+    own sites."""
+    sites = list(scope) if scope is not None else default_scope(pilot)
+    pilot_ids = {s.id for s in pilot_arm_sites(pilot)}
+    sites = [s for s in sites if s.id not in pilot_ids]
+    if not sites:
+        raise RolloutError(_("Choose at least one site that did not run the pilot."), "scope")
+    return sites
+
+
+def _plan_settings(
+    pilot: Pilot,
+    settings: PlanSettings,
+    predictions: Predictions,
+    predict_by: str,
+    sites: list[Site],
+    proposal: Any,
+) -> dict[str, Any]:
+    return {
+        "planner": _settings_dict(settings),
+        "prediction": {
+            "by": predict_by,
+            "metric": predictions.metric,
+            "metric_name": pilot.primary_metric.name if pilot.primary_metric else None,
+            "error": predictions.error,
+            "model": predictions.model.to_dict() if predictions.model else None,
+        },
+        "scope": [s.code for s in sites],
+        "warnings": list(proposal.warnings),
+        "mentor_limit": settings.mentor_limit,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _ReasonContext:
+    """What the reasons of every planned site draw on, read once per plan."""
+
+    capability_source: dict[int, str]
+    attitudes: dict[int, tuple[float, int]]
+    pilot_inputs: list[Any]
+    adaptations: dict[int, list[dict[str, Any]]]
+
+
+def _wave_site(
+    plan: RolloutPlan,
+    waves: dict[int, Wave],
+    site: Site,
+    planned: Any,
+    prediction: tuple | None,
+    context: _ReasonContext,
+) -> WaveSite:
+    """One planned site with its predicted effect and the reasons for its place."""
+    nan = float("nan")
+    effect, low, high, extrap, note = prediction or (nan, nan, nan, False, "")
+    reasons = _reason_dicts(planned.reasons) + _source_reasons(site, context)
+    extrapolations = _reason_dicts(
+        extrapolation_reasons(site_input(site, None, None), context.pilot_inputs)
+    )
+    if extrap and note:
+        extrapolations.append(
+            {"code": "extrapolation_model", "params": {"note": note}, "text": note}
+        )
+    reasons.extend(extrapolations)
+    adaptations = context.adaptations.get(site.id, [])
+    reasons.extend(_adaptation_reason(a) for a in adaptations)
+    return WaveSite(
+        plan=plan,
+        wave=waves.get(planned.wave) if planned.wave else None,
+        site=site,
+        is_holdback=planned.holdback,
+        go_live_date=planned.go_live,
+        capacity_load=planned.load,
+        readiness_score=_finite_or_none(planned.score),
+        readiness_tier=planned.tier,
+        predicted_effect=_finite_or_none(effect),
+        predicted_low=_finite_or_none(low),
+        predicted_high=_finite_or_none(high),
+        is_extrapolation=bool(extrapolations),
+        reasons=reasons,
+        checklist=_checklist(site, adaptations),
+    )
+
+
+def _source_reasons(site: Site, context: _ReasonContext) -> list[dict[str, Any]]:
+    """Where a site's capability and attitude figures came from."""
+    reasons = []
+    if context.capability_source[site.id] == "staffing":
+        reasons.append(
+            {
+                "code": "capability_staffing",
+                "params": {"staff": site.staff_count, "tier": site.size_tier.value},
+                "text": f"staff capability from staffing: {site.staff_count} staff for a "
+                f"{site.size_tier.value} site (no capability score on record)",
+            }
+        )
+    if site.id in context.attitudes:
+        mean, n = context.attitudes[site.id]
+        reasons.append(
+            {
+                "code": "attitude_source",
+                "params": {"attitude": round(mean, 2), "n": n},
+                "text": f"staff attitude {mean:.1f} of 5 from {n} staff answers",
+            }
+        )
+    return reasons
+
+
+def _adaptation_reason(adaptation: dict[str, Any]) -> dict[str, Any]:
+    condition = adaptation["condition"]
+    return {
+        "code": "adaptation",
+        "params": {"title": adaptation["title"], "condition": condition or ""},
+        "text": f"adaptation “{adaptation['title']}” applies"
+        + (f" ({condition})" if condition else ""),
+    }
+
+
+def _add_mentors(
+    plan: RolloutPlan, pilot: Pilot, proposal: Any, site_by_code: dict[str, Site]
+) -> None:
+    mentor_sites = {s.code: s for s in pilot_arm_sites(pilot)}
+    for m in proposal.mentors:
+        db.session.add(
+            MentorPair(
+                plan=plan,
+                mentor_site=mentor_sites.get(m.mentor_id) if m.mentor_id else None,
+                mentee_site=site_by_code[m.mentee_id],
+                reason="; ".join(r.text for r in m.reasons),
+            )
+        )
 
 
 def _settings_dict(settings: PlanSettings) -> dict[str, Any]:
@@ -997,162 +1052,3 @@ def mark_pilot_rolling_out(pilot: Pilot, *, by: User | None) -> None:
             after={"status": pilot.status.value},
             reason="first rollout wave started",
         )
-
-
-# --------------------------------------------------------------------------------------------
-# Demo
-
-
-def seed_rollout_demo(
-    last_day: date = date(2026, 11, 22), seed_value: int = 20261123
-) -> RolloutPlan:
-    """A second, finished demo pilot ("digital queue tickets") and its rollout in progress.
-
-    Call after ``app.demo.seed.seed`` (it uses the demo sites and users). The pilot ran from
-    30 March to 26 April 2026 on 8 sites against 16 controls and cut the counter queue by about
-    2 minutes; its rollout started on 1 June in 4 waves, randomised within readiness tiers with
-    a 10 % holdback. Waves whose gate was due by ``last_day`` were started, checked off,
-    signed off, evaluated with the staggered estimator and passed; the current wave is live.
-    The caller commits.
-    """
-    import numpy as np
-
-    from app.models import (
-        Assignment,
-        AssignmentMethod,
-        Direction,
-        Metric,
-        MetricKind,
-        Observation,
-        PilotMetric,
-    )
-    from app.rollout import gates
-
-    rng = np.random.default_rng(seed_value)
-    sites = list(db.session.scalars(select(Site).where(Site.is_active).order_by(Site.code)))
-    lead = db.session.scalar(select(User).where(User.role == Role.CHANGE_LEAD).order_by(User.id))
-    analyst = db.session.scalar(select(User).where(User.role == Role.ANALYST).order_by(User.id))
-    queue = db.session.scalar(select(Metric).where(Metric.key == "counter_queue_min"))
-    if queue is None:
-        queue = Metric(key="counter_queue_min", name="Counter queue time", name_zh="柜台排队时间",
-                       unit="min", kind=MetricKind.CONTINUOUS,
-                       better_direction=Direction.DECREASE)  # fmt: skip
-        db.session.add(queue)
-    errors = db.session.scalar(select(Metric).where(Metric.key == "order_errors"))
-    if errors is None:
-        errors = Metric(key="order_errors", name="Order errors", name_zh="点单错误", unit="",
-                        kind=MetricKind.COUNT, better_direction=Direction.DECREASE)  # fmt: skip
-        db.session.add(errors)
-    pre_start, start, end = date(2026, 3, 2), date(2026, 3, 30), date(2026, 4, 26)
-    pilot = Pilot(
-        name="Digital queue tickets",
-        change_description="Customers take a digital ticket at the door and are called by SMS.",
-        hypothesis="Digital tickets cut the counter queue by at least 1.5 minutes.",
-        owner=lead,
-        status=PilotStatus.DECIDED,
-        pre_start=pre_start,
-        start_date=start,
-        end_date=end,
-        alpha=0.05,
-        min_effect=1.5,
-        wizard_step=5,
-        design_locked_at=datetime_at(start),
-        decision=Decision.ROLL_OUT,
-        decision_note="Queue time down about 2 minutes at every kind of pilot site; errors flat.",
-        decided_at=datetime_at(date(2026, 5, 6)),
-    )
-    pilot.metric_links.append(
-        PilotMetric(metric=queue, role=MetricRole.PRIMARY, min_effect=1.5, margin=0.75)
-    )
-    pilot.metric_links.append(
-        PilotMetric(metric=errors, role=MetricRole.GUARDRAIL, margin=0.5, position=1)
-    )
-    by_region: dict[str, list[Site]] = defaultdict(list)
-    for s in sites:
-        by_region[s.region].append(s)
-    pilot_sites: list[Site] = []
-    for region in sorted(by_region):
-        members = by_region[region]
-        pilot_sites += [members[i] for i in sorted(rng.permutation(len(members))[:2])]
-    rest = [s for s in sites if s not in pilot_sites]
-    controls = [rest[i] for i in sorted(rng.permutation(len(rest))[:16])]
-    for s in pilot_sites:
-        pilot.assignments.append(
-            Assignment(site=s, arm=Arm.PILOT, method=AssignmentMethod.RANDOM_STRATIFIED,
-                       stratum=s.region)
-        )  # fmt: skip
-    for s in controls:
-        pilot.assignments.append(
-            Assignment(site=s, arm=Arm.CONTROL, method=AssignmentMethod.RANDOM_STRATIFIED,
-                       stratum=s.region)
-        )  # fmt: skip
-    db.session.add(pilot)
-    db.session.flush()
-
-    days = [pre_start + timedelta(days=i) for i in range((last_day - pre_start).days + 1)]
-    day_fx = rng.normal(0, 0.6, len(days)) + np.array(
-        [1.2 if d.weekday() >= 5 else 0 for d in days]
-    )
-    level = {s.id: 7.5 + 2.0 * (s.size_tier.weight - 1.5) + rng.normal(0, 1.0) for s in sites}
-    error_rate = {s.id: 0.8 * s.size_tier.weight for s in sites}
-    pilot_ids = {s.id for s in pilot_sites}
-
-    def rows_for(site_go_live: dict[int, date | None], first: date, last: date) -> list[dict]:
-        out = []
-        for i, day in enumerate(days):
-            if day < first or day > last:
-                continue
-            for s in sites:
-                go = site_go_live.get(s.id)
-                treated = go is not None and day >= go
-                value = level[s.id] + day_fx[i] + rng.normal(0, 0.7) - (2.1 if treated else 0.0)
-                out.append({"site_id": s.id, "metric_id": queue.id, "date": day,
-                            "value": round(float(max(value, 0.5)), 2)})  # fmt: skip
-                out.append({"site_id": s.id, "metric_id": errors.id, "date": day,
-                            "value": float(rng.poisson(error_rate[s.id]))})  # fmt: skip
-        return out
-
-    pilot_go = {sid: start for sid in pilot_ids}
-    db.session.execute(Observation.__table__.insert(), rows_for(pilot_go, pre_start, end))
-    db.session.flush()
-    plan = generate_plan(
-        pilot,
-        by=lead,
-        settings=PlanSettings(start=date(2026, 6, 1), sites_per_week=4.0, wave_count=4,
-                              randomize=True, holdback_share=0.1, seed=7, min_days_live=14),
-        name="Digital queue tickets: national rollout",
-        gate=GateSettings(min_days_live=14, signoff_role=Role.ANALYST.value),
-    )  # fmt: skip
-    go_live = dict(pilot_go)
-    for ws in plan.sites:
-        if ws.go_live_date is not None:
-            go_live[ws.site_id] = ws.go_live_date
-    db.session.execute(
-        Observation.__table__.insert(), rows_for(go_live, end + timedelta(days=1), last_day)
-    )
-    db.session.flush()
-    for wave in plan.waves:
-        if wave.start_date > last_day:
-            break
-        gates.decide(plan, wave, "start", reason=None, by=lead)
-        if wave.end_date > last_day:
-            gates.evaluate_gate(plan, wave, by=lead, as_of=last_day)
-            break
-        for ws in plan.sites:
-            if ws.wave_id == wave.id:
-                for item in ws.checklist:
-                    set_checklist_item(plan, ws, item["key"], True, by=lead)
-        gates.sign_off(plan, wave, by=analyst, note="Numbers checked.")
-        result = gates.evaluate_gate(plan, wave, by=lead, as_of=wave.end_date)
-        if result["outcome"] != "pass":
-            gates.decide(plan, wave, "hold", reason="Gate not passed: waiting for data.", by=lead)
-            break
-        gates.decide(plan, wave, "go", reason=None, by=lead)
-    db.session.flush()
-    return plan
-
-
-def datetime_at(day: date):
-    from datetime import UTC, datetime, time
-
-    return datetime.combine(day, time(9, 0), tzinfo=UTC)

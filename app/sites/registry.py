@@ -182,21 +182,17 @@ def apply_site(site: Site | None, data: dict[str, Any], *, by: User | None) -> S
     db.session.flush()
     after = site_values(site)
     if before is None:
-        record("site.created", site, by=by, after=_jsonable(after))
+        record("site.created", site, by=by, after=after)
     elif before != after:
         changed = [k for k in after if before.get(k) != after.get(k)]
         record(
             "site.updated",
             site,
             by=by,
-            before=_jsonable({k: before[k] for k in changed}),
-            after=_jsonable({k: after[k] for k in changed}),
+            before={k: before[k] for k in changed},
+            after={k: after[k] for k in changed},
         )
     return site
-
-
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in values.items()}
 
 
 def export_frame(sites: list[Site]) -> pd.DataFrame:
@@ -226,6 +222,20 @@ class MetricCompleteness:
     @property
     def share(self) -> float | None:
         return self.days_with_data / self.days_expected if self.days_expected else None
+
+
+def active_sites() -> list[Site]:
+    """The sites in operation, by code."""
+    return list(db.session.scalars(select(Site).where(Site.is_active).order_by(Site.code)))
+
+
+def pilot_sites(pilot: Pilot) -> list[Site]:
+    """The sites taking part in a pilot (either arm), by code."""
+    return list(
+        db.session.scalars(
+            select(Site).join(Assignment).where(Assignment.pilot_id == pilot.id).order_by(Site.code)
+        )
+    )
 
 
 def site_pilots(site: Site) -> list[tuple[Pilot, Assignment]]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
 
 from app.auth.permissions import ALL_SEEING, PILOT_EDITORS, get_site_or_404, require_role
 from app.core import tables as tabular
 from app.core.errors import ImportFailed, RowError
+from app.core.paging import paginate
 from app.extensions import db
 from app.sites import bp
 from app.sites.forms import ConfirmForm, SiteForm, UploadForm
@@ -43,18 +43,14 @@ PAGE_SIZE = 50
 @require_role(*ALL_SEEING)
 def index():
     filters = SiteFilters.from_args(request.args)
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
-    query = site_query(filters)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    sites = db.session.scalars(query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
-    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    page = paginate(site_query(filters), request.args.get("page", 1, type=int), PAGE_SIZE)
     return render_template(
         "sites/index.html",
-        sites=sites,
+        sites=page.items,
         filters=filters,
-        total=total,
-        page=page,
-        pages=pages,
+        total=page.total,
+        page=page.page,
+        pages=max(page.pages, 1),
         regions=regions(),
         size_labels=SIZE_LABELS,
         readiness_labels=READINESS_LABELS,

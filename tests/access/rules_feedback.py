@@ -9,6 +9,7 @@ STAFF = frozenset({"staff"})
 
 def setup(world):
     from app.feedback import questionnaires as svc
+    from app.feedback import responses
 
     svc.ensure_forms(world.pilot)
     links = svc.ensure_links(world.pilot)
@@ -20,10 +21,10 @@ def setup(world):
     )
     db.session.add(world.spare_link)
     form = svc.current_form(world.pilot.id, Audience.CUSTOMER)
-    answers, _ = svc.clean_answers(
+    answers, _ = responses.clean_answers(
         form, {"overall": "2", "ease": "3", "recommend": "5", "comment": "排队太久了"}
     )
-    world.response = svc.submit_response(
+    world.response = responses.submit_response(
         form, world.site.id, answers, idempotency_key="access-matrix-response-1"
     ).response
     world.answer = next(a for a in world.response.answers if a.value_text)

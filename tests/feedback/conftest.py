@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.feedback import questionnaires as svc
+from app.feedback import responses
 from app.models import Audience, FeedbackResponse, FormLink
 
 _keys = itertools.count(1)
@@ -57,11 +58,11 @@ def add_response():
 
     def add(pilot, site, when: datetime, audience=Audience.CUSTOMER, **raw):
         form = svc.current_form(pilot.id, audience)
-        answers, errors = svc.clean_answers(form, {k: str(v) for k, v in raw.items()})
+        answers, errors = responses.clean_answers(form, {k: str(v) for k, v in raw.items()})
         assert not errors, errors
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        return svc.submit_response(
+        return responses.submit_response(
             form, site.id, answers, idempotency_key=f"test-key-{next(_keys):08d}",
             submitted_at=when,
         ).response  # fmt: skip

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.feedback import questionnaires as svc
+from app.feedback import responses
 from app.models import Audience, FeedbackAnswer, FeedbackResponse, PilotStatus
 from tests.feedback.conftest import VALID_ANSWERS, link_for, response_count
 
@@ -139,7 +140,7 @@ def test_a_malformed_idempotency_key_is_refused_and_the_answers_are_kept(client,
     assert "The form is incomplete. Reload the page and try again." in text
     # the re-rendered page carries a fresh, valid key and the answers given
     fresh = re.search(r'name="idempotency_key" type="hidden" value="([^"]+)"', text).group(1)
-    assert fresh != key and svc.idempotency_key_error(fresh) is None
+    assert fresh != key and responses.idempotency_key_error(fresh) is None
     assert 'id="q_overall-4" value="4" checked' in text  # VALID answers overall = 4
     assert response_count() == 0
 

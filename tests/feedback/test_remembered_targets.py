@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event, select
 
 from app.extensions import db
-from app.feedback import intake
+from app.feedback import intake, responses
 from app.feedback import questionnaires as svc
 from app.models import Audience, FeedbackForm, FeedbackResponse, PilotStatus
 from tests.feedback.conftest import VALID_ANSWERS, response_count
@@ -123,12 +123,12 @@ def test_a_guarded_write_refuses_an_outdated_revision(app, link, remembered):
     form = db.session.get(FeedbackForm, remembered.form.id)
     form.revision += 1
     db.session.commit()
-    answers, errors = svc.clean_answers(
+    answers, errors = responses.clean_answers(
         remembered.form, {"overall": "3", "ease": "3", "recommend": "7"}
     )
     assert not errors
-    with app.test_request_context(), pytest.raises(svc.StaleTarget):
-        svc.submit_response(
+    with app.test_request_context(), pytest.raises(responses.StaleTarget):
+        responses.submit_response(
             remembered.form, remembered.site.id, answers,
             idempotency_key="key-outdated-00000001", link=remembered, guarded=True,
         )  # fmt: skip

@@ -14,7 +14,7 @@ import pytest
 
 from app.core import clock
 from app.extensions import db
-from app.feedback import analytics
+from app.feedback import analytics, responses
 from app.feedback import questionnaires as svc
 from app.models import Audience, Role
 
@@ -54,10 +54,10 @@ def test_feedback_and_retros_count_a_response_on_its_local_day(
     pilot = make_pilot(n_pilot=1, n_control=1, start_date=date(2026, 9, 1))
     svc.ensure_forms(pilot)
     form = svc.current_form(pilot.id, Audience.CUSTOMER)
-    answers, errors = svc.clean_answers(form, {"overall": "4", "ease": "4", "recommend": "9"})
+    answers, errors = responses.clean_answers(form, {"overall": "4", "ease": "4", "recommend": "9"})
     assert not errors
     site = pilot.assignments[0].site
-    svc.submit_response(
+    responses.submit_response(
         form, site.id, answers, idempotency_key="clock-test-key-0001", submitted_at=instant
     )
     db.session.commit()

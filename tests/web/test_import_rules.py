@@ -181,7 +181,6 @@ def test_analysis_imports_neither_flask_nor_the_database_nor_the_app():
     assert problems == {}
 
 
-@pytest.mark.xfail(reason="the refactor of issue 18 is under way")  # TODO: drop
 def test_no_import_circle_in_the_app():
     assert circles(import_graph()) == []
 

@@ -66,6 +66,7 @@ def _json_null_choices_become_sql_null(url: str) -> None:
     from datetime import date
 
     from app.feedback import questionnaires as svc
+    from app.feedback import responses
     from app.models import Arm, Assignment, Audience, Pilot, PilotStatus, Site
 
     app = _app_for(url)
@@ -77,11 +78,11 @@ def _json_null_choices_become_sql_null(url: str) -> None:
         db.session.add(pilot)
         svc.ensure_forms(pilot)
         form = svc.current_form(pilot.id, Audience.CUSTOMER)
-        answers, errors = svc.clean_answers(
+        answers, errors = responses.clean_answers(
             form, {"overall": "5", "ease": "4", "recommend": "9", "age_band": "60+"}
         )
         assert not errors, errors
-        svc.submit_response(form, site.id, answers, idempotency_key="migration-key-000001")
+        responses.submit_response(form, site.id, answers, idempotency_key="migration-key-000001")
         db.session.commit()
         # what the code before none_as_null stored for an answer without choices
         db.session.execute(
