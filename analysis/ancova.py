@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from analysis.inference import t_interval, t_p_value
 from analysis.results import ResultMixin
 
 __all__ = ["AncovaResult", "ancova", "bell_mccaffrey_df"]
@@ -137,14 +137,14 @@ def ancova(
         return _failed(alpha, "the standard error is zero", n_pilot, n_control)
     df = bell_mccaffrey_df(x, xtx_inv, leverage, coefficient=1)
     effect = float(beta[1])
-    q = stats.t.ppf(1 - alpha / 2, df)
+    ci_low, ci_high = t_interval(effect, se, df, alpha)
     tss = float(((y - y.mean()) ** 2).sum())
     return AncovaResult(
         effect=effect,
         se=se,
-        ci_low=effect - q * se,
-        ci_high=effect + q * se,
-        p_value=float(2 * stats.t.sf(abs(effect / se), df)),
+        ci_low=ci_low,
+        ci_high=ci_high,
+        p_value=float(t_p_value(effect / se, df)),
         df=df,
         df_resid=int(n - k),
         pre_slope=float(beta[2]),

@@ -26,6 +26,7 @@ from scipy import stats
 
 from analysis.data import parse_date
 from analysis.did import fit_twfe
+from analysis.inference import t_multiplier
 from analysis.results import ResultMixin
 
 __all__ = [
@@ -253,7 +254,7 @@ def pretrend(
         fit = fit_twfe(data, "value", names, "site_id", "date", cluster="site_id")
     except (ValueError, RuntimeError) as exc:
         return failed(str(exc))
-    q = stats.t.ppf(1 - alpha / 2, fit.df_resid)
+    q = t_multiplier(fit.df_resid, alpha)
     points = [EventStudyPoint(-1, 0.0, 0.0, 0.0, 0.0)]
     for k, name in zip(weeks, names, strict=True):
         est, se = fit.coef[name], fit.se[name]

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from analysis.inference import t_interval, t_p_value
 from analysis.results import ResultMixin
 
 __all__ = ["DidResult", "TwfeFit", "demean", "did", "fit_twfe"]
@@ -83,20 +83,13 @@ class TwfeFit(ResultMixin):
         t = self.t(name)
         if not np.isfinite(t):
             return float("nan")
-        if alternative == "two-sided":
-            return float(2 * stats.t.sf(abs(t), self.df_resid))
-        if alternative == "larger":
-            return float(stats.t.sf(t, self.df_resid))
-        if alternative == "smaller":
-            return float(stats.t.cdf(t, self.df_resid))
-        raise ValueError(f"alternative must be two-sided, larger or smaller, got {alternative!r}")
+        return float(t_p_value(t, self.df_resid, alternative))
 
     def ci(self, name: str, alpha: float = 0.05) -> tuple[float, float]:
         """Two-sided ``1 - alpha`` confidence interval of ``name`` (t(``df_resid``))."""
         self._index(name)
-        q = stats.t.ppf(1 - alpha / 2, self.df_resid)
-        est, se = self.coef[name], self.se[name]
-        return float(est - q * se), float(est + q * se)
+        low, high = t_interval(self.coef[name], self.se[name], self.df_resid, alpha)
+        return float(low), float(high)
 
     def summary(self) -> str:
         """A small coefficient table."""

@@ -37,6 +37,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportions_ztest
 
+from analysis.inference import ALTERNATIVES, normal_interval, t_interval, t_p_value
 from analysis.results import ResultMixin
 
 __all__ = [
@@ -52,7 +53,6 @@ __all__ = [
 ]
 
 _ARMS = ("pilot", "control")
-_ALTERNATIVES = ("two-sided", "larger", "smaller")
 _NAN = float("nan")
 
 
@@ -104,14 +104,8 @@ def _t_inference(
 ) -> tuple[float, float, float, float]:
     """t statistic, p-value and two-sided ``1 - alpha`` interval for ``est`` with ``se``."""
     t = est / se
-    if alternative == "two-sided":
-        p = 2 * stats.t.sf(abs(t), df)
-    elif alternative == "larger":
-        p = stats.t.sf(t, df)
-    else:
-        p = stats.t.cdf(t, df)
-    q = stats.t.ppf(1 - alpha / 2, df)
-    return float(t), float(p), float(est - q * se), float(est + q * se)
+    low, high = t_interval(est, se, df, alpha)
+    return float(t), float(t_p_value(t, df, alternative)), float(low), float(high)
 
 
 def _check_alpha(alpha: float) -> None:
@@ -120,8 +114,8 @@ def _check_alpha(alpha: float) -> None:
 
 
 def _check_alternative(alternative: str) -> None:
-    if alternative not in _ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {list(_ALTERNATIVES)}, got {alternative!r}")
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {list(ALTERNATIVES)}, got {alternative!r}")
 
 
 def _prepare(
@@ -176,8 +170,7 @@ def _naive_two_proportions(
     z, p = proportions_ztest([s1, s0], [n1, n0], alternative=alternative)
     p1, p0 = s1 / n1, s0 / n0
     se = float(np.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0))
-    q = stats.norm.ppf(1 - alpha / 2)
-    return float(z), float(p), se, p1 - p0 - q * se, p1 - p0 + q * se
+    return float(z), float(p), se, *normal_interval(p1 - p0, se, alpha)
 
 
 def _fmt_pct(x: float) -> str:
@@ -792,8 +785,7 @@ def nps(
     if e.min() == e.max() or not se > 1e-12:
         return partial("every answer falls in the same group, so there is no variation to measure")
     if method == "delta":
-        q = stats.t.ppf(1 - alpha / 2, g - 1)
-        low, high = value - q * se, value + q * se
+        low, high = t_interval(value, se, g - 1, alpha)
     else:
         rng = np.random.default_rng(seed)
         draws = rng.integers(0, g, size=(n_boot, g))

@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from analysis.inference import ALTERNATIVES
 from analysis.results import ResultMixin
 
 __all__ = ["PermutationResult", "count_assignments", "permutation_test"]
 
 EXACT_LIMIT = 20_000
-_ALTERNATIVES = ("two-sided", "larger", "smaller")
 _THIN_TO = 500
 
 
@@ -185,8 +185,8 @@ def permutation_test(
     seed
         Seed for :func:`numpy.random.default_rng`.
     """
-    if alternative not in _ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
     if n_permutations < 1000:

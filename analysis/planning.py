@@ -43,8 +43,8 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from analysis.inference import t_interval
 from analysis.results import Reason, ResultMixin
 from analysis.results import make_reason as _reason
 
@@ -850,8 +850,8 @@ class PredictionModel(ResultMixin):
         v = np.array(self.vcov)
         effect = float(x @ b)
         se = float(np.sqrt(max(float(x @ v @ x), 0.0)))
-        q = float(stats.t.ppf(1 - self.alpha / 2, max(self.df, 1)))
-        return effect, se, effect - q * se, effect + q * se
+        low, high = t_interval(effect, se, max(self.df, 1), self.alpha)
+        return effect, se, float(low), float(high)
 
 
 def _is_nan(v: Any) -> bool:

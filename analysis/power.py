@@ -40,11 +40,11 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from analysis.inference import ALTERNATIVES, normal_critical, t_critical
 from analysis.results import ResultMixin
 
 __all__ = ["PowerResult", "change_sd", "minimum_detectable_effect", "power", "t_test_power"]
 
-_ALTERNATIVES = ("two-sided", "larger", "smaller")
 _NAN = float("nan")
 _MAX_SITES = 100_000
 
@@ -71,17 +71,17 @@ def t_test_power(
     if distribution == "t":
         df = n1 + n2 - 2
         if alternative == "two-sided":
-            crit = stats.t.isf(alpha / 2, df)
+            crit = t_critical(df, alpha)
             return float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
         if alternative == "larger":
-            return float(stats.nct.sf(stats.t.isf(alpha, df), df, nc))
-        return float(stats.nct.cdf(-stats.t.isf(alpha, df), df, nc))
+            return float(stats.nct.sf(t_critical(df, alpha, "larger"), df, nc))
+        return float(stats.nct.cdf(-t_critical(df, alpha, "smaller"), df, nc))
     if alternative == "two-sided":
-        crit = stats.norm.isf(alpha / 2)
+        crit = normal_critical(alpha)
         return float(stats.norm.sf(crit - nc) + stats.norm.cdf(-crit - nc))
     if alternative == "larger":
-        return float(stats.norm.sf(stats.norm.isf(alpha) - nc))
-    return float(stats.norm.cdf(-stats.norm.isf(alpha) - nc))
+        return float(stats.norm.sf(normal_critical(alpha, "larger") - nc))
+    return float(stats.norm.cdf(-normal_critical(alpha, "smaller") - nc))
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,11 +223,12 @@ def _simulate_rejections(
         df = (qa + qb) ** 2 / (qa**2 / (n_pilot - 1) + qb**2 / (n_control - 1))
     with np.errstate(invalid="ignore", divide="ignore"):
         t = (ma - mb) / se
+    crit = t_critical(df, alpha, alternative)
     if alternative == "two-sided":
-        return np.abs(t) >= stats.t.isf(alpha / 2, df)
+        return np.abs(t) >= crit
     if alternative == "larger":
-        return t >= stats.t.isf(alpha, df)
-    return t <= -stats.t.isf(alpha, df)
+        return t >= crit
+    return t <= -crit
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,8 +386,8 @@ def power(
     """
     if not (isinstance(alpha, float | int) and 0 < alpha < 1):
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
-    if alternative not in _ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {list(_ALTERNATIVES)}, got {alternative!r}")
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {list(ALTERNATIVES)}, got {alternative!r}")
     if method not in ("analytic", "simulation"):
         raise ValueError(f"method must be 'analytic' or 'simulation', got {method!r}")
     if distribution not in ("t", "normal"):

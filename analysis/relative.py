@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from analysis.inference import normal_interval
 from analysis.results import ResultMixin
 
 __all__ = ["RelativeEffect", "relative_effect"]
@@ -116,12 +116,12 @@ def relative_effect(
     ratio = effect / c
     var_r = effect_se**2 / c**2 + effect**2 * var_c / c**4 - 2 * effect * cov_dc / c**3
     se = float(np.sqrt(max(var_r, 0.0))) if np.isfinite(effect_se) else float("inf")
-    q = stats.norm.ppf(1 - alpha / 2)
+    ci_low, ci_high = normal_interval(ratio, se, alpha)
     return RelativeEffect(
         relative_effect=float(ratio),
         se=se,
-        ci_low=float(ratio - q * se),
-        ci_high=float(ratio + q * se),
+        ci_low=float(ci_low),
+        ci_high=float(ci_high),
         counterfactual=float(c),
         counterfactual_se=c_se,
         effect=float(effect),

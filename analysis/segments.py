@@ -39,6 +39,7 @@ from scipy import sparse, stats
 
 from analysis.data import parse_date, validate
 from analysis.did import demean, fit_twfe
+from analysis.inference import t_multiplier
 from analysis.results import ResultMixin
 
 __all__ = [
@@ -581,7 +582,7 @@ def predict_effect(
             by, alpha, (), method, error=segment_result.error or "no interaction model"
         )
     df = segment_result.df
-    q = float(stats.t.ppf(1 - alpha / 2, df))
+    q = float(t_multiplier(df, alpha))
     rows = []
     for sid, value in zip(site_attributes["site_id"].astype(str), site_attributes[by], strict=True):
         if pd.isna(value):

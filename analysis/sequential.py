@@ -55,6 +55,7 @@ from scipy import optimize, special, stats
 
 from analysis.data import parse_date, validate
 from analysis.did import fit_twfe
+from analysis.inference import normal_critical, z_from_t
 from analysis.results import ResultMixin
 
 __all__ = [
@@ -85,7 +86,7 @@ def obf_spending(fraction: np.ndarray | float, alpha: float) -> np.ndarray:
     ``tau=1``); fractions above 1 are treated as 1.
     """
     tau = np.clip(np.asarray(fraction, dtype=float), 0.0, 1.0)
-    q = stats.norm.isf(alpha / 2)
+    q = normal_critical(alpha)
     with np.errstate(divide="ignore"):
         out = 2 * stats.norm.sf(q / np.sqrt(tau))
     return np.where(tau > 0, out, 0.0)
@@ -125,14 +126,19 @@ def _pdf(x: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * x * x) * _INV_SQRT_2PI
 
 
+def _marginal_boundary(spent: float, two_sided: bool) -> float:
+    """z whose upper tail holds ``spent`` (half of it when ``two_sided``), capped at ``_Z_CAP``."""
+    tail = spent / 2 if two_sided else spent
+    return min(float(normal_critical(max(tail, 1e-300), "larger")), _Z_CAP)
+
+
 @lru_cache(maxsize=256)
 def _boundaries_cached(
     increments: tuple[float, ...], information: tuple[float, ...], two_sided: bool
 ) -> tuple[float, ...]:
     k_looks = len(increments)
     c = np.empty(k_looks)
-    tail = increments[0] / 2 if two_sided else increments[0]
-    c[0] = min(float(stats.norm.isf(max(tail, 1e-300))), _Z_CAP)
+    c[0] = _marginal_boundary(increments[0], two_sided)
     low = -c[0] if two_sided else -8.0
     z, w = _grid(low, c[0], 0.02)
     dens = _pdf(z)
@@ -158,8 +164,7 @@ def _boundaries_cached(
         inc = increments[k]
         if inc <= 1e-13:
             # So little is spent that crossing is (numerically) the marginal tail alone.
-            tail = inc / 2 if two_sided else inc
-            ck = min(float(stats.norm.isf(max(tail, 1e-300))), _Z_CAP)
+            ck = _marginal_boundary(inc, two_sided)
         else:
             lo = 0.0 if two_sided else -8.0
             if crossing(lo) <= inc:
@@ -395,12 +400,7 @@ def _evaluate_looks(
     two_sided = direction == "two-sided"
     sign = -1.0 if direction == "decrease" else 1.0
     t = estimate / se
-    # t(df) -> z with the same tail probability, computed on the far side for accuracy.
-    z = np.where(
-        t >= 0,
-        stats.norm.isf(stats.t.sf(np.abs(t), df)),
-        -stats.norm.isf(stats.t.sf(np.abs(t), df)),
-    )
+    z = z_from_t(t, df)  # the z with the same tail probability as t under t(df)
     z_dir = np.abs(z) if two_sided else sign * z
     future = np.arange(days[-1] + 1, planned_days + 1)
     all_days = np.maximum.accumulate(np.concatenate([np.minimum(days, planned_days), future]))
@@ -705,7 +705,7 @@ def monitor(
         direction,
     )
     crossed = z_dir >= bounds
-    naive = z_dir >= stats.norm.isf(alpha / 2 if two_sided else alpha)
+    naive = z_dir >= normal_critical(alpha, "two-sided" if two_sided else "larger")
 
     looks = tuple(
         SequentialLook(
@@ -752,7 +752,7 @@ def monitor(
             extra = info_final - info_now
             num = c_final * np.sqrt(info_final) - z_now * np.sqrt(info_now) - theta_dir * extra
             cond_power = float(stats.norm.sf(num / np.sqrt(extra)))
-        q = stats.norm.isf(alpha)
+        q = normal_critical(alpha, "larger")
         best_case = (
             sign * last.estimate + q * last.se
             if not two_sided

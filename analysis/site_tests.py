@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from analysis.inference import ALTERNATIVES, normal_multiplier, t_interval, t_p_value
 from analysis.results import ResultMixin
 
 __all__ = ["RankResult", "WelchResult", "rank_test", "welch"]
 
-_ALTERNATIVES = ("two-sided", "larger", "smaller")
 _SCIPY_ALTERNATIVE = {"two-sided": "two-sided", "larger": "greater", "smaller": "less"}
 
 
@@ -32,8 +32,8 @@ def _split(values, is_pilot) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _check(alternative: str, alpha: float) -> None:
-    if alternative not in _ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
 
@@ -97,20 +97,13 @@ def welch(values, is_pilot, *, alternative: str = "two-sided", alpha: float = 0.
                            error="the site outcome does not vary")  # fmt: skip
     df = float((va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)))
     effect = float(a.mean() - b.mean())
-    t = effect / se
-    if alternative == "two-sided":
-        p = 2 * stats.t.sf(abs(t), df)
-    elif alternative == "larger":
-        p = stats.t.sf(t, df)
-    else:
-        p = stats.t.cdf(t, df)
-    q = stats.t.ppf(1 - alpha / 2, df)
+    ci_low, ci_high = t_interval(effect, se, df, alpha)
     return WelchResult(
         effect=effect,
         se=se,
-        ci_low=effect - q * se,
-        ci_high=effect + q * se,
-        p_value=float(p),
+        ci_low=ci_low,
+        ci_high=ci_high,
+        p_value=float(t_p_value(effect / se, df, alternative)),
         df=df,
         alternative=alternative,
         alpha=alpha,
@@ -180,7 +173,7 @@ def _moses_rank(n_a: int, n_b: int, alpha: float) -> int:
             freq = new
         cdf = np.cumsum(freq[n_b]) / freq[n_b].sum()
         return int(np.searchsorted(cdf, alpha / 2 + 1e-12, side="right"))
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = normal_multiplier(alpha)
     return max(int(np.floor(m / 2 - z * np.sqrt(m * (n_a + n_b + 1) / 12))) + 1, 0)
 
 
@@ -205,7 +198,7 @@ def rank_test(
         low, high = float(diffs[c - 1]), float(diffs[diffs.size - c])
     else:
         low, high = float("-inf"), float("inf")
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = normal_multiplier(alpha)
     se = (high - low) / (2 * z) if np.isfinite(high - low) else nan
     return RankResult(
         effect=effect,

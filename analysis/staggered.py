@@ -42,9 +42,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis.did import fit_twfe
+from analysis.inference import t_critical, t_p_value
 from analysis.results import ResultMixin
 
 __all__ = ["CohortEffect", "StaggeredResult", "imputation_effects", "staggered_att"]
@@ -340,7 +340,7 @@ def staggered_att(
     n_bar = float(sizes.mean())
     scale = float(np.sqrt(n_bar / (n_bar - 1))) if n_bar > 1 else nan
     df_t = max(n_sites - sizes.size, 1)
-    q = float(stats.t.isf(alpha / 2, df_t))
+    q = float(t_critical(df_t, alpha))
 
     def interval(j: int) -> tuple[float, float, float]:
         if not n_boot:
@@ -353,7 +353,7 @@ def staggered_att(
         return sd, float(point[j] - q * sd), float(point[j] + q * sd)
 
     se, lo, hi = interval(0)
-    p_value = float(2 * stats.t.sf(abs(effect / se), df_t)) if se > 0 else nan
+    p_value = float(t_p_value(effect / se, df_t)) if se > 0 else nan
     cohorts = []
     for j, c in enumerate(cohort_dates, start=1):
         members = int((adoption_by_site == c).sum())
