@@ -22,9 +22,10 @@
     rests on three or four sites. Read the interaction test before reading the segments.
 
 :func:`predict_effect`
-    Per-site predicted effect from the interaction model (with interval), for rollout
-    planning. ``extrapolation`` is set when the site's attribute lies outside the range (or the
-    set of levels) seen among the pilot sites: the model has no data there.
+    Per-site predicted effect from the interaction model, with a t(P - k) interval (the
+    model's ``df``), for rollout planning. ``extrapolation`` is set when the site's attribute
+    lies outside the range (or the set of levels) seen among the pilot sites: the model has no
+    data there.
 """
 
 from __future__ import annotations
@@ -509,7 +510,8 @@ class SitePrediction(ResultMixin):
     se: float
     """Standard error of the prediction (of the expected effect, not of one site's outcome)."""
     ci_low: float
-    """Lower end of the two-sided ``1 - alpha`` interval, t(G-1)."""
+    """Lower end of the two-sided ``1 - alpha`` interval, t(P - k): the interaction model's
+    ``df`` (pilot sites minus coefficients, capped at sites minus one)."""
     ci_high: float
     """Upper end."""
     extrapolation: bool
@@ -561,9 +563,11 @@ def predict_effect(
 
     ``site_attributes`` has ``site_id`` and the attribute column ``segment_result.by``. A
     numeric attribute predicts ``b_treated + b_interaction * x`` (variance ``x' V x``); a
-    categorical one the effect of the site's level. Sites outside the pilot sites' range (or
-    with a level no pilot site had) are flagged ``extrapolation``; an unseen level gets the
-    overall effect.
+    categorical one the effect of the site's level. The interval is ``effect +/- q * se``
+    with ``q`` from t(``segment_result.df``), i.e. t(P - k): pilot sites in the model minus its
+    coefficients, capped at sites minus one. Sites outside the pilot sites' range (or with a
+    level no pilot site had) are flagged ``extrapolation``; an unseen level gets the overall
+    effect.
     """
     if not isinstance(segment_result, SegmentEffects):
         raise ValueError("segment_result must come from segment_effects()")
@@ -576,7 +580,7 @@ def predict_effect(
     alpha = segment_result.alpha if alpha is None else alpha
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
-    method = f"interaction model {' + '.join(segment_result.interaction_names)}, t(G-1)"
+    method = f"interaction model {' + '.join(segment_result.interaction_names)}, t(P-k)"
     if segment_result.error or not segment_result.interaction_coef:
         return EffectPrediction(
             by, alpha, (), method, error=segment_result.error or "no interaction model"

@@ -435,7 +435,9 @@ class SequentialLook(ResultMixin):
     se: float
     """Site-clustered CR1 standard error."""
     z: float
-    """``estimate / se`` mapped to the normal scale through t(G-1)."""
+    """``estimate / se`` mapped to the normal scale through t(nu): ``nu`` is the
+    Welch-Satterthwaite df of the per-site changes (post mean - pre mean), or ``G - 1`` when an
+    arm has fewer than two sites or no spread."""
     boundary: float
     """Critical z at this look (the sequential design's; sign-adjusted for "decrease")."""
     crossed: bool
