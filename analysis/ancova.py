@@ -86,8 +86,9 @@ class AncovaResult(ResultMixin):
 
 def _failed(alpha: float, reason: str, n_pilot: int = 0, n_control: int = 0) -> AncovaResult:
     nan = float("nan")
-    return AncovaResult(nan, nan, nan, nan, nan, nan, 0, nan, nan, alpha, n_pilot, n_control,
-                        error=reason)  # fmt: skip
+    return AncovaResult(
+        nan, nan, nan, nan, nan, nan, 0, nan, nan, alpha, n_pilot, n_control, error=reason
+    )
 
 
 def ancova(
@@ -107,8 +108,12 @@ def ancova(
     pilot = (frame["arm"] == "pilot").to_numpy(float)
     n_pilot, n_control = int(pilot.sum()), int((1 - pilot).sum())
     if n_pilot == 0 or n_control == 0:
-        return _failed(alpha, "needs pilot and control sites with pre- and post-period data",
-                       n_pilot, n_control)  # fmt: skip
+        return _failed(
+            alpha,
+            "needs pilot and control sites with pre- and post-period data",
+            n_pilot,
+            n_control,
+        )
     columns = [np.ones(len(frame)), pilot, frame["pre"].to_numpy(float)]
     if strata is not None:
         dummies = pd.get_dummies(strata.reindex(frame.index).astype(str), drop_first=True)
@@ -121,15 +126,20 @@ def ancova(
     if np.ptp(y) == 0:
         return _failed(alpha, "the post-period mean is the same at every site", n_pilot, n_control)
     if np.linalg.matrix_rank(x) < k:
-        return _failed(alpha, "the design is collinear (e.g. constant pre-period means)",
-                       n_pilot, n_control)  # fmt: skip
+        return _failed(
+            alpha, "the design is collinear (e.g. constant pre-period means)", n_pilot, n_control
+        )
     xtx_inv = np.linalg.inv(x.T @ x)
     beta = xtx_inv @ x.T @ y
     resid = y - x @ beta
     leverage = np.einsum("ij,jk,ik->i", x, xtx_inv, x)
     if np.any(leverage > 1 - 1e-10):
-        return _failed(alpha, "a site has leverage 1 (HC2 undefined); too few sites per arm",
-                       n_pilot, n_control)  # fmt: skip
+        return _failed(
+            alpha,
+            "a site has leverage 1 (HC2 undefined); too few sites per arm",
+            n_pilot,
+            n_control,
+        )
     meat = (x * (resid**2 / (1 - leverage))[:, None]).T @ x
     vcov = xtx_inv @ meat @ xtx_inv
     se = float(np.sqrt(vcov[1, 1]))

@@ -716,8 +716,9 @@ def compare(
     order = [primary] if primary else []
     order += [m for m in guard if m not in order]
     order += [m for m in requested if m not in order]
-    roles = {m: "primary" if m == primary else "guardrail" if m in guard else "secondary"
-             for m in order}  # fmt: skip
+    roles = {
+        m: "primary" if m == primary else "guardrail" if m in guard else "secondary" for m in order
+    }
 
     pre_means = {
         m: site_period_means(obs[obs["metric"] == m], site_frame, start_ts)["pre"] for m in order
@@ -750,9 +751,15 @@ def compare(
         direction = directions.get(m, "increase")
         margin = margins.get(m) if roles[m] == "guardrail" else None
         verdict, why = decide_verdict(
-            n["effect"], n["ci_low"], n["ci_high"], adjusted[m], alpha, direction,
-            min_effects.get(m), margin,
-        )  # fmt: skip
+            n["effect"],
+            n["ci_low"],
+            n["ci_high"],
+            adjusted[m],
+            alpha,
+            direction,
+            min_effects.get(m),
+            margin,
+        )
         rel = d.relative
         results[m] = MetricResult(
             metric=m,

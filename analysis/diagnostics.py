@@ -343,8 +343,10 @@ def completeness(
     dates = observations["date"]
     if end is not None:
         dates = dates[dates <= parse_date(end, "end")]
-    days = {"pre": int(dates[dates < start_ts].nunique()),
-            "post": int(dates[dates >= start_ts].nunique())}  # fmt: skip
+    days = {
+        "pre": int(dates[dates < start_ts].nunique()),
+        "post": int(dates[dates >= start_ts].nunique()),
+    }
     arm = sites.set_index("site_id")["arm"]
     n_sites = arm.value_counts()
     period = np.where(observations["date"] < start_ts, "pre", "post")

@@ -514,9 +514,27 @@ def before_after(
     def failed(reason: str) -> BeforeAfterResult:
         nan = _NAN
         return BeforeAfterResult(
-            arm, nan, nan, nan, nan, nan, nan, nan, nan, 0, nan, nan, n_pre, n_post,
-            len(keep_sites), n_dropped, alpha, alternative, seg, error=reason,
-        )  # fmt: skip
+            arm,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            0,
+            nan,
+            nan,
+            n_pre,
+            n_post,
+            len(keep_sites),
+            n_dropped,
+            alpha,
+            alternative,
+            seg,
+            error=reason,
+        )
 
     if len(keep_sites) < 2:
         return failed(
@@ -761,9 +779,21 @@ def nps(
     boot_seed = seed if method == "bootstrap" else None
     if n == 0:
         return NpsResult(
-            nan, nan, nan, nan, nan, nan, nan, 0, 0, alpha, method, boot_n, boot_seed,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            0,
+            0,
+            alpha,
+            method,
+            boot_n,
+            boot_seed,
             error="no scores",
-        )  # fmt: skip
+        )
     e = np.where(s >= 9, 1.0, np.where(s <= 6, -1.0, 0.0))
     prom, det = float((e == 1).mean()), float((e == -1).mean())
     value = 100 * (prom - det)

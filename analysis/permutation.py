@@ -129,9 +129,24 @@ def _labels(strata: np.ndarray) -> np.ndarray:
 def _failed(alpha: float, alternative: str, reason: str, n_pilot: int, n_control: int):
     nan = float("nan")
     return PermutationResult(
-        nan, nan, nan, nan, nan, alternative, nan, alpha, 0, 0, False, nan,
-        n_pilot, n_control, 0, None, error=reason,
-    )  # fmt: skip
+        nan,
+        nan,
+        nan,
+        nan,
+        nan,
+        alternative,
+        nan,
+        alpha,
+        0,
+        0,
+        False,
+        nan,
+        n_pilot,
+        n_control,
+        0,
+        None,
+        error=reason,
+    )
 
 
 def _enumerate(groups: list[tuple[np.ndarray, int]], n: int) -> np.ndarray:
@@ -202,8 +217,9 @@ def permutation_test(
     y, z_obs, labels = y[keep], z_obs[keep], labels[keep]
     n_pilot, n_control = int(z_obs.sum()), int((~z_obs).sum())
     if n_pilot == 0 or n_control == 0:
-        return _failed(alpha, alternative, "needs at least one pilot and one control site",
-                       n_pilot, n_control)  # fmt: skip
+        return _failed(
+            alpha, alternative, "needs at least one pilot and one control site", n_pilot, n_control
+        )
 
     # The statistic is linear in the assignment: T(z) = z @ coef - offset.
     groups, coef, offset, weights = [], np.zeros(y.size), 0.0, []
@@ -220,8 +236,9 @@ def permutation_test(
         groups.append((members, k_s))
         weights.append(w)
     if not groups:
-        return _failed(alpha, alternative, "no stratum holds both pilot and control sites",
-                       n_pilot, n_control)  # fmt: skip
+        return _failed(
+            alpha, alternative, "no stratum holds both pilot and control sites", n_pilot, n_control
+        )
     if np.ptp(y) == 0:
         return _failed(alpha, alternative, "the site outcome is constant", n_pilot, n_control)
 

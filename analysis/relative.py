@@ -87,8 +87,9 @@ def relative_effect(
     n_p, n_c = len(pilot), len(control)
 
     def failed(reason: str, c: float = nan, c_se: float = nan) -> RelativeEffect:
-        return RelativeEffect(nan, nan, nan, nan, c, c_se, nan if effect is None else effect,
-                              alpha, error=reason)  # fmt: skip
+        return RelativeEffect(
+            nan, nan, nan, nan, c, c_se, nan if effect is None else effect, alpha, error=reason
+        )
 
     if n_p == 0 or n_c == 0:
         return failed("needs pilot and control sites with pre- and post-period data")

@@ -30,7 +30,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,7 @@ import pandas as pd
 from scipy import sparse, stats
 
 from analysis.data import parse_date, validate
-from analysis.did import demean, fit_twfe
+from analysis.did import TwfeFit, demean, fit_twfe
 from analysis.inference import t_multiplier
 from analysis.results import ResultMixin
 
@@ -184,7 +184,7 @@ class SegmentEffects(ResultMixin):
         return "\n".join(lines)
 
 
-def _did_fit(panel: pd.DataFrame, regressors: list[str]):  # noqa: ANN202
+def _did_fit(panel: pd.DataFrame, regressors: list[str]) -> TwfeFit:
     return fit_twfe(panel, "value", regressors, "site_id", "date", cluster="site_id")
 
 
@@ -368,20 +368,38 @@ def segment_effects(
     )
     if len(names) < 2:
         return SegmentEffects(
-            interaction_names=tuple(names), interaction_coef=(), interaction_vcov=(), df=0,
-            heterogeneity_wald=nan, heterogeneity_df=0, heterogeneity_p_value=nan,
-            heterogeneity_p_value_f=nan, n_boot=int(n_boot), seed=int(seed),
-            warnings=tuple(notes), error="no interaction to test", **common,
-        )  # fmt: skip
+            interaction_names=tuple(names),
+            interaction_coef=(),
+            interaction_vcov=(),
+            df=0,
+            heterogeneity_wald=nan,
+            heterogeneity_df=0,
+            heterogeneity_p_value=nan,
+            heterogeneity_p_value_f=nan,
+            n_boot=int(n_boot),
+            seed=int(seed),
+            warnings=tuple(notes),
+            error="no interaction to test",
+            **common,
+        )
     try:
         fit = _did_fit(usable, names)
     except ValueError as exc:
         return SegmentEffects(
-            interaction_names=tuple(names), interaction_coef=(), interaction_vcov=(), df=0,
-            heterogeneity_wald=nan, heterogeneity_df=0, heterogeneity_p_value=nan,
-            heterogeneity_p_value_f=nan, n_boot=int(n_boot), seed=int(seed),
-            warnings=tuple(notes), error=str(exc), **common,
-        )  # fmt: skip
+            interaction_names=tuple(names),
+            interaction_coef=(),
+            interaction_vcov=(),
+            df=0,
+            heterogeneity_wald=nan,
+            heterogeneity_df=0,
+            heterogeneity_p_value=nan,
+            heterogeneity_p_value_f=nan,
+            n_boot=int(n_boot),
+            seed=int(seed),
+            warnings=tuple(notes),
+            error=str(exc),
+            **common,
+        )
     # The effect and its interactions are identified by the pilot sites alone; with 15 pilot
     # sites among 60 the CR1 Wald test rejected a true null 12-17 % of the time at 5 % against
     # F(q, G - 1) or F(q, P - k) (seeded studies, docs/analysis-design.md): CR1 understates the
@@ -483,7 +501,7 @@ def _cr1_df_factor(panel: pd.DataFrame, names: list[str], n: int, k: int) -> flo
     return (n - df_k) / (n - 1)
 
 
-def _label_order(labels: pd.Series, attr: pd.Series):  # noqa: ANN202
+def _label_order(labels: pd.Series, attr: pd.Series) -> Callable[[pd.Series], pd.Series]:
     """Sort key putting numeric range labels in the order of their values."""
     rank = attr.astype(float).groupby(labels).min()
 

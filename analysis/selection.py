@@ -472,9 +472,14 @@ def propose_pilot_sites(
             )
     if not chosen:
         return SiteProposal(
-            (), {}, (), None, **base, warnings=tuple(notes),
+            (),
+            {},
+            (),
+            None,
+            **base,
+            warnings=tuple(notes),
             error=f"no site fits under the {max_volume_share:.0%} volume cap",
-        )  # fmt: skip
+        )
 
     details: dict[str, tuple[Reason, ...]] = {}
     running = 0.0
@@ -494,16 +499,20 @@ def propose_pilot_sites(
                     eligible=len(eligible),
                     slots=int(alloc[stratum]),
                     n=n,
-                )  # fmt: skip
+                )
             )
         if problem is not None:
             rank = members.index(sid) + 1
             params = {
-                "metric": problem_metric, "value": float(problem[sid]), "rank": rank,
-                "members": len(members), "direction": problem_direction,
+                "metric": problem_metric,
+                "value": float(problem[sid]),
+                "rank": rank,
+                "members": len(members),
+                "direction": problem_direction,
                 "top": math.ceil(100 * rank / len(members)),
-                "by": stratify_by, "stratum": str(stratum) if stratify_by is not None else None,
-            }  # fmt: skip
+                "by": stratify_by,
+                "stratum": str(stratum) if stratify_by is not None else None,
+            }
             where = f"{stratify_by} {stratum}" if stratify_by is not None else "all sites"
             side = "highest" if problem_direction == "high" else "lowest"
             items.append(
@@ -532,7 +541,7 @@ def propose_pilot_sites(
                     share=float(volume[sid] / total_volume),
                     running=running / total_volume,
                     cap=max_volume_share,
-                )  # fmt: skip
+                )
             )
         details[sid] = tuple(items)
     reasons = {sid: tuple(r.text for r in items) for sid, items in details.items()}
@@ -777,7 +786,7 @@ def select_controls(
                     "nearest unused match for pilot {pilot} (standardized distance {distance:.2f})",
                     pilot=pid,
                     distance=float(dist[i, j]),
-                ),  # fmt: skip
+                ),
                 Reason(
                     "match_detail",
                     {"pairs": pairs},
@@ -838,8 +847,9 @@ def select_controls(
             params = {
                 "by": " / ".join(strata_cols) if strata_cols else None,
                 "stratum": str(s) if strata_cols else None,
-                "taken": int(alloc[s]), "candidates": int(cand_counts[s]),
-            }  # fmt: skip
+                "taken": int(alloc[s]),
+                "candidates": int(cand_counts[s]),
+            }
             items = [
                 Reason(
                     "drawn_in_stratum",
@@ -855,7 +865,7 @@ def select_controls(
                         draw=best_draw,
                         draws=n_draws,
                         smd=float(best_score),
-                    )  # fmt: skip
+                    )
                 )
             details[cid] = tuple(items)
 

@@ -88,13 +88,25 @@ def welch(values, is_pilot, *, alternative: str = "two-sided", alpha: float = 0.
             "needs at least 2 pilot and 2 control sites to estimate both variances "
             f"(has {a.size} pilot, {b.size} control)"
         )
-        return WelchResult(nan, nan, nan, nan, nan, nan, alternative, alpha, a.size, b.size,
-                           error=reason)  # fmt: skip
+        return WelchResult(
+            nan, nan, nan, nan, nan, nan, alternative, alpha, a.size, b.size, error=reason
+        )
     va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
     se = float(np.sqrt(va + vb))
     if not se > 0:
-        return WelchResult(nan, nan, nan, nan, nan, nan, alternative, alpha, a.size, b.size,
-                           error="the site outcome does not vary")  # fmt: skip
+        return WelchResult(
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            alternative,
+            alpha,
+            a.size,
+            b.size,
+            error="the site outcome does not vary",
+        )
     df = float((va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)))
     effect = float(a.mean() - b.mean())
     ci_low, ci_high = t_interval(effect, se, df, alpha)
@@ -185,11 +197,33 @@ def rank_test(
     a, b = _split(values, is_pilot)
     nan = float("nan")
     if a.size < 1 or b.size < 1 or a.size + b.size < 3:
-        return RankResult(nan, nan, nan, nan, nan, nan, alternative, alpha, a.size, b.size,
-                          error="needs pilot and control sites")  # fmt: skip
+        return RankResult(
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            alternative,
+            alpha,
+            a.size,
+            b.size,
+            error="needs pilot and control sites",
+        )
     if np.ptp(np.concatenate([a, b])) == 0:
-        return RankResult(nan, nan, nan, nan, nan, nan, alternative, alpha, a.size, b.size,
-                          error="the site outcome does not vary")  # fmt: skip
+        return RankResult(
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            alternative,
+            alpha,
+            a.size,
+            b.size,
+            error="the site outcome does not vary",
+        )
     test = stats.mannwhitneyu(a, b, alternative=_SCIPY_ALTERNATIVE[alternative])
     diffs = np.sort((a[:, None] - b[None, :]).ravel())
     effect = float(np.median(diffs))

@@ -279,9 +279,25 @@ def staggered_att(
 
     def failed(reason: str) -> StaggeredResult:
         return StaggeredResult(
-            nan, nan, nan, nan, nan, (), (), nan, nan, n_sites, int(n_sites - never), never, 0,
-            alpha, n_boot, seed, warnings=tuple(notes), error=reason,
-        )  # fmt: skip
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            (),
+            (),
+            nan,
+            nan,
+            n_sites,
+            int(n_sites - never),
+            never,
+            0,
+            alpha,
+            n_boot,
+            seed,
+            warnings=tuple(notes),
+            error=reason,
+        )
 
     if not treated.any():
         return failed("no site-day is treated (no adoption date within the panel)")
