@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.inference import t_interval, t_p_value
-from analysis.results import ResultMixin
+from analysis.results import ResultMixin, failed_result
 
 __all__ = ["AncovaResult", "ancova", "bell_mccaffrey_df"]
 
@@ -85,10 +85,7 @@ class AncovaResult(ResultMixin):
 
 
 def _failed(alpha: float, reason: str, n_pilot: int = 0, n_control: int = 0) -> AncovaResult:
-    nan = float("nan")
-    return AncovaResult(
-        nan, nan, nan, nan, nan, nan, 0, nan, nan, alpha, n_pilot, n_control, error=reason
-    )
+    return failed_result(AncovaResult, reason, alpha=alpha, n_pilot=n_pilot, n_control=n_control)
 
 
 def ancova(

@@ -38,7 +38,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportions_ztest
 
 from analysis.inference import ALTERNATIVES, normal_interval, t_interval, t_p_value
-from analysis.results import ResultMixin
+from analysis.results import ResultMixin, failed_result
 
 __all__ = [
     "BeforeAfterResult",
@@ -256,31 +256,8 @@ class ProportionResult(ResultMixin):
 def _failed_proportion(
     alpha: float, alternative: str, segment: str | None, reason: str, counts: dict[str, int]
 ) -> ProportionResult:
-    nan = _NAN
-    return ProportionResult(
-        pilot_rate=nan,
-        control_rate=nan,
-        difference=nan,
-        se=nan,
-        ci_low=nan,
-        ci_high=nan,
-        t_stat=nan,
-        p_value=nan,
-        df=0,
-        naive_z=nan,
-        naive_p_value=nan,
-        naive_se=nan,
-        naive_ci_low=nan,
-        naive_ci_high=nan,
-        design_effect=nan,
-        n_pilot=counts.get("n_pilot", 0),
-        n_control=counts.get("n_control", 0),
-        n_pilot_sites=counts.get("n_pilot_sites", 0),
-        n_control_sites=counts.get("n_control_sites", 0),
-        alpha=alpha,
-        alternative=alternative,
-        segment=segment,
-        error=reason,
+    return failed_result(
+        ProportionResult, reason, alpha=alpha, alternative=alternative, segment=segment, **counts
     )
 
 
@@ -512,28 +489,17 @@ def before_after(
     )
 
     def failed(reason: str) -> BeforeAfterResult:
-        nan = _NAN
-        return BeforeAfterResult(
-            arm,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            0,
-            nan,
-            nan,
-            n_pre,
-            n_post,
-            len(keep_sites),
-            n_dropped,
-            alpha,
-            alternative,
-            seg,
-            error=reason,
+        return failed_result(
+            BeforeAfterResult,
+            reason,
+            arm=arm,
+            n_pre=n_pre,
+            n_post=n_post,
+            n_sites=len(keep_sites),
+            n_sites_dropped=n_dropped,
+            alpha=alpha,
+            alternative=alternative,
+            segment=seg,
         )
 
     if len(keep_sites) < 2:
@@ -778,21 +744,8 @@ def nps(
     boot_n = n_boot if method == "bootstrap" else 0
     boot_seed = seed if method == "bootstrap" else None
     if n == 0:
-        return NpsResult(
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            0,
-            0,
-            alpha,
-            method,
-            boot_n,
-            boot_seed,
-            error="no scores",
+        return failed_result(
+            NpsResult, "no scores", alpha=alpha, method=method, n_boot=boot_n, seed=boot_seed
         )
     e = np.where(s >= 9, 1.0, np.where(s <= 6, -1.0, 0.0))
     prom, det = float((e == 1).mean()), float((e == -1).mean())

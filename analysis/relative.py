@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.inference import normal_interval
-from analysis.results import ResultMixin
+from analysis.results import ResultMixin, failed_result
 
 __all__ = ["RelativeEffect", "relative_effect"]
 
@@ -87,8 +87,14 @@ def relative_effect(
     n_p, n_c = len(pilot), len(control)
 
     def failed(reason: str, c: float = nan, c_se: float = nan) -> RelativeEffect:
-        return RelativeEffect(
-            nan, nan, nan, nan, c, c_se, nan if effect is None else effect, alpha, error=reason
+        given = nan if effect is None else effect
+        return failed_result(
+            RelativeEffect,
+            reason,
+            counterfactual=c,
+            counterfactual_se=c_se,
+            effect=given,
+            alpha=alpha,
         )
 
     if n_p == 0 or n_c == 0:

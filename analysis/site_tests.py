@@ -15,7 +15,7 @@ import numpy as np
 from scipy import stats
 
 from analysis.inference import ALTERNATIVES, normal_multiplier, t_interval, t_p_value
-from analysis.results import ResultMixin
+from analysis.results import ResultMixin, failed_result
 
 __all__ = ["RankResult", "WelchResult", "rank_test", "welch"]
 
@@ -29,6 +29,14 @@ def _split(values, is_pilot) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("values and is_pilot must be 1-d arrays of the same length")
     ok = np.isfinite(y)
     return y[ok & z], y[ok & ~z]
+
+
+def _not_run(cls, reason: str, a: np.ndarray, b: np.ndarray, alternative: str, alpha: float):
+    """A ``cls`` result saying why the test could not be run (its numbers NaN)."""
+    n_pilot, n_control = a.size, b.size
+    return failed_result(
+        cls, reason, alternative=alternative, alpha=alpha, n_pilot=n_pilot, n_control=n_control
+    )
 
 
 def _check(alternative: str, alpha: float) -> None:
@@ -82,31 +90,16 @@ def welch(values, is_pilot, *, alternative: str = "two-sided", alpha: float = 0.
     """Welch's t-test on one value per site; ``is_pilot`` marks the pilot sites."""
     _check(alternative, alpha)
     a, b = _split(values, is_pilot)
-    nan = float("nan")
     if a.size < 2 or b.size < 2:
         reason = (
             "needs at least 2 pilot and 2 control sites to estimate both variances "
             f"(has {a.size} pilot, {b.size} control)"
         )
-        return WelchResult(
-            nan, nan, nan, nan, nan, nan, alternative, alpha, a.size, b.size, error=reason
-        )
+        return _not_run(WelchResult, reason, a, b, alternative, alpha)
     va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
     se = float(np.sqrt(va + vb))
     if not se > 0:
-        return WelchResult(
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            alternative,
-            alpha,
-            a.size,
-            b.size,
-            error="the site outcome does not vary",
-        )
+        return _not_run(WelchResult, "the site outcome does not vary", a, b, alternative, alpha)
     df = float((va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)))
     effect = float(a.mean() - b.mean())
     ci_low, ci_high = t_interval(effect, se, df, alpha)
@@ -195,35 +188,10 @@ def rank_test(
     """Mann-Whitney U test and Hodges-Lehmann shift on one value per site."""
     _check(alternative, alpha)
     a, b = _split(values, is_pilot)
-    nan = float("nan")
     if a.size < 1 or b.size < 1 or a.size + b.size < 3:
-        return RankResult(
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            alternative,
-            alpha,
-            a.size,
-            b.size,
-            error="needs pilot and control sites",
-        )
+        return _not_run(RankResult, "needs pilot and control sites", a, b, alternative, alpha)
     if np.ptp(np.concatenate([a, b])) == 0:
-        return RankResult(
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            alternative,
-            alpha,
-            a.size,
-            b.size,
-            error="the site outcome does not vary",
-        )
+        return _not_run(RankResult, "the site outcome does not vary", a, b, alternative, alpha)
     test = stats.mannwhitneyu(a, b, alternative=_SCIPY_ALTERNATIVE[alternative])
     diffs = np.sort((a[:, None] - b[None, :]).ravel())
     effect = float(np.median(diffs))
@@ -233,7 +201,7 @@ def rank_test(
     else:
         low, high = float("-inf"), float("inf")
     z = normal_multiplier(alpha)
-    se = (high - low) / (2 * z) if np.isfinite(high - low) else nan
+    se = (high - low) / (2 * z) if np.isfinite(high - low) else float("nan")
     return RankResult(
         effect=effect,
         se=float(se),
