@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +37,7 @@ __all__ = [
     "EventStudyPoint",
     "PretrendResult",
     "balance",
+    "balance_lines",
     "completeness",
     "pretrend",
     "regression_to_mean",
@@ -83,14 +85,18 @@ class BalanceResult(ResultMixin):
 
     def summary(self) -> str:
         """A small table."""
-        lines = [f"Balance (|SMD| > {self.threshold} flagged):"]
-        for r in self.rows:
-            mark = "  <-- imbalanced" if r.flagged else ""
-            lines.append(
-                f"  {r.variable:<28} pilot {r.mean_pilot:>10.4g}  control {r.mean_control:>10.4g}"
-                f"  SMD {r.smd:+.2f}{mark}"
-            )
-        return "\n".join(lines)
+        return "\n".join(
+            [f"Balance (|SMD| > {self.threshold} flagged):", *balance_lines(self.rows)]
+        )
+
+
+def balance_lines(rows: Iterable[BalanceRow]) -> list[str]:
+    """One line per balance row: the means of both arms and the SMD, imbalanced rows marked."""
+    return [
+        f"  {r.variable:<28} pilot {r.mean_pilot:>10.4g}  control {r.mean_control:>10.4g}"
+        f"  SMD {r.smd:+.2f}{'  <-- imbalanced' if r.flagged else ''}"
+        for r in rows
+    ]
 
 
 def _smd(pilot: np.ndarray, control: np.ndarray) -> float:
