@@ -466,65 +466,41 @@ def before_after(
     _check_alternative(alternative)
     if arm not in _ARMS:
         raise ValueError(f"arm must be one of {list(_ARMS)}, got {arm!r}")
-    extra = ("period", "segment") if segment is not None else ("period",)
-    frame = _prepare(responses, success, extra=extra)
-    period = frame["period"].astype(str).str.strip().str.lower()
-    unknown = sorted(set(period) - {"pre", "post"})
-    if unknown:
-        raise ValueError(f"responses has unknown period value(s) {unknown}; expected pre/post")
-    frame["post"] = (period == "post").astype(float)
-    frame = frame[frame["arm"] == arm]
-    if segment is not None:
-        frame = frame[frame["segment"].astype(str) == str(segment)]
-    seg = None if segment is None else str(segment)
+    frame = _period_frame(responses, success, arm, segment)
     both = frame.groupby("site_id")["post"].agg(["min", "max"])
     keep_sites = both.index[(both["min"] == 0) & (both["max"] == 1)]
-    n_dropped = int(len(both) - len(keep_sites))
     used = frame[frame["site_id"].isin(keep_sites)]
     n_pre = int((used["post"] == 0).sum())
     n_post = int((used["post"] == 1).sum())
-    warn = (
-        "a before/after change also contains seasonality and anything else that changed at the "
-        "same time; prefer the pilot-vs-control comparison",
+    common = dict(
+        arm=arm,
+        n_pre=n_pre,
+        n_post=n_post,
+        n_sites=len(keep_sites),
+        n_sites_dropped=int(len(both) - len(keep_sites)),
+        alpha=alpha,
+        alternative=alternative,
+        segment=None if segment is None else str(segment),
     )
-
-    def failed(reason: str) -> BeforeAfterResult:
-        return failed_result(
-            BeforeAfterResult,
-            reason,
-            arm=arm,
-            n_pre=n_pre,
-            n_post=n_post,
-            n_sites=len(keep_sites),
-            n_sites_dropped=n_dropped,
-            alpha=alpha,
-            alternative=alternative,
-            segment=seg,
-        )
-
     if len(keep_sites) < 2:
-        return failed(
+        reason = (
             f"{len(keep_sites)} {arm} site(s) answered both before and after the start; "
             "a site-clustered before/after comparison needs at least two"
         )
+        return failed_result(BeforeAfterResult, reason, **common)
     y = used["y"].to_numpy()
+    flat = "no variation to estimate uncertainty from (the outcome does not vary)"
     if y.min() == y.max():
-        return failed("no variation to estimate uncertainty from (the outcome does not vary)")
+        return failed_result(BeforeAfterResult, flat, **common)
     post = used["post"].to_numpy()
-    site_codes, site_levels = pd.factorize(used["site_id"])
-    dummies = np.zeros((len(used), len(site_levels)))
-    dummies[np.arange(len(used)), site_codes] = 1.0
-    fit = _cluster_ols(np.column_stack([post, dummies]), y, site_codes)
-    change = float(fit.coef[0])
-    se = float(np.sqrt(max(fit.vcov[0, 0], 0.0)))
+    change, se, n_clusters = _within_site_change(used, y, post)
     if not se > 1e-12:
-        return failed("no variation to estimate uncertainty from (the outcome does not vary)")
-    df = fit.n_clusters - 1
+        return failed_result(BeforeAfterResult, flat, **common)
+    df = n_clusters - 1
     t, p, low, high = _t_inference(change, se, df, alpha, alternative)
     s1, s0 = float(y[post == 1].sum()), float(y[post == 0].sum())
     nz, npv, *_ = _naive_two_proportions(s1, n_post, s0, n_pre, alpha, alternative)
     return BeforeAfterResult(
-        arm=arm,
         pre_rate=s0 / n_pre,
         post_rate=s1 / n_post,
         change=change,
@@ -536,15 +512,43 @@ def before_after(
         df=df,
         naive_z=nz,
         naive_p_value=npv,
-        n_pre=n_pre,
-        n_post=n_post,
-        n_sites=len(keep_sites),
-        n_sites_dropped=n_dropped,
-        alpha=alpha,
-        alternative=alternative,
-        segment=seg,
-        warnings=warn,
+        warnings=(
+            "a before/after change also contains seasonality and anything else that changed at "
+            "the same time; prefer the pilot-vs-control comparison",
+        ),
+        **common,
     )
+
+
+def _period_frame(
+    responses: pd.DataFrame,
+    success: Callable[[pd.Series], Any],
+    arm: str,
+    segment: str | None,
+) -> pd.DataFrame:
+    """Validated responses of one arm (and segment) with a 0/1 ``post`` column."""
+    extra = ("period", "segment") if segment is not None else ("period",)
+    frame = _prepare(responses, success, extra=extra)
+    period = frame["period"].astype(str).str.strip().str.lower()
+    unknown = sorted(set(period) - {"pre", "post"})
+    if unknown:
+        raise ValueError(f"responses has unknown period value(s) {unknown}; expected pre/post")
+    frame["post"] = (period == "post").astype(float)
+    frame = frame[frame["arm"] == arm]
+    if segment is not None:
+        frame = frame[frame["segment"].astype(str) == str(segment)]
+    return frame
+
+
+def _within_site_change(
+    used: pd.DataFrame, y: np.ndarray, post: np.ndarray
+) -> tuple[float, float, int]:
+    """Coefficient on ``post`` in ``y ~ post + site dummies``, its CR1 SE and the sites."""
+    site_codes, site_levels = pd.factorize(used["site_id"])
+    dummies = np.zeros((len(used), len(site_levels)))
+    dummies[np.arange(len(used)), site_codes] = 1.0
+    fit = _cluster_ols(np.column_stack([post, dummies]), y, site_codes)
+    return float(fit.coef[0]), float(np.sqrt(max(fit.vcov[0, 0], 0.0))), fit.n_clusters
 
 
 # --------------------------------------------------------------------------------------------
@@ -699,6 +703,37 @@ class NpsResult(ResultMixin):
         return f"{head}, {level}% CI [{self.ci_low:+.1f}, {self.ci_high:+.1f}] ({self.method})"
 
 
+def _nps_scores(
+    scores: Sequence[float] | np.ndarray | pd.Series,
+    site_ids: Sequence[Any] | np.ndarray | pd.Series,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (missing ones dropped) and their site ids as strings; ``ValueError`` if bad."""
+    s = pd.to_numeric(pd.Series(np.asarray(scores, dtype=object)), errors="coerce")
+    ids = pd.Series(np.asarray(site_ids, dtype=object))
+    if len(s) != len(ids):
+        raise ValueError(f"scores ({len(s)}) and site_ids ({len(ids)}) differ in length")
+    keep = s.notna().to_numpy()
+    s = s[keep].astype(float).to_numpy()
+    ids = ids[keep].astype(str).to_numpy()
+    if s.size and (s.min() < 0 or s.max() > 10):
+        raise ValueError(
+            f"NPS scores must lie in 0..10, got values from {s.min():g} to {s.max():g}"
+        )
+    return s, ids
+
+
+def _nps_bootstrap(
+    totals: np.ndarray, counts: np.ndarray, alpha: float, n_boot: int, seed: int
+) -> tuple[float, float, float]:
+    """SE and percentile interval of NPS from ``n_boot`` resamples of whole sites."""
+    g = totals.size
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, g, size=(n_boot, g))
+    boot = 100 * totals[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    low, high = (float(v) for v in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
+    return float(boot.std(ddof=1)), low, high
+
+
 def nps(
     scores: Sequence[float] | np.ndarray | pd.Series,
     site_ids: Sequence[Any] | np.ndarray | pd.Series,
@@ -726,18 +761,7 @@ def nps(
         raise ValueError(f"method must be 'delta' or 'bootstrap', got {method!r}")
     if method == "bootstrap" and (not isinstance(n_boot, int) or n_boot < 100):
         raise ValueError(f"n_boot must be an integer of at least 100, got {n_boot!r}")
-    s = pd.to_numeric(pd.Series(np.asarray(scores, dtype=object)), errors="coerce")
-    ids = pd.Series(np.asarray(site_ids, dtype=object))
-    if len(s) != len(ids):
-        raise ValueError(f"scores ({len(s)}) and site_ids ({len(ids)}) differ in length")
-    keep = s.notna().to_numpy()
-    s = s[keep].astype(float).to_numpy()
-    ids = ids[keep].astype(str).to_numpy()
-    if s.size and (s.min() < 0 or s.max() > 10):
-        raise ValueError(
-            f"NPS scores must lie in 0..10, got values from {s.min():g} to {s.max():g}"
-        )
-    nan = _NAN
+    s, ids = _nps_scores(scores, site_ids)
     n = int(s.size)
     codes, levels = pd.factorize(ids)
     g = len(levels)
@@ -754,7 +778,7 @@ def nps(
 
     def partial(reason: str) -> NpsResult:
         return NpsResult(
-            value, nan, nan, nan, *shares, n, g, alpha, method, boot_n, boot_seed, error=reason
+            value, _NAN, _NAN, _NAN, *shares, n, g, alpha, method, boot_n, boot_seed, error=reason
         )
 
     if g < 2:
@@ -770,11 +794,7 @@ def nps(
     if method == "delta":
         low, high = t_interval(value, se, g - 1, alpha)
     else:
-        rng = np.random.default_rng(seed)
-        draws = rng.integers(0, g, size=(n_boot, g))
-        boot = 100 * totals[draws].sum(axis=1) / counts[draws].sum(axis=1)
-        low, high = (float(v) for v in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
-        se = float(boot.std(ddof=1))
+        se, low, high = _nps_bootstrap(totals, counts, alpha, n_boot, seed)
     return NpsResult(
         nps=value,
         se=float(se),
