@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.inference import t_interval, t_p_value
-from analysis.results import ResultMixin, failed_result
+from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = ["AncovaResult", "ancova", "bell_mccaffrey_df"]
 
@@ -76,10 +76,10 @@ class AncovaResult(ResultMixin):
         """One line with the estimate, SE, interval and p-value."""
         if self.error:
             return f"ANCOVA: not estimated ({self.error})"
-        level = round(100 * (1 - self.alpha))
+        ci = ci_text(self.alpha, self.ci_low, self.ci_high)
         return (
-            f"ANCOVA effect {self.effect:.4g} (HC2 SE {self.se:.3g}), {level}% CI "
-            f"[{self.ci_low:.4g}, {self.ci_high:.4g}], p={self.p_value:.4f}; pre slope "
+            f"ANCOVA effect {self.effect:.4g} (HC2 SE {self.se:.3g}), {ci}, "
+            f"p={self.p_value:.4f}; pre slope "
             f"{self.pre_slope:.3f}; {self.n_pilot} pilot vs {self.n_control} control sites"
         )
 

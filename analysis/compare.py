@@ -45,7 +45,7 @@ from analysis.did import DidResult, did
 from analysis.multiple import adjust_family
 from analysis.permutation import PermutationResult, count_assignments, permutation_test
 from analysis.relative import RelativeEffect, relative_effect
-from analysis.results import ResultMixin
+from analysis.results import ResultMixin, ci_text
 from analysis.site_tests import RankResult, WelchResult, rank_test, welch
 
 __all__ = [
@@ -169,7 +169,6 @@ class MetricResult(ResultMixin):
         head = f"{self.metric} [{self.role}, better = {self.direction}]"
         if self.error:
             return f"{head}: not analysed -- {self.error}"
-        level = round(100 * (1 - self.alpha))
         rel = (
             f" ({100 * self.relative_effect:+.1f}%, CI {100 * self.relative_ci_low:+.1f}% to "
             f"{100 * self.relative_ci_high:+.1f}%)"
@@ -178,7 +177,7 @@ class MetricResult(ResultMixin):
         )
         lines = [
             f"{head}: effect {self.effect:+.4g}{rel}",
-            f"  {level}% CI [{self.ci_low:.4g}, {self.ci_high:.4g}], p={self.p_value:.4f}, "
+            f"  {ci_text(self.alpha, self.ci_low, self.ci_high)}, p={self.p_value:.4f}, "
             f"adjusted p={self.p_adjusted:.4f} -> {self.verdict.upper()} ({self.verdict_reason})",
             f"  method: {self.method}; {self.n_pilot_sites} pilot vs {self.n_control_sites} "
             "control sites",

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.inference import t_interval, t_p_value
-from analysis.results import ResultMixin, failed_result
+from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = ["DidResult", "TwfeFit", "demean", "did", "fit_twfe"]
 
@@ -361,10 +361,9 @@ class DidResult(ResultMixin):
         """One line with the estimate, SE, interval and p-value."""
         if self.error:
             return f"DiD: not estimated ({self.error})"
-        level = round(100 * (1 - self.alpha))
+        ci = ci_text(self.alpha, self.ci_low, self.ci_high)
         return (
-            f"DiD effect {self.effect:.4g} (SE {self.se:.3g}), {level}% CI "
-            f"[{self.ci_low:.4g}, {self.ci_high:.4g}], p={self.p_value:.4f}; "
+            f"DiD effect {self.effect:.4g} (SE {self.se:.3g}), {ci}, p={self.p_value:.4f}; "
             f"{self.n_sites} sites, {self.n_days} days, {self.n_obs} site-days"
         )
 

@@ -38,7 +38,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportions_ztest
 
 from analysis.inference import ALTERNATIVES, normal_interval, t_interval, t_p_value
-from analysis.results import ResultMixin, failed_result
+from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = [
     "BeforeAfterResult",
@@ -242,13 +242,12 @@ class ProportionResult(ResultMixin):
         where = f" [{self.segment}]" if self.segment is not None else ""
         if self.error:
             return f"Feedback rate{where}: not estimated ({self.error})"
-        level = round(100 * (1 - self.alpha))
+        ci = ci_text(self.alpha, 100 * self.ci_low, 100 * self.ci_high, "+.1f")
         return (
             f"Feedback rate{where}: pilot {_fmt_pct(self.pilot_rate)} ({self.n_pilot} answers, "
             f"{self.n_pilot_sites} sites) vs control {_fmt_pct(self.control_rate)} "
             f"({self.n_control} answers, {self.n_control_sites} sites); difference "
-            f"{100 * self.difference:+.1f} pp, {level}% CI [{100 * self.ci_low:+.1f}, "
-            f"{100 * self.ci_high:+.1f}] pp, p={self.p_value:.4f} (clustered by site). "
+            f"{100 * self.difference:+.1f} pp, {ci} pp, p={self.p_value:.4f} (clustered by site). "
             f"Naive z-test p={self.naive_p_value:.4f}; design effect {self.design_effect:.2f}."
         )
 
@@ -434,11 +433,10 @@ class BeforeAfterResult(ResultMixin):
         """A readable sentence."""
         if self.error:
             return f"Before/after ({self.arm}): not estimated ({self.error})"
-        level = round(100 * (1 - self.alpha))
+        ci = ci_text(self.alpha, 100 * self.ci_low, 100 * self.ci_high, "+.1f")
         return (
             f"Before/after at {self.arm} sites: {_fmt_pct(self.pre_rate)} -> "
-            f"{_fmt_pct(self.post_rate)}; within-site change {100 * self.change:+.1f} pp, "
-            f"{level}% CI [{100 * self.ci_low:+.1f}, {100 * self.ci_high:+.1f}] pp, "
+            f"{_fmt_pct(self.post_rate)}; within-site change {100 * self.change:+.1f} pp, {ci} pp, "
             f"p={self.p_value:.4f} ({self.n_sites} sites). Naive p={self.naive_p_value:.4f}."
         )
 
@@ -699,8 +697,7 @@ class NpsResult(ResultMixin):
         )
         if self.error:
             return f"{head}; no interval ({self.error})"
-        level = round(100 * (1 - self.alpha))
-        return f"{head}, {level}% CI [{self.ci_low:+.1f}, {self.ci_high:+.1f}] ({self.method})"
+        return f"{head}, {ci_text(self.alpha, self.ci_low, self.ci_high, '+.1f')} ({self.method})"
 
 
 def _nps_scores(

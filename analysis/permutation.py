@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from analysis.inference import ALTERNATIVES
-from analysis.results import ResultMixin, failed_result
+from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = ["PermutationResult", "count_assignments", "permutation_test"]
 
@@ -102,10 +102,10 @@ class PermutationResult(ResultMixin):
             if self.exact
             else f"{self.n_assignments} random assignments (seed {self.seed})"
         )
-        level = round(100 * (1 - self.alpha))
+        ci = ci_text(self.alpha, self.ci_low, self.ci_high)
         return (
-            f"Permutation effect {self.effect:.4g}, {level}% CI [{self.ci_low:.4g}, "
-            f"{self.ci_high:.4g}], p={self.p_value:.4f} ({self.alternative}; {how}; "
+            f"Permutation effect {self.effect:.4g}, {ci}, p={self.p_value:.4f} "
+            f"({self.alternative}; {how}; "
             f"smallest attainable p {self.min_p:.4g})"
         )
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-__all__ = ["Reason", "ResultMixin", "failed_result", "make_reason", "to_jsonable"]
+__all__ = ["Reason", "ResultMixin", "ci_text", "failed_result", "make_reason", "to_jsonable"]
 
 T = TypeVar("T")
 
@@ -125,6 +125,11 @@ def failed_result(cls: type[T], error: str, **fields: Any) -> T:
         and f.type in _MISSING_NUMBER
     }
     return cls(**missing, **fields, error=error)
+
+
+def ci_text(alpha: float, low: float, high: float, spec: str = ".4g") -> str:
+    """``"95% CI [low, high]"`` for a ``1 - alpha`` interval, its ends formatted with ``spec``."""
+    return f"{round(100 * (1 - alpha))}% CI [{low:{spec}}, {high:{spec}}]"
 
 
 def make_reason(code: str, text: str, **params: Any) -> Reason:

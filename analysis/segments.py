@@ -41,7 +41,7 @@ from scipy import sparse, stats
 from analysis.data import parse_date, validate
 from analysis.did import TwfeFit, demean, fit_twfe
 from analysis.inference import t_multiplier
-from analysis.results import ResultMixin, failed_result
+from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = [
     "EffectPrediction",
@@ -160,7 +160,6 @@ class SegmentEffects(ResultMixin):
 
     def summary(self) -> str:
         """Segment table and heterogeneity test."""
-        level = round(100 * (1 - self.alpha))
         lines = [
             f"Effect of the pilot on {self.metric} by {self.by} ({self.kind}); overall "
             f"{self.overall_effect:+.4g} (SE {self.overall_se:.3g})"
@@ -170,8 +169,9 @@ class SegmentEffects(ResultMixin):
                 lines.append(f"  {s.segment:<28} not estimated ({s.error})")
             else:
                 lines.append(
-                    f"  {s.segment:<28} {s.effect:+10.4g}  {level}% CI [{s.ci_low:+.4g}, "
-                    f"{s.ci_high:+.4g}]  ({s.n_pilot_sites} pilot / {s.n_control_sites} control)"
+                    f"  {s.segment:<28} {s.effect:+10.4g}  "
+                    f"{ci_text(self.alpha, s.ci_low, s.ci_high, '+.4g')}  "
+                    f"({s.n_pilot_sites} pilot / {s.n_control_sites} control)"
                 )
         if self.error:
             lines.append(f"Heterogeneity test: not computed ({self.error})")

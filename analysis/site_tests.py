@@ -15,7 +15,7 @@ import numpy as np
 from scipy import stats
 
 from analysis.inference import ALTERNATIVES, normal_multiplier, t_interval, t_p_value
-from analysis.results import ResultMixin, failed_result
+from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = ["RankResult", "WelchResult", "rank_test", "welch"]
 
@@ -79,10 +79,9 @@ class WelchResult(ResultMixin):
         """One line with the estimate, interval and p-value."""
         if self.error:
             return f"Welch t-test: not run ({self.error})"
-        level = round(100 * (1 - self.alpha))
         return (
-            f"Welch effect {self.effect:.4g} (SE {self.se:.3g}, df {self.df:.1f}), {level}% CI "
-            f"[{self.ci_low:.4g}, {self.ci_high:.4g}], p={self.p_value:.4f}"
+            f"Welch effect {self.effect:.4g} (SE {self.se:.3g}, df {self.df:.1f}), "
+            f"{ci_text(self.alpha, self.ci_low, self.ci_high)}, p={self.p_value:.4f}"
         )
 
 

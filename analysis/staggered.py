@@ -45,7 +45,7 @@ import pandas as pd
 
 from analysis.did import fit_twfe
 from analysis.inference import t_critical, t_p_value
-from analysis.results import ResultMixin, failed_result
+from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = ["CohortEffect", "StaggeredResult", "imputation_effects", "staggered_att"]
 
@@ -125,10 +125,10 @@ class StaggeredResult(ResultMixin):
         """Overall effect, per wave, and the TWFE contrast."""
         if self.error:
             return f"Staggered rollout: not estimated ({self.error})"
-        level = round(100 * (1 - self.alpha))
+        ci = ci_text(self.alpha, self.ci_low, self.ci_high, "+.4g")
         lines = [
-            f"Staggered rollout ATT {self.effect:+.4g} (SE {self.se:.3g}), {level}% CI "
-            f"[{self.ci_low:+.4g}, {self.ci_high:+.4g}] over {self.n_treated_cells} treated "
+            f"Staggered rollout ATT {self.effect:+.4g} (SE {self.se:.3g}), {ci} over "
+            f"{self.n_treated_cells} treated "
             f"site-days of {self.n_treated_sites} sites ({self.n_never_treated} never treated)."
         ]
         for c in self.cohorts:
