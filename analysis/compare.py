@@ -42,8 +42,14 @@ from analysis.diagnostics import (
     regression_to_mean,
 )
 from analysis.did import DidResult, did
+from analysis.inference import check_alpha
 from analysis.multiple import adjust_family
-from analysis.permutation import PermutationResult, count_assignments, permutation_test
+from analysis.permutation import (
+    PermutationResult,
+    check_n_permutations,
+    count_assignments,
+    permutation_test,
+)
 from analysis.relative import RelativeEffect, relative_effect
 from analysis.results import ResultMixin, ci_text
 from analysis.site_tests import RankResult, WelchResult, rank_test, welch
@@ -674,7 +680,10 @@ def compare(
         Column of ``sites`` holding the randomization strata (permutation within strata,
         stratum dummies in ANCOVA).
     """
-    _check_settings(method, alpha, n_permutations)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_alpha(alpha)
+    check_n_permutations(n_permutations)
     obs, site_frame = validate(observations, sites, start, end)
     start_ts = parse_date(start, "start")
     plan = _plan(obs, metrics, primary, guardrails, directions, margins, min_effect)
@@ -690,15 +699,6 @@ def compare(
         m: _metric_result(d, numbers[m], adjusted[m], plan, alpha) for m, d in drafts.items()
     }
     return _report(obs, site_frame, start_ts, end, strata, plan, results, settings)
-
-
-def _check_settings(method: str, alpha: float, n_permutations: int) -> None:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
-    if n_permutations < 1000:
-        raise ValueError(f"n_permutations must be at least 1000, got {n_permutations}")
 
 
 def _analyse_metrics(

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.inference import t_interval, t_p_value
+from analysis.inference import check_alpha, t_interval, t_p_value
 from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = ["DidResult", "TwfeFit", "demean", "did", "fit_twfe"]
@@ -379,8 +379,7 @@ def did(panel: pd.DataFrame, alpha: float = 0.05) -> DidResult:
     sites in the post-period and 0 otherwise. Degenerate panels (no variation in ``treated``
     after the fixed effects, a single site, constant values) give a result with ``error`` set.
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    check_alpha(alpha)
     missing = [c for c in ("site_id", "date", "value", "treated") if c not in panel.columns]
     if missing:
         raise ValueError(f"did: panel has no column(s) {missing}")

@@ -24,6 +24,7 @@ from scipy import stats
 
 __all__ = [
     "ALTERNATIVES",
+    "check_alpha",
     "normal_critical",
     "normal_interval",
     "normal_multiplier",
@@ -36,6 +37,12 @@ __all__ = [
 
 ALTERNATIVES = ("two-sided", "larger", "smaller")
 """The values of ``alternative``."""
+
+
+def check_alpha(alpha: float) -> None:
+    """Raise ``ValueError`` unless ``0 < alpha < 1``."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
 
 
 def _tail(alpha, alternative: str):

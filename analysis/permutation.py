@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.inference import ALTERNATIVES
+from analysis.inference import ALTERNATIVES, check_alpha
 from analysis.results import ResultMixin, ci_text, failed_result
 
-__all__ = ["PermutationResult", "count_assignments", "permutation_test"]
+__all__ = ["PermutationResult", "check_n_permutations", "count_assignments", "permutation_test"]
 
 EXACT_LIMIT = 20_000
 _THIN_TO = 500
@@ -190,7 +190,10 @@ def permutation_test(
     seed
         Seed for :func:`numpy.random.default_rng`.
     """
-    _check(alternative, alpha, n_permutations)
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
+    check_alpha(alpha)
+    check_n_permutations(n_permutations)
     y, z_obs, labels = _inputs(values, is_pilot, strata)
     n_pilot, n_control = int(z_obs.sum()), int((~z_obs).sum())
     if n_pilot == 0 or n_control == 0:
@@ -271,11 +274,8 @@ def _inputs(
     return y[keep], z_obs[keep], labels[keep]
 
 
-def _check(alternative: str, alpha: float, n_permutations: int) -> None:
-    if alternative not in ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+def check_n_permutations(n_permutations: int) -> None:
+    """Raise ``ValueError`` unless at least 1,000 random assignments are asked for."""
     if n_permutations < 1000:
         raise ValueError(f"n_permutations must be at least 1000, got {n_permutations}")
 

@@ -518,26 +518,38 @@ def _solve_simulation(ask: _Question, hist: _History) -> tuple[float, float, int
     return sim(eff, hi_n), eff, hi_n, None
 
 
+_RESTATED = (
+    "solved_for",
+    "method",
+    "alternative",
+    "n_control",
+    "pre_days",
+    "post_days",
+    "distribution",
+)
+
+
+def _design(ask: _Question, metric: str, hist: _History | None) -> dict[str, Any]:
+    """The fields of a :class:`PowerResult` that restate the question and the history."""
+    return {
+        **{name: getattr(ask, name) for name in _RESTATED},
+        "metric": metric,
+        "alpha": float(ask.alpha),
+        "target_power": ask.target,
+        "n_history_sites": 0 if hist is None else hist.n_sites,
+        "n_windows": 0 if hist is None else hist.n_windows,
+    }
+
+
 def _failed_power(
     ask: _Question, metric: str, reason: str, hist: _History | None = None
 ) -> PowerResult:
     return failed_result(
         PowerResult,
         reason,
-        metric=metric,
-        solved_for=ask.solved_for,
-        method=ask.method,
-        alternative=ask.alternative,
-        alpha=float(ask.alpha),
         effect=_NAN if ask.effect is None else float(ask.effect),
         n_pilot=0 if ask.n_pilot is None else ask.n_pilot,
-        n_control=ask.n_control,
-        pre_days=ask.pre_days,
-        post_days=ask.post_days,
-        n_history_sites=0 if hist is None else hist.n_sites,
-        n_windows=0 if hist is None else hist.n_windows,
-        target_power=ask.target,
-        distribution=ask.distribution,
+        **_design(ask, metric, hist),
     )
 
 
@@ -644,31 +656,20 @@ def _power_result(
     if 2 * ask.pre_days < ask.post_days:
         warnings.append("a pre-period much shorter than the post-period adds noise to every change")
     return PowerResult(
-        metric=metric,
-        solved_for=ask.solved_for,
-        method=ask.method,
-        alternative=ask.alternative,
-        alpha=float(ask.alpha),
         power=float(achieved),
         effect=float(eff),
         relative_effect=float(eff / hist.baseline_mean) if hist.baseline_mean else _NAN,
         effect_size=float(eff / sd),
         n_pilot=int(n_pilot),
-        n_control=ask.n_control,
-        pre_days=ask.pre_days,
-        post_days=ask.post_days,
         sd_change=sd,
         se=float(sd * np.sqrt(1 / n_pilot + 1 / ask.n_control)),
         baseline_mean=hist.baseline_mean,
-        n_history_sites=hist.n_sites,
-        n_windows=hist.n_windows,
-        target_power=ask.target,
         n_pilot_exact=n_exact,
         mc_se=mc_se,
         n_sims=ask.n_sims if simulated else 0,
         seed=ask.seed if simulated else None,
-        distribution=ask.distribution,
         warnings=tuple(warnings),
+        **_design(ask, metric, hist),
     )
 
 

@@ -40,7 +40,7 @@ from scipy import sparse, stats
 
 from analysis.data import parse_date, validate
 from analysis.did import TwfeFit, demean, fit_twfe
-from analysis.inference import t_multiplier
+from analysis.inference import check_alpha, t_multiplier
 from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = [
@@ -320,8 +320,7 @@ def _inputs(
     bins: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The validated contract frames; ``ValueError`` naming a bad argument."""
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    check_alpha(alpha)
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
         raise ValueError(f"n_boot must be a whole number >= 0, got {n_boot!r}")
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
@@ -652,8 +651,7 @@ def predict_effect(
         if col not in site_attributes.columns:
             raise ValueError(f"site_attributes has no column {col!r}")
     alpha = segment_result.alpha if alpha is None else alpha
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    check_alpha(alpha)
     method = f"interaction model {' + '.join(segment_result.interaction_names)}, t(P-k)"
     if segment_result.error or not segment_result.interaction_coef:
         return EffectPrediction(

@@ -55,7 +55,7 @@ from scipy import optimize, special, stats
 
 from analysis.data import parse_date, validate
 from analysis.did import fit_twfe
-from analysis.inference import normal_critical, z_from_t
+from analysis.inference import check_alpha, normal_critical, z_from_t
 from analysis.results import ResultMixin
 
 __all__ = [
@@ -212,8 +212,7 @@ def spending_boundaries(
     numpy.ndarray
         ``c_k`` for every look (one-sided: reject when ``Z_k >= c_k``).
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    check_alpha(alpha)
     tau = np.asarray(fractions, dtype=float)
     if tau.ndim != 1 or tau.size == 0:
         raise ValueError("fractions must be a non-empty 1-D sequence")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from analysis.inference import ALTERNATIVES, normal_multiplier, t_interval, t_p_value
+from analysis.inference import ALTERNATIVES, check_alpha, normal_multiplier, t_interval, t_p_value
 from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = ["RankResult", "WelchResult", "rank_test", "welch"]
@@ -42,8 +42,7 @@ def _not_run(cls, reason: str, a: np.ndarray, b: np.ndarray, alternative: str, a
 def _check(alternative: str, alpha: float) -> None:
     if alternative not in ALTERNATIVES:
         raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    check_alpha(alpha)
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.did import fit_twfe
-from analysis.inference import t_critical, t_p_value
+from analysis.inference import check_alpha, t_critical, t_p_value
 from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = ["CohortEffect", "StaggeredResult", "imputation_effects", "staggered_att"]
@@ -242,8 +242,7 @@ def _prepare(panel: pd.DataFrame) -> pd.DataFrame:
 
 
 def _check_arguments(alpha: float, n_boot: int) -> None:
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    check_alpha(alpha)
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or (0 < n_boot < 20) or n_boot < 0:
         raise ValueError(f"n_boot must be 0 or a whole number of at least 20, got {n_boot!r}")
 

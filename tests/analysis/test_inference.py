@@ -9,6 +9,7 @@ from scipy import stats
 
 from analysis.inference import (
     ALTERNATIVES,
+    check_alpha,
     normal_critical,
     normal_interval,
     normal_multiplier,
@@ -24,6 +25,13 @@ SCIPY_ALTERNATIVE = {"two-sided": "two-sided", "larger": "greater", "smaller": "
 
 def test_alternatives_are_the_statsmodels_vocabulary():
     assert ALTERNATIVES == ("two-sided", "larger", "smaller")
+
+
+@pytest.mark.parametrize("alpha", [0, 1, -0.05, 1.5])
+def test_check_alpha_names_a_level_outside_zero_one(alpha):
+    with pytest.raises(ValueError, match="alpha must be between 0 and 1"):
+        check_alpha(alpha)
+    check_alpha(0.05)
 
 
 @pytest.mark.parametrize("alternative", ALTERNATIVES)
