@@ -9,15 +9,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from analysis.ancova import AncovaResult, ancova  # noqa: E402
-from analysis.compare import ComparisonReport, MetricResult, compare  # noqa: E402
-from analysis.data import site_period_means, validate  # noqa: E402
-from analysis.did import DidResult, TwfeFit, did, fit_twfe  # noqa: E402
-from analysis.permutation import PermutationResult, permutation_test  # noqa: E402
-from analysis.relative import RelativeEffect, relative_effect  # noqa: E402
-from analysis.results import ResultMixin, to_jsonable  # noqa: E402
-from analysis.simulate import SimulatedPilot, simulate_panel  # noqa: E402
-from analysis.site_tests import RankResult, WelchResult, rank_test, welch  # noqa: E402
+from analysis.ancova import AncovaResult, ancova
+from analysis.compare import ComparisonReport, MetricResult, compare
+from analysis.data import site_period_means, validate
+from analysis.did import DidResult, TwfeFit, did, fit_twfe
+from analysis.permutation import PermutationResult, permutation_test
+from analysis.relative import RelativeEffect, relative_effect
+from analysis.results import ResultMixin, to_jsonable
+from analysis.simulate import SimulatedPilot, simulate_panel
+from analysis.site_tests import RankResult, WelchResult, rank_test, welch
 
 __all__ = [
     "AncovaResult",

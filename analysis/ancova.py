@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from analysis.results import ResultMixin
+from analysis.inference import t_interval, t_p_value
+from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = ["AncovaResult", "ancova", "bell_mccaffrey_df"]
 
@@ -76,18 +76,16 @@ class AncovaResult(ResultMixin):
         """One line with the estimate, SE, interval and p-value."""
         if self.error:
             return f"ANCOVA: not estimated ({self.error})"
-        level = round(100 * (1 - self.alpha))
+        ci = ci_text(self.alpha, self.ci_low, self.ci_high)
         return (
-            f"ANCOVA effect {self.effect:.4g} (HC2 SE {self.se:.3g}), {level}% CI "
-            f"[{self.ci_low:.4g}, {self.ci_high:.4g}], p={self.p_value:.4f}; pre slope "
+            f"ANCOVA effect {self.effect:.4g} (HC2 SE {self.se:.3g}), {ci}, "
+            f"p={self.p_value:.4f}; pre slope "
             f"{self.pre_slope:.3f}; {self.n_pilot} pilot vs {self.n_control} control sites"
         )
 
 
 def _failed(alpha: float, reason: str, n_pilot: int = 0, n_control: int = 0) -> AncovaResult:
-    nan = float("nan")
-    return AncovaResult(nan, nan, nan, nan, nan, nan, 0, nan, nan, alpha, n_pilot, n_control,
-                        error=reason)  # fmt: skip
+    return failed_result(AncovaResult, reason, alpha=alpha, n_pilot=n_pilot, n_control=n_control)
 
 
 def ancova(
@@ -107,8 +105,12 @@ def ancova(
     pilot = (frame["arm"] == "pilot").to_numpy(float)
     n_pilot, n_control = int(pilot.sum()), int((1 - pilot).sum())
     if n_pilot == 0 or n_control == 0:
-        return _failed(alpha, "needs pilot and control sites with pre- and post-period data",
-                       n_pilot, n_control)  # fmt: skip
+        return _failed(
+            alpha,
+            "needs pilot and control sites with pre- and post-period data",
+            n_pilot,
+            n_control,
+        )
     columns = [np.ones(len(frame)), pilot, frame["pre"].to_numpy(float)]
     if strata is not None:
         dummies = pd.get_dummies(strata.reindex(frame.index).astype(str), drop_first=True)
@@ -121,15 +123,20 @@ def ancova(
     if np.ptp(y) == 0:
         return _failed(alpha, "the post-period mean is the same at every site", n_pilot, n_control)
     if np.linalg.matrix_rank(x) < k:
-        return _failed(alpha, "the design is collinear (e.g. constant pre-period means)",
-                       n_pilot, n_control)  # fmt: skip
+        return _failed(
+            alpha, "the design is collinear (e.g. constant pre-period means)", n_pilot, n_control
+        )
     xtx_inv = np.linalg.inv(x.T @ x)
     beta = xtx_inv @ x.T @ y
     resid = y - x @ beta
     leverage = np.einsum("ij,jk,ik->i", x, xtx_inv, x)
     if np.any(leverage > 1 - 1e-10):
-        return _failed(alpha, "a site has leverage 1 (HC2 undefined); too few sites per arm",
-                       n_pilot, n_control)  # fmt: skip
+        return _failed(
+            alpha,
+            "a site has leverage 1 (HC2 undefined); too few sites per arm",
+            n_pilot,
+            n_control,
+        )
     meat = (x * (resid**2 / (1 - leverage))[:, None]).T @ x
     vcov = xtx_inv @ meat @ xtx_inv
     se = float(np.sqrt(vcov[1, 1]))
@@ -137,14 +144,14 @@ def ancova(
         return _failed(alpha, "the standard error is zero", n_pilot, n_control)
     df = bell_mccaffrey_df(x, xtx_inv, leverage, coefficient=1)
     effect = float(beta[1])
-    q = stats.t.ppf(1 - alpha / 2, df)
+    ci_low, ci_high = t_interval(effect, se, df, alpha)
     tss = float(((y - y.mean()) ** 2).sum())
     return AncovaResult(
         effect=effect,
         se=se,
-        ci_low=effect - q * se,
-        ci_high=effect + q * se,
-        p_value=float(2 * stats.t.sf(abs(effect / se), df)),
+        ci_low=ci_low,
+        ci_high=ci_high,
+        p_value=float(t_p_value(effect / se, df)),
         df=df,
         df_resid=int(n - k),
         pre_slope=float(beta[2]),

@@ -31,6 +31,7 @@ from analysis import __version__
 from analysis.ancova import AncovaResult, ancova
 from analysis.data import parse_date, site_period_means, validate
 from analysis.diagnostics import (
+    BALANCE_THRESHOLD,
     WEAK_EVIDENCE,
     BalanceResult,
     CompletenessResult,
@@ -41,10 +42,16 @@ from analysis.diagnostics import (
     regression_to_mean,
 )
 from analysis.did import DidResult, did
+from analysis.inference import check_alpha
 from analysis.multiple import adjust_family
-from analysis.permutation import PermutationResult, count_assignments, permutation_test
+from analysis.permutation import (
+    PermutationResult,
+    check_n_permutations,
+    count_assignments,
+    permutation_test,
+)
 from analysis.relative import RelativeEffect, relative_effect
-from analysis.results import ResultMixin
+from analysis.results import ResultMixin, ci_text
 from analysis.site_tests import RankResult, WelchResult, rank_test, welch
 
 __all__ = [
@@ -168,7 +175,6 @@ class MetricResult(ResultMixin):
         head = f"{self.metric} [{self.role}, better = {self.direction}]"
         if self.error:
             return f"{head}: not analysed -- {self.error}"
-        level = round(100 * (1 - self.alpha))
         rel = (
             f" ({100 * self.relative_effect:+.1f}%, CI {100 * self.relative_ci_low:+.1f}% to "
             f"{100 * self.relative_ci_high:+.1f}%)"
@@ -177,7 +183,7 @@ class MetricResult(ResultMixin):
         )
         lines = [
             f"{head}: effect {self.effect:+.4g}{rel}",
-            f"  {level}% CI [{self.ci_low:.4g}, {self.ci_high:.4g}], p={self.p_value:.4f}, "
+            f"  {ci_text(self.alpha, self.ci_low, self.ci_high)}, p={self.p_value:.4f}, "
             f"adjusted p={self.p_adjusted:.4f} -> {self.verdict.upper()} ({self.verdict_reason})",
             f"  method: {self.method}; {self.n_pilot_sites} pilot vs {self.n_control_sites} "
             "control sites",
@@ -676,12 +682,124 @@ def compare(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
-    if n_permutations < 1000:
-        raise ValueError(f"n_permutations must be at least 1000, got {n_permutations}")
+    check_alpha(alpha)
+    check_n_permutations(n_permutations)
     obs, site_frame = validate(observations, sites, start, end)
     start_ts = parse_date(start, "start")
+    plan = _plan(obs, metrics, primary, guardrails, directions, margins, min_effect)
+    if strata is not None and strata not in site_frame.columns:
+        raise ValueError(f"strata column {strata!r} is not in sites")
+    settings = {"alpha": alpha, "method": method, "seed": seed, "n_permutations": n_permutations}
+    drafts = _analyse_metrics(obs, site_frame, start_ts, plan, strata, settings)
+    numbers = {m: _headline_numbers(d) for m, d in drafts.items()}
+    adjusted = adjust_family(
+        {m: n["p_value"] for m, n in numbers.items()}, plan.primary, [g for g in plan.guard]
+    )
+    results = {
+        m: _metric_result(d, numbers[m], adjusted[m], plan, alpha) for m, d in drafts.items()
+    }
+    return _report(obs, site_frame, start_ts, end, strata, plan, results, settings)
+
+
+def _analyse_metrics(
+    obs: pd.DataFrame,
+    site_frame: pd.DataFrame,
+    start_ts: pd.Timestamp,
+    plan: _MetricPlan,
+    strata: str | None,
+    settings: dict[str, Any],
+) -> dict[str, _Draft]:
+    """:func:`_analyse_metric` for every metric, in the plan's order."""
+    attribute_balance = balance(site_frame.drop(columns=[strata] if strata else []), None)
+    return {
+        m: _analyse_metric(
+            m,
+            plan.roles[m],
+            obs[obs["metric"] == m],
+            site_frame,
+            start_ts,
+            strata=strata,
+            attribute_balance=attribute_balance,
+            **settings,
+        )
+        for m in plan.order
+    }
+
+
+def _report(
+    obs: pd.DataFrame,
+    site_frame: pd.DataFrame,
+    start_ts: pd.Timestamp,
+    end: Any,
+    strata: str | None,
+    plan: _MetricPlan,
+    results: dict[str, MetricResult],
+    settings: dict[str, Any],
+) -> ComparisonReport:
+    """The report: per-metric results, the inputs, whole-comparison warnings and balance."""
+    order = plan.order
+    report_warnings = []
+    silent = sorted(set(site_frame["site_id"]) - set(obs["site_id"]))
+    if silent:
+        report_warnings.append(
+            f"{len(silent)} listed site(s) have no observations: {', '.join(silent[:10])}"
+            + (" ..." if len(silent) > 10 else "")
+        )
+    pre_means = {
+        m: site_period_means(obs[obs["metric"] == m], site_frame, start_ts)["pre"] for m in order
+    }
+    attributes = site_frame.drop(columns=[strata] if strata else [])
+    full_balance = balance(attributes, pre_means, BALANCE_THRESHOLD)
+    arm_counts = site_frame["arm"].value_counts()
+    return ComparisonReport(
+        metrics=results,
+        parameters={
+            "start": start_ts.date().isoformat(),
+            "end": None if end is None else parse_date(end, "end").date().isoformat(),
+            "metrics": order,
+            "primary": plan.primary,
+            "guardrails": plan.guard,
+            "alpha": settings["alpha"],
+            "method": settings["method"],
+            "seed": settings["seed"],
+            "n_permutations": settings["n_permutations"],
+            "min_effect": plan.min_effects,
+            "margins": plan.margins,
+            "directions": {m: plan.directions.get(m, "increase") for m in order},
+            "strata": strata,
+        },
+        warnings=report_warnings,
+        n_pilot_sites=int(arm_counts.get("pilot", 0)),
+        n_control_sites=int(arm_counts.get("control", 0)),
+        balance=full_balance,
+        completeness=completeness(obs[obs["metric"].isin(order)], site_frame, start_ts, end),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _MetricPlan:
+    """Which metrics are analysed, in which role, and what counts as better for each."""
+
+    primary: str | None
+    guard: list[str]
+    order: list[str]
+    """Primary, then guardrails, then secondary metrics."""
+    roles: dict[str, str]
+    directions: dict[str, str]
+    margins: dict[str, float]
+    min_effects: dict[str, float]
+
+
+def _plan(
+    obs: pd.DataFrame,
+    metrics: Sequence[str] | None,
+    primary: str | None,
+    guardrails: Sequence[str] | str | None,
+    directions: Mapping[str, str] | None,
+    margins: Mapping[str, float] | None,
+    min_effect: float | Mapping[str, float] | None,
+) -> _MetricPlan:
+    """Resolve the metric roles and check the per-metric settings (``ValueError`` if wrong)."""
     available = sorted(obs["metric"].unique())
     requested = list(dict.fromkeys(_as_list(metrics) or available))
     guard = list(dict.fromkeys(_as_list(guardrails)))
@@ -710,109 +828,57 @@ def compare(
     for key, value in min_effects.items():
         if not (_finite(value) and value > 0):
             raise ValueError(f"min_effect of {key!r} must be a positive number, got {value!r}")
-    if strata is not None and strata not in site_frame.columns:
-        raise ValueError(f"strata column {strata!r} is not in sites")
-
     order = [primary] if primary else []
     order += [m for m in guard if m not in order]
     order += [m for m in requested if m not in order]
-    roles = {m: "primary" if m == primary else "guardrail" if m in guard else "secondary"
-             for m in order}  # fmt: skip
-
-    pre_means = {
-        m: site_period_means(obs[obs["metric"] == m], site_frame, start_ts)["pre"] for m in order
+    roles = {
+        m: "primary" if m == primary else "guardrail" if m in guard else "secondary" for m in order
     }
-    attribute_balance = balance(site_frame.drop(columns=[strata] if strata else []), None)
-    drafts = {
-        m: _analyse_metric(
-            m,
-            roles[m],
-            obs[obs["metric"] == m],
-            site_frame,
-            start_ts,
-            alpha=alpha,
-            method=method,
-            seed=seed,
-            n_permutations=n_permutations,
-            strata=strata,
-            attribute_balance=attribute_balance,
-        )
-        for m in order
-    }
-    numbers = {m: _headline_numbers(d) for m, d in drafts.items()}
-    adjusted = adjust_family(
-        {m: n["p_value"] for m, n in numbers.items()}, primary, [g for g in guard]
-    )
+    return _MetricPlan(primary, guard, order, roles, directions, margins, min_effects)
 
-    results: dict[str, MetricResult] = {}
-    for m, d in drafts.items():
-        n = numbers[m]
-        direction = directions.get(m, "increase")
-        margin = margins.get(m) if roles[m] == "guardrail" else None
-        verdict, why = decide_verdict(
-            n["effect"], n["ci_low"], n["ci_high"], adjusted[m], alpha, direction,
-            min_effects.get(m), margin,
-        )  # fmt: skip
-        rel = d.relative
-        results[m] = MetricResult(
-            metric=m,
-            role=roles[m],
-            direction=direction,
-            effect=n["effect"],
-            se=n["se"],
-            ci_low=n["ci_low"],
-            ci_high=n["ci_high"],
-            p_value=n["p_value"],
-            p_adjusted=adjusted[m],
-            relative_effect=rel.relative_effect if rel else float("nan"),
-            relative_ci_low=rel.ci_low if rel else float("nan"),
-            relative_ci_high=rel.ci_high if rel else float("nan"),
-            method=_method_label(d) if d.methods else d.headline,
-            method_reason=d.reason or "not analysed",
-            n_pilot_sites=n["n_p"],
-            n_control_sites=n["n_c"],
-            verdict=verdict if not d.error else "inconclusive",
-            verdict_reason=why if not d.error else f"not analysed: {d.error}",
-            alpha=alpha,
-            min_effect=min_effects.get(m),
-            margin=margin,
-            methods=d.methods,
-            diagnostics=d.diagnostics,
-            relative=rel,
-            error=d.error,
-        )
 
-    report_warnings = []
-    silent = sorted(set(site_frame["site_id"]) - set(obs["site_id"]))
-    if silent:
-        report_warnings.append(
-            f"{len(silent)} listed site(s) have no observations: {', '.join(silent[:10])}"
-            + (" ..." if len(silent) > 10 else "")
-        )
-    full_balance = balance(
-        site_frame.drop(columns=[strata] if strata else []), pre_means, attribute_balance.threshold
+def _metric_result(
+    d: _Draft, n: dict[str, Any], p_adjusted: float, plan: _MetricPlan, alpha: float
+) -> MetricResult:
+    """The headline of one metric with its adjusted p-value and verdict."""
+    m = d.metric
+    direction = plan.directions.get(m, "increase")
+    margin = plan.margins.get(m) if plan.roles[m] == "guardrail" else None
+    verdict, why = decide_verdict(
+        n["effect"],
+        n["ci_low"],
+        n["ci_high"],
+        p_adjusted,
+        alpha,
+        direction,
+        plan.min_effects.get(m),
+        margin,
     )
-    arm_counts = site_frame["arm"].value_counts()
-    return ComparisonReport(
-        metrics=results,
-        parameters={
-            "start": start_ts.date().isoformat(),
-            "end": None if end is None else parse_date(end, "end").date().isoformat(),
-            "metrics": order,
-            "primary": primary,
-            "guardrails": guard,
-            "alpha": alpha,
-            "method": method,
-            "seed": seed,
-            "n_permutations": n_permutations,
-            "min_effect": min_effects,
-            "margins": margins,
-            "directions": {m: directions.get(m, "increase") for m in order},
-            "strata": strata,
-        },
-        warnings=report_warnings,
-        n_pilot_sites=int(arm_counts.get("pilot", 0)),
-        n_control_sites=int(arm_counts.get("control", 0)),
-        balance=full_balance,
-        completeness=completeness(obs[obs["metric"].isin(order)], site_frame, start_ts, end),
+    rel = d.relative
+    return MetricResult(
+        metric=m,
+        role=plan.roles[m],
+        direction=direction,
+        effect=n["effect"],
+        se=n["se"],
+        ci_low=n["ci_low"],
+        ci_high=n["ci_high"],
+        p_value=n["p_value"],
+        p_adjusted=p_adjusted,
+        relative_effect=rel.relative_effect if rel else float("nan"),
+        relative_ci_low=rel.ci_low if rel else float("nan"),
+        relative_ci_high=rel.ci_high if rel else float("nan"),
+        method=_method_label(d) if d.methods else d.headline,
+        method_reason=d.reason or "not analysed",
+        n_pilot_sites=n["n_p"],
+        n_control_sites=n["n_c"],
+        verdict=verdict if not d.error else "inconclusive",
+        verdict_reason=why if not d.error else f"not analysed: {d.error}",
+        alpha=alpha,
+        min_effect=plan.min_effects.get(m),
+        margin=margin,
+        methods=d.methods,
+        diagnostics=d.diagnostics,
+        relative=rel,
+        error=d.error,
     )

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,7 @@ from scipy import stats
 
 from analysis.data import parse_date
 from analysis.did import fit_twfe
+from analysis.inference import t_multiplier
 from analysis.results import ResultMixin
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "EventStudyPoint",
     "PretrendResult",
     "balance",
+    "balance_lines",
     "completeness",
     "pretrend",
     "regression_to_mean",
@@ -82,14 +85,18 @@ class BalanceResult(ResultMixin):
 
     def summary(self) -> str:
         """A small table."""
-        lines = [f"Balance (|SMD| > {self.threshold} flagged):"]
-        for r in self.rows:
-            mark = "  <-- imbalanced" if r.flagged else ""
-            lines.append(
-                f"  {r.variable:<28} pilot {r.mean_pilot:>10.4g}  control {r.mean_control:>10.4g}"
-                f"  SMD {r.smd:+.2f}{mark}"
-            )
-        return "\n".join(lines)
+        return "\n".join(
+            [f"Balance (|SMD| > {self.threshold} flagged):", *balance_lines(self.rows)]
+        )
+
+
+def balance_lines(rows: Iterable[BalanceRow]) -> list[str]:
+    """One line per balance row: the means of both arms and the SMD, imbalanced rows marked."""
+    return [
+        f"  {r.variable:<28} pilot {r.mean_pilot:>10.4g}  control {r.mean_control:>10.4g}"
+        f"  SMD {r.smd:+.2f}{'  <-- imbalanced' if r.flagged else ''}"
+        for r in rows
+    ]
 
 
 def _smd(pilot: np.ndarray, control: np.ndarray) -> float:
@@ -253,7 +260,7 @@ def pretrend(
         fit = fit_twfe(data, "value", names, "site_id", "date", cluster="site_id")
     except (ValueError, RuntimeError) as exc:
         return failed(str(exc))
-    q = stats.t.ppf(1 - alpha / 2, fit.df_resid)
+    q = t_multiplier(fit.df_resid, alpha)
     points = [EventStudyPoint(-1, 0.0, 0.0, 0.0, 0.0)]
     for k, name in zip(weeks, names, strict=True):
         est, se = fit.coef[name], fit.se[name]
@@ -342,8 +349,10 @@ def completeness(
     dates = observations["date"]
     if end is not None:
         dates = dates[dates <= parse_date(end, "end")]
-    days = {"pre": int(dates[dates < start_ts].nunique()),
-            "post": int(dates[dates >= start_ts].nunique())}  # fmt: skip
+    days = {
+        "pre": int(dates[dates < start_ts].nunique()),
+        "post": int(dates[dates >= start_ts].nunique()),
+    }
     arm = sites.set_index("site_id")["arm"]
     n_sites = arm.value_counts()
     period = np.where(observations["date"] < start_ts, "pre", "post")

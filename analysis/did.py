@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from analysis.results import ResultMixin
+from analysis.inference import check_alpha, t_interval, t_p_value
+from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = ["DidResult", "TwfeFit", "demean", "did", "fit_twfe"]
 
@@ -83,20 +83,13 @@ class TwfeFit(ResultMixin):
         t = self.t(name)
         if not np.isfinite(t):
             return float("nan")
-        if alternative == "two-sided":
-            return float(2 * stats.t.sf(abs(t), self.df_resid))
-        if alternative == "larger":
-            return float(stats.t.sf(t, self.df_resid))
-        if alternative == "smaller":
-            return float(stats.t.cdf(t, self.df_resid))
-        raise ValueError(f"alternative must be two-sided, larger or smaller, got {alternative!r}")
+        return float(t_p_value(t, self.df_resid, alternative))
 
     def ci(self, name: str, alpha: float = 0.05) -> tuple[float, float]:
         """Two-sided ``1 - alpha`` confidence interval of ``name`` (t(``df_resid``))."""
         self._index(name)
-        q = stats.t.ppf(1 - alpha / 2, self.df_resid)
-        est, se = self.coef[name], self.se[name]
-        return float(est - q * se), float(est + q * se)
+        low, high = t_interval(self.coef[name], self.se[name], self.df_resid, alpha)
+        return float(low), float(high)
 
     def summary(self) -> str:
         """A small coefficient table."""
@@ -197,18 +190,9 @@ def fit_twfe(
     if missing:
         raise ValueError(f"fit_twfe: frame has no column(s) {missing}")
     data = frame[list(dict.fromkeys(needed))].dropna(subset=[y, *x])
-
-    unit_codes, _ = _codes(data[unit])
-    time_codes, _ = _codes(data[time])
-    keep = (
-        _drop_singletons([unit_codes, time_codes])
-        if drop_singletons and len(data)
-        else np.ones(len(data), bool)
+    data, unit_codes, time_codes, n_singletons = _without_singletons(
+        data, unit, time, drop_singletons
     )
-    n_singletons = int((~keep).sum())
-    if n_singletons:
-        data = data[keep]
-        unit_codes, time_codes = _compact(unit_codes[keep]), _compact(time_codes[keep])
     n = len(data)
     if n == 0:
         raise ValueError("fit_twfe: no observations left after dropping singletons")
@@ -217,23 +201,9 @@ def fit_twfe(
     raw = data[[y, *x]].to_numpy(dtype=float)
     resid, iterations = demean(raw, [unit_codes, time_codes], tol=tol)
     yd, xd = resid[:, 0], resid[:, 1:]
-    for j, name in enumerate(x):
-        spread = np.abs(raw[:, 1 + j]).max()
-        if not np.any(np.abs(xd[:, j]) > 1e-8 * max(spread, 1.0)):
-            raise ValueError(f"regressor {name!r} is collinear with the fixed effects")
-
-    xtx = xd.T @ xd
-    try:
-        bread = np.linalg.inv(xtx)
-    except np.linalg.LinAlgError as exc:
-        raise ValueError("regressors are collinear after removing the fixed effects") from exc
+    bread = _bread(raw[:, 1:], xd, x)
     beta = bread @ (xd.T @ yd)
-    e = yd - xd @ beta
-    scores = xd * e[:, None]
-    k = len(x)
-    fe_levels = [n_units, n_times]
-    k_fe_adj = sum(fe_levels) - (len(fe_levels) - 1)
-
+    scores = xd * (yd - xd @ beta)[:, None]
     if cluster:
         if cluster == unit:
             cl_codes, n_clusters = unit_codes, n_units
@@ -241,27 +211,12 @@ def fit_twfe(
             cl_codes, n_clusters = time_codes, n_times
         else:
             cl_codes, n_clusters = _codes(data[cluster])
-        if n_clusters < 2:
-            raise ValueError(f"fit_twfe: need at least 2 clusters of {cluster!r}, got {n_clusters}")
-        nested = [_is_nested(g, cl_codes) for g in (unit_codes, time_codes)]
-        if any(nested):
-            df_k = (
-                k
-                + k_fe_adj
-                - sum(lv for lv, is_n in zip(fe_levels, nested, strict=True) if is_n)
-                + sum(nested)
-            )
-        else:
-            df_k = k + k_fe_adj
-        summed = np.column_stack(
-            [np.bincount(cl_codes, weights=scores[:, j], minlength=n_clusters) for j in range(k)]
+        meat, adj, df_resid, df_k = _cluster_meat(
+            scores, cl_codes, n_clusters, cluster, [unit_codes, time_codes], [n_units, n_times]
         )
-        meat = summed.T @ summed
-        adj = n_clusters / (n_clusters - 1) * (n - 1) / (n - df_k)
-        df_resid = n_clusters - 1
     else:
         n_clusters = None
-        df_k = k + k_fe_adj
+        df_k = len(x) + n_units + n_times - 1
         meat = scores.T @ scores
         adj = n / (n - df_k)
         df_resid = n - df_k
@@ -284,6 +239,70 @@ def fit_twfe(
         iterations=iterations,
         cluster=cluster,
     )
+
+
+def _bread(raw_x: np.ndarray, xd: np.ndarray, names: list[str]) -> np.ndarray:
+    """``(X'X)^-1`` of the demeaned regressors; ``ValueError`` when they are collinear."""
+    for j, name in enumerate(names):
+        spread = np.abs(raw_x[:, j]).max()
+        if not np.any(np.abs(xd[:, j]) > 1e-8 * max(spread, 1.0)):
+            raise ValueError(f"regressor {name!r} is collinear with the fixed effects")
+    try:
+        return np.linalg.inv(xd.T @ xd)
+    except np.linalg.LinAlgError as exc:
+        raise ValueError("regressors are collinear after removing the fixed effects") from exc
+
+
+def _without_singletons(
+    data: pd.DataFrame, unit: str, time: str, drop_singletons: bool
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int]:
+    """Rows kept, their unit and time codes (0..L-1) and the number of singletons dropped."""
+    unit_codes, _ = _codes(data[unit])
+    time_codes, _ = _codes(data[time])
+    keep = (
+        _drop_singletons([unit_codes, time_codes])
+        if drop_singletons and len(data)
+        else np.ones(len(data), bool)
+    )
+    n_singletons = int((~keep).sum())
+    if n_singletons:
+        data = data[keep]
+        unit_codes, time_codes = _compact(unit_codes[keep]), _compact(time_codes[keep])
+    return data, unit_codes, time_codes, n_singletons
+
+
+def _cluster_meat(
+    scores: np.ndarray,
+    cl_codes: np.ndarray,
+    n_clusters: int,
+    cluster: str,
+    fe_codes: list[np.ndarray],
+    fe_levels: list[int],
+) -> tuple[np.ndarray, float, int, int]:
+    """CR1 meat, small-sample factor, df (``G - 1``) and pyfixest's ``K``.
+
+    ``K`` counts the slopes and the fixed-effect levels not nested in the clusters (minus one
+    per extra fixed effect), plus one per nested fixed effect.
+    """
+    n, k = scores.shape
+    if n_clusters < 2:
+        raise ValueError(f"fit_twfe: need at least 2 clusters of {cluster!r}, got {n_clusters}")
+    k_fe_adj = sum(fe_levels) - (len(fe_levels) - 1)
+    nested = [_is_nested(g, cl_codes) for g in fe_codes]
+    if any(nested):
+        df_k = (
+            k
+            + k_fe_adj
+            - sum(lv for lv, is_n in zip(fe_levels, nested, strict=True) if is_n)
+            + sum(nested)
+        )
+    else:
+        df_k = k + k_fe_adj
+    summed = np.column_stack(
+        [np.bincount(cl_codes, weights=scores[:, j], minlength=n_clusters) for j in range(k)]
+    )
+    adj = n_clusters / (n_clusters - 1) * (n - 1) / (n - df_k)
+    return summed.T @ summed, adj, n_clusters - 1, df_k
 
 
 def _is_nested(fe_codes: np.ndarray, cluster_codes: np.ndarray) -> bool:
@@ -342,17 +361,15 @@ class DidResult(ResultMixin):
         """One line with the estimate, SE, interval and p-value."""
         if self.error:
             return f"DiD: not estimated ({self.error})"
-        level = round(100 * (1 - self.alpha))
+        ci = ci_text(self.alpha, self.ci_low, self.ci_high)
         return (
-            f"DiD effect {self.effect:.4g} (SE {self.se:.3g}), {level}% CI "
-            f"[{self.ci_low:.4g}, {self.ci_high:.4g}], p={self.p_value:.4f}; "
+            f"DiD effect {self.effect:.4g} (SE {self.se:.3g}), {ci}, p={self.p_value:.4f}; "
             f"{self.n_sites} sites, {self.n_days} days, {self.n_obs} site-days"
         )
 
 
 def _failed_did(alpha: float, reason: str, n_sites: int = 0) -> DidResult:
-    nan = float("nan")
-    return DidResult(nan, nan, nan, nan, nan, nan, 0, alpha, 0, n_sites, 0, 0, 0, error=reason)
+    return failed_result(DidResult, reason, alpha=alpha, n_sites=n_sites)
 
 
 def did(panel: pd.DataFrame, alpha: float = 0.05) -> DidResult:
@@ -362,8 +379,7 @@ def did(panel: pd.DataFrame, alpha: float = 0.05) -> DidResult:
     sites in the post-period and 0 otherwise. Degenerate panels (no variation in ``treated``
     after the fixed effects, a single site, constant values) give a result with ``error`` set.
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    check_alpha(alpha)
     missing = [c for c in ("site_id", "date", "value", "treated") if c not in panel.columns]
     if missing:
         raise ValueError(f"did: panel has no column(s) {missing}")

@@ -37,7 +37,8 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportions_ztest
 
-from analysis.results import ResultMixin
+from analysis.inference import ALTERNATIVES, normal_interval, t_interval, t_p_value
+from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = [
     "BeforeAfterResult",
@@ -52,7 +53,6 @@ __all__ = [
 ]
 
 _ARMS = ("pilot", "control")
-_ALTERNATIVES = ("two-sided", "larger", "smaller")
 _NAN = float("nan")
 
 
@@ -104,14 +104,8 @@ def _t_inference(
 ) -> tuple[float, float, float, float]:
     """t statistic, p-value and two-sided ``1 - alpha`` interval for ``est`` with ``se``."""
     t = est / se
-    if alternative == "two-sided":
-        p = 2 * stats.t.sf(abs(t), df)
-    elif alternative == "larger":
-        p = stats.t.sf(t, df)
-    else:
-        p = stats.t.cdf(t, df)
-    q = stats.t.ppf(1 - alpha / 2, df)
-    return float(t), float(p), float(est - q * se), float(est + q * se)
+    low, high = t_interval(est, se, df, alpha)
+    return float(t), float(t_p_value(t, df, alternative)), float(low), float(high)
 
 
 def _check_alpha(alpha: float) -> None:
@@ -120,8 +114,8 @@ def _check_alpha(alpha: float) -> None:
 
 
 def _check_alternative(alternative: str) -> None:
-    if alternative not in _ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {list(_ALTERNATIVES)}, got {alternative!r}")
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {list(ALTERNATIVES)}, got {alternative!r}")
 
 
 def _prepare(
@@ -176,8 +170,7 @@ def _naive_two_proportions(
     z, p = proportions_ztest([s1, s0], [n1, n0], alternative=alternative)
     p1, p0 = s1 / n1, s0 / n0
     se = float(np.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0))
-    q = stats.norm.ppf(1 - alpha / 2)
-    return float(z), float(p), se, p1 - p0 - q * se, p1 - p0 + q * se
+    return float(z), float(p), se, *normal_interval(p1 - p0, se, alpha)
 
 
 def _fmt_pct(x: float) -> str:
@@ -249,13 +242,12 @@ class ProportionResult(ResultMixin):
         where = f" [{self.segment}]" if self.segment is not None else ""
         if self.error:
             return f"Feedback rate{where}: not estimated ({self.error})"
-        level = round(100 * (1 - self.alpha))
+        ci = ci_text(self.alpha, 100 * self.ci_low, 100 * self.ci_high, "+.1f")
         return (
             f"Feedback rate{where}: pilot {_fmt_pct(self.pilot_rate)} ({self.n_pilot} answers, "
             f"{self.n_pilot_sites} sites) vs control {_fmt_pct(self.control_rate)} "
             f"({self.n_control} answers, {self.n_control_sites} sites); difference "
-            f"{100 * self.difference:+.1f} pp, {level}% CI [{100 * self.ci_low:+.1f}, "
-            f"{100 * self.ci_high:+.1f}] pp, p={self.p_value:.4f} (clustered by site). "
+            f"{100 * self.difference:+.1f} pp, {ci} pp, p={self.p_value:.4f} (clustered by site). "
             f"Naive z-test p={self.naive_p_value:.4f}; design effect {self.design_effect:.2f}."
         )
 
@@ -263,31 +255,8 @@ class ProportionResult(ResultMixin):
 def _failed_proportion(
     alpha: float, alternative: str, segment: str | None, reason: str, counts: dict[str, int]
 ) -> ProportionResult:
-    nan = _NAN
-    return ProportionResult(
-        pilot_rate=nan,
-        control_rate=nan,
-        difference=nan,
-        se=nan,
-        ci_low=nan,
-        ci_high=nan,
-        t_stat=nan,
-        p_value=nan,
-        df=0,
-        naive_z=nan,
-        naive_p_value=nan,
-        naive_se=nan,
-        naive_ci_low=nan,
-        naive_ci_high=nan,
-        design_effect=nan,
-        n_pilot=counts.get("n_pilot", 0),
-        n_control=counts.get("n_control", 0),
-        n_pilot_sites=counts.get("n_pilot_sites", 0),
-        n_control_sites=counts.get("n_control_sites", 0),
-        alpha=alpha,
-        alternative=alternative,
-        segment=segment,
-        error=reason,
+    return failed_result(
+        ProportionResult, reason, alpha=alpha, alternative=alternative, segment=segment, **counts
     )
 
 
@@ -464,11 +433,10 @@ class BeforeAfterResult(ResultMixin):
         """A readable sentence."""
         if self.error:
             return f"Before/after ({self.arm}): not estimated ({self.error})"
-        level = round(100 * (1 - self.alpha))
+        ci = ci_text(self.alpha, 100 * self.ci_low, 100 * self.ci_high, "+.1f")
         return (
             f"Before/after at {self.arm} sites: {_fmt_pct(self.pre_rate)} -> "
-            f"{_fmt_pct(self.post_rate)}; within-site change {100 * self.change:+.1f} pp, "
-            f"{level}% CI [{100 * self.ci_low:+.1f}, {100 * self.ci_high:+.1f}] pp, "
+            f"{_fmt_pct(self.post_rate)}; within-site change {100 * self.change:+.1f} pp, {ci} pp, "
             f"p={self.p_value:.4f} ({self.n_sites} sites). Naive p={self.naive_p_value:.4f}."
         )
 
@@ -496,58 +464,41 @@ def before_after(
     _check_alternative(alternative)
     if arm not in _ARMS:
         raise ValueError(f"arm must be one of {list(_ARMS)}, got {arm!r}")
-    extra = ("period", "segment") if segment is not None else ("period",)
-    frame = _prepare(responses, success, extra=extra)
-    period = frame["period"].astype(str).str.strip().str.lower()
-    unknown = sorted(set(period) - {"pre", "post"})
-    if unknown:
-        raise ValueError(f"responses has unknown period value(s) {unknown}; expected pre/post")
-    frame["post"] = (period == "post").astype(float)
-    frame = frame[frame["arm"] == arm]
-    if segment is not None:
-        frame = frame[frame["segment"].astype(str) == str(segment)]
-    seg = None if segment is None else str(segment)
+    frame = _period_frame(responses, success, arm, segment)
     both = frame.groupby("site_id")["post"].agg(["min", "max"])
     keep_sites = both.index[(both["min"] == 0) & (both["max"] == 1)]
-    n_dropped = int(len(both) - len(keep_sites))
     used = frame[frame["site_id"].isin(keep_sites)]
     n_pre = int((used["post"] == 0).sum())
     n_post = int((used["post"] == 1).sum())
-    warn = (
-        "a before/after change also contains seasonality and anything else that changed at the "
-        "same time; prefer the pilot-vs-control comparison",
+    common = dict(
+        arm=arm,
+        n_pre=n_pre,
+        n_post=n_post,
+        n_sites=len(keep_sites),
+        n_sites_dropped=int(len(both) - len(keep_sites)),
+        alpha=alpha,
+        alternative=alternative,
+        segment=None if segment is None else str(segment),
     )
-
-    def failed(reason: str) -> BeforeAfterResult:
-        nan = _NAN
-        return BeforeAfterResult(
-            arm, nan, nan, nan, nan, nan, nan, nan, nan, 0, nan, nan, n_pre, n_post,
-            len(keep_sites), n_dropped, alpha, alternative, seg, error=reason,
-        )  # fmt: skip
-
     if len(keep_sites) < 2:
-        return failed(
+        reason = (
             f"{len(keep_sites)} {arm} site(s) answered both before and after the start; "
             "a site-clustered before/after comparison needs at least two"
         )
+        return failed_result(BeforeAfterResult, reason, **common)
     y = used["y"].to_numpy()
+    flat = "no variation to estimate uncertainty from (the outcome does not vary)"
     if y.min() == y.max():
-        return failed("no variation to estimate uncertainty from (the outcome does not vary)")
+        return failed_result(BeforeAfterResult, flat, **common)
     post = used["post"].to_numpy()
-    site_codes, site_levels = pd.factorize(used["site_id"])
-    dummies = np.zeros((len(used), len(site_levels)))
-    dummies[np.arange(len(used)), site_codes] = 1.0
-    fit = _cluster_ols(np.column_stack([post, dummies]), y, site_codes)
-    change = float(fit.coef[0])
-    se = float(np.sqrt(max(fit.vcov[0, 0], 0.0)))
+    change, se, n_clusters = _within_site_change(used, y, post)
     if not se > 1e-12:
-        return failed("no variation to estimate uncertainty from (the outcome does not vary)")
-    df = fit.n_clusters - 1
+        return failed_result(BeforeAfterResult, flat, **common)
+    df = n_clusters - 1
     t, p, low, high = _t_inference(change, se, df, alpha, alternative)
     s1, s0 = float(y[post == 1].sum()), float(y[post == 0].sum())
     nz, npv, *_ = _naive_two_proportions(s1, n_post, s0, n_pre, alpha, alternative)
     return BeforeAfterResult(
-        arm=arm,
         pre_rate=s0 / n_pre,
         post_rate=s1 / n_post,
         change=change,
@@ -559,15 +510,43 @@ def before_after(
         df=df,
         naive_z=nz,
         naive_p_value=npv,
-        n_pre=n_pre,
-        n_post=n_post,
-        n_sites=len(keep_sites),
-        n_sites_dropped=n_dropped,
-        alpha=alpha,
-        alternative=alternative,
-        segment=seg,
-        warnings=warn,
+        warnings=(
+            "a before/after change also contains seasonality and anything else that changed at "
+            "the same time; prefer the pilot-vs-control comparison",
+        ),
+        **common,
     )
+
+
+def _period_frame(
+    responses: pd.DataFrame,
+    success: Callable[[pd.Series], Any],
+    arm: str,
+    segment: str | None,
+) -> pd.DataFrame:
+    """Validated responses of one arm (and segment) with a 0/1 ``post`` column."""
+    extra = ("period", "segment") if segment is not None else ("period",)
+    frame = _prepare(responses, success, extra=extra)
+    period = frame["period"].astype(str).str.strip().str.lower()
+    unknown = sorted(set(period) - {"pre", "post"})
+    if unknown:
+        raise ValueError(f"responses has unknown period value(s) {unknown}; expected pre/post")
+    frame["post"] = (period == "post").astype(float)
+    frame = frame[frame["arm"] == arm]
+    if segment is not None:
+        frame = frame[frame["segment"].astype(str) == str(segment)]
+    return frame
+
+
+def _within_site_change(
+    used: pd.DataFrame, y: np.ndarray, post: np.ndarray
+) -> tuple[float, float, int]:
+    """Coefficient on ``post`` in ``y ~ post + site dummies``, its CR1 SE and the sites."""
+    site_codes, site_levels = pd.factorize(used["site_id"])
+    dummies = np.zeros((len(used), len(site_levels)))
+    dummies[np.arange(len(used)), site_codes] = 1.0
+    fit = _cluster_ols(np.column_stack([post, dummies]), y, site_codes)
+    return float(fit.coef[0]), float(np.sqrt(max(fit.vcov[0, 0], 0.0))), fit.n_clusters
 
 
 # --------------------------------------------------------------------------------------------
@@ -718,8 +697,38 @@ class NpsResult(ResultMixin):
         )
         if self.error:
             return f"{head}; no interval ({self.error})"
-        level = round(100 * (1 - self.alpha))
-        return f"{head}, {level}% CI [{self.ci_low:+.1f}, {self.ci_high:+.1f}] ({self.method})"
+        return f"{head}, {ci_text(self.alpha, self.ci_low, self.ci_high, '+.1f')} ({self.method})"
+
+
+def _nps_scores(
+    scores: Sequence[float] | np.ndarray | pd.Series,
+    site_ids: Sequence[Any] | np.ndarray | pd.Series,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (missing ones dropped) and their site ids as strings; ``ValueError`` if bad."""
+    s = pd.to_numeric(pd.Series(np.asarray(scores, dtype=object)), errors="coerce")
+    ids = pd.Series(np.asarray(site_ids, dtype=object))
+    if len(s) != len(ids):
+        raise ValueError(f"scores ({len(s)}) and site_ids ({len(ids)}) differ in length")
+    keep = s.notna().to_numpy()
+    s = s[keep].astype(float).to_numpy()
+    ids = ids[keep].astype(str).to_numpy()
+    if s.size and (s.min() < 0 or s.max() > 10):
+        raise ValueError(
+            f"NPS scores must lie in 0..10, got values from {s.min():g} to {s.max():g}"
+        )
+    return s, ids
+
+
+def _nps_bootstrap(
+    totals: np.ndarray, counts: np.ndarray, alpha: float, n_boot: int, seed: int
+) -> tuple[float, float, float]:
+    """SE and percentile interval of NPS from ``n_boot`` resamples of whole sites."""
+    g = totals.size
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, g, size=(n_boot, g))
+    boot = 100 * totals[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    low, high = (float(v) for v in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
+    return float(boot.std(ddof=1)), low, high
 
 
 def nps(
@@ -749,28 +758,16 @@ def nps(
         raise ValueError(f"method must be 'delta' or 'bootstrap', got {method!r}")
     if method == "bootstrap" and (not isinstance(n_boot, int) or n_boot < 100):
         raise ValueError(f"n_boot must be an integer of at least 100, got {n_boot!r}")
-    s = pd.to_numeric(pd.Series(np.asarray(scores, dtype=object)), errors="coerce")
-    ids = pd.Series(np.asarray(site_ids, dtype=object))
-    if len(s) != len(ids):
-        raise ValueError(f"scores ({len(s)}) and site_ids ({len(ids)}) differ in length")
-    keep = s.notna().to_numpy()
-    s = s[keep].astype(float).to_numpy()
-    ids = ids[keep].astype(str).to_numpy()
-    if s.size and (s.min() < 0 or s.max() > 10):
-        raise ValueError(
-            f"NPS scores must lie in 0..10, got values from {s.min():g} to {s.max():g}"
-        )
-    nan = _NAN
+    s, ids = _nps_scores(scores, site_ids)
     n = int(s.size)
     codes, levels = pd.factorize(ids)
     g = len(levels)
     boot_n = n_boot if method == "bootstrap" else 0
     boot_seed = seed if method == "bootstrap" else None
     if n == 0:
-        return NpsResult(
-            nan, nan, nan, nan, nan, nan, nan, 0, 0, alpha, method, boot_n, boot_seed,
-            error="no scores",
-        )  # fmt: skip
+        return failed_result(
+            NpsResult, "no scores", alpha=alpha, method=method, n_boot=boot_n, seed=boot_seed
+        )
     e = np.where(s >= 9, 1.0, np.where(s <= 6, -1.0, 0.0))
     prom, det = float((e == 1).mean()), float((e == -1).mean())
     value = 100 * (prom - det)
@@ -778,7 +775,7 @@ def nps(
 
     def partial(reason: str) -> NpsResult:
         return NpsResult(
-            value, nan, nan, nan, *shares, n, g, alpha, method, boot_n, boot_seed, error=reason
+            value, _NAN, _NAN, _NAN, *shares, n, g, alpha, method, boot_n, boot_seed, error=reason
         )
 
     if g < 2:
@@ -792,14 +789,9 @@ def nps(
     if e.min() == e.max() or not se > 1e-12:
         return partial("every answer falls in the same group, so there is no variation to measure")
     if method == "delta":
-        q = stats.t.ppf(1 - alpha / 2, g - 1)
-        low, high = value - q * se, value + q * se
+        low, high = t_interval(value, se, g - 1, alpha)
     else:
-        rng = np.random.default_rng(seed)
-        draws = rng.integers(0, g, size=(n_boot, g))
-        boot = 100 * totals[draws].sum(axis=1) / counts[draws].sum(axis=1)
-        low, high = (float(v) for v in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
-        se = float(boot.std(ddof=1))
+        se, low, high = _nps_bootstrap(totals, counts, alpha, n_boot, seed)
     return NpsResult(
         nps=value,
         se=float(se),

@@ -65,8 +65,7 @@ def adjust(p_values: Mapping[str, float], method: str) -> dict[str, float]:
         adjusted = benjamini_hochberg(values[ok])
     else:
         adjusted = values[ok]
-    for key, p in zip([k for k, good in zip(keys, ok, strict=True) if good], adjusted,
-                      strict=True):  # fmt: skip
+    for key, p in zip([k for k, good in zip(keys, ok, strict=True) if good], adjusted, strict=True):
         out[key] = float(p)
     return out
 

@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.results import ResultMixin
+from analysis.inference import ALTERNATIVES, check_alpha
+from analysis.results import ResultMixin, ci_text, failed_result
 
-__all__ = ["PermutationResult", "count_assignments", "permutation_test"]
+__all__ = ["PermutationResult", "check_n_permutations", "count_assignments", "permutation_test"]
 
 EXACT_LIMIT = 20_000
-_ALTERNATIVES = ("two-sided", "larger", "smaller")
 _THIN_TO = 500
 
 
@@ -102,10 +102,10 @@ class PermutationResult(ResultMixin):
             if self.exact
             else f"{self.n_assignments} random assignments (seed {self.seed})"
         )
-        level = round(100 * (1 - self.alpha))
+        ci = ci_text(self.alpha, self.ci_low, self.ci_high)
         return (
-            f"Permutation effect {self.effect:.4g}, {level}% CI [{self.ci_low:.4g}, "
-            f"{self.ci_high:.4g}], p={self.p_value:.4f} ({self.alternative}; {how}; "
+            f"Permutation effect {self.effect:.4g}, {ci}, p={self.p_value:.4f} "
+            f"({self.alternative}; {how}; "
             f"smallest attainable p {self.min_p:.4g})"
         )
 
@@ -127,11 +127,16 @@ def _labels(strata: np.ndarray) -> np.ndarray:
 
 
 def _failed(alpha: float, alternative: str, reason: str, n_pilot: int, n_control: int):
-    nan = float("nan")
-    return PermutationResult(
-        nan, nan, nan, nan, nan, alternative, nan, alpha, 0, 0, False, nan,
-        n_pilot, n_control, 0, None, error=reason,
-    )  # fmt: skip
+    return failed_result(
+        PermutationResult,
+        reason,
+        alternative=alternative,
+        alpha=alpha,
+        exact=False,
+        n_pilot=n_pilot,
+        n_control=n_control,
+        seed=None,
+    )
 
 
 def _enumerate(groups: list[tuple[np.ndarray, int]], n: int) -> np.ndarray:
@@ -185,77 +190,32 @@ def permutation_test(
     seed
         Seed for :func:`numpy.random.default_rng`.
     """
-    if alternative not in _ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
-    if n_permutations < 1000:
-        raise ValueError(f"n_permutations must be at least 1000, got {n_permutations}")
-    y = np.asarray(values, dtype=float)
-    z_obs = np.asarray(is_pilot, dtype=bool)
-    if y.shape != z_obs.shape or y.ndim != 1:
-        raise ValueError("values and is_pilot must be 1-d arrays of the same length")
-    labels = np.zeros(y.size, int) if strata is None else _labels(strata)
-    if labels.shape != y.shape:
-        raise ValueError("strata must have one label per site")
-    keep = np.isfinite(y)
-    y, z_obs, labels = y[keep], z_obs[keep], labels[keep]
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
+    check_alpha(alpha)
+    check_n_permutations(n_permutations)
+    y, z_obs, labels = _inputs(values, is_pilot, strata)
     n_pilot, n_control = int(z_obs.sum()), int((~z_obs).sum())
     if n_pilot == 0 or n_control == 0:
-        return _failed(alpha, alternative, "needs at least one pilot and one control site",
-                       n_pilot, n_control)  # fmt: skip
+        return _failed(
+            alpha, alternative, "needs at least one pilot and one control site", n_pilot, n_control
+        )
 
-    # The statistic is linear in the assignment: T(z) = z @ coef - offset.
-    groups, coef, offset, weights = [], np.zeros(y.size), 0.0, []
-    informative = [
-        s for s in np.unique(labels) if 0 < z_obs[labels == s].sum() < (labels == s).sum()
-    ]
-    total = sum(int((labels == s).sum()) for s in informative)
-    for s in informative:
-        members = np.flatnonzero(labels == s)
-        n_s, k_s = members.size, int(z_obs[members].sum())
-        w = n_s / total
-        coef[members] = w * y[members] * (1 / k_s + 1 / (n_s - k_s))
-        offset += w * y[members].sum() / (n_s - k_s)
-        groups.append((members, k_s))
-        weights.append(w)
+    groups, coef, offset, weights = _linear_statistic(y, z_obs, labels)
     if not groups:
-        return _failed(alpha, alternative, "no stratum holds both pilot and control sites",
-                       n_pilot, n_control)  # fmt: skip
+        return _failed(
+            alpha, alternative, "no stratum holds both pilot and control sites", n_pilot, n_control
+        )
     if np.ptp(y) == 0:
         return _failed(alpha, alternative, "the site outcome is constant", n_pilot, n_control)
 
-    n_possible = math.prod(math.comb(m.size, k) for m, k in groups)
+    z, n_possible = _assignments(groups, y.size, exact_limit, n_permutations, seed)
     exact = n_possible <= exact_limit
-    if exact:
-        z = _enumerate(groups, y.size)
-        used_seed = None
-    else:
-        z = _draw(groups, y.size, n_permutations, np.random.default_rng(seed))
-        used_seed = seed
+    used_seed = None if exact else seed
     dist = z @ coef - offset
     observed = float(z_obs @ coef - offset)
-    # Shifting the pilot outcomes by d moves each statistic by d * lever (lever_obs == 1).
-    lever_coef = np.zeros(y.size)
-    lever_offset = 0.0
-    for (members, k_s), w in zip(groups, weights, strict=True):
-        n_s = members.size
-        lever_coef[members] = w * z_obs[members] * (1 / k_s + 1 / (n_s - k_s))
-        lever_offset += w * k_s / (n_s - k_s)
-    lever = z @ lever_coef - lever_offset
-
     tol = 1e-9 * max(1.0, float(np.abs(dist).max()))
-
-    def p_at(delta: float, kind: str) -> float:
-        shifted, obs = dist - delta * lever, observed - delta
-        if kind == "two-sided":
-            hits = np.count_nonzero(np.abs(shifted) >= abs(obs) - tol)
-        elif kind == "larger":
-            hits = np.count_nonzero(shifted >= obs - tol)
-        else:
-            hits = np.count_nonzero(shifted <= obs + tol)
-        return hits / dist.size if exact else (1 + hits) / (1 + dist.size)
-
+    p_at = _PValue(dist, observed, _lever(z, groups, weights, z_obs), tol, exact)
     p_two = p_at(0.0, "two-sided")
     extreme = np.count_nonzero(np.abs(dist) >= np.abs(dist).max() - tol)
     min_p = extreme / dist.size if exact else 1 / (1 + dist.size)
@@ -280,6 +240,103 @@ def permutation_test(
         seed=used_seed,
         distribution=dist,
     )
+
+
+def _assignments(
+    groups: list[tuple[np.ndarray, int]],
+    n: int,
+    exact_limit: int,
+    n_permutations: int,
+    seed: int | None,
+) -> tuple[np.ndarray, int]:
+    """Every possible assignment when there are at most ``exact_limit``, else seeded draws.
+
+    Returns the indicator matrix and the number of possible assignments.
+    """
+    n_possible = math.prod(math.comb(m.size, k) for m, k in groups)
+    if n_possible <= exact_limit:
+        return _enumerate(groups, n), n_possible
+    return _draw(groups, n, n_permutations, np.random.default_rng(seed)), n_possible
+
+
+def _inputs(
+    values: np.ndarray, is_pilot: np.ndarray, strata: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Outcome, assignment and stratum codes of the sites with a finite outcome."""
+    y = np.asarray(values, dtype=float)
+    z_obs = np.asarray(is_pilot, dtype=bool)
+    if y.shape != z_obs.shape or y.ndim != 1:
+        raise ValueError("values and is_pilot must be 1-d arrays of the same length")
+    labels = np.zeros(y.size, int) if strata is None else _labels(strata)
+    if labels.shape != y.shape:
+        raise ValueError("strata must have one label per site")
+    keep = np.isfinite(y)
+    return y[keep], z_obs[keep], labels[keep]
+
+
+def check_n_permutations(n_permutations: int) -> None:
+    """Raise ``ValueError`` unless at least 1,000 random assignments are asked for."""
+    if n_permutations < 1000:
+        raise ValueError(f"n_permutations must be at least 1000, got {n_permutations}")
+
+
+def _linear_statistic(
+    y: np.ndarray, z_obs: np.ndarray, labels: np.ndarray
+) -> tuple[list[tuple[np.ndarray, int]], np.ndarray, float, list[float]]:
+    """The statistic is linear in the assignment: ``T(z) = z @ coef - offset``.
+
+    Returns the informative strata (members, pilot count), ``coef``, ``offset`` and the
+    stratum weights (share of the sites in informative strata).
+    """
+    groups, coef, offset, weights = [], np.zeros(y.size), 0.0, []
+    informative = [
+        s for s in np.unique(labels) if 0 < z_obs[labels == s].sum() < (labels == s).sum()
+    ]
+    total = sum(int((labels == s).sum()) for s in informative)
+    for s in informative:
+        members = np.flatnonzero(labels == s)
+        n_s, k_s = members.size, int(z_obs[members].sum())
+        w = n_s / total
+        coef[members] = w * y[members] * (1 / k_s + 1 / (n_s - k_s))
+        offset += w * y[members].sum() / (n_s - k_s)
+        groups.append((members, k_s))
+        weights.append(w)
+    return groups, coef, offset, weights
+
+
+def _lever(
+    z: np.ndarray, groups: list[tuple[np.ndarray, int]], weights: list[float], z_obs: np.ndarray
+) -> np.ndarray:
+    """Shifting the pilot outcomes by d moves each statistic by d * lever (lever_obs == 1)."""
+    lever_coef = np.zeros(z_obs.size)
+    lever_offset = 0.0
+    for (members, k_s), w in zip(groups, weights, strict=True):
+        n_s = members.size
+        lever_coef[members] = w * z_obs[members] * (1 / k_s + 1 / (n_s - k_s))
+        lever_offset += w * k_s / (n_s - k_s)
+    return z @ lever_coef - lever_offset
+
+
+@dataclass(frozen=True, slots=True)
+class _PValue:
+    """p-value of the hypothesis "the effect is ``delta``" over the evaluated assignments."""
+
+    dist: np.ndarray
+    observed: float
+    lever: np.ndarray
+    tol: float
+    exact: bool
+
+    def __call__(self, delta: float, kind: str) -> float:
+        shifted, obs = self.dist - delta * self.lever, self.observed - delta
+        if kind == "two-sided":
+            hits = np.count_nonzero(np.abs(shifted) >= abs(obs) - self.tol)
+        elif kind == "larger":
+            hits = np.count_nonzero(shifted >= obs - self.tol)
+        else:
+            hits = np.count_nonzero(shifted <= obs + self.tol)
+        size = self.dist.size
+        return hits / size if self.exact else (1 + hits) / (1 + size)
 
 
 def _invert(p_at, estimate: float, spread: float, alpha: float) -> tuple[float, float]:

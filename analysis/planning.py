@@ -43,8 +43,8 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from analysis.inference import t_interval
 from analysis.results import Reason, ResultMixin
 from analysis.results import make_reason as _reason
 
@@ -477,13 +477,35 @@ def plan_rollout(
     ready = {s.site_id: readiness(s, settings.weights, settings.tier_cuts) for s in sites}
     by_id = {s.site_id: s for s in sites}
     rng = np.random.default_rng(settings.seed)
-    rank = {t: i for i, t in enumerate(TIERS)}
+    holdback = _holdback(ids, ready, settings, rng)
+    groups, order_reason = _ordered_groups(ids, holdback, by_id, ready, settings, rng)
+    chunks = _cut_waves(groups, ready, settings, notes)
+    waves, planned = _schedule(chunks, loads, ready, order_reason, by_id, settings)
+    for m in sorted(holdback):
+        planned[m] = _held_back(m, loads[m][0], ready[m], by_id[m].region)
+    site_rows = tuple(planned[s.site_id] for s in sites)
+    proposal = RolloutProposal(settings, tuple(ready[i] for i in ids), site_rows, tuple(waves), ())
+    pairs = pair_mentors(proposal, sites, mentors, settings) if mentors else ()
+    if not mentors:
+        needing = [
+            s for s in site_rows if not s.holdback and _needs_mentor(s, by_id[s.site_id], settings)
+        ]
+        if needing:
+            notes.append(f"{len(needing)} sites need a mentor but no mentor was offered")
+    return replace(proposal, mentors=pairs, warnings=tuple(notes))
 
-    # Holdback, stratified by tier.
+
+_RANK = {t: i for i, t in enumerate(TIERS)}
+
+
+def _holdback(
+    ids: list[str], ready: dict[str, Readiness], settings: PlanSettings, rng: np.random.Generator
+) -> set[str]:
+    """``round(holdback_share * n)`` sites drawn at random within tiers (proportionally)."""
     holdback: set[str] = set()
-    if settings.holdback_share > 0 and len(sites) >= 2:
-        n_hold = max(1, round(settings.holdback_share * len(sites)))
-        n_hold = min(n_hold, len(sites) - 1)
+    if settings.holdback_share > 0 and len(ids) >= 2:
+        n_hold = max(1, round(settings.holdback_share * len(ids)))
+        n_hold = min(n_hold, len(ids) - 1)
         tiers: dict[str, list[str]] = {t: [] for t in TIERS}
         for sid in sorted(ids):
             tiers[ready[sid].tier].append(sid)
@@ -493,8 +515,18 @@ def plan_rollout(
             if alloc[t]:
                 picked = rng.choice(len(members), size=alloc[t], replace=False)
                 holdback.update(members[i] for i in sorted(picked))
+    return holdback
 
-    # Order within groups.
+
+def _ordered_groups(
+    ids: list[str],
+    holdback: set[str],
+    by_id: dict[str, SiteInput],
+    ready: dict[str, Readiness],
+    settings: PlanSettings,
+    rng: np.random.Generator,
+) -> tuple[dict[str, list[str]], dict[str, Reason]]:
+    """Sites to roll out, per region (or all in one group), in rollout order, with the reason."""
     groups: dict[str, list[str]] = {}
     for sid in sorted(ids):
         if sid in holdback:
@@ -520,7 +552,7 @@ def plan_rollout(
             ordered = sorted(
                 members,
                 key=lambda m: (
-                    rank[ready[m].tier],
+                    _RANK[ready[m].tier],
                     -(ready[m].score if math.isfinite(ready[m].score) else -1.0),
                     m,
                 ),
@@ -532,8 +564,16 @@ def plan_rollout(
                     tier=ready[m].tier,
                 )
         groups[key] = ordered
+    return groups, order_reason
 
-    # Cut into waves per group.
+
+def _cut_waves(
+    groups: dict[str, list[str]],
+    ready: dict[str, Readiness],
+    settings: PlanSettings,
+    notes: list[str],
+) -> list[tuple[str, int, list[str]]]:
+    """``(group, index, sites)`` of every wave, most ready waves first."""
     chunks: list[tuple[str, int, list[str]]] = []
     n_total = sum(len(v) for v in groups.values())
     if settings.wave_size is not None:
@@ -561,11 +601,22 @@ def plan_rollout(
             pos += size
 
     def mean_rank(chunk: list[str]) -> float:
-        return float(np.mean([rank[ready[m].tier] for m in chunk]))
+        return float(np.mean([_RANK[ready[m].tier] for m in chunk]))
 
     chunks.sort(key=lambda c: (mean_rank(c[2]), c[1], c[0]))
+    return chunks
 
-    # Dates and weekly capacity.
+
+def _schedule(
+    chunks: list[tuple[str, int, list[str]]],
+    loads: dict[str, tuple[float, tuple[Reason, ...]]],
+    ready: dict[str, Readiness],
+    order_reason: dict[str, Reason],
+    by_id: dict[str, SiteInput],
+    settings: PlanSettings,
+) -> tuple[list[PlannedWave], dict[str, PlannedSite]]:
+    """Go-live dates in weekly slots within capacity; each wave starts after the last's gate."""
+    cap = float(settings.sites_per_week)
     weekday = settings.start.weekday()
     wave_start = settings.start
     waves: list[PlannedWave] = []
@@ -581,8 +632,7 @@ def plan_rollout(
             week_load += load
             peak = max(peak, week_load)
             go_live[m] = wave_start + timedelta(days=7 * week)
-        last = max(go_live.values())
-        end = last + timedelta(days=settings.min_days_live - 1)
+        end = max(go_live.values()) + timedelta(days=settings.min_days_live - 1)
         waves.append(
             PlannedWave(
                 number=number,
@@ -613,48 +663,32 @@ def plan_rollout(
                 reasons.append(
                     _reason("region_wave", "waves are kept within region {region}", region=key)
                 )
+            r = ready[m]
             planned[m] = PlannedSite(
                 m,
                 number,
                 False,
                 go_live[m],
                 loads[m][0],
-                ready[m].score,
-                ready[m].tier,
+                r.score,
+                r.tier,
                 by_id[m].region,
                 tuple(reasons),
             )
         wave_start = _next_weekday(end + timedelta(days=1), weekday)
-    for m in sorted(holdback):
-        planned[m] = PlannedSite(
-            m,
-            None,
-            True,
-            None,
-            loads[m][0],
-            ready[m].score,
-            ready[m].tier,
-            by_id[m].region,
-            (
-                *ready[m].reasons,
-                _reason(
-                    "holdback",
-                    "held back at random within the {tier} tier as a comparison site: it keeps "
-                    "the old process until the last wave has passed its gate",
-                    tier=ready[m].tier,
-                ),
-            ),
-        )
-    site_rows = tuple(planned[s.site_id] for s in sites)
-    proposal = RolloutProposal(settings, tuple(ready[i] for i in ids), site_rows, tuple(waves), ())
-    pairs = pair_mentors(proposal, sites, mentors, settings) if mentors else ()
-    if not mentors:
-        needing = [
-            s for s in site_rows if not s.holdback and _needs_mentor(s, by_id[s.site_id], settings)
-        ]
-        if needing:
-            notes.append(f"{len(needing)} sites need a mentor but no mentor was offered")
-    return replace(proposal, mentors=pairs, warnings=tuple(notes))
+    return waves, planned
+
+
+def _held_back(site_id: str, load: float, ready: Readiness, region: str) -> PlannedSite:
+    reason = _reason(
+        "holdback",
+        "held back at random within the {tier} tier as a comparison site: it keeps "
+        "the old process until the last wave has passed its gate",
+        tier=ready.tier,
+    )
+    return PlannedSite(
+        site_id, None, True, None, load, ready.score, ready.tier, region, (*ready.reasons, reason)
+    )
 
 
 def weekly_load(sites: Iterable[PlannedSite]) -> dict[date, float]:
@@ -718,18 +752,7 @@ def pair_mentors(
     out: list[MentorAssignment] = []
     for p in candidates:
         site = by_id[p.site_id]
-        why: list[Reason] = []
-        attitude = _finite(site.attitude)
-        if p.tier in settings.mentor_tiers:
-            why.append(_reason("mentor_low", "needs a mentor: {tier} readiness", tier=p.tier))
-        if attitude is not None and attitude <= settings.resistant_attitude:
-            why.append(
-                _reason(
-                    "mentor_resistant",
-                    "needs a mentor: staff attitude {attitude:.1f} of 5 (resistant)",
-                    attitude=attitude,
-                )
-            )
+        why = _mentee_reasons(p, site, settings)
         free = [
             m
             for m in mentors
@@ -752,33 +775,49 @@ def pair_mentors(
         best = min(pool, key=lambda m: (_distance(site, m), m.mentor_id))
         dist = _distance(site, best)
         used[(best.mentor_id, p.wave)] = used.get((best.mentor_id, p.wave), 0) + 1
-        if local:
-            why.append(
-                _reason(
-                    "mentor_same_region",
-                    "mentor {mentor}: the most similar pilot site in region {region} "
-                    "(distance {distance:.2f})",
-                    mentor=best.mentor_id,
-                    region=site.region,
-                    distance=dist,
-                )
-            )
-        else:
-            why.append(
-                _reason(
-                    "mentor_other_region",
-                    "mentor {mentor} from region {mentor_region}: no pilot site in region "
-                    "{region} had capacity (distance {distance:.2f})",
-                    mentor=best.mentor_id,
-                    mentor_region=best.region,
-                    region=site.region,
-                    distance=dist,
-                )
-            )
+        why.append(_mentor_reason(best, site, dist, bool(local)))
         out.append(
             MentorAssignment(p.site_id, best.mentor_id, p.wave, dist, bool(local), tuple(why))
         )
     return tuple(out)
+
+
+def _mentee_reasons(p: PlannedSite, site: SiteInput, settings: PlanSettings) -> list[Reason]:
+    """Why the site needs a mentor: its readiness tier, its staff's attitude, or both."""
+    why: list[Reason] = []
+    attitude = _finite(site.attitude)
+    if p.tier in settings.mentor_tiers:
+        why.append(_reason("mentor_low", "needs a mentor: {tier} readiness", tier=p.tier))
+    if attitude is not None and attitude <= settings.resistant_attitude:
+        why.append(
+            _reason(
+                "mentor_resistant",
+                "needs a mentor: staff attitude {attitude:.1f} of 5 (resistant)",
+                attitude=attitude,
+            )
+        )
+    return why
+
+
+def _mentor_reason(best: MentorInput, site: SiteInput, dist: float, local: bool) -> Reason:
+    if local:
+        return _reason(
+            "mentor_same_region",
+            "mentor {mentor}: the most similar pilot site in region {region} "
+            "(distance {distance:.2f})",
+            mentor=best.mentor_id,
+            region=site.region,
+            distance=dist,
+        )
+    return _reason(
+        "mentor_other_region",
+        "mentor {mentor} from region {mentor_region}: no pilot site in region "
+        "{region} had capacity (distance {distance:.2f})",
+        mentor=best.mentor_id,
+        mentor_region=best.region,
+        region=site.region,
+        distance=dist,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -850,8 +889,8 @@ class PredictionModel(ResultMixin):
         v = np.array(self.vcov)
         effect = float(x @ b)
         se = float(np.sqrt(max(float(x @ v @ x), 0.0)))
-        q = float(stats.t.ppf(1 - self.alpha / 2, max(self.df, 1)))
-        return effect, se, effect - q * se, effect + q * se
+        low, high = t_interval(effect, se, max(self.df, 1), self.alpha)
+        return effect, se, float(low), float(high)
 
 
 def _is_nan(v: Any) -> bool:

@@ -40,11 +40,11 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from analysis.results import ResultMixin
+from analysis.inference import ALTERNATIVES, normal_critical, t_critical
+from analysis.results import ResultMixin, failed_result
 
 __all__ = ["PowerResult", "change_sd", "minimum_detectable_effect", "power", "t_test_power"]
 
-_ALTERNATIVES = ("two-sided", "larger", "smaller")
 _NAN = float("nan")
 _MAX_SITES = 100_000
 
@@ -71,17 +71,17 @@ def t_test_power(
     if distribution == "t":
         df = n1 + n2 - 2
         if alternative == "two-sided":
-            crit = stats.t.isf(alpha / 2, df)
+            crit = t_critical(df, alpha)
             return float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
         if alternative == "larger":
-            return float(stats.nct.sf(stats.t.isf(alpha, df), df, nc))
-        return float(stats.nct.cdf(-stats.t.isf(alpha, df), df, nc))
+            return float(stats.nct.sf(t_critical(df, alpha, "larger"), df, nc))
+        return float(stats.nct.cdf(-t_critical(df, alpha, "smaller"), df, nc))
     if alternative == "two-sided":
-        crit = stats.norm.isf(alpha / 2)
+        crit = normal_critical(alpha)
         return float(stats.norm.sf(crit - nc) + stats.norm.cdf(-crit - nc))
     if alternative == "larger":
-        return float(stats.norm.sf(stats.norm.isf(alpha) - nc))
-    return float(stats.norm.cdf(-stats.norm.isf(alpha) - nc))
+        return float(stats.norm.sf(normal_critical(alpha, "larger") - nc))
+    return float(stats.norm.cdf(-normal_critical(alpha, "smaller") - nc))
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,11 +223,12 @@ def _simulate_rejections(
         df = (qa + qb) ** 2 / (qa**2 / (n_pilot - 1) + qb**2 / (n_control - 1))
     with np.errstate(invalid="ignore", divide="ignore"):
         t = (ma - mb) / se
+    crit = t_critical(df, alpha, alternative)
     if alternative == "two-sided":
-        return np.abs(t) >= stats.t.isf(alpha / 2, df)
+        return np.abs(t) >= crit
     if alternative == "larger":
-        return t >= stats.t.isf(alpha, df)
-    return t <= -stats.t.isf(alpha, df)
+        return t >= crit
+    return t <= -crit
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,6 +333,226 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
+class _NoSolution(Exception):
+    """No design within reach meets the target; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Question:
+    """The validated arguments of :func:`power`."""
+
+    solved_for: str
+    n_pilot: int | None
+    n_control: int
+    pre_days: int
+    post_days: int
+    effect: float | None
+    alpha: float
+    target: float | None
+    alternative: str
+    method: str
+    distribution: str
+    sim_test: str
+    n_sims: int
+    seed: int
+
+
+def _question(
+    n_pilot: Any,
+    n_control: Any,
+    pre_days: Any,
+    post_days: Any,
+    effect: Any,
+    alpha: Any,
+    power: Any,
+    *,
+    alternative: str,
+    method: str,
+    distribution: str,
+    sim_test: str,
+    n_sims: Any,
+    seed: int,
+) -> _Question:
+    """Check every argument of :func:`power` (``ValueError`` naming the problem)."""
+    if not (isinstance(alpha, float | int) and 0 < alpha < 1):
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {list(ALTERNATIVES)}, got {alternative!r}")
+    if method not in ("analytic", "simulation"):
+        raise ValueError(f"method must be 'analytic' or 'simulation', got {method!r}")
+    if distribution not in ("t", "normal"):
+        raise ValueError(f"distribution must be 't' or 'normal', got {distribution!r}")
+    if sim_test not in ("pooled", "welch"):
+        raise ValueError(f"sim_test must be 'pooled' or 'welch', got {sim_test!r}")
+    unknown = [
+        name
+        for name, v in (("effect", effect), ("n_pilot", n_pilot), ("power", power))
+        if v is None
+    ]
+    if len(unknown) != 1:
+        raise ValueError(
+            "exactly one of effect, n_pilot and power must be None (the one to solve for); "
+            f"got {unknown or 'none'}"
+        )
+    n_control = _check_int("n_control", n_control, 2)
+    pre_days = _check_int("pre_days", pre_days, 1)
+    post_days = _check_int("post_days", post_days, 1)
+    if n_pilot is not None:
+        n_pilot = _check_int("n_pilot", n_pilot, 2)
+    if power is not None and not (isinstance(power, float | int) and alpha < power < 1):
+        raise ValueError(f"power must lie between alpha and 1, got {power!r}")
+    if effect is not None and not np.isfinite(effect):
+        raise ValueError(f"effect must be a finite number, got {effect!r}")
+    if method == "simulation":
+        n_sims = _check_int("n_sims", n_sims, 100)
+    return _Question(
+        solved_for=unknown[0],
+        n_pilot=n_pilot,
+        n_control=n_control,
+        pre_days=pre_days,
+        post_days=post_days,
+        effect=effect,
+        alpha=alpha,
+        target=float(power) if power is not None else None,
+        alternative=alternative,
+        method=method,
+        distribution=distribution,
+        sim_test=sim_test,
+        n_sims=n_sims,
+        seed=seed,
+    )
+
+
+def _solve_analytic(ask: _Question, hist: _History) -> tuple[float, float, int, float | None]:
+    """``(power, effect, n_pilot, n_pilot_exact)`` from the noncentral t (or normal) formula."""
+    n_control, target, sd = ask.n_control, ask.target, hist.sd_change
+    sign = -1.0 if ask.alternative == "smaller" else 1.0
+
+    def pw(es: float, n1: float) -> float:
+        return t_test_power(es, n1, n_control, ask.alpha, ask.alternative, ask.distribution)
+
+    if ask.solved_for == "power":
+        return pw(ask.effect / sd, ask.n_pilot), float(ask.effect), ask.n_pilot, None
+    if ask.solved_for == "effect":
+        n1 = float(ask.n_pilot)
+        hi = 1.0
+        while pw(sign * hi, n1) < target:
+            hi *= 2.0
+        es = optimize.brentq(lambda e: pw(sign * e, n1) - target, 0.0, hi, xtol=1e-12)
+        eff = sign * es * sd
+        return pw(eff / sd, n1), eff, ask.n_pilot, None
+    es = ask.effect / sd
+    if pw(es, _MAX_SITES) < target:
+        raise _NoSolution(
+            f"no number of pilot sites up to {_MAX_SITES} reaches {target:.0%} power "
+            f"with {n_control} control sites"
+        )
+    n_exact = (
+        2.0
+        if pw(es, 2.0) >= target
+        else optimize.brentq(lambda n: pw(es, n) - target, 2.0, _MAX_SITES, xtol=1e-10)
+    )
+    n_pilot = max(2, math.ceil(n_exact - 1e-9))
+    return pw(es, n_pilot), float(ask.effect), n_pilot, n_exact
+
+
+def _solve_simulation(ask: _Question, hist: _History) -> tuple[float, float, int, None]:
+    """``(power, effect, n_pilot, None)`` from placebo pilots on the history (bisection)."""
+    n_control, target, sd = ask.n_control, ask.target, hist.sd_change
+    sign = -1.0 if ask.alternative == "smaller" else 1.0
+    if ask.n_pilot is not None and ask.n_pilot + n_control > hist.n_sites:
+        raise _NoSolution(
+            f"placebo simulation needs {ask.n_pilot + n_control} distinct sites; the history "
+            f"has {hist.n_sites} (use method='analytic')"
+        )
+
+    def sim(eff_: float, n1: int) -> float:
+        counts = (~np.isnan(hist.changes)).sum(axis=1)
+        if not (counts >= n1 + n_control).any():
+            return _NAN
+        rej = _simulate_rejections(
+            hist.changes,
+            n1,
+            n_control,
+            eff_,
+            ask.alpha,
+            ask.alternative,
+            ask.sim_test,
+            ask.n_sims,
+            ask.seed,
+        )
+        return float(rej.mean())
+
+    if ask.solved_for == "power":
+        return sim(float(ask.effect), ask.n_pilot), float(ask.effect), ask.n_pilot, None
+    if ask.solved_for == "effect":
+        hi = sd
+        while sim(sign * hi, ask.n_pilot) < target:
+            hi *= 2
+            if hi > 1e4 * sd:
+                raise _NoSolution("no effect reaches the target power")
+        lo = 0.0
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            if sim(sign * mid, ask.n_pilot) >= target:
+                hi = mid
+            else:
+                lo = mid
+        return sim(sign * hi, ask.n_pilot), sign * hi, ask.n_pilot, None
+    eff = float(ask.effect)
+    max_n = hist.n_sites - n_control
+    if max_n < 2 or sim(eff, max_n) < target:
+        raise _NoSolution(
+            f"even {max_n} pilot sites (all the history allows next to {n_control} "
+            f"controls) do not reach {target:.0%} power"
+        )
+    lo_n, hi_n = 2, max_n
+    if sim(eff, lo_n) >= target:
+        hi_n = lo_n
+    while hi_n - lo_n > 1:
+        mid_n = (lo_n + hi_n) // 2
+        if sim(eff, mid_n) >= target:
+            hi_n = mid_n
+        else:
+            lo_n = mid_n
+    return sim(eff, hi_n), eff, hi_n, None
+
+
+_RESTATED = (
+    "solved_for",
+    "method",
+    "alternative",
+    "n_control",
+    "pre_days",
+    "post_days",
+    "distribution",
+)
+
+
+def _design(ask: _Question, metric: str, hist: _History | None) -> dict[str, Any]:
+    """The fields of a :class:`PowerResult` that restate the question and the history."""
+    return {
+        **{name: getattr(ask, name) for name in _RESTATED},
+        "metric": metric,
+        "alpha": float(ask.alpha),
+        "target_power": ask.target,
+        "n_history_sites": 0 if hist is None else hist.n_sites,
+        "n_windows": 0 if hist is None else hist.n_windows,
+    }
+
+
+def _failed_power(
+    ask: _Question, metric: str, reason: str, hist: _History | None = None
+) -> PowerResult:
+    return failed_result(
+        PowerResult,
+        reason,
+        effect=_NAN if ask.effect is None else float(ask.effect),
+        n_pilot=0 if ask.n_pilot is None else ask.n_pilot,
+        **_design(ask, metric, hist),
+    )
+
+
 def power(
     history: pd.DataFrame,
     n_pilot: int | None,
@@ -383,202 +604,72 @@ def power(
     n_sims, seed
         Simulation size and seed.
     """
-    if not (isinstance(alpha, float | int) and 0 < alpha < 1):
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
-    if alternative not in _ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {list(_ALTERNATIVES)}, got {alternative!r}")
-    if method not in ("analytic", "simulation"):
-        raise ValueError(f"method must be 'analytic' or 'simulation', got {method!r}")
-    if distribution not in ("t", "normal"):
-        raise ValueError(f"distribution must be 't' or 'normal', got {distribution!r}")
-    if sim_test not in ("pooled", "welch"):
-        raise ValueError(f"sim_test must be 'pooled' or 'welch', got {sim_test!r}")
-    unknown = [
-        name
-        for name, v in (("effect", effect), ("n_pilot", n_pilot), ("power", power))
-        if v is None
-    ]
-    if len(unknown) != 1:
-        raise ValueError(
-            "exactly one of effect, n_pilot and power must be None (the one to solve for); "
-            f"got {unknown or 'none'}"
-        )
-    solved_for = unknown[0]
-    n_control = _check_int("n_control", n_control, 2)
-    pre_days = _check_int("pre_days", pre_days, 1)
-    post_days = _check_int("post_days", post_days, 1)
-    if n_pilot is not None:
-        n_pilot = _check_int("n_pilot", n_pilot, 2)
-    if power is not None and not (isinstance(power, float | int) and alpha < power < 1):
-        raise ValueError(f"power must lie between alpha and 1, got {power!r}")
-    if effect is not None and not np.isfinite(effect):
-        raise ValueError(f"effect must be a finite number, got {effect!r}")
-    if method == "simulation":
-        n_sims = _check_int("n_sims", n_sims, 100)
-
-    metric_name, hist = _history_changes(history, metric, pre_days, post_days)
-    nan = _NAN
-    target = float(power) if power is not None else None
-
-    def fail(reason: str, n_hist: int = 0, n_win: int = 0) -> PowerResult:
-        return PowerResult(
-            metric=metric_name,
-            solved_for=solved_for,
-            method=method,
-            alternative=alternative,
-            alpha=float(alpha),
-            power=nan,
-            effect=nan if effect is None else float(effect),
-            relative_effect=nan,
-            effect_size=nan,
-            n_pilot=0 if n_pilot is None else n_pilot,
-            n_control=n_control,
-            pre_days=pre_days,
-            post_days=post_days,
-            sd_change=nan,
-            se=nan,
-            baseline_mean=nan,
-            n_history_sites=n_hist,
-            n_windows=n_win,
-            target_power=target,
-            distribution=distribution,
-            error=reason,
-        )
-
+    ask = _question(
+        n_pilot,
+        n_control,
+        pre_days,
+        post_days,
+        effect,
+        alpha,
+        power,
+        alternative=alternative,
+        method=method,
+        distribution=distribution,
+        sim_test=sim_test,
+        n_sims=n_sims,
+        seed=seed,
+    )
+    metric_name, hist = _history_changes(history, metric, ask.pre_days, ask.post_days)
     if isinstance(hist, str):
-        return fail(hist)
+        return _failed_power(ask, metric_name, hist)
+    if not hist.sd_change > 0:
+        return _failed_power(ask, metric_name, "the site changes in the history do not vary", hist)
+    solve = _solve_analytic if method == "analytic" else _solve_simulation
+    try:
+        achieved, eff, n_pilot, n_exact = solve(ask, hist)
+    except _NoSolution as exc:
+        return _failed_power(ask, metric_name, str(exc), hist)
+    return _power_result(ask, metric_name, hist, achieved, eff, n_pilot, n_exact)
+
+
+def _power_result(
+    ask: _Question,
+    metric: str,
+    hist: _History,
+    achieved: float,
+    eff: float,
+    n_pilot: int,
+    n_exact: float | None,
+) -> PowerResult:
+    """The :class:`PowerResult` of a solved design, with its caveats."""
     sd = hist.sd_change
-    if not sd > 0:
-        return fail("the site changes in the history do not vary", hist.n_sites, hist.n_windows)
-    sign = -1.0 if alternative == "smaller" else 1.0
+    simulated = ask.method == "simulation"
     warnings: list[str] = []
-    n_exact: float | None = None
     mc_se: float | None = None
-
-    if method == "analytic":
-
-        def pw(es: float, n1: float) -> float:
-            return t_test_power(es, n1, n_control, alpha, alternative, distribution)
-
-        if solved_for == "power":
-            achieved = pw(effect / sd, n_pilot)
-            eff = float(effect)
-        elif solved_for == "effect":
-            n1 = float(n_pilot)
-            hi = 1.0
-            while pw(sign * hi, n1) < target:
-                hi *= 2.0
-            es = optimize.brentq(lambda e: pw(sign * e, n1) - target, 0.0, hi, xtol=1e-12)
-            eff = sign * es * sd
-            achieved = pw(eff / sd, n1)
-        else:
-            es = effect / sd
-            if pw(es, _MAX_SITES) < target:
-                return fail(
-                    f"no number of pilot sites up to {_MAX_SITES} reaches {target:.0%} power "
-                    f"with {n_control} control sites",
-                    hist.n_sites,
-                    hist.n_windows,
-                )
-            n_exact = (
-                2.0
-                if pw(es, 2.0) >= target
-                else optimize.brentq(lambda n: pw(es, n) - target, 2.0, _MAX_SITES, xtol=1e-10)
-            )
-            n_pilot = max(2, math.ceil(n_exact - 1e-9))
-            eff = float(effect)
-            achieved = pw(es, n_pilot)
-    else:
-        if n_pilot is not None and n_pilot + n_control > hist.n_sites:
-            return fail(
-                f"placebo simulation needs {n_pilot + n_control} distinct sites; the history has "
-                f"{hist.n_sites} (use method='analytic')",
-                hist.n_sites,
-                hist.n_windows,
-            )
-
-        def sim(eff_: float, n1: int) -> float:
-            counts = (~np.isnan(hist.changes)).sum(axis=1)
-            if not (counts >= n1 + n_control).any():
-                return nan
-            rej = _simulate_rejections(
-                hist.changes, n1, n_control, eff_, alpha, alternative, sim_test, n_sims, seed
-            )
-            return float(rej.mean())
-
-        if solved_for == "power":
-            eff = float(effect)
-            achieved = sim(eff, n_pilot)
-        elif solved_for == "effect":
-            hi = sd
-            while sim(sign * hi, n_pilot) < target:
-                hi *= 2
-                if hi > 1e4 * sd:
-                    return fail("no effect reaches the target power", hist.n_sites, hist.n_windows)
-            lo = 0.0
-            for _ in range(40):
-                mid = (lo + hi) / 2
-                if sim(sign * mid, n_pilot) >= target:
-                    hi = mid
-                else:
-                    lo = mid
-            eff = sign * hi
-            achieved = sim(eff, n_pilot)
-        else:
-            eff = float(effect)
-            max_n = hist.n_sites - n_control
-            if max_n < 2 or sim(eff, max_n) < target:
-                return fail(
-                    f"even {max_n} pilot sites (all the history allows next to {n_control} "
-                    f"controls) do not reach {target:.0%} power",
-                    hist.n_sites,
-                    hist.n_windows,
-                )
-            lo_n, hi_n = 2, max_n
-            if sim(eff, lo_n) >= target:
-                hi_n = lo_n
-            while hi_n - lo_n > 1:
-                mid_n = (lo_n + hi_n) // 2
-                if sim(eff, mid_n) >= target:
-                    hi_n = mid_n
-                else:
-                    lo_n = mid_n
-            n_pilot = hi_n
-            achieved = sim(eff, n_pilot)
-        mc_se = float(np.sqrt(max(achieved * (1 - achieved), 1e-12) / n_sims))
-        if sim_test == "pooled" and n_pilot and abs(n_pilot - n_control) > 0:
+    if simulated:
+        mc_se = float(np.sqrt(max(achieved * (1 - achieved), 1e-12) / ask.n_sims))
+        if ask.sim_test == "pooled" and n_pilot and abs(n_pilot - ask.n_control) > 0:
             warnings.append(
                 "the placebo test is the pooled t; the site-clustered DiD and Welch tests lose a "
                 "little power with unequal arm sizes"
             )
-    if 2 * pre_days < post_days:
+    if 2 * ask.pre_days < ask.post_days:
         warnings.append("a pre-period much shorter than the post-period adds noise to every change")
     return PowerResult(
-        metric=metric_name,
-        solved_for=solved_for,
-        method=method,
-        alternative=alternative,
-        alpha=float(alpha),
         power=float(achieved),
         effect=float(eff),
-        relative_effect=float(eff / hist.baseline_mean) if hist.baseline_mean else nan,
+        relative_effect=float(eff / hist.baseline_mean) if hist.baseline_mean else _NAN,
         effect_size=float(eff / sd),
         n_pilot=int(n_pilot),
-        n_control=n_control,
-        pre_days=pre_days,
-        post_days=post_days,
         sd_change=sd,
-        se=float(sd * np.sqrt(1 / n_pilot + 1 / n_control)),
+        se=float(sd * np.sqrt(1 / n_pilot + 1 / ask.n_control)),
         baseline_mean=hist.baseline_mean,
-        n_history_sites=hist.n_sites,
-        n_windows=hist.n_windows,
-        target_power=target,
         n_pilot_exact=n_exact,
         mc_se=mc_se,
-        n_sims=n_sims if method == "simulation" else 0,
-        seed=seed if method == "simulation" else None,
-        distribution=distribution,
+        n_sims=ask.n_sims if simulated else 0,
+        seed=ask.seed if simulated else None,
         warnings=tuple(warnings),
+        **_design(ask, metric, hist),
     )
 
 

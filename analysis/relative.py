@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from analysis.results import ResultMixin
+from analysis.inference import normal_interval
+from analysis.results import ResultMixin, failed_result
 
 __all__ = ["RelativeEffect", "relative_effect"]
 
@@ -87,8 +87,15 @@ def relative_effect(
     n_p, n_c = len(pilot), len(control)
 
     def failed(reason: str, c: float = nan, c_se: float = nan) -> RelativeEffect:
-        return RelativeEffect(nan, nan, nan, nan, c, c_se, nan if effect is None else effect,
-                              alpha, error=reason)  # fmt: skip
+        given = nan if effect is None else effect
+        return failed_result(
+            RelativeEffect,
+            reason,
+            counterfactual=c,
+            counterfactual_se=c_se,
+            effect=given,
+            alpha=alpha,
+        )
 
     if n_p == 0 or n_c == 0:
         return failed("needs pilot and control sites with pre- and post-period data")
@@ -116,12 +123,12 @@ def relative_effect(
     ratio = effect / c
     var_r = effect_se**2 / c**2 + effect**2 * var_c / c**4 - 2 * effect * cov_dc / c**3
     se = float(np.sqrt(max(var_r, 0.0))) if np.isfinite(effect_se) else float("inf")
-    q = stats.norm.ppf(1 - alpha / 2)
+    ci_low, ci_high = normal_interval(ratio, se, alpha)
     return RelativeEffect(
         relative_effect=float(ratio),
         se=se,
-        ci_low=float(ratio - q * se),
-        ci_high=float(ratio + q * se),
+        ci_low=float(ci_low),
+        ci_high=float(ci_high),
         counterfactual=float(c),
         counterfactual_se=c_se,
         effect=float(effect),

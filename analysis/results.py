@@ -10,12 +10,14 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Reason", "ResultMixin", "make_reason", "to_jsonable"]
+__all__ = ["Reason", "ResultMixin", "ci_text", "failed_result", "make_reason", "to_jsonable"]
+
+T = TypeVar("T")
 
 
 def _float_or_none(x: float) -> float | None:
@@ -102,6 +104,32 @@ class Reason(ResultMixin):
     """Values quoted by the text."""
     text: str
     """English sentence."""
+
+
+_MISSING_NUMBER: dict[Any, float] = {"float": float("nan"), float: float("nan"), "int": 0, int: 0}
+
+
+def failed_result(cls: type[T], error: str, **fields: Any) -> T:
+    """A result of dataclass ``cls`` that could not be computed and says why in ``error``.
+
+    Fields passed in ``fields`` are used as given; every other field without a default is
+    missing: NaN when annotated ``float``, 0 when annotated ``int``. Any other field without a
+    default must be passed.
+    """
+    missing = {
+        f.name: _MISSING_NUMBER[f.type]
+        for f in dataclasses.fields(cls)
+        if f.name not in fields
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+        and f.type in _MISSING_NUMBER
+    }
+    return cls(**missing, **fields, error=error)
+
+
+def ci_text(alpha: float, low: float, high: float, spec: str = ".4g") -> str:
+    """``"95% CI [low, high]"`` for a ``1 - alpha`` interval, its ends formatted with ``spec``."""
+    return f"{round(100 * (1 - alpha))}% CI [{low:{spec}}, {high:{spec}}]"
 
 
 def make_reason(code: str, text: str, **params: Any) -> Reason:

@@ -22,14 +22,15 @@
     rests on three or four sites. Read the interaction test before reading the segments.
 
 :func:`predict_effect`
-    Per-site predicted effect from the interaction model (with interval), for rollout
-    planning. ``extrapolation`` is set when the site's attribute lies outside the range (or the
-    set of levels) seen among the pilot sites: the model has no data there.
+    Per-site predicted effect from the interaction model, with a t(P - k) interval (the
+    model's ``df``), for rollout planning. ``extrapolation`` is set when the site's attribute
+    lies outside the range (or the set of levels) seen among the pilot sites: the model has no
+    data there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +39,9 @@ import pandas as pd
 from scipy import sparse, stats
 
 from analysis.data import parse_date, validate
-from analysis.did import demean, fit_twfe
-from analysis.results import ResultMixin
+from analysis.did import TwfeFit, demean, fit_twfe
+from analysis.inference import check_alpha, t_multiplier
+from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = [
     "EffectPrediction",
@@ -158,7 +160,6 @@ class SegmentEffects(ResultMixin):
 
     def summary(self) -> str:
         """Segment table and heterogeneity test."""
-        level = round(100 * (1 - self.alpha))
         lines = [
             f"Effect of the pilot on {self.metric} by {self.by} ({self.kind}); overall "
             f"{self.overall_effect:+.4g} (SE {self.overall_se:.3g})"
@@ -168,8 +169,9 @@ class SegmentEffects(ResultMixin):
                 lines.append(f"  {s.segment:<28} not estimated ({s.error})")
             else:
                 lines.append(
-                    f"  {s.segment:<28} {s.effect:+10.4g}  {level}% CI [{s.ci_low:+.4g}, "
-                    f"{s.ci_high:+.4g}]  ({s.n_pilot_sites} pilot / {s.n_control_sites} control)"
+                    f"  {s.segment:<28} {s.effect:+10.4g}  "
+                    f"{ci_text(self.alpha, s.ci_low, s.ci_high, '+.4g')}  "
+                    f"({s.n_pilot_sites} pilot / {s.n_control_sites} control)"
                 )
         if self.error:
             lines.append(f"Heterogeneity test: not computed ({self.error})")
@@ -182,7 +184,7 @@ class SegmentEffects(ResultMixin):
         return "\n".join(lines)
 
 
-def _did_fit(panel: pd.DataFrame, regressors: list[str]):  # noqa: ANN202
+def _did_fit(panel: pd.DataFrame, regressors: list[str]) -> TwfeFit:
     return fit_twfe(panel, "value", regressors, "site_id", "date", cluster="site_id")
 
 
@@ -241,8 +243,84 @@ def segment_effects(
         Wild cluster bootstrap replicates (and seed) for the heterogeneity p-value; ``0`` uses
         the analytic ``F(q, P - k)`` reference.
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    obs, site_frame = _inputs(observations, sites, start, end, metric, by, alpha, n_boot, bins)
+    attr = site_frame.set_index("site_id")[by]
+    arms = site_frame.set_index("site_id")["arm"]
+    numeric = bool(pd.api.types.is_numeric_dtype(attr) and not pd.api.types.is_bool_dtype(attr))
+    panel = _treated_panel(obs[obs["metric"] == metric], arms, parse_date(start, "start"))
+    notes: list[str] = []
+    overall_effect, overall_se = _overall_did(panel, notes)
+    labels, cuts = _segment_labels(attr, by, numeric, bins, cut_points)
+    seg_rows = _per_segment(panel, labels, attr, arms, numeric, by, alpha, notes)
+    model = _interaction_design(panel, attr, arms, by, numeric, notes)
+    common = dict(
+        metric=metric,
+        by=by,
+        kind="numeric" if numeric else "categorical",
+        alpha=alpha,
+        overall_effect=float(overall_effect),
+        overall_se=float(overall_se),
+        segments=tuple(seg_rows),
+        pilot_range=model.pilot_range,
+        pilot_levels=model.pilot_levels,
+        reference_level=model.reference,
+        cut_points=cuts,
+        method=_method(by, numeric),
+        interaction_names=tuple(model.names),
+        n_boot=int(n_boot),
+        seed=int(seed),
+    )
+    fit, error = _interaction_fit(model)
+    if fit is None:
+        return failed_result(
+            SegmentEffects,
+            error,
+            interaction_coef=(),
+            interaction_vcov=(),
+            warnings=tuple(notes),
+            **common,
+        )
+    test = _heterogeneity_test(model, fit, n_boot, seed, notes)
+    return SegmentEffects(
+        interaction_coef=tuple(float(fit.coef[n]) for n in model.names),
+        interaction_vcov=tuple(tuple(float(x) for x in row) for row in fit.vcov),
+        warnings=tuple(notes),
+        **test,
+        **common,
+    )
+
+
+def _method(by: str, numeric: bool) -> str:
+    return (
+        "per segment: value ~ treated | site + day; heterogeneity: value ~ treated + "
+        f"treated:{by}{'' if numeric else '=level'} | site + day; CR1 by site; "
+        "heterogeneity p from a wild cluster restricted bootstrap"
+    )
+
+
+def _interaction_fit(model: _InteractionDesign) -> tuple[TwfeFit | None, str | None]:
+    """The fitted interaction model, or ``None`` and why there is none."""
+    if len(model.names) < 2:
+        return None, "no interaction to test"
+    try:
+        return _did_fit(model.usable, model.names), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def _inputs(
+    observations: pd.DataFrame,
+    sites: pd.DataFrame,
+    start: Any,
+    end: Any,
+    metric: str,
+    by: str,
+    alpha: float,
+    n_boot: int,
+    bins: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The validated contract frames; ``ValueError`` naming a bad argument."""
+    check_alpha(alpha)
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
         raise ValueError(f"n_boot must be a whole number >= 0, got {n_boot!r}")
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
@@ -254,70 +332,100 @@ def segment_effects(
         raise ValueError(
             f"unknown metric {metric!r}; observations have {sorted(set(obs['metric']))}"
         )
-    start_ts = parse_date(start, "start")
-    attr = site_frame.set_index("site_id")[by]
-    arms = site_frame.set_index("site_id")["arm"]
-    numeric = bool(pd.api.types.is_numeric_dtype(attr) and not pd.api.types.is_bool_dtype(attr))
-    panel = obs[obs["metric"] == metric][["site_id", "date", "value"]].copy()
+    return obs, site_frame
+
+
+def _treated_panel(obs: pd.DataFrame, arms: pd.Series, start_ts: pd.Timestamp) -> pd.DataFrame:
+    """``site_id, date, value, treated`` of one metric (treated: pilot site, post-period)."""
+    panel = obs[["site_id", "date", "value"]].copy()
     pilot_site = panel["site_id"].map(arms).eq("pilot").to_numpy()
     panel["treated"] = (pilot_site & (panel["date"] >= start_ts).to_numpy()).astype(float)
-    notes: list[str] = []
-    nan = _NAN
+    return panel
 
-    # Overall DiD.
+
+def _overall_did(panel: pd.DataFrame, notes: list[str]) -> tuple[float, float]:
     try:
         overall = _did_fit(panel, ["treated"])
-        overall_effect, overall_se = overall.coef["treated"], overall.se["treated"]
     except ValueError as exc:
-        overall_effect, overall_se = nan, nan
         notes.append(f"overall DiD failed: {exc}")
+        return _NAN, _NAN
+    return overall.coef["treated"], overall.se["treated"]
 
-    # Per segment.
-    labels, cuts = _segment_labels(attr, by, numeric, bins, cut_points)
+
+def _per_segment(
+    panel: pd.DataFrame,
+    labels: pd.Series,
+    attr: pd.Series,
+    arms: pd.Series,
+    numeric: bool,
+    by: str,
+    alpha: float,
+    notes: list[str],
+) -> list[SegmentEffect]:
+    """The DiD within each segment (in the order of the attribute's values)."""
     if labels.isna().any():
         notes.append(f"{int(labels.isna().sum())} site(s) without {by} were left out")
-    seg_rows: list[SegmentEffect] = []
     order = (
         [lab for lab in pd.unique(labels.dropna().sort_values(key=_label_order(labels, attr)))]
         if numeric
         else sorted(labels.dropna().unique())
     )
+    rows: list[SegmentEffect] = []
     for lab in order:
         members = labels.index[labels == lab]
         n_p = int((arms[members] == "pilot").sum())
         n_c = int((arms[members] == "control").sum())
+        sizes = dict(segment=lab, n_pilot_sites=n_p, n_control_sites=n_c)
         if n_p < 2 or n_c < 2:
             reason = f"needs at least 2 pilot and 2 control sites, has {n_p} and {n_c}"
-            seg_rows.append(SegmentEffect(lab, nan, nan, nan, nan, nan, n_p, n_c, error=reason))
+            rows.append(failed_result(SegmentEffect, reason, **sizes))
             continue
-        sub = panel[panel["site_id"].isin(members)]
         try:
-            fit = _did_fit(sub, ["treated"])
+            fit = _did_fit(panel[panel["site_id"].isin(members)], ["treated"])
         except ValueError as exc:
-            seg_rows.append(SegmentEffect(lab, nan, nan, nan, nan, nan, n_p, n_c, error=str(exc)))
+            rows.append(failed_result(SegmentEffect, str(exc), **sizes))
             continue
         if not fit.se["treated"] > 0:
-            seg_rows.append(
-                SegmentEffect(lab, nan, nan, nan, nan, nan, n_p, n_c, error="no variation")
-            )
+            rows.append(failed_result(SegmentEffect, "no variation", **sizes))
             continue
         low, high = fit.ci("treated", alpha)
-        seg_rows.append(
+        rows.append(
             SegmentEffect(
-                lab,
-                fit.coef["treated"],
-                fit.se["treated"],
-                low,
-                high,
-                fit.p_value("treated"),
-                n_p,
-                n_c,
+                effect=fit.coef["treated"],
+                se=fit.se["treated"],
+                ci_low=low,
+                ci_high=high,
+                p_value=fit.p_value("treated"),
+                **sizes,
             )
         )
         if n_p < 4:
             notes.append(f"segment {lab!r} rests on {n_p} pilot sites: read it with care")
+    return rows
 
-    # Interaction model.
+
+@dataclass(frozen=True, slots=True)
+class _InteractionDesign:
+    """The panel with ``treated`` x attribute columns, and what the pilot sites cover."""
+
+    usable: pd.DataFrame
+    """Site-days of sites with the attribute, plus one column per interaction term."""
+    names: list[str]
+    """Regressors: ``treated`` first, then the interaction terms."""
+    reference: str | None
+    pilot_range: tuple[float, float] | None
+    pilot_levels: tuple[str, ...]
+
+
+def _interaction_design(
+    panel: pd.DataFrame,
+    attr: pd.Series,
+    arms: pd.Series,
+    by: str,
+    numeric: bool,
+    notes: list[str],
+) -> _InteractionDesign:
+    """``treated:x`` (numeric) or ``treated:by=level`` columns, reference = most pilot sites."""
     pilot_ids = arms.index[arms == "pilot"]
     pilot_attr = attr.reindex(pilot_ids).dropna()
     pilot_range = (float(pilot_attr.min()), float(pilot_attr.max())) if numeric else None
@@ -346,46 +454,20 @@ def segment_effects(
             notes.append(
                 f"no pilot site has {by} in {missing_levels}: effects there are not estimated"
             )
-    common = dict(
-        metric=metric,
-        by=by,
-        kind="numeric" if numeric else "categorical",
-        alpha=alpha,
-        overall_effect=float(overall_effect),
-        overall_se=float(overall_se),
-        segments=tuple(seg_rows),
-        pilot_range=pilot_range,
-        pilot_levels=pilot_levels,
-        reference_level=reference,
-        cut_points=cuts,
-        method=(
-            "per segment: value ~ treated | site + day; heterogeneity: value ~ treated + "
-            f"treated:{by}{'' if numeric else '=level'} | site + day; CR1 by site; "
-            "heterogeneity p from a wild cluster restricted bootstrap"
-        ),
-    )
-    if len(names) < 2:
-        return SegmentEffects(
-            interaction_names=tuple(names), interaction_coef=(), interaction_vcov=(), df=0,
-            heterogeneity_wald=nan, heterogeneity_df=0, heterogeneity_p_value=nan,
-            heterogeneity_p_value_f=nan, n_boot=int(n_boot), seed=int(seed),
-            warnings=tuple(notes), error="no interaction to test", **common,
-        )  # fmt: skip
-    try:
-        fit = _did_fit(usable, names)
-    except ValueError as exc:
-        return SegmentEffects(
-            interaction_names=tuple(names), interaction_coef=(), interaction_vcov=(), df=0,
-            heterogeneity_wald=nan, heterogeneity_df=0, heterogeneity_p_value=nan,
-            heterogeneity_p_value_f=nan, n_boot=int(n_boot), seed=int(seed),
-            warnings=tuple(notes), error=str(exc), **common,
-        )  # fmt: skip
+    return _InteractionDesign(usable, names, reference, pilot_range, pilot_levels)
+
+
+def _heterogeneity_test(
+    model: _InteractionDesign, fit: TwfeFit, n_boot: int, seed: int, notes: list[str]
+) -> dict[str, Any]:
+    """Wald test of the interaction terms: wild-bootstrap p-value and the F(q, P - k) one."""
     # The effect and its interactions are identified by the pilot sites alone; with 15 pilot
     # sites among 60 the CR1 Wald test rejected a true null 12-17 % of the time at 5 % against
     # F(q, G - 1) or F(q, P - k) (seeded studies, docs/analysis-design.md): CR1 understates the
     # variance when a few clusters carry the regressor. The p-value therefore comes from a
     # wild cluster bootstrap with the null imposed (WCR, Webb weights; MacKinnon & Webb 2018); the
     # analytic F(q, P - k) p-value is kept beside it.
+    usable, names = model.usable, model.names
     n_pilot_model = int(usable.loc[usable["treated"] > 0, "site_id"].nunique())
     df_denom = int(min(fit.df_resid, max(n_pilot_model - len(names), 1)))
     idx = np.arange(1, len(names))
@@ -397,21 +479,14 @@ def segment_effects(
         p_f = float(stats.f.sf(wald / q, q, df_denom))
         p = _wild_cluster_p(usable, names, idx, wald, n_boot, seed) if n_boot else p_f
     except np.linalg.LinAlgError:
-        wald, p, p_f = nan, nan, nan
+        wald, p, p_f = _NAN, _NAN, _NAN
         notes.append("the interaction covariance is singular")
-    return SegmentEffects(
-        interaction_names=tuple(names),
-        interaction_coef=tuple(float(fit.coef[n]) for n in names),
-        interaction_vcov=tuple(tuple(float(x) for x in row) for row in fit.vcov),
+    return dict(
         df=df_denom,
         heterogeneity_wald=wald,
         heterogeneity_df=q,
         heterogeneity_p_value=p,
         heterogeneity_p_value_f=p_f,
-        n_boot=int(n_boot),
-        seed=int(seed),
-        warnings=tuple(notes),
-        **common,
     )
 
 
@@ -481,7 +556,7 @@ def _cr1_df_factor(panel: pd.DataFrame, names: list[str], n: int, k: int) -> flo
     return (n - df_k) / (n - 1)
 
 
-def _label_order(labels: pd.Series, attr: pd.Series):  # noqa: ANN202
+def _label_order(labels: pd.Series, attr: pd.Series) -> Callable[[pd.Series], pd.Series]:
     """Sort key putting numeric range labels in the order of their values."""
     rank = attr.astype(float).groupby(labels).min()
 
@@ -508,7 +583,8 @@ class SitePrediction(ResultMixin):
     se: float
     """Standard error of the prediction (of the expected effect, not of one site's outcome)."""
     ci_low: float
-    """Lower end of the two-sided ``1 - alpha`` interval, t(G-1)."""
+    """Lower end of the two-sided ``1 - alpha`` interval, t(P - k): the interaction model's
+    ``df`` (pilot sites minus coefficients, capped at sites minus one)."""
     ci_high: float
     """Upper end."""
     extrapolation: bool
@@ -560,9 +636,11 @@ def predict_effect(
 
     ``site_attributes`` has ``site_id`` and the attribute column ``segment_result.by``. A
     numeric attribute predicts ``b_treated + b_interaction * x`` (variance ``x' V x``); a
-    categorical one the effect of the site's level. Sites outside the pilot sites' range (or
-    with a level no pilot site had) are flagged ``extrapolation``; an unseen level gets the
-    overall effect.
+    categorical one the effect of the site's level. The interval is ``effect +/- q * se``
+    with ``q`` from t(``segment_result.df``), i.e. t(P - k): pilot sites in the model minus its
+    coefficients, capped at sites minus one. Sites outside the pilot sites' range (or with a
+    level no pilot site had) are flagged ``extrapolation``; an unseen level gets the overall
+    effect.
     """
     if not isinstance(segment_result, SegmentEffects):
         raise ValueError("segment_result must come from segment_effects()")
@@ -573,15 +651,14 @@ def predict_effect(
         if col not in site_attributes.columns:
             raise ValueError(f"site_attributes has no column {col!r}")
     alpha = segment_result.alpha if alpha is None else alpha
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
-    method = f"interaction model {' + '.join(segment_result.interaction_names)}, t(G-1)"
+    check_alpha(alpha)
+    method = f"interaction model {' + '.join(segment_result.interaction_names)}, t(P-k)"
     if segment_result.error or not segment_result.interaction_coef:
         return EffectPrediction(
             by, alpha, (), method, error=segment_result.error or "no interaction model"
         )
     df = segment_result.df
-    q = float(stats.t.ppf(1 - alpha / 2, df))
+    q = float(t_multiplier(df, alpha))
     rows = []
     for sid, value in zip(site_attributes["site_id"].astype(str), site_attributes[by], strict=True):
         if pd.isna(value):

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.diagnostics import BALANCE_THRESHOLD, BalanceRow, balance
+from analysis.diagnostics import BALANCE_THRESHOLD, BalanceRow, balance, balance_lines
 from analysis.results import Reason, ResultMixin, make_reason
 
 __all__ = [
@@ -56,7 +56,6 @@ __all__ = [
 
 _DEFAULT_VOLUME = "orders"
 _CATEGORY_PENALTY = 2.0
-_NAN = float("nan")
 
 
 class _Default(str):
@@ -168,17 +167,11 @@ class BalanceTable(ResultMixin):
         """A small table, imbalanced rows marked."""
         if self.error:
             return f"Balance: not computed ({self.error})"
-        lines = [
+        head = (
             f"Balance of {self.n_pilot} pilot vs {self.n_control} control sites "
             f"(|SMD| > {self.threshold} flagged; max |SMD| {self.max_abs_smd:.2f}):"
-        ]
-        for r in self.rows:
-            mark = "  <-- imbalanced" if r.flagged else ""
-            lines.append(
-                f"  {r.variable:<28} pilot {r.mean_pilot:>10.4g}  control {r.mean_control:>10.4g}"
-                f"  SMD {r.smd:+.2f}{mark}"
-            )
-        return "\n".join(lines)
+        )
+        return "\n".join([head, *balance_lines(self.rows)])
 
 
 def balance_table(
@@ -334,63 +327,18 @@ def propose_pilot_sites(
         Seed for tie-breaking and for the random order used without a problem metric.
     """
     frame = _site_frame(sites)
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive whole number, got {n!r}")
-    if problem_direction not in ("high", "low"):
-        raise ValueError(f"problem_direction must be 'high' or 'low', got {problem_direction!r}")
-    if not 0 < max_volume_share <= 1:
-        raise ValueError(f"max_volume_share must lie in (0, 1], got {max_volume_share!r}")
-    if stratify_by is not None and stratify_by not in frame.columns:
-        raise ValueError(f"sites has no column {stratify_by!r} to stratify by")
+    _check_proposal(frame, n, stratify_by, problem_direction, max_volume_share)
     hist = None if history is None else _history_frame(history)
     notes: list[str] = []
-
-    problem: pd.Series | None = None
-    if problem_metric is not None:
-        if hist is not None and problem_metric in set(hist["metric"]):
-            problem = _metric_rows(hist, problem_metric).groupby("site_id")["value"].mean()
-        elif problem_metric in frame.columns and _is_numeric(frame[problem_metric]):
-            problem = frame[problem_metric].astype(float)
-        else:
-            raise ValueError(
-                f"problem_metric {problem_metric!r} is neither a metric in history nor a "
-                "numeric column of sites"
-            )
-        problem = problem.reindex(frame.index)
-
-    volume: pd.Series | None = None
-    vol_name = None if volume_col is None else str(volume_col)
-    if vol_name is not None:
-        if vol_name in frame.columns and _is_numeric(frame[vol_name]):
-            volume = frame[vol_name].astype(float)
-        elif hist is not None and vol_name in set(hist["metric"]):
-            volume = _metric_rows(hist, vol_name).groupby("site_id")["value"].mean()
-            volume = volume.reindex(frame.index)
-        elif isinstance(volume_col, _Default):
-            notes.append(
-                f"no volume column {vol_name!r}: the {max_volume_share:.0%} volume cap was not "
-                "applied (pass volume_col=)"
-            )
-        else:
-            raise ValueError(
-                f"volume_col {vol_name!r} is neither a numeric column of sites nor a metric in "
-                "history"
-            )
-    if volume is not None:
-        if volume.isna().any():
-            missing = volume.index[volume.isna()].tolist()
-            notes.append(f"no volume for {missing[:5]}: counted as 0")
-            volume = volume.fillna(0.0)
-        if (volume < 0).any():
-            raise ValueError(f"volume {vol_name!r} has negative values")
-
+    problem = _problem_values(frame, hist, problem_metric)
+    volume = _volume_values(frame, hist, volume_col, max_volume_share, notes)
     labels = _strata_labels(frame, stratify_by)
     eligible = frame.index
     if problem is not None and problem.isna().any():
         dropped = problem.index[problem.isna()].tolist()
         notes.append(f"{len(dropped)} site(s) without {problem_metric} data were not considered")
         eligible = problem.index[problem.notna()]
-    sizes = labels[eligible].value_counts().sort_index()
+    empty = dict(site_ids=(), reasons={}, strata=(), volume_share=None)
     base = dict(
         n_requested=int(n),
         stratify_by=stratify_by,
@@ -400,11 +348,150 @@ def propose_pilot_sites(
         seed=int(seed),
     )
     if len(eligible) == 0:
-        return SiteProposal((), {}, (), None, **base, error="no eligible sites")
+        return SiteProposal(**empty, **base, error="no eligible sites")
     if n > len(eligible):
         raise ValueError(f"n={n} pilot sites requested but only {len(eligible)} sites are eligible")
-    alloc = _allocate(sizes, int(n))
+    vol_name = None if volume_col is None else str(volume_col)
+    pool = _pool(
+        frame, labels, eligible, int(n), problem, problem_direction, volume, vol_name, seed
+    )
+    picker = _pick(pool, int(n), max_volume_share, notes)
+    if not picker.chosen:
+        error = f"no site fits under the {max_volume_share:.0%} volume cap"
+        return SiteProposal(**empty, **base, warnings=tuple(notes), error=error)
+    return _proposal(pool, picker, n, base, notes)
 
+
+_WORDING = ("stratify_by", "problem_metric", "problem_direction", "max_volume_share")
+
+
+def _proposal(
+    pool: _Pool, picker: _Picker, n: Any, base: dict[str, Any], notes: list[str]
+) -> SiteProposal:
+    """The proposal of the chosen sites, each with its reasons."""
+    wording = {k: base[k] for k in _WORDING}
+    details = {sid: _proposal_reasons(pool, sid, picker, n, **wording) for sid in picker.chosen}
+    if pool.problem is not None:
+        notes.append(
+            f"sites chosen for extreme {base['problem_metric']} tend to improve on their own "
+            "(regression to the mean): use select_controls(method='matched') with history so "
+            "that controls match the pre-period level"
+        )
+    return SiteProposal(
+        site_ids=tuple(picker.chosen),
+        reasons={sid: tuple(r.text for r in items) for sid, items in details.items()},
+        reason_details=details,
+        strata=_strata_rows(pool, picker.chosen),
+        volume_share=picker.share,
+        warnings=tuple(notes),
+        **base,
+    )
+
+
+def _check_proposal(
+    frame: pd.DataFrame,
+    n: Any,
+    stratify_by: str | None,
+    problem_direction: str,
+    max_volume_share: float,
+) -> None:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"n must be a positive whole number, got {n!r}")
+    if problem_direction not in ("high", "low"):
+        raise ValueError(f"problem_direction must be 'high' or 'low', got {problem_direction!r}")
+    if not 0 < max_volume_share <= 1:
+        raise ValueError(f"max_volume_share must lie in (0, 1], got {max_volume_share!r}")
+    if stratify_by is not None and stratify_by not in frame.columns:
+        raise ValueError(f"sites has no column {stratify_by!r} to stratify by")
+
+
+def _problem_values(
+    frame: pd.DataFrame, hist: pd.DataFrame | None, problem_metric: str | None
+) -> pd.Series | None:
+    """Per site: the mean of ``problem_metric`` over history, or the attribute of that name."""
+    if problem_metric is None:
+        return None
+    if hist is not None and problem_metric in set(hist["metric"]):
+        problem = _metric_rows(hist, problem_metric).groupby("site_id")["value"].mean()
+    elif problem_metric in frame.columns and _is_numeric(frame[problem_metric]):
+        problem = frame[problem_metric].astype(float)
+    else:
+        raise ValueError(
+            f"problem_metric {problem_metric!r} is neither a metric in history nor a "
+            "numeric column of sites"
+        )
+    return problem.reindex(frame.index)
+
+
+def _volume_values(
+    frame: pd.DataFrame,
+    hist: pd.DataFrame | None,
+    volume_col: str | None,
+    max_volume_share: float,
+    notes: list[str],
+) -> pd.Series | None:
+    """Per site: the volume attribute, or the mean of that metric over history (missing: 0)."""
+    if volume_col is None:
+        return None
+    vol_name = str(volume_col)
+    volume: pd.Series | None = None
+    if vol_name in frame.columns and _is_numeric(frame[vol_name]):
+        volume = frame[vol_name].astype(float)
+    elif hist is not None and vol_name in set(hist["metric"]):
+        volume = _metric_rows(hist, vol_name).groupby("site_id")["value"].mean()
+        volume = volume.reindex(frame.index)
+    elif isinstance(volume_col, _Default):
+        notes.append(
+            f"no volume column {vol_name!r}: the {max_volume_share:.0%} volume cap was not "
+            "applied (pass volume_col=)"
+        )
+        return None
+    else:
+        raise ValueError(
+            f"volume_col {vol_name!r} is neither a numeric column of sites nor a metric in history"
+        )
+    if volume.isna().any():
+        missing = volume.index[volume.isna()].tolist()
+        notes.append(f"no volume for {missing[:5]}: counted as 0")
+        volume = volume.fillna(0.0)
+    if (volume < 0).any():
+        raise ValueError(f"volume {vol_name!r} has negative values")
+    return volume
+
+
+@dataclass(frozen=True, slots=True)
+class _Pool:
+    """The eligible sites, their strata and the order in which they are taken."""
+
+    labels: pd.Series
+    """Stratum of every site."""
+    eligible: pd.Index
+    sizes: pd.Series
+    """Eligible sites per stratum."""
+    alloc: pd.Series
+    """Pilot slots per stratum (largest-remainder proportional)."""
+    per_stratum: dict[str, list[str]]
+    """Eligible members of each stratum, most affected (or seeded random) first."""
+    tiebreak: pd.Series
+    problem: pd.Series | None
+    volume: pd.Series | None
+    """Volume per site (``None``: no cap)."""
+    volume_name: str | None
+
+
+def _pool(
+    frame: pd.DataFrame,
+    labels: pd.Series,
+    eligible: pd.Index,
+    n: int,
+    problem: pd.Series | None,
+    problem_direction: str,
+    volume: pd.Series | None,
+    volume_name: str | None,
+    seed: int,
+) -> _Pool:
+    sizes = labels[eligible].value_counts().sort_index()
+    alloc = _allocate(sizes, n)
     rng = np.random.default_rng(seed)
     tiebreak = pd.Series(rng.random(len(frame)), index=frame.index)
     if problem is not None:
@@ -412,153 +499,197 @@ def propose_pilot_sites(
         order_key = signed.rank(ascending=False, method="first")
     else:
         order_key = tiebreak.rank(method="first")
-    total_volume = float(volume.sum()) if volume is not None else 0.0
-    cap = max_volume_share * total_volume
-
-    chosen: list[str] = []
-    used = 0.0
-
-    def fits(sid: str) -> bool:
-        return volume is None or total_volume <= 0 or used + float(volume[sid]) <= cap + 1e-9
-
     per_stratum: dict[str, list[str]] = {}
     for stratum in sizes.index:
         members = [s for s in eligible if labels[s] == stratum]
         members.sort(key=lambda s: (order_key[s], tiebreak[s]))
         per_stratum[stratum] = members
+    return _Pool(
+        labels, eligible, sizes, alloc, per_stratum, tiebreak, problem, volume, volume_name
+    )
+
+
+@dataclass(slots=True)
+class _Picker:
+    """The sites chosen so far and the volume they carry, against the cap."""
+
+    volume: pd.Series | None
+    cap: float
+    total_volume: float
+    chosen: list[str] = field(default_factory=list)
+    used: float = 0.0
+    running: list[float] = field(default_factory=list)
+    """``used`` right after each chosen site was taken."""
+
+    def take(self, sid: str) -> bool:
+        """Choose ``sid`` if it fits under the volume cap; whether it did."""
+        volume = self.volume
+        if (
+            volume is None
+            or self.total_volume <= 0
+            or self.used + float(volume[sid]) <= self.cap + 1e-9
+        ):
+            self.chosen.append(sid)
+            self.used += 0.0 if volume is None else float(volume[sid])
+            self.running.append(self.used)
+            return True
+        return False
+
+    @property
+    def share(self) -> float | None:
+        """Share of total volume at the chosen sites (``None`` without volume)."""
+        if self.volume is not None and self.total_volume > 0:
+            return self.used / self.total_volume
+        return None
+
+
+def _pick(pool: _Pool, n: int, max_volume_share: float, notes: list[str]) -> _Picker:
+    """Round robin over the strata, then unfilled slots to the most affected sites anywhere."""
+    total_volume = float(pool.volume.sum()) if pool.volume is not None else 0.0
+    picker = _Picker(pool.volume, max_volume_share * total_volume, total_volume)
     # Round robin over the strata (most affected site of each stratum first), so that a
     # binding volume cap does not starve the strata visited last.
-    taken = dict.fromkeys(sizes.index, 0)
-    cursor = dict.fromkeys(sizes.index, 0)
+    taken = dict.fromkeys(pool.sizes.index, 0)
+    cursor = dict.fromkeys(pool.sizes.index, 0)
     while True:
         progressed = False
-        for stratum in sizes.index:
-            members = per_stratum[stratum]
-            while taken[stratum] < alloc[stratum] and cursor[stratum] < len(members):
+        for stratum in pool.sizes.index:
+            members = pool.per_stratum[stratum]
+            while taken[stratum] < pool.alloc[stratum] and cursor[stratum] < len(members):
                 sid = members[cursor[stratum]]
                 cursor[stratum] += 1
-                if fits(sid):
-                    chosen.append(sid)
-                    used += 0.0 if volume is None else float(volume[sid])
+                if picker.take(sid):
                     taken[stratum] += 1
                     progressed = True
                     break
         if not progressed:
             break
-    shortfall = int(n) - len(chosen)
-    if shortfall > 0:
-        rest = [s for s in eligible if s not in chosen]
-        if problem is not None:
-            pct = {
-                s: (per_stratum[labels[s]].index(s) + 1) / len(per_stratum[labels[s]]) for s in rest
-            }
-            rest.sort(key=lambda s: (pct[s], tiebreak[s]))
-        else:
-            rest.sort(key=lambda s: tiebreak[s])
-        for sid in rest:
-            if len(chosen) >= n:
-                break
-            if fits(sid):
-                chosen.append(sid)
-                used += 0.0 if volume is None else float(volume[sid])
-        if len(chosen) < n:
-            notes.append(
-                f"only {len(chosen)} of {n} sites fit under the {max_volume_share:.0%} volume cap"
-            )
-        else:
-            notes.append(
-                "some strata could not fill their share under the volume cap; their slots went "
-                "to the most affected sites elsewhere"
-            )
-    if not chosen:
-        return SiteProposal(
-            (), {}, (), None, **base, warnings=tuple(notes),
-            error=f"no site fits under the {max_volume_share:.0%} volume cap",
-        )  # fmt: skip
+    if n - len(picker.chosen) > 0:
+        _fill_shortfall(pool, picker, n, max_volume_share, notes)
+    return picker
 
-    details: dict[str, tuple[Reason, ...]] = {}
-    running = 0.0
-    for sid in chosen:
-        stratum = labels[sid]
-        members = per_stratum[stratum]
-        items: list[Reason] = []
-        if stratify_by is not None:
-            items.append(
-                make_reason(
-                    "stratum_share",
-                    "{by} {stratum}: {sites} of {eligible} sites, {slots} of {n} pilot slots "
-                    "by proportion",
-                    by=stratify_by,
-                    stratum=str(stratum),
-                    sites=int(sizes[stratum]),
-                    eligible=len(eligible),
-                    slots=int(alloc[stratum]),
-                    n=n,
-                )  # fmt: skip
-            )
-        if problem is not None:
-            rank = members.index(sid) + 1
-            params = {
-                "metric": problem_metric, "value": float(problem[sid]), "rank": rank,
-                "members": len(members), "direction": problem_direction,
-                "top": math.ceil(100 * rank / len(members)),
-                "by": stratify_by, "stratum": str(stratum) if stratify_by is not None else None,
-            }  # fmt: skip
-            where = f"{stratify_by} {stratum}" if stratify_by is not None else "all sites"
-            side = "highest" if problem_direction == "high" else "lowest"
-            items.append(
-                Reason(
-                    "problem_rank",
-                    params,
-                    f"{problem_metric} {problem[sid]:.3g}: rank {rank} of {len(members)} in "
-                    f"{where} ({side} {params['top']} %, the problem is clearly present)",
-                )
-            )
-        else:
-            items.append(
-                make_reason(
-                    "random_order", "chosen in a seeded random order (no problem metric given)"
-                )
-            )
-        if volume is not None and total_volume > 0:
-            running += float(volume[sid])
-            items.append(
-                make_reason(
-                    "volume_share",
-                    "{name} {volume:,.4g} = {share:.1%} of total volume "
-                    "(pilot total {running:.1%}, cap {cap:.0%})",
-                    name=vol_name,
-                    volume=float(volume[sid]),
-                    share=float(volume[sid] / total_volume),
-                    running=running / total_volume,
-                    cap=max_volume_share,
-                )  # fmt: skip
-            )
-        details[sid] = tuple(items)
-    reasons = {sid: tuple(r.text for r in items) for sid, items in details.items()}
-    if problem is not None:
+
+def _fill_shortfall(
+    pool: _Pool, picker: _Picker, n: int, max_volume_share: float, notes: list[str]
+) -> None:
+    rest = [s for s in pool.eligible if s not in picker.chosen]
+    if pool.problem is not None:
+        per_stratum, labels = pool.per_stratum, pool.labels
+        pct = {s: (per_stratum[labels[s]].index(s) + 1) / len(per_stratum[labels[s]]) for s in rest}
+        rest.sort(key=lambda s: (pct[s], pool.tiebreak[s]))
+    else:
+        rest.sort(key=lambda s: pool.tiebreak[s])
+    for sid in rest:
+        if len(picker.chosen) >= n:
+            break
+        picker.take(sid)
+    if len(picker.chosen) < n:
         notes.append(
-            f"sites chosen for extreme {problem_metric} tend to improve on their own "
-            "(regression to the mean): use select_controls(method='matched') with history so "
-            "that controls match the pre-period level"
+            f"only {len(picker.chosen)} of {n} sites fit under the {max_volume_share:.0%} volume "
+            "cap"
         )
-    strata_rows = tuple(
+    else:
+        notes.append(
+            "some strata could not fill their share under the volume cap; their slots went "
+            "to the most affected sites elsewhere"
+        )
+
+
+def _proposal_reasons(
+    pool: _Pool,
+    sid: str,
+    picker: _Picker,
+    n: Any,
+    *,
+    stratify_by: str | None,
+    problem_metric: str | None,
+    problem_direction: str,
+    max_volume_share: float,
+) -> tuple[Reason, ...]:
+    """Why ``sid`` was chosen: its stratum's share, its rank on the problem, its volume."""
+    stratum = pool.labels[sid]
+    members = pool.per_stratum[stratum]
+    items: list[Reason] = []
+    if stratify_by is not None:
+        items.append(
+            make_reason(
+                "stratum_share",
+                "{by} {stratum}: {sites} of {eligible} sites, {slots} of {n} pilot slots "
+                "by proportion",
+                by=stratify_by,
+                stratum=str(stratum),
+                sites=int(pool.sizes[stratum]),
+                eligible=len(pool.eligible),
+                slots=int(pool.alloc[stratum]),
+                n=n,
+            )
+        )
+    if pool.problem is not None:
+        items.append(
+            _problem_reason(pool, sid, members, stratify_by, problem_metric, problem_direction)
+        )
+    else:
+        items.append(
+            make_reason("random_order", "chosen in a seeded random order (no problem metric given)")
+        )
+    volume, total = pool.volume, picker.total_volume
+    if volume is not None and total > 0:
+        running = picker.running[picker.chosen.index(sid)]
+        items.append(
+            make_reason(
+                "volume_share",
+                "{name} {volume:,.4g} = {share:.1%} of total volume "
+                "(pilot total {running:.1%}, cap {cap:.0%})",
+                name=pool.volume_name,
+                volume=float(volume[sid]),
+                share=float(volume[sid] / total),
+                running=running / total,
+                cap=max_volume_share,
+            )
+        )
+    return tuple(items)
+
+
+def _problem_reason(
+    pool: _Pool,
+    sid: str,
+    members: list[str],
+    stratify_by: str | None,
+    problem_metric: str | None,
+    problem_direction: str,
+) -> Reason:
+    stratum = pool.labels[sid]
+    rank = members.index(sid) + 1
+    value = pool.problem[sid]
+    params = {
+        "metric": problem_metric,
+        "value": float(value),
+        "rank": rank,
+        "members": len(members),
+        "direction": problem_direction,
+        "top": math.ceil(100 * rank / len(members)),
+        "by": stratify_by,
+        "stratum": str(stratum) if stratify_by is not None else None,
+    }
+    where = f"{stratify_by} {stratum}" if stratify_by is not None else "all sites"
+    side = "highest" if problem_direction == "high" else "lowest"
+    return Reason(
+        "problem_rank",
+        params,
+        f"{problem_metric} {value:.3g}: rank {rank} of {len(members)} in "
+        f"{where} ({side} {params['top']} %, the problem is clearly present)",
+    )
+
+
+def _strata_rows(pool: _Pool, chosen: list[str]) -> tuple[dict[str, Any], ...]:
+    return tuple(
         {
             "stratum": str(s),
-            "n_sites": int(sizes[s]),
-            "allocated": int(alloc[s]),
-            "chosen": int(sum(labels[c] == s for c in chosen)),
+            "n_sites": int(pool.sizes[s]),
+            "allocated": int(pool.alloc[s]),
+            "chosen": int(sum(pool.labels[c] == s for c in chosen)),
         }
-        for s in sizes.index
-    )
-    return SiteProposal(
-        site_ids=tuple(chosen),
-        reasons=reasons,
-        reason_details=details,
-        strata=strata_rows,
-        volume_share=(used / total_volume) if volume is not None and total_volume > 0 else None,
-        warnings=tuple(notes),
-        **base,
+        for s in pool.sizes.index
     )
 
 
@@ -676,6 +807,78 @@ def select_controls(
         Metric of ``history`` (required when it holds several).
     """
     frame = _site_frame(sites)
+    pilots, match_on = _check_controls(frame, method, pilot_site_ids, match_on, rerandomize)
+    notes: list[str] = []
+    covs = _covariates(frame, history, metric, match_on)
+    cov_names = list(covs.columns)
+    if method == "matched" and not cov_names:
+        raise ValueError("matched controls need history or match_on to match on")
+    candidates = _candidates(frame, covs, pilots, notes)
+    if n is None:
+        n = min(2 * len(pilots), len(candidates))
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"n must be a positive whole number, got {n!r}")
+    if n > len(candidates):
+        raise ValueError(f"n={n} controls requested but only {len(candidates)} candidates exist")
+    if not candidates:
+        empty = BalanceTable((), BALANCE_THRESHOLD, 0.0, len(pilots), 0, "no candidates")
+        return ControlSelection(
+            (), tuple(pilots), method, {}, empty, tuple(cov_names), error="no candidate sites"
+        )
+    numeric = [c for c in cov_names if _is_numeric(covs[c])]
+    categorical = [c for c in cov_names if c not in numeric]
+    rng = np.random.default_rng(seed)
+    if method == "matched":
+        matches, details = _match(covs, pilots, candidates, numeric, categorical, n)
+        chosen, n_draws = list(matches), 0
+    else:
+        matches = {}
+        chosen, details, n_draws = _draw_stratified(
+            covs, pilots, candidates, numeric, categorical, n, rerandomize, rng, notes
+        )
+    table = _selection_balance(frame, covs, pilots, chosen, notes)
+    return ControlSelection(
+        control_ids=tuple(chosen),
+        pilot_ids=tuple(pilots),
+        method=method,
+        reasons={cid: tuple(r.text for r in items) for cid, items in details.items()},
+        reason_details=details,
+        balance=table,
+        covariates=tuple(cov_names),
+        matches=matches,
+        n_draws=n_draws,
+        seed=int(seed),
+        warnings=tuple(notes),
+    )
+
+
+def _selection_balance(
+    frame: pd.DataFrame, covs: pd.DataFrame, pilots: list[str], chosen: list[str], notes: list[str]
+) -> BalanceTable:
+    """Balance of the covariates between the pilots and the chosen controls."""
+    cov_names = list(covs.columns)
+    if not cov_names:
+        return BalanceTable((), BALANCE_THRESHOLD, 0.0, len(pilots), len(chosen))
+    balance_frame = frame[[]].copy()
+    for c in cov_names:
+        balance_frame[c] = covs[c]
+    balance_frame["site_id"] = balance_frame.index
+    table = balance_table(balance_frame, pilots, chosen, cov_names)
+    if table.flagged:
+        notes.append(
+            f"imbalanced after selection (|SMD| > {table.threshold}): {', '.join(table.flagged)}"
+        )
+    return table
+
+
+def _check_controls(
+    frame: pd.DataFrame,
+    method: str,
+    pilot_site_ids: Sequence[Any],
+    match_on: Sequence[str] | None,
+    rerandomize: Any,
+) -> tuple[list[str], list[str]]:
+    """The pilot ids and ``match_on`` columns, checked against ``frame``."""
     if method not in ("matched", "stratified_random"):
         raise ValueError(f"method must be 'matched' or 'stratified_random', got {method!r}")
     pilots = _ids(pilot_site_ids, "pilot_site_ids")
@@ -690,8 +893,13 @@ def select_controls(
         raise ValueError(f"sites has no column(s) {missing} to match on")
     if isinstance(rerandomize, bool) or not isinstance(rerandomize, int) or rerandomize < 1:
         raise ValueError(f"rerandomize must be a positive whole number, got {rerandomize!r}")
-    notes: list[str] = []
+    return pilots, match_on
 
+
+def _covariates(
+    frame: pd.DataFrame, history: pd.DataFrame | None, metric: str | None, match_on: list[str]
+) -> pd.DataFrame:
+    """``<metric> level`` and ``<metric> trend`` from history, then the ``match_on`` columns."""
     covs = pd.DataFrame(index=frame.index)
     if history is not None:
         hist = _history_frame(history)
@@ -705,11 +913,14 @@ def select_controls(
         covs[f"{metric} trend"] = trend.reindex(frame.index)
     for col in match_on:
         covs[col] = frame[col]
-    cov_names = list(covs.columns)
-    if method == "matched" and not cov_names:
-        raise ValueError("matched controls need history or match_on to match on")
+    return covs
 
-    incomplete = covs.index[covs.isna().any(axis=1)] if cov_names else pd.Index([])
+
+def _candidates(
+    frame: pd.DataFrame, covs: pd.DataFrame, pilots: list[str], notes: list[str]
+) -> list[str]:
+    """Sites other than the pilots with complete covariates (notes on the ones left out)."""
+    incomplete = covs.index[covs.isna().any(axis=1)] if len(covs.columns) else pd.Index([])
     bad_pilots = [p for p in pilots if p in incomplete]
     if bad_pilots:
         notes.append(f"pilot site(s) {bad_pilots} lack covariate data; matched on what exists")
@@ -719,165 +930,161 @@ def select_controls(
             f"{len(incomplete.difference(pilots))} candidate site(s) without covariate data "
             "were left out"
         )
-    if n is None:
-        n = min(2 * len(pilots), len(candidates))
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive whole number, got {n!r}")
-    if n > len(candidates):
-        raise ValueError(f"n={n} controls requested but only {len(candidates)} candidates exist")
-    if not candidates:
-        empty = BalanceTable((), BALANCE_THRESHOLD, 0.0, len(pilots), 0, "no candidates")
-        return ControlSelection(
-            (), tuple(pilots), method, {}, empty, tuple(cov_names), error="no candidate sites"
-        )
+    return candidates
 
-    numeric = [c for c in cov_names if _is_numeric(covs[c])]
-    categorical = [c for c in cov_names if c not in numeric]
+
+def _match(
+    covs: pd.DataFrame,
+    pilots: list[str],
+    candidates: list[str],
+    numeric: list[str],
+    categorical: list[str],
+    n: int,
+) -> tuple[dict[str, str], dict[str, tuple[Reason, ...]]]:
+    """Nearest neighbours without replacement, closest pilot-candidate pair first."""
     z = pd.DataFrame(index=covs.index)
     for c in numeric:
         sd = covs[c].astype(float).std(ddof=1)
         z[c] = (covs[c].astype(float) - covs[c].astype(float).mean()) / (sd if sd > 0 else 1.0)
-    balance_frame = frame[[]].copy()
-    for c in cov_names:
-        balance_frame[c] = covs[c]
-    balance_frame["site_id"] = balance_frame.index
-
-    rng = np.random.default_rng(seed)
-    details: dict[str, tuple[Reason, ...]] = {}
+    zp = z.loc[pilots, numeric].fillna(0.0).to_numpy()
+    zc = z.loc[candidates, numeric].to_numpy()
+    dist2 = ((zp[:, None, :] - zc[None, :, :]) ** 2).sum(axis=2) if numeric else 0.0
+    dist2 = np.zeros((len(pilots), len(candidates))) + dist2
+    for c in categorical:
+        pv = covs.loc[pilots, c].astype(str).to_numpy()
+        cv = covs.loc[candidates, c].astype(str).to_numpy()
+        dist2 += _CATEGORY_PENALTY**2 * (pv[:, None] != cv[None, :])
+    dist = np.sqrt(dist2)
+    quota = np.full(len(pilots), n // len(pilots))
+    extra = n - int(quota.sum())
+    if extra:
+        quota[np.argsort(dist.min(axis=1), kind="stable")[:extra]] += 1
+    order = np.argsort(dist, axis=None, kind="stable")
+    taken = np.zeros(len(candidates), bool)
     matches: dict[str, str] = {}
-    n_draws = 0
-    if method == "matched":
-        zp = z.loc[pilots, numeric].fillna(0.0).to_numpy()
-        zc = z.loc[candidates, numeric].to_numpy()
-        dist2 = ((zp[:, None, :] - zc[None, :, :]) ** 2).sum(axis=2) if numeric else 0.0
-        dist2 = np.zeros((len(pilots), len(candidates))) + dist2
-        for c in categorical:
-            pv = covs.loc[pilots, c].astype(str).to_numpy()
-            cv = covs.loc[candidates, c].astype(str).to_numpy()
-            dist2 += _CATEGORY_PENALTY**2 * (pv[:, None] != cv[None, :])
-        dist = np.sqrt(dist2)
-        quota = np.full(len(pilots), n // len(pilots))
-        extra = n - int(quota.sum())
-        if extra:
-            quota[np.argsort(dist.min(axis=1), kind="stable")[:extra]] += 1
-        order = np.argsort(dist, axis=None, kind="stable")
-        taken = np.zeros(len(candidates), bool)
-        for flat in order:
-            i, j = divmod(int(flat), len(candidates))
-            if quota[i] == 0 or taken[j]:
-                continue
-            taken[j] = True
-            quota[i] -= 1
-            cid, pid = candidates[j], pilots[i]
-            matches[cid] = pid
-            pairs = [[c, _fmt(covs.at[cid, c]), _fmt(covs.at[pid, c])] for c in cov_names]
-            details[cid] = (
-                make_reason(
-                    "nearest_match",
-                    "nearest unused match for pilot {pilot} (standardized distance {distance:.2f})",
-                    pilot=pid,
-                    distance=float(dist[i, j]),
-                ),  # fmt: skip
-                Reason(
-                    "match_detail",
-                    {"pairs": pairs},
-                    "control vs pilot: " + ", ".join(f"{c} {a} vs {b}" for c, a, b in pairs),
-                ),
-            )
-            if len(matches) == n:
-                break
-        chosen = list(matches)
-    else:
-        strata_cols = categorical
-        if strata_cols:
-            key = covs[strata_cols].astype(str).agg(" / ".join, axis=1)
-        else:
-            key = pd.Series("all sites", index=covs.index)
-        pilot_counts = key[pilots].value_counts()
-        cand_key = key[candidates]
-        cand_counts = cand_key.value_counts()
-        target = _allocate(pilot_counts.astype(float), n, cap=False)
-        alloc = {s: int(min(target.get(s, 0), cand_counts.get(s, 0))) for s in cand_counts.index}
-        short = n - sum(alloc.values())
-        if short > 0:
-            notes.append(
-                "the pilots' strata have too few candidates; the remaining controls were drawn "
-                "from other strata"
-            )
-            spare = {s: int(cand_counts[s] - alloc[s]) for s in cand_counts.index}
-            for s in sorted(spare, key=lambda s: -spare[s]):
-                add = min(spare[s], short)
-                alloc[s] += add
-                short -= add
-        groups = {s: [c for c in candidates if cand_key[c] == s] for s in cand_counts.index}
-        score_matrix = _balance_matrix(covs, numeric, categorical)
-        position = {sid: i for i, sid in enumerate(covs.index)}
-        pilot_rows = score_matrix[[position[p] for p in pilots]]
-        best: list[str] | None = None
-        best_score = np.inf
-        best_draw = 0
-        for draw in range(rerandomize):
-            pick: list[str] = []
-            for s, k in alloc.items():
-                if k:
-                    pick.extend(rng.choice(groups[s], size=k, replace=False).tolist())
-            score = (
-                _max_abs_smd(pilot_rows, score_matrix[[position[c] for c in pick]])
-                if cov_names
-                else 0.0
-            )
-            if score < best_score - 1e-12:
-                best, best_score, best_draw = pick, score, draw + 1
-            if not cov_names:
-                break
-        n_draws = rerandomize if cov_names else 1
-        chosen = list(best or [])
-        for cid in chosen:
-            s = cand_key[cid]
-            label = f"stratum {' / '.join(strata_cols)} = {s}" if strata_cols else "all candidates"
-            params = {
-                "by": " / ".join(strata_cols) if strata_cols else None,
-                "stratum": str(s) if strata_cols else None,
-                "taken": int(alloc[s]), "candidates": int(cand_counts[s]),
-            }  # fmt: skip
-            items = [
-                Reason(
-                    "drawn_in_stratum",
-                    params,
-                    f"drawn at random within {label} ({alloc[s]} of {cand_counts[s]} candidates)",
-                )
-            ]
-            if cov_names:
-                items.append(
-                    make_reason(
-                        "best_draw",
-                        "draw {draw} of {draws} kept for the best balance (max |SMD| {smd:.2f})",
-                        draw=best_draw,
-                        draws=n_draws,
-                        smd=float(best_score),
-                    )  # fmt: skip
-                )
-            details[cid] = tuple(items)
+    details: dict[str, tuple[Reason, ...]] = {}
+    for flat in order:
+        i, j = divmod(int(flat), len(candidates))
+        if quota[i] == 0 or taken[j]:
+            continue
+        taken[j] = True
+        quota[i] -= 1
+        cid, pid = candidates[j], pilots[i]
+        matches[cid] = pid
+        details[cid] = _match_reasons(covs, cid, pid, float(dist[i, j]))
+        if len(matches) == n:
+            break
+    return matches, details
 
-    table = (
-        balance_table(balance_frame, pilots, chosen, cov_names)
-        if cov_names
-        else BalanceTable((), BALANCE_THRESHOLD, 0.0, len(pilots), len(chosen))
+
+def _match_reasons(covs: pd.DataFrame, cid: str, pid: str, distance: float) -> tuple[Reason, ...]:
+    pairs = [[c, _fmt(covs.at[cid, c]), _fmt(covs.at[pid, c])] for c in covs.columns]
+    return (
+        make_reason(
+            "nearest_match",
+            "nearest unused match for pilot {pilot} (standardized distance {distance:.2f})",
+            pilot=pid,
+            distance=distance,
+        ),
+        Reason(
+            "match_detail",
+            {"pairs": pairs},
+            "control vs pilot: " + ", ".join(f"{c} {a} vs {b}" for c, a, b in pairs),
+        ),
     )
-    if table.flagged:
-        notes.append(
-            f"imbalanced after selection (|SMD| > {table.threshold}): {', '.join(table.flagged)}"
+
+
+def _draw_stratified(
+    covs: pd.DataFrame,
+    pilots: list[str],
+    candidates: list[str],
+    numeric: list[str],
+    categorical: list[str],
+    n: int,
+    rerandomize: int,
+    rng: np.random.Generator,
+    notes: list[str],
+) -> tuple[list[str], dict[str, tuple[Reason, ...]], int]:
+    """Random draws within the categorical strata; the best balanced of ``rerandomize`` kept."""
+    cov_names = list(covs.columns)
+    strata_cols = categorical
+    if strata_cols:
+        key = covs[strata_cols].astype(str).agg(" / ".join, axis=1)
+    else:
+        key = pd.Series("all sites", index=covs.index)
+    cand_key = key[candidates]
+    cand_counts = cand_key.value_counts()
+    alloc = _stratum_quota(key[pilots].value_counts(), cand_counts, n, notes)
+    groups = {s: [c for c in candidates if cand_key[c] == s] for s in cand_counts.index}
+    score_matrix = _balance_matrix(covs, numeric, categorical)
+    position = {sid: i for i, sid in enumerate(covs.index)}
+    pilot_rows = score_matrix[[position[p] for p in pilots]]
+    best: list[str] | None = None
+    best_score = np.inf
+    best_draw = 0
+    for draw in range(rerandomize):
+        pick: list[str] = []
+        for s, k in alloc.items():
+            if k:
+                pick.extend(rng.choice(groups[s], size=k, replace=False).tolist())
+        score = (
+            _max_abs_smd(pilot_rows, score_matrix[[position[c] for c in pick]])
+            if cov_names
+            else 0.0
         )
-    return ControlSelection(
-        control_ids=tuple(chosen),
-        pilot_ids=tuple(pilots),
-        method=method,
-        reasons={cid: tuple(r.text for r in items) for cid, items in details.items()},
-        reason_details=details,
-        balance=table,
-        covariates=tuple(cov_names),
-        matches=matches,
-        n_draws=n_draws,
-        seed=int(seed),
-        warnings=tuple(notes),
-    )
+        if score < best_score - 1e-12:
+            best, best_score, best_draw = pick, score, draw + 1
+        if not cov_names:
+            break
+    n_draws = rerandomize if cov_names else 1
+    chosen = list(best or [])
+    by = " / ".join(strata_cols) if strata_cols else None
+    details: dict[str, tuple[Reason, ...]] = {}
+    for cid in chosen:
+        s = cand_key[cid]
+        label = f"stratum {by} = {s}" if strata_cols else "all candidates"
+        params = {
+            "by": by,
+            "stratum": str(s) if strata_cols else None,
+            "taken": int(alloc[s]),
+            "candidates": int(cand_counts[s]),
+        }
+        items = [
+            Reason(
+                "drawn_in_stratum",
+                params,
+                f"drawn at random within {label} ({alloc[s]} of {cand_counts[s]} candidates)",
+            )
+        ]
+        if cov_names:
+            items.append(
+                make_reason(
+                    "best_draw",
+                    "draw {draw} of {draws} kept for the best balance (max |SMD| {smd:.2f})",
+                    draw=best_draw,
+                    draws=n_draws,
+                    smd=float(best_score),
+                )
+            )
+        details[cid] = tuple(items)
+    return chosen, details, n_draws
+
+
+def _stratum_quota(
+    pilot_counts: pd.Series, cand_counts: pd.Series, n: int, notes: list[str]
+) -> dict[Any, int]:
+    """Controls per stratum in proportion to the pilots'; shortfalls from the largest spares."""
+    target = _allocate(pilot_counts.astype(float), n, cap=False)
+    alloc = {s: int(min(target.get(s, 0), cand_counts.get(s, 0))) for s in cand_counts.index}
+    short = n - sum(alloc.values())
+    if short > 0:
+        notes.append(
+            "the pilots' strata have too few candidates; the remaining controls were drawn "
+            "from other strata"
+        )
+        spare = {s: int(cand_counts[s] - alloc[s]) for s in cand_counts.index}
+        for s in sorted(spare, key=lambda s: -spare[s]):
+            add = min(spare[s], short)
+            alloc[s] += add
+            short -= add
+    return alloc

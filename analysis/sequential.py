@@ -55,6 +55,7 @@ from scipy import optimize, special, stats
 
 from analysis.data import parse_date, validate
 from analysis.did import fit_twfe
+from analysis.inference import check_alpha, normal_critical, z_from_t
 from analysis.results import ResultMixin
 
 __all__ = [
@@ -85,7 +86,7 @@ def obf_spending(fraction: np.ndarray | float, alpha: float) -> np.ndarray:
     ``tau=1``); fractions above 1 are treated as 1.
     """
     tau = np.clip(np.asarray(fraction, dtype=float), 0.0, 1.0)
-    q = stats.norm.isf(alpha / 2)
+    q = normal_critical(alpha)
     with np.errstate(divide="ignore"):
         out = 2 * stats.norm.sf(q / np.sqrt(tau))
     return np.where(tau > 0, out, 0.0)
@@ -125,14 +126,19 @@ def _pdf(x: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * x * x) * _INV_SQRT_2PI
 
 
+def _marginal_boundary(spent: float, two_sided: bool) -> float:
+    """z whose upper tail holds ``spent`` (half of it when ``two_sided``), capped at ``_Z_CAP``."""
+    tail = spent / 2 if two_sided else spent
+    return min(float(normal_critical(max(tail, 1e-300), "larger")), _Z_CAP)
+
+
 @lru_cache(maxsize=256)
 def _boundaries_cached(
     increments: tuple[float, ...], information: tuple[float, ...], two_sided: bool
 ) -> tuple[float, ...]:
     k_looks = len(increments)
     c = np.empty(k_looks)
-    tail = increments[0] / 2 if two_sided else increments[0]
-    c[0] = min(float(stats.norm.isf(max(tail, 1e-300))), _Z_CAP)
+    c[0] = _marginal_boundary(increments[0], two_sided)
     low = -c[0] if two_sided else -8.0
     z, w = _grid(low, c[0], 0.02)
     dens = _pdf(z)
@@ -158,8 +164,7 @@ def _boundaries_cached(
         inc = increments[k]
         if inc <= 1e-13:
             # So little is spent that crossing is (numerically) the marginal tail alone.
-            tail = inc / 2 if two_sided else inc
-            ck = min(float(stats.norm.isf(max(tail, 1e-300))), _Z_CAP)
+            ck = _marginal_boundary(inc, two_sided)
         else:
             lo = 0.0 if two_sided else -8.0
             if crossing(lo) <= inc:
@@ -207,8 +212,7 @@ def spending_boundaries(
     numpy.ndarray
         ``c_k`` for every look (one-sided: reject when ``Z_k >= c_k``).
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    check_alpha(alpha)
     tau = np.asarray(fractions, dtype=float)
     if tau.ndim != 1 or tau.size == 0:
         raise ValueError("fractions must be a non-empty 1-D sequence")
@@ -395,12 +399,7 @@ def _evaluate_looks(
     two_sided = direction == "two-sided"
     sign = -1.0 if direction == "decrease" else 1.0
     t = estimate / se
-    # t(df) -> z with the same tail probability, computed on the far side for accuracy.
-    z = np.where(
-        t >= 0,
-        stats.norm.isf(stats.t.sf(np.abs(t), df)),
-        -stats.norm.isf(stats.t.sf(np.abs(t), df)),
-    )
+    z = z_from_t(t, df)  # the z with the same tail probability as t under t(df)
     z_dir = np.abs(z) if two_sided else sign * z
     future = np.arange(days[-1] + 1, planned_days + 1)
     all_days = np.maximum.accumulate(np.concatenate([np.minimum(days, planned_days), future]))
@@ -435,7 +434,9 @@ class SequentialLook(ResultMixin):
     se: float
     """Site-clustered CR1 standard error."""
     z: float
-    """``estimate / se`` mapped to the normal scale through t(G-1)."""
+    """``estimate / se`` mapped to the normal scale through t(nu): ``nu`` is the
+    Welch-Satterthwaite df of the per-site changes (post mean - pre mean), or ``G - 1`` when an
+    arm has fewer than two sites or no spread."""
     boundary: float
     """Critical z at this look (the sequential design's; sign-adjusted for "decrease")."""
     crossed: bool
@@ -537,49 +538,143 @@ class SequentialResult(ResultMixin):
 # Monitoring
 
 
-def _as_date(ts: pd.Timestamp | None) -> dt.date | None:
-    return None if ts is None else ts.date()
-
-
-def _failed(
-    metric: str,
-    start: pd.Timestamp,
-    planned_end: pd.Timestamp,
-    as_of: pd.Timestamp | None,
-    alpha: float,
-    direction: str,
-    min_effect: float | None,
-    reason: str,
-    warnings: tuple[str, ...],
-) -> SequentialResult:
-    return SequentialResult(
-        metric=metric,
-        start=start.date(),
-        planned_end=planned_end.date(),
-        as_of=_as_date(as_of),
-        alpha=alpha,
-        direction=direction,
-        min_effect=min_effect,
-        looks=(),
-        first_crossing=None,
-        naive_first_crossing=None,
-        status="keep_running",
-        conditional_power=None,
-        repeated_ci_low=_NAN,
-        repeated_ci_high=_NAN,
-        reached_planned_end=False,
-        method=_METHOD,
-        warnings=warnings,
-        error=reason,
-    )
-
-
 _METHOD = (
     "group-sequential DiD: value ~ treated | site + day re-estimated each day, CR1 SE by site, "
     "t(Welch-Satterthwaite df of site changes) mapped to z; Lan-DeMets O'Brien-Fleming-type "
     "alpha spending on days/planned days; "
     "boundaries by recursive numerical integration with DiD information m*k/(m+k)"
 )
+
+
+def _check_arguments(alpha: float, direction: str, min_effect: float | None) -> None:
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be between 0 and 0.5, got {alpha}")
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
+    if min_effect is not None and not (np.isfinite(min_effect) and min_effect != 0):
+        raise ValueError(f"min_effect must be a non-zero number, got {min_effect!r}")
+
+
+def _planned_end(
+    planned_end: Any, start_ts: pd.Timestamp, pre_dates: np.ndarray, notes: list[str]
+) -> pd.Timestamp:
+    """The planned last day; by default as many days after the start as the pre-period has."""
+    if planned_end is None:
+        n_pre = len(pd.unique(pre_dates))
+        planned_ts = start_ts + pd.Timedelta(days=max(n_pre, 1) - 1)
+        notes.append(
+            f"no planned_end given: assumed {planned_ts.date()} ({n_pre} days, as long as the "
+            "pre-period); pass planned_end so that alpha is spent as planned"
+        )
+        return planned_ts
+    planned_ts = parse_date(planned_end, "planned_end")
+    if planned_ts < start_ts:
+        raise ValueError(f"planned_end {planned_ts.date()} is before start {start_ts.date()}")
+    return planned_ts
+
+
+def _twfe_fallback(obs: pd.DataFrame, arms: pd.Series, start_ts: pd.Timestamp):
+    """``day -> (estimate, se, n_sites) | None`` by :func:`fit_twfe` on the data up to ``day``."""
+
+    def fallback(d: pd.Timestamp) -> tuple[float, float, int] | None:
+        frame = obs[obs["date"] <= d].copy()
+        frame["treated"] = (
+            (frame["site_id"].map(arms) == "pilot") & (frame["date"] >= start_ts)
+        ).astype(float)
+        try:
+            fit = fit_twfe(frame, "value", ["treated"], "site_id", "date", cluster="site_id")
+        except ValueError:
+            return None
+        return fit.coef["treated"], fit.se["treated"], int(fit.n_clusters or 0)
+
+    return fallback
+
+
+def _make_looks(
+    rows: list[dict[str, Any]],
+    n_pre: int,
+    planned_days: int,
+    alpha: float,
+    direction: str,
+) -> tuple[tuple[SequentialLook, ...], np.ndarray, np.ndarray, np.ndarray, float]:
+    """The looks, and ``(z, z_in_direction, boundaries, final_boundary)`` behind them."""
+    looks_frame = pd.DataFrame(rows)
+    two_sided = direction == "two-sided"
+    sign = -1.0 if direction == "decrease" else 1.0
+    z, z_dir, bounds, c_final = _evaluate_looks(
+        looks_frame["day"].to_numpy(),
+        looks_frame["estimate"].to_numpy(),
+        looks_frame["se"].to_numpy(),
+        looks_frame["df"].to_numpy(),
+        n_pre,
+        planned_days,
+        alpha,
+        direction,
+    )
+    crossed = z_dir >= bounds
+    naive = z_dir >= normal_critical(alpha, "two-sided" if two_sided else "larger")
+    looks = tuple(
+        SequentialLook(
+            date=r.date.date(),
+            day=int(r.day),
+            information_fraction=float(min(r.day / planned_days, 1.0)),
+            estimate=float(r.estimate),
+            se=float(r.se),
+            z=float(zv),
+            boundary=float(b if two_sided else sign * b),
+            crossed=bool(cr),
+            naive_crossed=bool(nv),
+            n_sites=int(r.n_sites),
+        )
+        for r, zv, b, cr, nv in zip(
+            looks_frame.itertuples(), z, bounds, crossed, naive, strict=True
+        )
+    )
+    return looks, z, z_dir, bounds, c_final
+
+
+def _repeated_ci(last: SequentialLook, c_now: float, direction: str) -> tuple[float, float]:
+    """``estimate -/+ boundary * se``; a one-sided design leaves the far side open."""
+    if direction == "two-sided":
+        return last.estimate - c_now * last.se, last.estimate + c_now * last.se
+    if direction == "increase":
+        return last.estimate - c_now * last.se, float("inf")
+    return float("-inf"), last.estimate + c_now * last.se
+
+
+def _futility(
+    last: SequentialLook,
+    z_last: float,
+    z_dir_last: float,
+    c_final: float,
+    min_mag: float,
+    n_pre: int,
+    planned_days: int,
+    alpha: float,
+    direction: str,
+) -> tuple[float, bool]:
+    """Conditional power to cross the final boundary if the effect were ``min_mag`` from now
+    on, and whether the pilot looks futile (that power below 10 %, or the one-sided
+    ``1 - alpha`` bound already short of ``min_mag``)."""
+    two_sided = direction == "two-sided"
+    sign = -1.0 if direction == "decrease" else 1.0
+    theta = min_mag if not two_sided else (min_mag if last.estimate >= 0 else -min_mag)
+    info_now = 1.0 / last.se**2
+    scale = float(did_information(n_pre, planned_days) / did_information(n_pre, last.day))
+    info_final = info_now * max(scale, 1.0)
+    z_now = abs(float(z_last)) if two_sided else float(z_dir_last)
+    theta_dir = abs(theta) if two_sided else min_mag
+    if info_final - info_now <= 1e-12 * info_final:
+        cond_power = float(z_now >= c_final)
+    else:
+        extra = info_final - info_now
+        num = c_final * np.sqrt(info_final) - z_now * np.sqrt(info_now) - theta_dir * extra
+        cond_power = float(stats.norm.sf(num / np.sqrt(extra)))
+    q = normal_critical(alpha, "larger")
+    best_case = (
+        sign * last.estimate + q * last.se if not two_sided else abs(last.estimate) + q * last.se
+    )
+    return cond_power, cond_power < FUTILITY_POWER or best_case < min_mag
 
 
 def monitor(
@@ -620,12 +715,7 @@ def monitor(
     -------
     SequentialResult
     """
-    if not 0 < alpha < 0.5:
-        raise ValueError(f"alpha must be between 0 and 0.5, got {alpha}")
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
-    if min_effect is not None and not (np.isfinite(min_effect) and min_effect != 0):
-        raise ValueError(f"min_effect must be a non-zero number, got {min_effect!r}")
+    _check_arguments(alpha, direction, min_effect)
     obs, site_frame = validate(observations, sites, start)
     start_ts = parse_date(start, "start")
     if metric not in set(obs["metric"]):
@@ -638,127 +728,43 @@ def monitor(
         obs = obs[obs["date"] <= as_of_ts]
     notes: list[str] = []
     pre_dates = np.sort(obs.loc[obs["date"] < start_ts, "date"].unique())
-    if planned_end is None:
-        n_pre = len(pd.unique(pre_dates))
-        planned_ts = start_ts + pd.Timedelta(days=max(n_pre, 1) - 1)
-        notes.append(
-            f"no planned_end given: assumed {planned_ts.date()} ({n_pre} days, as long as the "
-            "pre-period); pass planned_end so that alpha is spent as planned"
-        )
-    else:
-        planned_ts = parse_date(planned_end, "planned_end")
-        if planned_ts < start_ts:
-            raise ValueError(f"planned_end {planned_ts.date()} is before start {start_ts.date()}")
-    min_mag = None if min_effect is None else abs(float(min_effect))
-    common = (metric, start_ts, planned_ts, as_of_ts, alpha, direction, min_mag)
-    if len(pre_dates) == 0:
-        return _failed(*common, "no pre-period observations up to as_of", tuple(notes))
-
-    arms = site_frame.set_index("site_id")["arm"]
-    wide = obs.pivot(index="site_id", columns="date", values="value").sort_index(axis=1)
-    pilot_mask = (arms.reindex(wide.index) == "pilot").to_numpy()
-    dates = pd.DatetimeIndex(wide.columns)
-    post_dates = dates[dates >= start_ts]
-    if len(post_dates) == 0:
-        return _failed(*common, "no post-period observations yet", tuple(notes))
-    if post_dates[-1] > planned_ts:
-        notes.append(
-            f"data run past the planned end {planned_ts.date()}; looks after it spend no more "
-            "alpha and use the final boundary"
-        )
+    planned_ts = _planned_end(planned_end, start_ts, pre_dates, notes)
+    header = dict(
+        metric=metric,
+        start=start_ts.date(),
+        planned_end=planned_ts.date(),
+        as_of=None if as_of_ts is None else as_of_ts.date(),
+        alpha=alpha,
+        direction=direction,
+        min_effect=None if min_effect is None else abs(float(min_effect)),
+        method=_METHOD,
+    )
+    rows = _monitor_rows(obs, site_frame, start_ts, planned_ts, len(pre_dates), notes)
+    if isinstance(rows, str):
+        return _no_decision(header, rows, notes)
     planned_days = (planned_ts - start_ts).days + 1
-    n_pre = len(pre_dates)
-    values = wide.to_numpy(dtype=float)
+    return _decide(header, rows, len(pre_dates), planned_days, notes)
 
-    def fallback(d: pd.Timestamp) -> tuple[float, float, int] | None:
-        frame = obs[obs["date"] <= d].copy()
-        frame["treated"] = (
-            (frame["site_id"].map(arms) == "pilot") & (frame["date"] >= start_ts)
-        ).astype(float)
-        try:
-            fit = fit_twfe(frame, "value", ["treated"], "site_id", "date", cluster="site_id")
-        except ValueError:
-            return None
-        return fit.coef["treated"], fit.se["treated"], int(fit.n_clusters or 0)
 
-    rows = _estimate_looks(values, pilot_mask, dates, start_ts, fallback)
-    if not rows:
-        return _failed(
-            *common,
-            "no look could be estimated (each look needs pilot and control sites with data "
-            "before and after the start, and a metric that varies)",
-            tuple(notes),
-        )
-
-    looks_frame = pd.DataFrame(rows)
-    sign = -1.0 if direction == "decrease" else 1.0
-    two_sided = direction == "two-sided"
-    days = looks_frame["day"].to_numpy()
-    z, z_dir, bounds, c_final = _evaluate_looks(
-        days,
-        looks_frame["estimate"].to_numpy(),
-        looks_frame["se"].to_numpy(),
-        looks_frame["df"].to_numpy(),
-        n_pre,
-        planned_days,
-        alpha,
-        direction,
-    )
-    crossed = z_dir >= bounds
-    naive = z_dir >= stats.norm.isf(alpha / 2 if two_sided else alpha)
-
-    looks = tuple(
-        SequentialLook(
-            date=r.date.date(),
-            day=int(r.day),
-            information_fraction=float(min(r.day / planned_days, 1.0)),
-            estimate=float(r.estimate),
-            se=float(r.se),
-            z=float(zv),
-            boundary=float(b if two_sided else sign * b),
-            crossed=bool(cr),
-            naive_crossed=bool(nv),
-            n_sites=int(r.n_sites),
-        )
-        for r, zv, b, cr, nv in zip(
-            looks_frame.itertuples(), z, bounds, crossed, naive, strict=True
-        )
-    )
+def _decide(
+    header: dict[str, Any],
+    rows: list[dict[str, Any]],
+    n_pre: int,
+    planned_days: int,
+    notes: list[str],
+) -> SequentialResult:
+    """Looks, boundaries, the repeated interval, futility and the status of the pilot."""
+    alpha, direction, min_mag = header["alpha"], header["direction"], header["min_effect"]
+    looks, z, z_dir, bounds, c_final = _make_looks(rows, n_pre, planned_days, alpha, direction)
     first = next((lk.date for lk in looks if lk.crossed), None)
-    naive_first = next((lk.date for lk in looks if lk.naive_crossed), None)
-
     last = looks[-1]
-    c_now = float(bounds[-1])
     reached_end = bool(last.day >= planned_days)
-    if two_sided:
-        ci_low, ci_high = last.estimate - c_now * last.se, last.estimate + c_now * last.se
-    elif sign > 0:
-        ci_low, ci_high = last.estimate - c_now * last.se, float("inf")
-    else:
-        ci_low, ci_high = float("-inf"), last.estimate + c_now * last.se
-
-    cond_power = None
-    futile = False
+    ci_low, ci_high = _repeated_ci(last, float(bounds[-1]), direction)
+    cond_power, futile = None, False
     if min_mag is not None:
-        theta = min_mag if not two_sided else (min_mag if last.estimate >= 0 else -min_mag)
-        info_now = 1.0 / last.se**2
-        scale = float(did_information(n_pre, planned_days) / did_information(n_pre, last.day))
-        info_final = info_now * max(scale, 1.0)
-        z_now = abs(float(z[-1])) if two_sided else float(z_dir[-1])
-        theta_dir = abs(theta) if two_sided else min_mag
-        if info_final - info_now <= 1e-12 * info_final:
-            cond_power = float(z_now >= c_final)
-        else:
-            extra = info_final - info_now
-            num = c_final * np.sqrt(info_final) - z_now * np.sqrt(info_now) - theta_dir * extra
-            cond_power = float(stats.norm.sf(num / np.sqrt(extra)))
-        q = stats.norm.isf(alpha)
-        best_case = (
-            sign * last.estimate + q * last.se
-            if not two_sided
-            else abs(last.estimate) + q * last.se
+        cond_power, futile = _futility(
+            last, z[-1], z_dir[-1], c_final, min_mag, n_pre, planned_days, alpha, direction
         )
-        futile = cond_power < FUTILITY_POWER or best_case < min_mag
     if first is not None:
         status = "enough_evidence"
     elif futile:
@@ -771,21 +777,65 @@ def monitor(
             "an effect"
         )
     return SequentialResult(
-        metric=metric,
-        start=start_ts.date(),
-        planned_end=planned_ts.date(),
-        as_of=_as_date(as_of_ts),
-        alpha=alpha,
-        direction=direction,
-        min_effect=min_mag,
+        **header,
         looks=looks,
         first_crossing=first,
-        naive_first_crossing=naive_first,
+        naive_first_crossing=next((lk.date for lk in looks if lk.naive_crossed), None),
         status=status,
         conditional_power=cond_power,
         repeated_ci_low=float(ci_low),
         repeated_ci_high=float(ci_high),
         reached_planned_end=reached_end,
-        method=_METHOD,
         warnings=tuple(notes),
     )
+
+
+def _no_decision(header: dict[str, Any], reason: str, notes: list[str]) -> SequentialResult:
+    """The result when no look could be made: no looks, ``keep_running``, ``error`` says why."""
+    return SequentialResult(
+        **header,
+        looks=(),
+        first_crossing=None,
+        naive_first_crossing=None,
+        status="keep_running",
+        conditional_power=None,
+        repeated_ci_low=_NAN,
+        repeated_ci_high=_NAN,
+        reached_planned_end=False,
+        warnings=tuple(notes),
+        error=reason,
+    )
+
+
+def _monitor_rows(
+    obs: pd.DataFrame,
+    site_frame: pd.DataFrame,
+    start_ts: pd.Timestamp,
+    planned_ts: pd.Timestamp,
+    n_pre: int,
+    notes: list[str],
+) -> list[dict[str, Any]] | str:
+    """The estimated looks (:func:`_estimate_looks`), or why there are none."""
+    if n_pre == 0:
+        return "no pre-period observations up to as_of"
+    arms = site_frame.set_index("site_id")["arm"]
+    wide = obs.pivot(index="site_id", columns="date", values="value").sort_index(axis=1)
+    pilot_mask = (arms.reindex(wide.index) == "pilot").to_numpy()
+    dates = pd.DatetimeIndex(wide.columns)
+    post_dates = dates[dates >= start_ts]
+    if len(post_dates) == 0:
+        return "no post-period observations yet"
+    if post_dates[-1] > planned_ts:
+        notes.append(
+            f"data run past the planned end {planned_ts.date()}; looks after it spend no more "
+            "alpha and use the final boundary"
+        )
+    values = wide.to_numpy(dtype=float)
+    fallback = _twfe_fallback(obs, arms, start_ts)
+    rows = _estimate_looks(values, pilot_mask, dates, start_ts, fallback)
+    if not rows:
+        return (
+            "no look could be estimated (each look needs pilot and control sites with data "
+            "before and after the start, and a metric that varies)"
+        )
+    return rows

@@ -49,6 +49,31 @@ class SimulatedPilot(ResultMixin):
         )
 
 
+def _check_design(
+    n_pilot: int, n_control: int, pre_days: int, post_days: int, rho: float, missing_share: float
+) -> None:
+    if n_pilot < 0 or n_control < 0 or n_pilot + n_control == 0:
+        raise ValueError("need a positive number of sites")
+    if pre_days < 0 or post_days < 0 or pre_days + post_days == 0:
+        raise ValueError("need a positive number of days")
+    if not -1 < rho < 1:
+        raise ValueError(f"rho must lie in (-1, 1), got {rho}")
+    if not 0 <= missing_share < 1:
+        raise ValueError(f"missing_share must lie in [0, 1), got {missing_share}")
+
+
+def _ar1_noise(
+    rng: np.random.Generator, n_sites: int, n_days: int, noise_sd: float, rho: float
+) -> np.ndarray:
+    """Sites x days AR(1) noise with stationary SD ``noise_sd`` and autocorrelation ``rho``."""
+    noise = np.empty((n_sites, n_days))
+    innov = rng.standard_normal((n_sites, n_days)) * noise_sd * np.sqrt(1 - rho**2)
+    noise[:, 0] = rng.standard_normal(n_sites) * noise_sd
+    for t in range(1, n_days):
+        noise[:, t] = rho * noise[:, t - 1] + innov[:, t]
+    return noise
+
+
 def simulate_panel(
     n_pilot: int = 10,
     n_control: int = 30,
@@ -73,14 +98,7 @@ def simulate_panel(
     metric -> effect); ``shift`` adds a pre-existing pilot-minus-control difference;
     ``missing_share`` deletes that share of site-days at random (unbalanced panel).
     """
-    if n_pilot < 0 or n_control < 0 or n_pilot + n_control == 0:
-        raise ValueError("need a positive number of sites")
-    if pre_days < 0 or post_days < 0 or pre_days + post_days == 0:
-        raise ValueError("need a positive number of days")
-    if not -1 < rho < 1:
-        raise ValueError(f"rho must lie in (-1, 1), got {rho}")
-    if not 0 <= missing_share < 1:
-        raise ValueError(f"missing_share must lie in [0, 1), got {missing_share}")
+    _check_design(n_pilot, n_control, pre_days, post_days, rho, missing_share)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     effects = (
         {m: float(effect.get(m, 0.0)) for m in metrics}
@@ -99,11 +117,7 @@ def simulate_panel(
     frames = []
     for metric in metrics:
         site_effect = site_sd * (0.8 * latent + 0.6 * rng.standard_normal(n_sites))
-        noise = np.empty((n_sites, n_days))
-        innov = rng.standard_normal((n_sites, n_days)) * noise_sd * np.sqrt(1 - rho**2)
-        noise[:, 0] = rng.standard_normal(n_sites) * noise_sd
-        for t in range(1, n_days):
-            noise[:, t] = rho * noise[:, t - 1] + innov[:, t]
+        noise = _ar1_noise(rng, n_sites, n_days, noise_sd, rho)
         values = (
             base
             + site_effect[:, None]

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from analysis.results import ResultMixin
+from analysis.inference import ALTERNATIVES, check_alpha, normal_multiplier, t_interval, t_p_value
+from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = ["RankResult", "WelchResult", "rank_test", "welch"]
 
-_ALTERNATIVES = ("two-sided", "larger", "smaller")
 _SCIPY_ALTERNATIVE = {"two-sided": "two-sided", "larger": "greater", "smaller": "less"}
 
 
@@ -31,11 +31,18 @@ def _split(values, is_pilot) -> tuple[np.ndarray, np.ndarray]:
     return y[ok & z], y[ok & ~z]
 
 
+def _not_run(cls, reason: str, a: np.ndarray, b: np.ndarray, alternative: str, alpha: float):
+    """A ``cls`` result saying why the test could not be run (its numbers NaN)."""
+    n_pilot, n_control = a.size, b.size
+    return failed_result(
+        cls, reason, alternative=alternative, alpha=alpha, n_pilot=n_pilot, n_control=n_control
+    )
+
+
 def _check(alternative: str, alpha: float) -> None:
-    if alternative not in _ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
+    check_alpha(alpha)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +78,9 @@ class WelchResult(ResultMixin):
         """One line with the estimate, interval and p-value."""
         if self.error:
             return f"Welch t-test: not run ({self.error})"
-        level = round(100 * (1 - self.alpha))
         return (
-            f"Welch effect {self.effect:.4g} (SE {self.se:.3g}, df {self.df:.1f}), {level}% CI "
-            f"[{self.ci_low:.4g}, {self.ci_high:.4g}], p={self.p_value:.4f}"
+            f"Welch effect {self.effect:.4g} (SE {self.se:.3g}, df {self.df:.1f}), "
+            f"{ci_text(self.alpha, self.ci_low, self.ci_high)}, p={self.p_value:.4f}"
         )
 
 
@@ -82,35 +88,25 @@ def welch(values, is_pilot, *, alternative: str = "two-sided", alpha: float = 0.
     """Welch's t-test on one value per site; ``is_pilot`` marks the pilot sites."""
     _check(alternative, alpha)
     a, b = _split(values, is_pilot)
-    nan = float("nan")
     if a.size < 2 or b.size < 2:
         reason = (
             "needs at least 2 pilot and 2 control sites to estimate both variances "
             f"(has {a.size} pilot, {b.size} control)"
         )
-        return WelchResult(nan, nan, nan, nan, nan, nan, alternative, alpha, a.size, b.size,
-                           error=reason)  # fmt: skip
+        return _not_run(WelchResult, reason, a, b, alternative, alpha)
     va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
     se = float(np.sqrt(va + vb))
     if not se > 0:
-        return WelchResult(nan, nan, nan, nan, nan, nan, alternative, alpha, a.size, b.size,
-                           error="the site outcome does not vary")  # fmt: skip
+        return _not_run(WelchResult, "the site outcome does not vary", a, b, alternative, alpha)
     df = float((va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)))
     effect = float(a.mean() - b.mean())
-    t = effect / se
-    if alternative == "two-sided":
-        p = 2 * stats.t.sf(abs(t), df)
-    elif alternative == "larger":
-        p = stats.t.sf(t, df)
-    else:
-        p = stats.t.cdf(t, df)
-    q = stats.t.ppf(1 - alpha / 2, df)
+    ci_low, ci_high = t_interval(effect, se, df, alpha)
     return WelchResult(
         effect=effect,
         se=se,
-        ci_low=effect - q * se,
-        ci_high=effect + q * se,
-        p_value=float(p),
+        ci_low=ci_low,
+        ci_high=ci_high,
+        p_value=float(t_p_value(effect / se, df, alternative)),
         df=df,
         alternative=alternative,
         alpha=alpha,
@@ -180,7 +176,7 @@ def _moses_rank(n_a: int, n_b: int, alpha: float) -> int:
             freq = new
         cdf = np.cumsum(freq[n_b]) / freq[n_b].sum()
         return int(np.searchsorted(cdf, alpha / 2 + 1e-12, side="right"))
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = normal_multiplier(alpha)
     return max(int(np.floor(m / 2 - z * np.sqrt(m * (n_a + n_b + 1) / 12))) + 1, 0)
 
 
@@ -190,13 +186,10 @@ def rank_test(
     """Mann-Whitney U test and Hodges-Lehmann shift on one value per site."""
     _check(alternative, alpha)
     a, b = _split(values, is_pilot)
-    nan = float("nan")
     if a.size < 1 or b.size < 1 or a.size + b.size < 3:
-        return RankResult(nan, nan, nan, nan, nan, nan, alternative, alpha, a.size, b.size,
-                          error="needs pilot and control sites")  # fmt: skip
+        return _not_run(RankResult, "needs pilot and control sites", a, b, alternative, alpha)
     if np.ptp(np.concatenate([a, b])) == 0:
-        return RankResult(nan, nan, nan, nan, nan, nan, alternative, alpha, a.size, b.size,
-                          error="the site outcome does not vary")  # fmt: skip
+        return _not_run(RankResult, "the site outcome does not vary", a, b, alternative, alpha)
     test = stats.mannwhitneyu(a, b, alternative=_SCIPY_ALTERNATIVE[alternative])
     diffs = np.sort((a[:, None] - b[None, :]).ravel())
     effect = float(np.median(diffs))
@@ -205,8 +198,8 @@ def rank_test(
         low, high = float(diffs[c - 1]), float(diffs[diffs.size - c])
     else:
         low, high = float("-inf"), float("inf")
-    z = stats.norm.ppf(1 - alpha / 2)
-    se = (high - low) / (2 * z) if np.isfinite(high - low) else nan
+    z = normal_multiplier(alpha)
+    se = (high - low) / (2 * z) if np.isfinite(high - low) else float("nan")
     return RankResult(
         effect=effect,
         se=float(se),

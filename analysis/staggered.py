@@ -42,10 +42,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis.did import fit_twfe
-from analysis.results import ResultMixin
+from analysis.inference import check_alpha, t_critical, t_p_value
+from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = ["CohortEffect", "StaggeredResult", "imputation_effects", "staggered_att"]
 
@@ -125,10 +125,10 @@ class StaggeredResult(ResultMixin):
         """Overall effect, per wave, and the TWFE contrast."""
         if self.error:
             return f"Staggered rollout: not estimated ({self.error})"
-        level = round(100 * (1 - self.alpha))
+        ci = ci_text(self.alpha, self.ci_low, self.ci_high, "+.4g")
         lines = [
-            f"Staggered rollout ATT {self.effect:+.4g} (SE {self.se:.3g}), {level}% CI "
-            f"[{self.ci_low:+.4g}, {self.ci_high:+.4g}] over {self.n_treated_cells} treated "
+            f"Staggered rollout ATT {self.effect:+.4g} (SE {self.se:.3g}), {ci} over "
+            f"{self.n_treated_cells} treated "
             f"site-days of {self.n_treated_sites} sites ({self.n_never_treated} never treated)."
         ]
         for c in self.cohorts:
@@ -241,6 +241,207 @@ def _prepare(panel: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def _check_arguments(alpha: float, n_boot: int) -> None:
+    check_alpha(alpha)
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or (0 < n_boot < 20) or n_boot < 0:
+        raise ValueError(f"n_boot must be 0 or a whole number of at least 20, got {n_boot!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Panel:
+    """The validated panel, integer-coded for the estimator and its bootstrap."""
+
+    frame: pd.DataFrame
+    y: np.ndarray
+    treated: np.ndarray
+    site_codes: np.ndarray
+    day_codes: np.ndarray
+    n_sites: int
+    n_days: int
+    adoption_by_site: pd.Series
+    """Adoption date by site code (NaT: never treated)."""
+
+    @property
+    def never(self) -> int:
+        return int(self.adoption_by_site.isna().sum())
+
+
+def _code(frame: pd.DataFrame) -> _Panel:
+    treated = (
+        frame["adoption_date"].notna() & (frame["date"] >= frame["adoption_date"])
+    ).to_numpy()
+    site_codes, site_levels = pd.factorize(frame["site_id"])
+    day_codes, day_levels = pd.factorize(frame["date"])
+    adoption_by_site = frame.groupby("site_id")["adoption_date"].first().reindex(site_levels)
+    return _Panel(
+        frame=frame,
+        y=frame["value"].to_numpy(dtype=float),
+        treated=treated,
+        site_codes=site_codes,
+        day_codes=day_codes,
+        n_sites=len(site_levels),
+        n_days=len(day_levels),
+        adoption_by_site=adoption_by_site,
+    )
+
+
+def _impute(p: _Panel, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Effects of the treated site-days (:func:`imputation_effects`); notes what was dropped."""
+    tau, imputable = imputation_effects(
+        p.site_codes, p.day_codes, p.y, p.treated, p.n_sites, p.n_days
+    )
+    dropped = int(p.treated.sum() - imputable.sum())
+    if dropped:
+        notes.append(
+            f"{dropped} treated site-day(s) could not be imputed (their site has no untreated "
+            "days or their day no untreated sites) and were left out"
+        )
+    return tau, imputable
+
+
+def _estimates(
+    tau: np.ndarray, imputable: np.ndarray, cohort_of_obs: np.ndarray, cohort_dates: list
+) -> np.ndarray:
+    """Overall ATT, then the ATT of every cohort (NaN where nothing is imputable)."""
+    out = [tau[imputable].mean() if imputable.any() else np.nan]
+    for c in cohort_dates:
+        mask = imputable & (cohort_of_obs == c)
+        out.append(tau[mask].mean() if mask.any() else np.nan)
+    return np.array(out)
+
+
+def _bootstrap(
+    p: _Panel, cohort_of_obs: np.ndarray, cohort_dates: list, n_boot: int, seed: int
+) -> np.ndarray:
+    """``n_boot`` x estimates: sites resampled with replacement within cohort strata."""
+    rng = np.random.default_rng(seed)
+    rows_of_site = [np.flatnonzero(p.site_codes == s) for s in range(p.n_sites)]
+    members_of: dict[Any, list[int]] = {}
+    for s in range(p.n_sites):
+        key = p.adoption_by_site.iloc[s]
+        members_of.setdefault("never" if pd.isna(key) else key, []).append(s)
+    strata = [np.array(v) for v in members_of.values()]
+    reps = []
+    for _ in range(n_boot):
+        picked = np.concatenate([rng.choice(v, size=v.size, replace=True) for v in strata])
+        idx = np.concatenate([rows_of_site[s] for s in picked])
+        new_site = np.repeat(np.arange(picked.size), [rows_of_site[s].size for s in picked])
+        t_b, imp_b = imputation_effects(
+            new_site, p.day_codes[idx], p.y[idx], p.treated[idx], picked.size, p.n_days
+        )
+        reps.append(_estimates(t_b, imp_b, cohort_of_obs[idx], cohort_dates))
+    return np.array(reps)
+
+
+@dataclass(frozen=True, slots=True)
+class _Intervals:
+    """Scaled bootstrap SE and ``estimate +/- t(G - H) * se`` for each estimate."""
+
+    point: np.ndarray
+    boots: np.ndarray
+    n_boot: int
+    scale: float
+    """``sqrt(n / (n - 1))`` with ``n`` the mean number of sites per stratum."""
+    q: float
+    """Critical value of t(G - H), ``H`` strata."""
+
+    def __call__(self, j: int) -> tuple[float, float, float]:
+        """``(se, low, high)`` of estimate ``j`` (NaN without enough usable replicates)."""
+        if not self.n_boot:
+            return _NAN, _NAN, _NAN
+        col = self.boots[:, j]
+        col = col[np.isfinite(col)]
+        if col.size < max(20, self.n_boot // 2):
+            return _NAN, _NAN, _NAN
+        sd = float(col.std(ddof=1)) * self.scale
+        return sd, float(self.point[j] - self.q * sd), float(self.point[j] + self.q * sd)
+
+
+def _intervals(
+    p: _Panel, point: np.ndarray, boots: np.ndarray, n_boot: int, alpha: float
+) -> tuple[_Intervals, int]:
+    """The interval maker of every estimate, and the degrees of freedom ``G - H``."""
+    # Small-sample scaling: resampling n_h sites of a stratum with replacement understates the
+    # variance of a mean by (n_h - 1) / n_h; the interval uses t(G - H), H strata.
+    sizes = p.adoption_by_site.fillna(pd.Timestamp(0)).value_counts().to_numpy(dtype=float)
+    n_bar = float(sizes.mean())
+    scale = float(np.sqrt(n_bar / (n_bar - 1))) if n_bar > 1 else _NAN
+    df_t = max(p.n_sites - sizes.size, 1)
+    return _Intervals(point, boots, n_boot, scale, float(t_critical(df_t, alpha))), df_t
+
+
+def _cohort_effects(
+    p: _Panel,
+    point: np.ndarray,
+    interval: _Intervals,
+    imputable: np.ndarray,
+    cohort_of_obs: np.ndarray,
+    cohort_dates: list,
+    notes: list[str],
+) -> tuple[CohortEffect, ...]:
+    """One :class:`CohortEffect` per wave; notes on waves too small for their interval."""
+    cohorts = []
+    for j, c in enumerate(cohort_dates, start=1):
+        members = int((p.adoption_by_site == c).sum())
+        cells = int((imputable & (cohort_of_obs == c)).sum())
+        c_se, c_lo, c_hi = interval(j)
+        err = None
+        if cells == 0:
+            err = "no imputable treated site-day"
+        elif members < 2:
+            err = "one site: a site-clustered interval needs two"
+            c_se, c_lo, c_hi = _NAN, _NAN, _NAN
+        elif not interval.n_boot:
+            err = "no bootstrap (n_boot=0)"
+        cohorts.append(
+            CohortEffect(
+                adoption_date=pd.Timestamp(c).date(),
+                effect=float(point[j]) if cells else _NAN,
+                se=c_se,
+                ci_low=c_lo,
+                ci_high=c_hi,
+                n_sites=members,
+                n_cells=cells,
+                error=err,
+            )
+        )
+        if 1 < members < 5:
+            notes.append(
+                f"wave {pd.Timestamp(c).date()} has {members} sites: its bootstrap interval is "
+                "rough"
+            )
+    return tuple(cohorts)
+
+
+def _event_time(
+    frame: pd.DataFrame, tau: np.ndarray, imputable: np.ndarray
+) -> tuple[dict[str, float], ...]:
+    """Mean effect by days since adoption."""
+    rel_day = (frame["date"] - frame["adoption_date"]).dt.days.to_numpy(
+        dtype=float, na_value=np.nan
+    )
+    event = (
+        pd.DataFrame({"day": rel_day[imputable], "tau": tau[imputable]})
+        .groupby("day")["tau"]
+        .agg(["mean", "size"])
+    )
+    return tuple(
+        {"day": int(d), "effect": float(r["mean"]), "n_cells": int(r["size"])}
+        for d, r in event.iterrows()
+    )
+
+
+def _twfe_contrast(p: _Panel, notes: list[str]) -> tuple[float, float]:
+    """The static TWFE estimate and its site-clustered SE (NaN, with a note, if it fails)."""
+    twfe_frame = p.frame.assign(treated=p.treated.astype(float))
+    try:
+        fit = fit_twfe(twfe_frame, "value", ["treated"], "site_id", "date", cluster="site_id")
+        return fit.coef["treated"], fit.se["treated"]
+    except ValueError as exc:
+        notes.append(f"plain TWFE failed: {exc}")
+        return _NAN, _NAN
+
+
 def staggered_att(
     panel: pd.DataFrame,
     alpha: float = 0.05,
@@ -261,167 +462,59 @@ def staggered_att(
     seed, n_boot
         Bootstrap seed and replicates; ``n_boot=0`` skips the bootstrap (SE and intervals NaN).
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or (0 < n_boot < 20) or n_boot < 0:
-        raise ValueError(f"n_boot must be 0 or a whole number of at least 20, got {n_boot!r}")
-    frame = _prepare(panel)
-    nan = _NAN
+    _check_arguments(alpha, n_boot)
+    p = _code(_prepare(panel))
     notes: list[str] = []
-    treated = (
-        frame["adoption_date"].notna() & (frame["date"] >= frame["adoption_date"])
-    ).to_numpy()
-    site_codes, site_levels = pd.factorize(frame["site_id"])
-    day_codes, day_levels = pd.factorize(frame["date"])
-    n_sites, n_days = len(site_levels), len(day_levels)
-    adoption_by_site = frame.groupby("site_id")["adoption_date"].first().reindex(site_levels)
-    never = int(adoption_by_site.isna().sum())
+    design = dict(
+        n_sites=p.n_sites,
+        n_treated_sites=int(p.n_sites - p.never),
+        n_never_treated=p.never,
+        alpha=alpha,
+        n_boot=n_boot,
+        seed=seed,
+    )
 
     def failed(reason: str) -> StaggeredResult:
-        return StaggeredResult(
-            nan, nan, nan, nan, nan, (), (), nan, nan, n_sites, int(n_sites - never), never, 0,
-            alpha, n_boot, seed, warnings=tuple(notes), error=reason,
-        )  # fmt: skip
-
-    if not treated.any():
-        return failed("no site-day is treated (no adoption date within the panel)")
-    if treated.all():
-        return failed("every site-day is treated; nothing to impute from")
-    y = frame["value"].to_numpy(dtype=float)
-    tau, imputable = imputation_effects(site_codes, day_codes, y, treated, n_sites, n_days)
-    dropped = int(treated.sum() - imputable.sum())
-    if dropped:
-        notes.append(
-            f"{dropped} treated site-day(s) could not be imputed (their site has no untreated "
-            "days or their day no untreated sites) and were left out"
+        return failed_result(
+            StaggeredResult, reason, cohorts=(), event_time=(), warnings=tuple(notes), **design
         )
+
+    if not p.treated.any():
+        return failed("no site-day is treated (no adoption date within the panel)")
+    if p.treated.all():
+        return failed("every site-day is treated; nothing to impute from")
+    tau, imputable = _impute(p, notes)
     if not imputable.any():
         return failed("no treated site-day can be imputed (no untreated comparison)")
-    if never == 0:
+    if p.never == 0:
         notes.append("no never-treated sites: late waves are the only comparison")
 
-    cohort_of_obs = frame["adoption_date"].to_numpy()
-    cohort_dates = sorted(pd.unique(adoption_by_site.dropna()))
+    cohort_of_obs = p.frame["adoption_date"].to_numpy()
+    cohort_dates = sorted(pd.unique(p.adoption_by_site.dropna()))
     effect = float(tau[imputable].mean())
-
-    def estimates(t: np.ndarray, imp: np.ndarray, cohorts_obs: np.ndarray) -> np.ndarray:
-        out = [t[imp].mean() if imp.any() else np.nan]
-        for c in cohort_dates:
-            mask = imp & (cohorts_obs == c)
-            out.append(t[mask].mean() if mask.any() else np.nan)
-        return np.array(out)
-
-    point = estimates(tau, imputable, cohort_of_obs)
-
-    # Bootstrap: resample sites within cohort strata.
-    boots = np.empty((0, len(point)))
-    if n_boot:
-        rng = np.random.default_rng(seed)
-        rows_of_site = [np.flatnonzero(site_codes == s) for s in range(n_sites)]
-        members_of: dict[Any, list[int]] = {}
-        for s in range(n_sites):
-            key = adoption_by_site.iloc[s]
-            members_of.setdefault("never" if pd.isna(key) else key, []).append(s)
-        strata = [np.array(v) for v in members_of.values()]
-        reps = []
-        for _ in range(n_boot):
-            picked = np.concatenate([rng.choice(v, size=v.size, replace=True) for v in strata])
-            idx = np.concatenate([rows_of_site[s] for s in picked])
-            new_site = np.repeat(np.arange(picked.size), [rows_of_site[s].size for s in picked])
-            t_b, imp_b = imputation_effects(
-                new_site, day_codes[idx], y[idx], treated[idx], picked.size, n_days
-            )
-            reps.append(estimates(t_b, imp_b, cohort_of_obs[idx]))
-        boots = np.array(reps)
-
-    # Small-sample scaling: resampling n_h sites of a stratum with replacement understates the
-    # variance of a mean by (n_h - 1) / n_h; the interval uses t(G - H), H strata.
-    sizes = adoption_by_site.fillna(pd.Timestamp(0)).value_counts().to_numpy(dtype=float)
-    n_bar = float(sizes.mean())
-    scale = float(np.sqrt(n_bar / (n_bar - 1))) if n_bar > 1 else nan
-    df_t = max(n_sites - sizes.size, 1)
-    q = float(stats.t.isf(alpha / 2, df_t))
-
-    def interval(j: int) -> tuple[float, float, float]:
-        if not n_boot:
-            return nan, nan, nan
-        col = boots[:, j]
-        col = col[np.isfinite(col)]
-        if col.size < max(20, n_boot // 2):
-            return nan, nan, nan
-        sd = float(col.std(ddof=1)) * scale
-        return sd, float(point[j] - q * sd), float(point[j] + q * sd)
-
+    point = _estimates(tau, imputable, cohort_of_obs, cohort_dates)
+    boots = (
+        _bootstrap(p, cohort_of_obs, cohort_dates, n_boot, seed)
+        if n_boot
+        else np.empty((0, len(point)))
+    )
+    interval, df_t = _intervals(p, point, boots, n_boot, alpha)
     se, lo, hi = interval(0)
-    p_value = float(2 * stats.t.sf(abs(effect / se), df_t)) if se > 0 else nan
-    cohorts = []
-    for j, c in enumerate(cohort_dates, start=1):
-        members = int((adoption_by_site == c).sum())
-        cells = int((imputable & (cohort_of_obs == c)).sum())
-        c_se, c_lo, c_hi = interval(j)
-        err = None
-        if cells == 0:
-            err = "no imputable treated site-day"
-        elif members < 2:
-            err = "one site: a site-clustered interval needs two"
-            c_se, c_lo, c_hi = nan, nan, nan
-        elif not n_boot:
-            err = "no bootstrap (n_boot=0)"
-        cohorts.append(
-            CohortEffect(
-                adoption_date=pd.Timestamp(c).date(),
-                effect=float(point[j]) if cells else nan,
-                se=c_se,
-                ci_low=c_lo,
-                ci_high=c_hi,
-                n_sites=members,
-                n_cells=cells,
-                error=err,
-            )
-        )
-        if 1 < members < 5:
-            notes.append(
-                f"wave {pd.Timestamp(c).date()} has {members} sites: its bootstrap interval is "
-                "rough"
-            )
-
-    rel_day = (frame["date"] - frame["adoption_date"]).dt.days.to_numpy(
-        dtype=float, na_value=np.nan
-    )
-    event = (
-        pd.DataFrame({"day": rel_day[imputable], "tau": tau[imputable]})
-        .groupby("day")["tau"]
-        .agg(["mean", "size"])
-    )
-    event_time = tuple(
-        {"day": int(d), "effect": float(r["mean"]), "n_cells": int(r["size"])}
-        for d, r in event.iterrows()
-    )
-
-    twfe_frame = frame.assign(treated=treated.astype(float))
-    try:
-        fit = fit_twfe(twfe_frame, "value", ["treated"], "site_id", "date", cluster="site_id")
-        twfe_effect, twfe_se = fit.coef["treated"], fit.se["treated"]
-    except ValueError as exc:
-        twfe_effect, twfe_se = nan, nan
-        notes.append(f"plain TWFE failed: {exc}")
-
+    p_value = float(t_p_value(effect / se, df_t)) if se > 0 else _NAN
+    cohorts = _cohort_effects(p, point, interval, imputable, cohort_of_obs, cohort_dates, notes)
+    event_time = _event_time(p.frame, tau, imputable)
+    twfe_effect, twfe_se = _twfe_contrast(p, notes)
     return StaggeredResult(
         effect=effect,
         se=se,
         ci_low=lo,
         ci_high=hi,
         p_value=p_value,
-        cohorts=tuple(cohorts),
+        cohorts=cohorts,
         event_time=event_time,
         twfe_effect=float(twfe_effect),
         twfe_se=float(twfe_se),
-        n_sites=n_sites,
-        n_treated_sites=int(n_sites - never),
-        n_never_treated=never,
         n_treated_cells=int(imputable.sum()),
-        alpha=alpha,
-        n_boot=n_boot,
-        seed=seed,
         warnings=tuple(notes),
+        **design,
     )
