@@ -14,8 +14,11 @@ from analysis.compare import ComparisonReport, MetricResult, compare
 from analysis.data import site_period_means, validate
 from analysis.did import DidResult, TwfeFit, did, fit_twfe
 from analysis.permutation import PermutationResult, permutation_test
+from analysis.power import PowerResult, minimum_detectable_effect
 from analysis.relative import RelativeEffect, relative_effect
 from analysis.results import ResultMixin, to_jsonable
+from analysis.segments import SegmentEffects, segment_effects
+from analysis.sequential import SequentialResult, monitor
 from analysis.simulate import SimulatedPilot, simulate_panel
 from analysis.site_tests import RankResult, WelchResult, rank_test, welch
 
@@ -25,9 +28,12 @@ __all__ = [
     "DidResult",
     "MetricResult",
     "PermutationResult",
+    "PowerResult",
     "RankResult",
     "RelativeEffect",
     "ResultMixin",
+    "SegmentEffects",
+    "SequentialResult",
     "SimulatedPilot",
     "TwfeFit",
     "WelchResult",
@@ -36,8 +42,11 @@ __all__ = [
     "compare",
     "did",
     "fit_twfe",
+    "minimum_detectable_effect",
+    "monitor",
     "permutation_test",
     "rank_test",
+    "segment_effects",
     "relative_effect",
     "simulate_panel",
     "site_period_means",
@@ -45,30 +54,3 @@ __all__ = [
     "validate",
     "welch",
 ]
-
-
-_OPTIONAL = {
-    "monitor": "analysis.sequential",
-    "SequentialResult": "analysis.sequential",
-    "minimum_detectable_effect": "analysis.power",
-    "PowerResult": "analysis.power",
-    "segment_effects": "analysis.segments",
-    "SegmentEffects": "analysis.segments",
-}
-
-
-def __getattr__(name: str):
-    """Expose the optional helper modules (sequential monitoring, power, segments) lazily.
-
-    They are imported on first use, so ``import analysis`` never fails or slows down because
-    of them.
-    """
-    if name in _OPTIONAL:
-        import importlib
-
-        try:
-            module = importlib.import_module(_OPTIONAL[name])
-        except ImportError as exc:
-            raise AttributeError(f"analysis.{name} is not available: {exc}") from exc
-        return getattr(module, name)
-    raise AttributeError(f"module 'analysis' has no attribute {name!r}")
