@@ -4,6 +4,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from app import create_app  # noqa: E402
+from app import create_app
 
 app = create_app()

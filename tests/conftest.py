@@ -32,7 +32,7 @@ from app.models import (
     User,
 )
 
-PASSWORD = "correct-horse-battery"  # noqa: S105 - test accounts only
+PASSWORD = "correct-horse-battery"
 _schema_ready = False
 _counter = itertools.count(1)
 

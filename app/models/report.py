@@ -84,20 +84,20 @@ class SnapshotImmutableError(RuntimeError):
     """Raised when code tries to change a computed snapshot or an approved review."""
 
 
-def _changed(state, name: str) -> bool:  # noqa: ANN001
+def _changed(state, name: str) -> bool:
     hist = state.attrs[name].history
     if not hist.added:
         return False
     return not hist.deleted or hist.added[0] != hist.deleted[0]
 
 
-def _old(state, name: str):  # noqa: ANN001, ANN202
+def _old(state, name: str):
     hist = state.attrs[name].history
     return hist.deleted[0] if hist.deleted else state.attrs[name].value
 
 
 @event.listens_for(Report, "before_update")
-def _keep_snapshots_immutable(mapper, connection, target: Report) -> None:  # noqa: ANN001
+def _keep_snapshots_immutable(mapper, connection, target: Report) -> None:
     """A computed snapshot never changes; an approved review never changes (ORM writes)."""
     state = inspect(target)
     old_status = _old(state, "status")

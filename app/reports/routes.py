@@ -273,7 +273,7 @@ def report_chart_url(report_id: int, name: str) -> str:
 
 
 @bp.app_template_filter("report_datetime")
-def report_datetime(value) -> str:  # noqa: ANN001
+def report_datetime(value) -> str:
     from flask_babel import format_datetime
 
     return format_datetime(value, "medium") if value else "—"

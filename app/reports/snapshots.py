@@ -191,7 +191,7 @@ def compute_report(report_id: int, progress: ProgressFn | None = None) -> Report
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
     try:
         snapshot = build_snapshot(report.pilot, report.parameters["requested"], progress)
-    except Exception as exc:  # noqa: BLE001 - any failure is shown on the page, not a 500
+    except Exception as exc:
         session.expire_on_commit = expire_on_commit
         db.session.rollback()
         report = db.session.get(Report, report_id)
@@ -747,7 +747,7 @@ def feedback_results(pilot: Pilot, alpha: float = 0.05) -> dict[str, Any]:
     return out
 
 
-def _nps_section(fb, rows: pd.DataFrame, alpha: float) -> dict[str, Any]:  # noqa: ANN001
+def _nps_section(fb, rows: pd.DataFrame, alpha: float) -> dict[str, Any]:
     cells: dict[str, Any] = {}
     for arm in ("pilot", "control"):
         for period in ("pre", "post"):

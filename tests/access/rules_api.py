@@ -4,7 +4,7 @@ from app.extensions import db
 from app.models import ApiToken
 from tests.access.rules import EVERYONE, get, post
 
-RAW_TOKEN = "rw_access-matrix-token-000000000000000000000"  # noqa: S105 - test token
+RAW_TOKEN = "rw_access-matrix-token-000000000000000000000"
 BEARER = {"Authorization": f"Bearer {RAW_TOKEN}"}
 NOBODY = frozenset()
 

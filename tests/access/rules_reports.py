@@ -16,7 +16,7 @@ from app.reports import snapshots as service
 from tests.access.rules import ALL_SEEING, ANALYSTS, get, post
 
 
-def setup(world) -> None:  # noqa: ANN001
+def setup(world) -> None:
     pilot = world.pilot
     metric = pilot.metric_links[0].metric
     rng = np.random.default_rng(1)
@@ -37,7 +37,7 @@ def setup(world) -> None:  # noqa: ANN001
     world.report = report
 
 
-def _r(path: str):  # noqa: ANN202
+def _r(path: str):
     return lambda w: f"/reports/{w.report.id}{path}"
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from analysis import compare  # noqa: E402
-from analysis.simulate import simulate_panel  # noqa: E402
+from analysis import compare
+from analysis.simulate import simulate_panel
 
 METRICS = ["sales", "wait_minutes", "nps", "complaints", "staff_hours", "returns"]
 

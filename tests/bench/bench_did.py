@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from analysis.did import did  # noqa: E402
-from analysis.simulate import simulate_panel  # noqa: E402
+from analysis.did import did
+from analysis.simulate import simulate_panel
 
 
 def make_panel(n_sites: int, days: int, missing: float, seed: int):

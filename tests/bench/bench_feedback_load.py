@@ -79,7 +79,7 @@ def make_app():
     from app.extensions import csrf, db
 
     class BenchConfig(Config):
-        SECRET_KEY = "bench-secret-key"  # noqa: S105 - benchmark only
+        SECRET_KEY = "bench-secret-key"
         SQLALCHEMY_DATABASE_URI = os.environ["BENCH_DATABASE_URL"]
         RATELIMIT_ENABLED = False  # 20 clients share 127.0.0.1
         WTF_CSRF_ENABLED = True
@@ -204,7 +204,7 @@ def free_port() -> int:
 def start_gunicorn(url: str, port: int, threads: int) -> subprocess.Popen:
     env = {**os.environ, "BENCH_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
     gunicorn = shutil.which("gunicorn", path=str(ROOT / ".venv" / "bin")) or "gunicorn"
-    process = subprocess.Popen(  # noqa: S603 - fixed arguments, local benchmark
+    process = subprocess.Popen(
         [
             gunicorn,
             "-w", "2",

@@ -124,7 +124,7 @@ def main() -> None:
             targets.append(("PostgreSQL", args.postgres))
         for name, url in targets:
             print(f"{name}:", flush=True)
-            subprocess.run(  # noqa: S603 - our own script with our own arguments
+            subprocess.run(
                 [sys.executable, __file__, "--child", url, str(path), str(corrected)],
                 check=True,
                 cwd=ROOT,

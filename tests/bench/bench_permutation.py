@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from analysis.permutation import permutation_test  # noqa: E402
+from analysis.permutation import permutation_test
 
 
 def timed(repeat: int, fn) -> tuple[float, object]:

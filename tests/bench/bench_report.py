@@ -28,7 +28,7 @@ N_PILOT, N_CONTROL, PRE_DAYS, POST_DAYS, N_METRICS, N_RESPONSES = 10, 30, 90, 90
 SNAPSHOT_BUDGET, RENDER_BUDGET = 5.0, 0.300
 
 
-def build(db, rng):  # noqa: ANN001, ANN201
+def build(db, rng):
     from app.models import (
         Arm,
         Assignment,

@@ -29,8 +29,8 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from analysis import compare  # noqa: E402
-from analysis.simulate import simulate_panel  # noqa: E402
+from analysis import compare
+from analysis.simulate import simulate_panel
 
 METHODS = ("did", "ancova", "welch", "permutation", "rank")
 TRUE_EFFECT = 3.0

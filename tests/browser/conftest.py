@@ -22,7 +22,7 @@ from tests.conftest import _reset_database
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
-DEMO_PASSWORD = "demo-rollwise"  # noqa: S105 - the published demo password
+DEMO_PASSWORD = "demo-rollwise"
 
 
 class BrowserConfig(TestConfig):

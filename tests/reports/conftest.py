@@ -83,7 +83,7 @@ def report_pilot(make_pilot, make_metric):
     return make
 
 
-def _add_feedback(pilot, start, rng) -> None:  # noqa: ANN001
+def _add_feedback(pilot, start, rng) -> None:
     form = FeedbackForm(
         pilot=pilot,
         audience=Audience.CUSTOMER,
@@ -133,7 +133,7 @@ def analyst_client(app, auth):
     return auth
 
 
-def create_report(client, pilot) -> Report:  # noqa: ANN001
+def create_report(client, pilot) -> Report:
     """POST the create form (runs synchronously under TESTING) and return the new report."""
     response = client.post(f"/reports/pilot/{pilot.id}/create")
     assert response.status_code == 302, response.get_data(as_text=True)[:500]

@@ -76,7 +76,7 @@ def _redis_or_skip():
 
         connection = Redis.from_url("redis://127.0.0.1:6379/15", socket_connect_timeout=0.5)
         connection.ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.skip(f"Redis is not reachable on 127.0.0.1:6379 ({exc}): RQ path NOT tested")
     return connection
 

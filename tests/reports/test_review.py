@@ -11,7 +11,7 @@ from app.reports import snapshots as service
 from tests.reports.conftest import create_report
 
 
-def _review(client, report, **data):  # noqa: ANN001
+def _review(client, report, **data):
     return client.post(f"/reports/{report.id}/review", data=data)
 
 

@@ -18,7 +18,7 @@ from tests.reports.conftest import create_report
 NUMBERS = ("effect", "se", "ci_low", "ci_high", "p_value", "p_adjusted", "relative_effect")
 
 
-def engine_results(pilot) -> dict:  # noqa: ANN001
+def engine_results(pilot) -> dict:
     """The engine on the same data with the same options, independently of the service."""
     inputs = pilot_inputs(pilot)
     return analysis.compare(inputs.observations, inputs.sites, **inputs.options).to_dict()

@@ -14,7 +14,7 @@ def test_production_refuses_to_start_without_a_secret(monkeypatch):
 
 def test_production_uses_the_secret_from_the_environment():
     class WithSecret(ProductionConfig):
-        SECRET_KEY = "from-the-environment"  # noqa: S105
+        SECRET_KEY = "from-the-environment"
         SQLALCHEMY_DATABASE_URI = "sqlite://"
 
     app = create_app(WithSecret)
