@@ -3,6 +3,10 @@
 Errors always look like ``{"error": {"code", "message", "fields"}}``; row errors of an
 observation batch add ``"rows": [{"row", "column", "message"}]`` (``row`` is the 0-based
 position in the ``rows`` array) and name each problem in ``fields`` as ``rows[i].column``.
+
+Each view documents its operations in YAML after the ``---`` of its docstring: that is the
+OpenAPI document (:mod:`app.api.openapi`), and ``tests/api/test_openapi.py`` holds it to the
+routes. Schemas named there (``ObservationBatch`` …) are defined in :mod:`app.api.openapi`.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from functools import wraps
 from typing import Any
 
-from flask import g, jsonify, request
+from flask import current_app, g, jsonify, request
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
@@ -47,7 +51,54 @@ def token_required(view):
 @bp.route("/observations", methods=["POST"])
 @token_required
 def post_observations():
-    """Upsert daily observations."""
+    """Upsert daily observations.
+    ---
+    post:
+      operationId: postObservations
+      summary: Upsert daily observations (idempotent)
+      description: >-
+        Each row is one value of one metric at one site on one day; an existing
+        (site, date, metric) value is updated (its previous value kept in the history), an
+        identical one is left alone, so resending a batch changes nothing. The batch is
+        atomic: when any row has an error, nothing is written and every error is listed
+        (`rows[i].field`, `i` counted from 0). With `pilot_id`, dates must lie between the
+        pilot's pre-period start and its planned end; dates in the future (beyond tomorrow)
+        are refused. A bare list of rows is accepted too.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              oneOf: [ObservationBatch, ObservationList]
+            example:
+              pilot_id: 1
+              rows:
+                - {site: R001, date: "2026-11-20", metric: avg_wait_min, value: 11.4}
+                - {site: R001, date: "2026-11-20", metric: satisfaction_rate, value: 0.91,
+                   denominator: 118}
+      responses:
+        200:
+          description: Written (or already up to date).
+          content:
+            application/json:
+              schema: ImportResult
+              example: {inserted: 1, updated: 1, unchanged: 0, batch_id: 42}
+        400:
+          description: The body is not JSON (`invalid_json`).
+          content: {application/json: {schema: Error}}
+        401: Unauthorized
+        409:
+          description: A concurrent request wrote the same values; retry (`conflict`).
+          content: {application/json: {schema: Error}}
+        413:
+          description: More rows than `rows` may hold (`batch_too_large`).
+          content: {application/json: {schema: Error}}
+        422:
+          description: >-
+            Invalid rows (`invalid_rows`, every error listed in `fields` and `rows`) or an
+            invalid batch (`invalid`).
+          content: {application/json: {schema: Error}}
+    """
     payload = request.get_json(silent=True)
     if payload is None:
         return api_error(400, "invalid_json", _("The body must be JSON."))
@@ -76,7 +127,17 @@ def post_observations():
 @bp.route("/metrics")
 @token_required
 def metrics():
-    """The metrics."""
+    """The metrics.
+    ---
+    get:
+      operationId: listMetrics
+      summary: Metric keys accepted in `metric`
+      responses:
+        200:
+          description: The metrics, by key.
+          content: {application/json: {schema: MetricList}}
+        401: Unauthorized
+    """
     result = catalogue.metrics()
     db.session.commit()
     return jsonify({"metrics": result})
@@ -85,7 +146,17 @@ def metrics():
 @bp.route("/sites")
 @token_required
 def sites():
-    """The active sites."""
+    """The active sites.
+    ---
+    get:
+      operationId: listSites
+      summary: Active site codes accepted in `site`
+      responses:
+        200:
+          description: The active sites, by code.
+          content: {application/json: {schema: SiteList}}
+        401: Unauthorized
+    """
     result = catalogue.sites()
     db.session.commit()
     return jsonify({"sites": result})
@@ -93,5 +164,15 @@ def sites():
 
 @bp.route("/openapi.json")
 def openapi():
-    """This document."""
-    return jsonify(openapi_document())
+    """This document.
+    ---
+    get:
+      operationId: openapi
+      summary: This description
+      security: []
+      responses:
+        200:
+          description: OpenAPI 3.1 document.
+          content: {application/json: {schema: {type: object}}}
+    """
+    return jsonify(openapi_document(current_app))

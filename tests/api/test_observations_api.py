@@ -10,17 +10,6 @@ from app.models import ApiToken, ImportBatch, Observation, ObservationRevision, 
 from app.sites.observation_import import API_MAX_ROWS
 
 
-@pytest.fixture
-def token(app, make_site, make_metric):
-    make_site(code="A1")
-    make_site(code="B2")
-    make_metric("wait")
-    row, raw = ApiToken.generate("POS East")
-    db.session.add(row)
-    db.session.commit()
-    return raw
-
-
 def post(client, raw, body):
     return client.post(
         "/api/v1/observations", json=body, headers={"Authorization": f"Bearer {raw}"}
