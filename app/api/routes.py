@@ -1,8 +1,12 @@
-"""The JSON API (``/api/v1``): bearer tokens, one error shape, the same services as the pages.
+"""The JSON API (``/api/v1``): bearer tokens, one error shape, the same workflows as the pages.
 
 Errors always look like ``{"error": {"code", "message", "fields"}}``; row errors of an
 observation batch add ``"rows": [{"row", "column", "message"}]`` (``row`` is the 0-based
 position in the ``rows`` array) and name each problem in ``fields`` as ``rows[i].column``.
+
+Each view documents its operations in YAML after the ``---`` of its docstring: that is the
+OpenAPI document (:mod:`app.api.openapi`), and ``tests/api/test_openapi.py`` holds it to the
+routes. Schemas named there (``ObservationBatch`` …) are defined in :mod:`app.api.openapi`.
 """
 
 from __future__ import annotations
@@ -10,24 +14,17 @@ from __future__ import annotations
 from functools import wraps
 from typing import Any
 
-from flask import g, jsonify, request
+from flask import current_app, g, jsonify, request
 from flask_babel import gettext as _
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.api import bp
+from app.api import bp, catalogue
+from app.api.observations import BatchTooLarge, import_batch
 from app.api.openapi import openapi_document
 from app.api.tokens import authenticate
-from app.core.errors import ImportFailed, RowError
+from app.core.errors import ServiceError
 from app.errors.handlers import api_error
 from app.extensions import db
-from app.models import Metric, Pilot, Site
-from app.sites.observation_import import (
-    API_MAX_ROWS,
-    apply_observations,
-    frame_from_records,
-    plan_observations,
-)
 
 
 def token_required(view):
@@ -51,71 +48,67 @@ def token_required(view):
     return wrapped
 
 
-def _row_errors(errors: list[RowError], status: int = 422, more: int = 0):
-    rows = [e.to_dict() for e in errors]
-    fields = {}
-    for e in errors:
-        key = f"rows[{e.row}].{e.column}" if e.column else f"rows[{e.row}]"
-        fields.setdefault(key, e.message)
-    message = _("%(n)s rows have errors; nothing was imported.", n=len({e.row for e in errors}))
-    if more:
-        message += " " + _("%(n)s further errors are not listed.", n=more)
-    response, status = api_error(status, "invalid_rows", message, fields)
-    body = response.get_json()
-    body["error"]["rows"] = rows
-    return jsonify(body), status
-
-
 @bp.route("/observations", methods=["POST"])
 @token_required
 def post_observations():
+    """Upsert daily observations.
+    ---
+    post:
+      operationId: postObservations
+      summary: Upsert daily observations (idempotent)
+      description: >-
+        Each row is one value of one metric at one site on one day; an existing
+        (site, date, metric) value is updated (its previous value kept in the history), an
+        identical one is left alone, so resending a batch changes nothing. The batch is
+        atomic: when any row has an error, nothing is written and every error is listed
+        (`rows[i].field`, `i` counted from 0). With `pilot_id`, dates must lie between the
+        pilot's pre-period start and its planned end; dates in the future (beyond tomorrow)
+        are refused. A bare list of rows is accepted too.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              oneOf: [ObservationBatch, ObservationList]
+            example:
+              pilot_id: 1
+              rows:
+                - {site: R001, date: "2026-11-20", metric: avg_wait_min, value: 11.4}
+                - {site: R001, date: "2026-11-20", metric: satisfaction_rate, value: 0.91,
+                   denominator: 118}
+      responses:
+        200:
+          description: Written (or already up to date).
+          content:
+            application/json:
+              schema: ImportResult
+              example: {inserted: 1, updated: 1, unchanged: 0, batch_id: 42}
+        400:
+          description: The body is not JSON (`invalid_json`).
+          content: {application/json: {schema: Error}}
+        401: Unauthorized
+        409:
+          description: A concurrent request wrote the same values; retry (`conflict`).
+          content: {application/json: {schema: Error}}
+        413:
+          description: More rows than `rows` may hold (`batch_too_large`).
+          content: {application/json: {schema: Error}}
+        422:
+          description: >-
+            Invalid rows (`invalid_rows`, every error listed in `fields` and `rows`) or an
+            invalid batch (`invalid`).
+          content: {application/json: {schema: Error}}
+    """
     payload = request.get_json(silent=True)
     if payload is None:
         return api_error(400, "invalid_json", _("The body must be JSON."))
-    pilot = None
-    if isinstance(payload, dict):
-        records = payload.get("rows")
-        pilot_id = payload.get("pilot_id")
-        if pilot_id is not None:
-            if not isinstance(pilot_id, int) or isinstance(pilot_id, bool):
-                return api_error(
-                    422, "invalid", _("pilot_id must be a number."), {"pilot_id": _("not a number")}
-                )
-            pilot = db.session.get(Pilot, pilot_id)
-            if pilot is None:
-                return api_error(
-                    422, "invalid", _("There is no such pilot."), {"pilot_id": _("unknown pilot")}
-                )
-    else:
-        records = payload
-    if not isinstance(records, list):
-        return api_error(
-            422,
-            "invalid",
-            _('Send {"rows": [...]} with one object per site, date and metric.'),
-            {"rows": _("must be a list")},
-        )
-    if not records:
-        return api_error(422, "invalid", _("The batch is empty."), {"rows": _("is empty")})
-    if len(records) > API_MAX_ROWS:
-        return api_error(
-            413,
-            "batch_too_large",
-            _("At most %(n)s rows per request; split the batch.", n=API_MAX_ROWS),
-            {"rows": _("%(n)s rows, more than %(max)s", n=len(records), max=API_MAX_ROWS)},
-        )
-    frame, shape_errors = frame_from_records(records)
     try:
-        chosen = dict(_LONG_FORM, denominator="denominator" if "denominator" in frame else "")
-        plan = plan_observations([frame], pilot=pilot, chosen=chosen, source="api")
-    except ImportFailed as exc:
-        return _row_errors(exc.errors)
-    errors = sorted([*shape_errors, *plan.errors], key=lambda e: (e.row, e.column))
-    if errors:
-        return _row_errors(errors, more=plan.more_errors)
-    try:
-        batch = apply_observations(plan, token=g.api_token, kind="observations_api")
+        batch = import_batch(payload, token=g.api_token)
         db.session.commit()
+    except BatchTooLarge as exc:
+        return jsonify(exc.to_dict()), 413
+    except ServiceError as exc:
+        return jsonify(exc.to_dict()), 422
     except IntegrityError:
         db.session.rollback()
         return api_error(
@@ -131,47 +124,55 @@ def post_observations():
     )
 
 
-#: API rows always use the long form, with these field names.
-_LONG_FORM = {
-    "site": "site",
-    "date": "date",
-    "metric": "metric",
-    "value": "value",
-    "denominator": "",
-}
-
-
 @bp.route("/metrics")
 @token_required
 def metrics():
-    rows = db.session.scalars(select(Metric).order_by(Metric.key))
+    """The metrics.
+    ---
+    get:
+      operationId: listMetrics
+      summary: Metric keys accepted in `metric`
+      responses:
+        200:
+          description: The metrics, by key.
+          content: {application/json: {schema: MetricList}}
+        401: Unauthorized
+    """
+    result = catalogue.metrics()
     db.session.commit()
-    return jsonify(
-        {
-            "metrics": [
-                {
-                    "key": m.key,
-                    "name": m.name,
-                    "name_zh": m.name_zh,
-                    "unit": m.unit,
-                    "kind": m.kind.value,
-                    "better_direction": m.better_direction.value,
-                }
-                for m in rows
-            ]
-        }
-    )
+    return jsonify({"metrics": result})
 
 
 @bp.route("/sites")
 @token_required
 def sites():
-    rows = db.session.scalars(select(Site).where(Site.is_active).order_by(Site.code))
-    result = [{"code": s.code, "name": s.name, "region": s.region} for s in rows]
+    """The active sites.
+    ---
+    get:
+      operationId: listSites
+      summary: Active site codes accepted in `site`
+      responses:
+        200:
+          description: The active sites, by code.
+          content: {application/json: {schema: SiteList}}
+        401: Unauthorized
+    """
+    result = catalogue.sites()
     db.session.commit()
     return jsonify({"sites": result})
 
 
 @bp.route("/openapi.json")
 def openapi():
-    return jsonify(openapi_document())
+    """This document.
+    ---
+    get:
+      operationId: openapi
+      summary: This description
+      security: []
+      responses:
+        200:
+          description: OpenAPI 3.1 document.
+          content: {application/json: {schema: {type: object}}}
+    """
+    return jsonify(openapi_document(current_app))

@@ -10,17 +10,6 @@ from app.models import ApiToken, ImportBatch, Observation, ObservationRevision, 
 from app.sites.observation_import import API_MAX_ROWS
 
 
-@pytest.fixture
-def token(app, make_site, make_metric):
-    make_site(code="A1")
-    make_site(code="B2")
-    make_metric("wait")
-    row, raw = ApiToken.generate("POS East")
-    db.session.add(row)
-    db.session.commit()
-    return raw
-
-
 def post(client, raw, body):
     return client.post(
         "/api/v1/observations", json=body, headers={"Authorization": f"Bearer {raw}"}
@@ -169,3 +158,12 @@ def test_integrators_can_list_site_codes_and_metric_keys(client, token):
     ]
     metrics = client.get("/api/v1/metrics", headers=headers).get_json()["metrics"]
     assert [m["key"] for m in metrics] == ["wait"]
+
+
+def test_errors_past_the_listed_ones_are_counted_in_the_message(client, token):
+    rows = [ROWS[0] | {"site": f"Z{i}"} for i in range(250)]
+    error = post(client, token, {"rows": rows}).get_json()["error"]
+    assert len(error["rows"]) == len(error["fields"]) == 200
+    assert error["message"] == (
+        "200 rows have errors; nothing was imported. 50 further errors are not listed."
+    )
