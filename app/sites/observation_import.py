@@ -30,21 +30,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, insert, select, update
 
 from app.core import clock
 from app.core.errors import ImportFailed, RowError
-from app.core.rawsql import (
-    db_date,
-    is_postgres,
-    placeholder,
-    placeholders,
-    raw_connection,
-    sqlite_datetime,
-)
+from app.core.rawsql import driver_many, driver_sql, is_postgres, raw_connection, stored
 from app.core.tables import map_columns, normalise_header, parse_dates, parse_numbers
 from app.extensions import db
-from app.models import ApiToken, ImportBatch, Metric, Pilot, Site, User
+from app.models import (
+    ApiToken,
+    ImportBatch,
+    Metric,
+    Observation,
+    ObservationRevision,
+    Pilot,
+    Site,
+    User,
+)
 
 OBSERVATION_ALIASES: dict[str, list[str]] = {
     "site": ["site code", "site id", "store", "store code", "store id", "branch", "code",
@@ -423,19 +425,7 @@ def _check_duplicates(frame: pd.DataFrame, plan: ObservationPlan, errors: _Error
 def _compare_with_stored(plan: ObservationPlan) -> None:
     frame = plan.frame
     assert frame is not None
-    metric_ids = sorted(int(m) for m in frame["metric_id"].unique())
-    site_ids = sorted(int(s) for s in frame["site_id"].unique())
-    lo, hi = plan.first_date, plan.last_date
-    ph = placeholder()
-    sql = (
-        "SELECT id, site_id, metric_id, date, value, denominator FROM observations "  # noqa: S608
-        f"WHERE metric_id IN ({placeholders(len(metric_ids))}) AND date >= {ph} AND date <= {ph}"
-    )
-    params: list[Any] = [*metric_ids, db_date(lo), db_date(hi)]
-    if len(site_ids) <= 500:
-        sql += f" AND site_id IN ({placeholders(len(site_ids))})"
-        params += site_ids
-    stored = _fetch_stored(sql, params)
+    stored = _fetch_stored(_stored_query(frame, plan.first_date, plan.last_date))
     if stored.empty:
         plan.inserted = len(frame)
         plan.existing = None
@@ -460,6 +450,22 @@ def _compare_with_stored(plan: ObservationPlan) -> None:
     plan.frame = merged
 
 
+def _stored_query(frame: pd.DataFrame, first: date | None, last: date | None) -> Select:
+    """The stored observations a file's rows may match (its metrics and days, its sites when
+    they are few enough to list)."""
+    table = Observation.__table__
+    columns = ("id", "site_id", "metric_id", "date", "value", "denominator")
+    query = select(*(table.c[name] for name in columns)).where(
+        table.c.metric_id.in_(sorted(int(m) for m in frame["metric_id"].unique())),
+        table.c.date >= first,
+        table.c.date <= last,
+    )
+    site_ids = sorted(int(s) for s in frame["site_id"].unique())
+    if len(site_ids) <= 500:
+        query = query.where(table.c.site_id.in_(site_ids))
+    return query
+
+
 _STORED_COLUMNS = ["id", "site_id", "metric_id", "date", "stored_value", "stored_den"]
 _STORED_TYPES = {
     "id": "int64", "site_id": "int64", "metric_id": "int64",
@@ -470,8 +476,9 @@ _STORED_TYPES = {
 FETCH_BLOCK = 100_000
 
 
-def _fetch_stored(sql: str, params: list[Any]) -> pd.DataFrame:
+def _fetch_stored(query: Select) -> pd.DataFrame:
     """The stored rows a file may match, as typed columns (read block by block)."""
+    sql, params = driver_sql(query)
     blocks = []
     connection = raw_connection()
     # PostgreSQL: a server-side cursor, so the driver holds one block, not the whole result
@@ -532,70 +539,90 @@ def apply_observations(
 
 
 def _insert_new(new: pd.DataFrame, batch_id: int, now: datetime) -> None:
-    columns = "site_id, metric_id, date, value, denominator, batch_id, updated_at"
-    raw = raw_connection()
-    cursor = raw.cursor()
+    table = Observation.__table__
+    cursor = raw_connection().cursor()
     try:
         if is_postgres():
-            # COPY in text format, a slice at a time: fast and memory bounded
-            with cursor.copy(f"COPY observations ({columns}) FROM STDIN") as copy:
-                for lo in range(0, len(new), COPY_SLICE):
-                    part = new.iloc[lo : lo + COPY_SLICE]
-                    text = pd.DataFrame(
-                        {
-                            "site_id": part["site_id"],
-                            "metric_id": part["metric_id"],
-                            "date": part["date"].dt.strftime("%Y-%m-%d"),
-                            "value": part["value"].map(repr),
-                            "denominator": part["denominator"],
-                            "batch_id": batch_id,
-                            "updated_at": now.isoformat(),
-                        }
-                    ).to_csv(sep="\t", header=False, index=False, na_rep="\\N")
-                    copy.write(text)
-        else:
-            den = new["denominator"].astype(object).where(new["denominator"].notna(), None)
-            rows = zip(
-                new["site_id"].tolist(),
-                new["metric_id"].tolist(),
-                new["date"].dt.strftime("%Y-%m-%d").tolist(),
-                new["value"].tolist(),
-                den.tolist(),
-                [batch_id] * len(new),
-                [sqlite_datetime(now)] * len(new),
-                strict=True,
-            )
-            cursor.executemany(
-                f"INSERT INTO observations ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                rows,
-            )
+            _copy_new(cursor, new, batch_id, now)
+            return
+        days = new["date"].dt.strftime("%Y-%m-%d")  # as SQLAlchemy stores a date in SQLite
+        columns = {
+            "site_id": new["site_id"].tolist(),
+            "metric_id": new["metric_id"].tolist(),
+            "date": days.tolist(),
+            "value": new["value"].tolist(),
+            "denominator": _nullable(new["denominator"]),
+            "batch_id": [batch_id] * len(new),
+            "updated_at": [stored(table.c.updated_at, now)] * len(new),
+        }
+        cursor.executemany(*driver_many(insert(table).inline(), columns))
     finally:
         cursor.close()
 
 
+def _copy_new(cursor: Any, new: pd.DataFrame, batch_id: int, now: datetime) -> None:
+    """PostgreSQL: COPY in text format, a slice at a time (fast and memory bounded)."""
+    columns = "site_id, metric_id, date, value, denominator, batch_id, updated_at"
+    with cursor.copy(f"COPY observations ({columns}) FROM STDIN") as copy:
+        for lo in range(0, len(new), COPY_SLICE):
+            part = new.iloc[lo : lo + COPY_SLICE]
+            text = pd.DataFrame(
+                {
+                    "site_id": part["site_id"],
+                    "metric_id": part["metric_id"],
+                    "date": part["date"].dt.strftime("%Y-%m-%d"),
+                    "value": part["value"].map(repr),
+                    "denominator": part["denominator"],
+                    "batch_id": batch_id,
+                    "updated_at": now.isoformat(),
+                }
+            ).to_csv(sep="\t", header=False, index=False, na_rep="\\N")
+            copy.write(text)
+
+
+def _nullable(column: pd.Series) -> list[Any]:
+    return column.astype(object).where(column.notna(), None).tolist()
+
+
 def _update_changed(changed: pd.DataFrame, batch_id: int, now: datetime) -> None:
+    observations = Observation.__table__
+    revisions = ObservationRevision.__table__
     ids = changed["id"].astype("int64").tolist()
     new_values = changed["value"].tolist()
-    old_values = changed["stored_value"].tolist()
     dens = changed["denominator"].where(changed["denominator"].notna(), changed["stored_den"])
-    dens = dens.astype(object).where(dens.notna(), None).tolist()
-    stamp = now if is_postgres() else sqlite_datetime(now)
-    ph = placeholder()
-    raw = raw_connection()
-    cursor = raw.cursor()
+    stamp = stored(observations.c.updated_at, now)
+    update_values = update(observations).where(observations.c.id == bindparam("observation_id"))
+    update_values = update_values.values(
+        value=bindparam("new_value"),
+        denominator=bindparam("new_denominator"),
+        batch_id=bindparam("new_batch_id"),
+        updated_at=bindparam("stamp"),
+    )
+    cursor = raw_connection().cursor()
     try:
         cursor.executemany(
-            f"UPDATE observations SET value = {ph}, denominator = {ph}, batch_id = {ph}, "  # noqa: S608
-            f"updated_at = {ph} WHERE id = {ph}",
-            [(v, d, batch_id, stamp, i) for v, d, i in zip(new_values, dens, ids, strict=True)],
+            *driver_many(
+                update_values,
+                {
+                    "new_value": new_values,
+                    "new_denominator": _nullable(dens),
+                    "new_batch_id": [batch_id] * len(ids),
+                    "stamp": [stamp] * len(ids),
+                    "observation_id": ids,
+                },
+            )
         )
         cursor.executemany(
-            "INSERT INTO observation_revisions (observation_id, old_value, new_value, batch_id, "  # noqa: S608
-            f"changed_at) VALUES ({ph}, {ph}, {ph}, {ph}, {ph})",
-            [
-                (i, o, v, batch_id, stamp)
-                for i, o, v in zip(ids, old_values, new_values, strict=True)
-            ],
+            *driver_many(
+                insert(revisions).inline(),
+                {
+                    "observation_id": ids,
+                    "old_value": changed["stored_value"].tolist(),
+                    "new_value": new_values,
+                    "batch_id": [batch_id] * len(ids),
+                    "changed_at": [stamp] * len(ids),
+                },
+            )
         )
     finally:
         cursor.close()
