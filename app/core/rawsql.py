@@ -10,12 +10,13 @@ together by hand here; values are converted the way SQLAlchemy stores them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.types import TypeEngine
 
 from app.extensions import db
 
@@ -44,7 +45,7 @@ def driver_sql(statement: ClauseElement) -> tuple[str, Sequence[Any] | dict[str,
     compiled = statement.compile(dialect=dialect(), compile_kwargs={"render_postcompile": True})
     values = dict(compiled.params)
     for key, bind in compiled.binds.items():
-        process = bind.type.bind_processor(compiled.dialect)
+        process = _bind_processor(bind.type)
         if process is not None and key in values:
             values[key] = process(values[key])
     if compiled.positiontup is None:
@@ -71,6 +72,14 @@ def driver_many(
 
 
 def stored(column: ColumnElement[Any], value: Any) -> Any:
-    """``value`` as SQLAlchemy sends it for ``column`` (a date is ISO text on SQLite)."""
-    process = column.type.bind_processor(dialect())
+    """``value`` as SQLAlchemy sends it for ``column`` (on SQLite a date is ISO text and a
+    timestamp ``YYYY-MM-DD HH:MM:SS.ffffff``)."""
+    process = _bind_processor(column.type)
     return value if process is None or value is None else process(value)
+
+
+def _bind_processor(type_: TypeEngine[Any]) -> Callable[[Any], Any] | None:
+    """The conversion SQLAlchemy applies to a value of ``type_`` on the session's database
+    (that of the dialect's own implementation of the type)."""
+    current = dialect()
+    return type_.dialect_impl(current).bind_processor(current)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 
 from app.core import rawsql
 from app.extensions import db
@@ -35,6 +35,7 @@ def test_a_core_query_runs_on_the_raw_connection_as_sqlalchemy_would_run_it(
     )
     sql, params = rawsql.driver_sql(query)
     assert "POSTCOMPILE" not in sql and len(params) == 4  # one placeholder per list value
+    assert (sql, params) == _what_sqlalchemy_sends(query)
     cursor = rawsql.raw_connection().cursor()
     try:
         cursor.execute(sql, params)
@@ -43,6 +44,48 @@ def test_a_core_query_runs_on_the_raw_connection_as_sqlalchemy_would_run_it(
         cursor.close()
     assert found == db.session.scalars(query).all()
     assert len(found) == 2  # the date compared as a date, not as text against a date object
+
+
+def _what_sqlalchemy_sends(query) -> tuple:
+    """The statement and parameters SQLAlchemy itself hands the driver for ``query``."""
+    sent = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, parameters))
+
+    engine = db.session.get_bind()
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        db.session.execute(query).all()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    statement, parameters = sent[-1]
+    return statement, list(parameters) if isinstance(parameters, tuple) else parameters
+
+
+def test_a_value_is_stored_as_sqlalchemy_stores_it(app, make_site, make_metric):
+    site, metric = make_site(), make_metric()
+    now = datetime(2026, 1, 5, 8, 30, 15, 250, tzinfo=UTC)
+    orm = Observation(site=site, metric=metric, date=date(2026, 1, 1), value=1, updated_at=now)
+    db.session.add(orm)
+    db.session.commit()
+    table = Observation.__table__
+    columns = {
+        "site_id": [site.id],
+        "metric_id": [metric.id],
+        "date": [rawsql.stored(table.c.date, date(2026, 1, 2))],
+        "value": [2.0],
+        "updated_at": [rawsql.stored(table.c.updated_at, now)],
+    }
+    cursor = rawsql.raw_connection().cursor()
+    try:
+        cursor.executemany(*rawsql.driver_many(insert(table).inline(), columns))
+        # read the cells as the database holds them (text on SQLite), not through the ORM
+        cursor.execute(*rawsql.driver_sql(select(table.c.updated_at).order_by(table.c.id)))
+        by_orm, by_driver = (row[0] for row in cursor.fetchall())
+    finally:
+        cursor.close()
+    assert by_driver == by_orm
 
 
 def test_an_executemany_takes_its_values_in_the_order_of_the_placeholders(
