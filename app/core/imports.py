@@ -269,9 +269,15 @@ def preview(
 
 
 def apply(kind: ImportKind, plan: ImportPlan, *, by: Any, filename: str | None) -> Any:
-    """Apply a valid plan (the caller commits); a plan with errors raises ``ImportFailed``."""
+    """Apply a valid plan (the caller commits); a plan with errors raises ``ImportFailed``
+    (with the listed errors, and how many more there are)."""
     if not plan.ok:
-        raise ImportFailed(plan.errors)
+        errors = list(plan.errors)
+        if plan.more_errors:
+            errors.append(
+                RowError(0, "", _("%(n)s further errors are not listed.", n=plan.more_errors))
+            )
+        raise ImportFailed(errors)
     return kind.apply(plan, by=by, filename=filename)
 
 

@@ -63,3 +63,18 @@ def test_the_head_of_a_file_keeps_the_row_numbers_of_the_file(rctx):
     assert head.columns == ["code", "score"]
     # line 2 is empty: the first data row is row 3 as in Excel; 3 lines read, 2 rows kept
     assert head.rows == [(3, ["A", "1"]), (4, ["B", "2"])]
+
+
+def test_a_plan_with_errors_is_not_applied_and_the_unlisted_ones_are_counted(rctx):
+    class Kind:
+        def apply(self, plan, *, by, filename):
+            raise AssertionError("a plan with errors was applied")
+
+    plan = ImportPlan(max_errors=1)
+    plan.add_errors([3, 4, 5], "x", "bad")
+    with pytest.raises(ImportFailed) as failed:
+        imports.apply(Kind(), plan, by=None, filename=None)
+    assert [str(e) for e in failed.value.errors] == [
+        "2 further errors are not listed.",
+        "Row 3, column x: bad",
+    ]
