@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,10 +163,11 @@ class Head:
 
 def read_head(source: Any, *, filename: str | None = None, rows: int = PREVIEW_ROWS) -> Head:
     """The columns and first ``rows`` rows of an upload (a stashed path, bytes or a stream)."""
-    for chunk in tables.iter_upload(source, filename=filename, chunk_rows=rows):
-        cells = chunk.values.tolist()
-        first = [(int(i), list(r)) for i, r in zip(chunk.index, cells, strict=True)]
-        return Head(list(chunk.columns), first)
+    with closing(tables.iter_upload(source, filename=filename, chunk_rows=rows)) as chunks:
+        for chunk in chunks:  # the first chunk only: the file is closed at once
+            cells = chunk.values.tolist()
+            first = [(int(i), list(r)) for i, r in zip(chunk.index, cells, strict=True)]
+            return Head(list(chunk.columns), first)
     return Head([], [])
 
 

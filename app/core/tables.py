@@ -76,7 +76,7 @@ def _open_binary(source: Any) -> tuple[IO[bytes], bool]:
     if isinstance(source, bytes | bytearray):
         return io.BytesIO(source), True
     if isinstance(source, str | os.PathLike):
-        return open(source, "rb"), True  # noqa: SIM115 - closed by the caller
+        return open(source, "rb"), True  # closed by the caller
     stream = getattr(source, "stream", source)  # Werkzeug FileStorage
     if isinstance(stream, io.TextIOBase):
         return io.BytesIO(stream.read().encode("utf-8")), True

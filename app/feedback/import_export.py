@@ -127,7 +127,7 @@ def _parse_when(text: str) -> datetime | None:
         "%Y/%m/%d",
     ):
         try:
-            moment = datetime.strptime(text, fmt)  # noqa: DTZ007 - local time, zone added below
+            moment = datetime.strptime(text, fmt)  # local time: the zone is added below
         except ValueError:
             continue
         if fmt in ("%Y-%m-%d", "%Y/%m/%d"):

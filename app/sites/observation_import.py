@@ -408,9 +408,11 @@ def _check_duplicates(frame: pd.DataFrame, plan: ObservationPlan, metric_keys) -
         plan.add_errors(
             later["row"],
             plan.mapping["date"],
-            [_("Duplicate of row %(first)s (same site and date).", first=int(f))
-             for f in first[later.index]],
-        )  # fmt: skip
+            [
+                _("Duplicate of row %(first)s (same site and date).", first=int(f))
+                for f in first[later.index]
+            ],
+        )
         return
     column = plan.mapping.get("metric") or plan.mapping["date"]
     messages = [

@@ -146,8 +146,11 @@ def _check_codes(codes: pd.Series, plan: SiteImportPlan) -> None:
         if not code:
             plan.error(row, "code", _("The site code is empty."))
         elif code in first_row:
-            plan.error(row, "code", _("Site %(code)s also appears in row %(row)s.", code=code,
-                                      row=first_row[code]))  # fmt: skip
+            plan.error(
+                row,
+                "code",
+                _("Site %(code)s also appears in row %(row)s.", code=code, row=first_row[code]),
+            )
         else:
             first_row[code] = int(row)
 
@@ -162,8 +165,14 @@ def _parse_numeric(column: pd.Series, fname: str, plan: SiteImportPlan) -> pd.Se
         # 35 meaning 35 % is a common slip; say so rather than guessing
         slip = (values > 1) & (values <= 100)
         for row in values.index[slip]:
-            plan.error(row, fname, _("'%(value)s' is not a share between 0 and 1; write 0.35 or "
-                                     "35%%.", value=column[row]))  # fmt: skip
+            plan.error(
+                row,
+                fname,
+                _(
+                    "'%(value)s' is not a share between 0 and 1; write 0.35 or 35%%.",
+                    value=column[row],
+                ),
+            )
         values = values.where(~slip)
     out_of_range = pd.Series(False, index=values.index)
     if low is not None:
@@ -174,8 +183,12 @@ def _parse_numeric(column: pd.Series, fname: str, plan: SiteImportPlan) -> pd.Se
         if high is None:
             message = _("'%(value)s' must be %(low)s or more.", value=column[row], low=low)
         else:
-            message = _("'%(value)s' must be between %(low)s and %(high)s.",
-                        value=column[row], low=low, high=high)  # fmt: skip
+            message = _(
+                "'%(value)s' must be between %(low)s and %(high)s.",
+                value=column[row],
+                low=low,
+                high=high,
+            )
         plan.error(row, fname, message)
     if whole:
         fractional = values.notna() & (values != values.round())
@@ -212,8 +225,9 @@ def _row_values(
     if values["code"] and values["code"] not in existing:
         for fname in REQUIRED_NEW:
             if not values.get(fname):
-                plan.error(row, fname, _("A new site needs a %(field)s.",
-                                         field=FIELD_LABELS[fname]))  # fmt: skip
+                plan.error(
+                    row, fname, _("A new site needs a %(field)s.", field=FIELD_LABELS[fname])
+                )
     values["_row"] = int(row)
     return values
 
@@ -223,8 +237,11 @@ def _size_tier(text: str, row: Any, plan: SiteImportPlan) -> SizeTier | None:
         return None
     tier = SIZE_WORDS.get(normalise_header(text))
     if tier is None:
-        plan.error(row, "size_tier", _("'%(value)s' is not a size tier; use small, medium or "
-                                       "large.", value=text))  # fmt: skip
+        plan.error(
+            row,
+            "size_tier",
+            _("'%(value)s' is not a size tier; use small, medium or large.", value=text),
+        )
     return tier
 
 

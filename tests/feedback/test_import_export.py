@@ -159,8 +159,7 @@ def test_the_preview_lets_the_user_choose_columns_the_aliases_missed(client, aut
     url = upload(client, feedback_pilot, body, "other-tool.csv").headers["Location"]
     page = client.get(url, headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "No column for Site code" in page and 'name="map_overall"' in page
-    choice = {"map_site_code": "Shop", "map_overall": "Q1", "map_ease": "Q2",
-              "map_recommend": "Q3"}  # fmt: skip
+    choice = {"map_site_code": "Shop", "map_overall": "Q1", "map_ease": "Q2", "map_recommend": "Q3"}
     again = client.get(f"{url}&{urlencode(choice)}").get_data(as_text=True)
     assert 'data-testid="confirm-import"' in again and "1 new responses" in again
     assert client.post(url, data=choice).status_code == 302
