@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from app.core import rawsql
 from app.extensions import db
-from app.models import Assignment, Direction, Metric, MetricRole, Pilot, Site
+from app.models import Assignment, Direction, Metric, MetricRole, Observation, Pilot, Site
 
 SITE_ATTRIBUTES = (
     "region",
@@ -45,30 +45,24 @@ def observations_frame(
     """
     codes = {sid: code for sid, code in db.session.execute(select(Site.id, Site.code))}
     keys = {mid: key for mid, key in db.session.execute(select(Metric.id, Metric.key))}
-    where: list[str] = []
-    params: list[Any] = []
+    table = Observation.__table__
+    query = select(table.c.site_id, table.c.date, table.c.metric_id, table.c.value)
     if site_ids is not None:
         wanted = sorted({int(s) for s in site_ids})
         if not wanted:
             return _empty_observations()
-        where.append(f"site_id IN ({rawsql.placeholders(len(wanted))})")
-        params += wanted
+        query = query.where(table.c.site_id.in_(wanted))
     if metric_keys is not None:
         wanted_keys = set(metric_keys)
         ids = sorted(i for i, key in keys.items() if key in wanted_keys)
         if not ids:
             return _empty_observations()
-        where.append(f"metric_id IN ({rawsql.placeholders(len(ids))})")
-        params += ids
+        query = query.where(table.c.metric_id.in_(ids))
     if start is not None:
-        where.append(f"date >= {rawsql.placeholder()}")
-        params.append(rawsql.db_date(start))
+        query = query.where(table.c.date >= start)
     if end is not None:
-        where.append(f"date <= {rawsql.placeholder()}")
-        params.append(rawsql.db_date(end))
-    sql = "SELECT site_id, date, metric_id, value FROM observations"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+        query = query.where(table.c.date <= end)
+    sql, params = rawsql.driver_sql(query)
     cursor = rawsql.raw_connection().cursor()
     try:
         cursor.execute(sql, params)

@@ -37,6 +37,7 @@ from urllib.parse import quote
 import pandas as pd
 from flask import Response
 from flask_babel import gettext as _
+from werkzeug.exceptions import NotFound
 
 from app.core.errors import ImportFailed, RowError
 
@@ -75,7 +76,7 @@ def _open_binary(source: Any) -> tuple[IO[bytes], bool]:
     if isinstance(source, bytes | bytearray):
         return io.BytesIO(source), True
     if isinstance(source, str | os.PathLike):
-        return open(source, "rb"), True  # noqa: SIM115 - closed by the caller
+        return open(source, "rb"), True  # closed by the caller
     stream = getattr(source, "stream", source)  # Werkzeug FileStorage
     if isinstance(stream, io.TextIOBase):
         return io.BytesIO(stream.read().encode("utf-8")), True
@@ -325,7 +326,12 @@ def iter_upload(
 
 def read_upload(source: Any, *, filename: str | None = None) -> pd.DataFrame:
     """The whole upload as one DataFrame of stripped strings, indexed by file row number."""
-    chunks = list(iter_upload(source, filename=filename))
+    return whole(iter_upload(source, filename=filename))
+
+
+def whole(chunks: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """The chunks of ``iter_upload`` as one frame; a file without data rows fails."""
+    chunks = list(chunks)
     frame = chunks[0] if len(chunks) == 1 else pd.concat(chunks)
     if frame.empty:
         raise ImportFailed(_("The file has a header row but no data rows."))
@@ -544,6 +550,15 @@ def _numberlike(text: str) -> bool:
     return True
 
 
+def download(frame: pd.DataFrame, name: str, fmt: str) -> Response:
+    """``frame`` as ``name.csv`` or ``name.xlsx``; any other format is Not Found."""
+    if fmt == "csv":
+        return csv_response(frame, name)
+    if fmt == "xlsx":
+        return xlsx_response(frame, name)
+    raise NotFound()
+
+
 def xlsx_response(frame: pd.DataFrame, filename: str) -> Response:
     if not filename.lower().endswith(".xlsx"):
         filename += ".xlsx"
@@ -558,6 +573,7 @@ __all__ = [
     "ImportFailed",
     "RowError",
     "csv_response",
+    "download",
     "iter_upload",
     "map_columns",
     "normalise_header",
@@ -567,6 +583,7 @@ __all__ = [
     "read_upload",
     "stash_upload",
     "stashed_path",
+    "whole",
     "xlsx_bytes",
     "xlsx_response",
 ]

@@ -37,16 +37,21 @@ def _pilot(pilot_id: int):
 def import_command(file, pilot_id, audience, mappings):
     """Import responses from another survey tool (CSV or .xlsx); all rows or none."""
     from app.core.errors import ImportFailed
-    from app.feedback.import_export import import_responses, parse_mapping
+    from app.core.imports import parse_mapping
+    from app.feedback.import_export import import_responses
     from app.models import Audience
 
     pilot = _pilot(pilot_id)
     # messages of the shared import helpers are translated, which needs a request context
     with current_app.test_request_context():
         try:
-            mapping = parse_mapping("\n".join(mappings))
             result = import_responses(
-                pilot, file, audience=Audience(audience), mapping=mapping, filename=file, by=None
+                pilot,
+                file,
+                audience=Audience(audience),
+                mapping=parse_mapping(mappings),
+                filename=file,
+                by=None,
             )
         except ImportFailed as exc:
             db.session.rollback()

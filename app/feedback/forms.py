@@ -194,8 +194,4 @@ class ImportForm(FlaskForm):
             FileAllowed(["csv", "xlsx", "xlsm", "txt"], _l("Upload a .csv or .xlsx file.")),
         ],
     )
-    mapping = TextAreaField(
-        _l("Column mapping (optional), one per line: field = column in your file"),
-        validators=[Optional(), Length(max=4000)],
-    )
-    submit = SubmitField(_l("Import"))
+    submit = SubmitField(_l("Upload and preview"))

@@ -1,15 +1,17 @@
 """Import responses collected with another survey tool, and export a pilot's responses.
 
-Import (CSV or Excel via :mod:`app.core.tables`) is **atomic**: every row is checked
-first and any problem raises ``ImportFailed`` listing each (row, column, message); nothing is
-written then. Free text is masked exactly as on the public form. A re-import of the same file
-(or of rows with the same ``response_id``) stores nothing twice.
+Import is one kind of :mod:`app.core.imports` (:class:`ResponseImport`): upload, preview with
+the column choices, then an **atomic** import: every row is checked first (``plan_responses``)
+and any problem lists each (row, column, message); nothing is written then. Free text is
+masked exactly as on the public form. A re-import of the same file (or of rows with the same
+``response_id``) stores nothing twice.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -18,10 +20,10 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from app.core import audit
+from app.core import audit, imports, tables
 from app.core.clock import local_day, organisation_zone
-from app.core.errors import ImportFailed, RowError
-from app.core.tables import map_columns, read_upload
+from app.core.errors import ImportFailed
+from app.core.imports import Field, ImportKind, ImportPlan, propose_mapping
 from app.extensions import db
 from app.feedback import questionnaires as svc
 from app.feedback import responses
@@ -53,50 +55,62 @@ class ImportResult:
     duplicates: int
 
 
-def parse_mapping(text: str) -> dict[str, str]:
-    """``field = column`` lines (``:`` works too) into ``{field: column}``."""
-    mapping = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        sep = "=" if "=" in line else ":" if ":" in line else None
-        if sep is None:
-            raise ImportFailed(
-                RowError(0, "", _("Mapping line %(n)s needs the form field = column.", n=number))
-            )
-        field, column = (part.strip() for part in line.split(sep, 1))
-        mapping[field] = column
-    return mapping
+@dataclass(frozen=True, slots=True)
+class _Response:
+    """One checked row, ready to be stored."""
+
+    site_id: int
+    when: datetime | None
+    answers: dict[str, Any]
+    key: str
+    segment: str
+    language: str
 
 
-def _aliases(form: FeedbackForm) -> dict[str, list[str]]:
-    aliases = {k: list(v) for k, v in BASE_FIELDS.items()}
-    if any(q.get("segment") for q in form.questions):
-        del aliases["segment"]  # the form's own segment question (e.g. age band) covers it
-    for q in form.questions:
-        aliases[q["key"]] = [q.get("label_en", ""), q.get("label_zh", "")]
-    return aliases
+@dataclass
+class ResponsePlan(ImportPlan):
+    """What an import of responses would do; ``ok`` means it can be applied."""
+
+    form: FeedbackForm | None = None
+    responses: list[_Response] = field(default_factory=list)
+    new: int = 0
+    duplicates: int = 0
+
+
+def _segment_question(form: FeedbackForm | None) -> bool:
+    return form is not None and any(q.get("segment") for q in form.questions)
+
+
+def response_fields(form: FeedbackForm | None) -> list[Field]:
+    """The fields of a file of responses to ``form``: the base fields and every question
+    (found by its key or its English or Chinese text)."""
+    labels = {
+        "site_code": _("Site code"),
+        "submitted_at": _("Date and time (local)"),
+        "segment": _("Respondent segment"),
+        "language": _("Language"),
+        "response_id": _("Response ID in the other tool"),
+    }
+    fields = [
+        Field(name, labels[name], tuple(aliases), required=name == "site_code")
+        for name, aliases in BASE_FIELDS.items()
+        # the form's own segment question (e.g. age band) covers the segment
+        if not (name == "segment" and _segment_question(form))
+    ]
+    for q in form.questions if form is not None else []:
+        aliases = (q.get("label_en", ""), q.get("label_zh", ""))
+        fields.append(Field(q["key"], q.get("label_en", ""), aliases))
+    return fields
 
 
 def field_help(pilot: Pilot, audience: Audience) -> list[dict[str, Any]]:
-    """The fields an import understands, for the upload page."""
+    """The fields an import understands, for the upload page (required: a value is)."""
     form = svc.current_form(pilot.id, audience)
-    rows = [
-        {"field": "site_code", "label": _("Site code"), "required": True},
-        {"field": "submitted_at", "label": _("Date and time (local)"), "required": False},
-        {"field": "segment", "label": _("Respondent segment"), "required": False},
-        {"field": "language", "label": _("Language"), "required": False},
-        {"field": "response_id", "label": _("Response ID in the other tool"), "required": False},
+    answer_required = {q["key"] for q in form.questions if q.get("required")} if form else set()
+    return [
+        {"field": f.name, "label": f.label, "required": f.required or f.name in answer_required}
+        for f in response_fields(form)
     ]
-    if form is not None:
-        if any(q.get("segment") for q in form.questions):
-            rows = [r for r in rows if r["field"] != "segment"]
-        for q in form.questions:
-            rows.append(
-                {"field": q["key"], "label": q.get("label_en", ""), "required": q.get("required")}
-            )
-    return rows
 
 
 def _parse_when(text: str) -> datetime | None:
@@ -114,7 +128,7 @@ def _parse_when(text: str) -> datetime | None:
         "%Y/%m/%d",
     ):
         try:
-            moment = datetime.strptime(text, fmt)  # noqa: DTZ007 - local time, zone added below
+            moment = datetime.strptime(text, fmt)  # local time: the zone is added below
         except ValueError:
             continue
         if fmt in ("%Y-%m-%d", "%Y/%m/%d"):
@@ -123,118 +137,206 @@ def _parse_when(text: str) -> datetime | None:
     raise ValueError(text)
 
 
+def plan_responses(
+    pilot: Pilot,
+    frame: pd.DataFrame,
+    *,
+    audience: Audience = Audience.CUSTOMER,
+    chosen: Mapping[str, str] | None = None,
+) -> ResponsePlan:
+    """Check every row of ``frame`` and count what is new. Writes nothing but the pilot's
+    forms when it has none yet."""
+    form = svc.current_form(pilot.id, audience) or svc.ensure_forms(pilot)[audience]
+    if len(frame) > MAX_ROWS:
+        raise ImportFailed(_("At most %(n)s rows per import.", n=MAX_ROWS))
+    mapping = propose_mapping(response_fields(form), frame.columns, chosen)
+    if not any(q["key"] in mapping for q in form.questions):
+        raise ImportFailed(_("No column matches a question of the form."))
+    plan = ResponsePlan(mapping=mapping, n_rows=len(frame), form=form)
+    rows = _RowCheck(pilot, audience, plan, frame)
+    for number, row in frame.iterrows():
+        response = rows.check(number, row)
+        if response is not None:
+            plan.responses.append(response)
+    plan.sort_errors()
+    if plan.ok:
+        known = _stored_keys([r.key for r in plan.responses])
+        plan.duplicates = sum(r.key in known for r in plan.responses)
+        plan.new = len(plan.responses) - plan.duplicates
+    return plan
+
+
+class _RowCheck:
+    """Checks the rows of one file against the pilot's sites and the form's questions."""
+
+    def __init__(self, pilot: Pilot, audience: Audience, plan: ResponsePlan, frame: pd.DataFrame):
+        self.pilot, self.audience, self.plan = pilot, audience, plan
+        self.columns = plan.mapping
+        self.questions = [q["key"] for q in plan.form.questions if q["key"] in self.columns]
+        self.sites = {
+            code: site_id
+            for code, site_id in db.session.execute(
+                select(Site.code, Site.id)
+                .join(Assignment, Assignment.site_id == Site.id)
+                .where(Assignment.pilot_id == pilot.id)
+            )
+        }
+        self.digest = hashlib.sha256(frame.to_csv().encode()).hexdigest()
+        self.seen_keys: dict[str, int] = {}
+
+    def cell(self, row: pd.Series, name: str) -> str:
+        return str(row[self.columns[name]]).strip() if name in self.columns else ""
+
+    def check(self, number: int, row: pd.Series) -> _Response | None:
+        """The row as a response, or ``None`` with its problems added to the plan."""
+        errors_before = self.plan.n_errors
+        code = self.cell(row, "site_code")
+        site_id = self.sites.get(code)
+        if site_id is None:
+            self.plan.add_error(
+                number,
+                self.columns["site_code"],
+                _("Site %(code)s is not in this pilot.", code=code or "—"),
+            )
+        when = self._when(number, row)
+        raw = {key: row[self.columns[key]] for key in self.questions}
+        answers, problems = responses.clean_answers(self.plan.form, raw)
+        for key, message in problems.items():
+            self.plan.add_error(number, self.columns.get(key, key), message)
+        if not answers and not problems:
+            self.plan.add_error(number, "", _("The row has no answers."))
+        key = self._key(number, self.cell(row, "response_id"))
+        if self.plan.n_errors > errors_before or site_id is None:
+            return None
+        segment = self.cell(row, "segment")
+        return _Response(site_id, when, answers, key, segment, self.cell(row, "language")[:10])
+
+    def _when(self, number: int, row: pd.Series) -> datetime | None:
+        try:
+            return _parse_when(self.cell(row, "submitted_at"))
+        except ValueError:
+            self.plan.add_error(
+                number,
+                self.columns["submitted_at"],
+                _("Not a date and time such as 2026-10-01 12:30."),
+            )
+            return None
+
+    def _key(self, number: int, external: str) -> str:
+        """The response's idempotency key: the other tool's id, else the file and row."""
+        if external:
+            basis = f"{self.pilot.id}|{self.audience.value}|{external}"
+        else:
+            basis = f"{self.digest}|{number}"
+        key = "imp-" + hashlib.sha256(basis.encode()).hexdigest()[:48]
+        if external and key in self.seen_keys:
+            self.plan.add_error(
+                number,
+                self.columns["response_id"],
+                _(
+                    "Response ID %(id)s also appears in row %(row)s.",
+                    id=external,
+                    row=self.seen_keys[key],
+                ),
+            )
+        self.seen_keys.setdefault(key, number)
+        return key
+
+
+def _stored_keys(keys: list[str]) -> set[str]:
+    return set(
+        db.session.scalars(
+            select(FeedbackResponse.idempotency_key).where(
+                FeedbackResponse.idempotency_key.in_(keys)
+            )
+        )
+    )
+
+
+def apply_responses(
+    plan: ResponsePlan, pilot: Pilot, *, by: User | None, filename: str | None
+) -> ImportResult:
+    """Store every new response of a valid plan (the caller commits)."""
+    if not plan.ok:
+        raise ImportFailed(plan.errors)
+    known = _stored_keys([r.key for r in plan.responses])
+    inserted = 0
+    for response in plan.responses:
+        if response.key in known:
+            continue
+        responses.submit_response(
+            plan.form,
+            response.site_id,
+            response.answers,
+            idempotency_key=response.key,
+            channel=ResponseChannel.IMPORT,
+            language=response.language or None,
+            submitted_at=response.when,
+            segment=response.segment or None,
+        )
+        inserted += 1
+    db.session.flush()
+    duplicates = len(plan.responses) - inserted
+    audit.record(
+        "feedback.import",
+        pilot,
+        by=by,
+        after={"file": filename, "inserted": inserted, "duplicates": duplicates},
+        pilot_id=pilot.id,
+    )
+    return ImportResult(inserted, duplicates)
+
+
+class ResponseImport(ImportKind):
+    """Responses collected with another survey tool, for one pilot and audience."""
+
+    name = "responses"
+    summary_template = "feedback/_import_summary.html"
+
+    def __init__(self, pilot: Pilot, audience: Audience = Audience.CUSTOMER):
+        self.pilot, self.audience = pilot, audience
+
+    @property
+    def title(self) -> str:
+        return _("Import responses")
+
+    @property
+    def subject(self) -> str:
+        return self.pilot.name
+
+    def fields(self) -> list[Field]:
+        return response_fields(svc.current_form(self.pilot.id, self.audience))
+
+    def plan(self, chunks, chosen=None, *, source=None) -> ResponsePlan:
+        frame = tables.whole(chunks)
+        return plan_responses(self.pilot, frame, audience=self.audience, chosen=chosen)
+
+    def apply(self, plan: ResponsePlan, *, by, filename) -> ImportResult:
+        return apply_responses(plan, self.pilot, by=by, filename=filename)
+
+    def confirm_label(self, plan: ResponsePlan) -> str:
+        return _("Import %(n)s responses", n=plan.new)
+
+    def done_message(self, outcome: ImportResult) -> str:
+        return _(
+            "Imported %(n)s responses (%(d)s already there).",
+            n=outcome.inserted,
+            d=outcome.duplicates,
+        )
+
+
 def import_responses(
     pilot: Pilot,
     source: Any,
     *,
     audience: Audience = Audience.CUSTOMER,
-    mapping: dict[str, str] | None = None,
+    mapping: Mapping[str, str] | None = None,
     filename: str | None = None,
     by: User | None = None,
 ) -> ImportResult:
     """Check every row, then store them all (or nothing). The caller commits."""
-    form = svc.current_form(pilot.id, audience) or svc.ensure_forms(pilot)[audience]
-    frame = read_upload(source, filename=filename)
-    if len(frame) > MAX_ROWS:
-        raise ImportFailed(_("At most %(n)s rows per import.", n=MAX_ROWS))
-    aliases = _aliases(form)
-    unknown = sorted(set(mapping or {}) - set(aliases))
-    if unknown:
-        raise ImportFailed(
-            [
-                RowError(0, "", _("Unknown field %(field)s in the mapping.", field=f))
-                for f in unknown
-            ]
-        )
-    columns = map_columns(frame, aliases, {"site_code"}, chosen=mapping or {})
-    question_keys = [q["key"] for q in form.questions if q["key"] in columns]
-    if not question_keys:
-        raise ImportFailed(_("No column matches a question of the form."))
-    sites = {
-        code: site_id
-        for code, site_id in db.session.execute(
-            select(Site.code, Site.id)
-            .join(Assignment, Assignment.site_id == Site.id)
-            .where(Assignment.pilot_id == pilot.id)
-        )
-    }
-    digest = hashlib.sha256(frame.to_csv().encode()).hexdigest()
-    errors: list[RowError] = []
-    prepared = []
-    seen_keys: dict[str, int] = {}
-    for row_number, row in frame.iterrows():
-        row_errors = []
-        code = str(row[columns["site_code"]]).strip()
-        site_id = sites.get(code)
-        if site_id is None:
-            row_errors.append(
-                RowError(row_number, columns["site_code"],
-                         _("Site %(code)s is not in this pilot.", code=code or "—"))
-            )  # fmt: skip
-        when = None
-        if "submitted_at" in columns:
-            try:
-                when = _parse_when(str(row[columns["submitted_at"]]))
-            except ValueError:
-                row_errors.append(
-                    RowError(row_number, columns["submitted_at"],
-                             _("Not a date and time such as 2026-10-01 12:30."))
-                )  # fmt: skip
-        raw = {key: row[columns[key]] for key in question_keys}
-        answers, problems = responses.clean_answers(form, raw)
-        for key, message in problems.items():
-            row_errors.append(RowError(row_number, columns.get(key, key), message))
-        if not answers and not problems:
-            row_errors.append(RowError(row_number, "", _("The row has no answers.")))
-        external = str(row[columns["response_id"]]).strip() if "response_id" in columns else ""
-        basis = f"{pilot.id}|{audience.value}|{external}" if external else f"{digest}|{row_number}"
-        key = "imp-" + hashlib.sha256(basis.encode()).hexdigest()[:48]
-        if external and key in seen_keys:
-            row_errors.append(
-                RowError(row_number, columns["response_id"],
-                         _("Response ID %(id)s also appears in row %(row)s.",
-                           id=external, row=seen_keys[key]))
-            )  # fmt: skip
-        seen_keys.setdefault(key, row_number)
-        if row_errors:
-            errors.extend(row_errors)
-            continue
-        segment = str(row[columns["segment"]]).strip() if "segment" in columns else ""
-        language = str(row[columns["language"]]).strip()[:10] if "language" in columns else ""
-        prepared.append((site_id, when, answers, key, segment, language))
-    if errors:
-        raise ImportFailed(errors)
-    existing = set(
-        db.session.scalars(
-            select(FeedbackResponse.idempotency_key).where(
-                FeedbackResponse.idempotency_key.in_([p[3] for p in prepared])
-            )
-        )
-    )
-    inserted = 0
-    for site_id, when, answers, key, segment, language in prepared:
-        if key in existing:
-            continue
-        responses.submit_response(
-            form,
-            site_id,
-            answers,
-            idempotency_key=key,
-            channel=ResponseChannel.IMPORT,
-            language=language or None,
-            submitted_at=when,
-            segment=segment or None,
-        )
-        inserted += 1
-    db.session.flush()
-    audit.record(
-        "feedback.import",
-        pilot,
-        by=by,
-        after={"file": filename, "inserted": inserted, "duplicates": len(prepared) - inserted},
-        pilot_id=pilot.id,
-    )
-    return ImportResult(inserted, len(prepared) - inserted)
+    kind = ResponseImport(pilot, audience)
+    return imports.run(kind, source, mapping or None, by=by, filename=filename)
 
 
 def export_frame(pilot: Pilot, audience: Audience) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from app.auth.permissions import (
     require_role,
     require_staff_site_in,
 )
-from app.core import clock
+from app.core import clock, import_pages
 from app.core.errors import show_error
 from app.core.i18n import select_locale
 from app.core.paging import paginate
@@ -622,60 +622,58 @@ def flag_response(response_id: int):
 @bp.route("/pilots/<int:pilot_id>/export.<fmt>")
 @require_role(*ALL_SEEING)
 def export(pilot_id: int, fmt: str):
-    from app.core.tables import csv_response, xlsx_response
+    from app.core.tables import download
     from app.feedback import import_export as feedback_import
 
     pilot = get_pilot_or_404(pilot_id)
     if fmt not in ("csv", "xlsx"):
         abort(404)
-    audience = request.args.get("audience", "customer")
-    aud = Audience(audience) if audience in ("customer", "staff") else Audience.CUSTOMER
-    frame = feedback_import.export_frame(pilot, aud)
-    name = f"feedback-pilot{pilot.id}-{aud.value}"
-    return csv_response(frame, name) if fmt == "csv" else xlsx_response(frame, name)
+    audience = _audience_arg(request.args.get("audience"))
+    frame = feedback_import.export_frame(pilot, audience)
+    return download(frame, f"feedback-pilot{pilot.id}-{audience.value}", fmt)
 
 
 @bp.route("/pilots/<int:pilot_id>/import", methods=["GET", "POST"])
 @require_role(*PILOT_EDITORS)
 def import_responses(pilot_id: int):
-    from app.core.errors import ImportFailed
-    from app.feedback import import_export as feedback_import
+    from app.feedback.import_export import ResponseImport, field_help
 
     pilot = get_pilot_or_404(pilot_id, for_edit=True)
     form = ImportForm()
-    errors = []
-    status = 200
-    if form.validate_on_submit():
-        try:
-            mapping = feedback_import.parse_mapping(form.mapping.data or "")
-            result = feedback_import.import_responses(
-                pilot,
-                form.file.data,
-                audience=Audience(form.audience.data),
-                mapping=mapping,
-                filename=form.file.data.filename,
-                by=current_user,
-            )
-        except ImportFailed as exc:
-            db.session.rollback()
-            errors = exc.errors
-            status = 422
-        else:
-            db.session.commit()
-            flash(
-                _("Imported %(n)s responses (%(d)s already there).",
-                  n=result.inserted, d=result.duplicates),
-                "success",
-            )  # fmt: skip
-            return redirect(url_for("feedback.manage", pilot_id=pilot.id))
-    elif request.method == "POST":
-        status = 422
-    known = {a.value for a in Audience}
-    audience = Audience(form.audience.data if form.audience.data in known else "customer")
-    fields = feedback_import.field_help(pilot, audience)
-    return (
-        render_template(
-            "feedback/import.html", pilot=pilot, form=form, errors=errors, fields=fields
+    audience = _audience_arg(form.audience.data)
+    return import_pages.upload_page(
+        ResponseImport(pilot, audience),
+        form,
+        preview_url=lambda token, name: url_for(
+            "feedback.import_preview",
+            pilot_id=pilot.id,
+            token=token,
+            name=name,
+            audience=audience.value,
         ),
-        status,
+        template="feedback/import.html",
+        pilot=pilot,
+        fields=field_help(pilot, audience),
     )
+
+
+@bp.route("/pilots/<int:pilot_id>/import/<token>", methods=["GET", "POST"])
+@require_role(*PILOT_EDITORS)
+def import_preview(pilot_id: int, token: str):
+    from app.feedback.import_export import ResponseImport
+
+    pilot = get_pilot_or_404(pilot_id, for_edit=True)
+    audience = _audience_arg(request.args.get("audience"))
+    return import_pages.preview_page(
+        ResponseImport(pilot, audience),
+        token,
+        back_url=url_for("feedback.import_responses", pilot_id=pilot.id),
+        done_url=url_for("feedback.manage", pilot_id=pilot.id),
+        carry={"audience": audience.value},
+    )
+
+
+def _audience_arg(value: str | None) -> Audience:
+    """The audience a query or form names; the customer form when it names none we know."""
+    known = {a.value for a in Audience}
+    return Audience(value if value in known else "customer")

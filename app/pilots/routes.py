@@ -16,7 +16,7 @@ from app.auth.permissions import (
     require_role,
     visible_site_ids,
 )
-from app.core import clock
+from app.core import clock, import_pages
 from app.core.charts import daily_series_svg
 from app.core.errors import show_error
 from app.core.formfields import choices
@@ -37,9 +37,7 @@ from app.pilots.forms import (
 )
 from app.pilots.reasons import site_reason_text
 from app.sites.forms import UploadForm
-from app.sites.importing import observations_preview as render_observations_preview
-from app.sites.importing import stash_or_error
-from app.sites.observation_import import OBSERVATION_ALIASES
+from app.sites.observation_import import ObservationImport
 from app.sites.registry import active_sites
 
 
@@ -435,36 +433,22 @@ def audit_log(pilot_id: int):
 @bp.route("/<int:pilot_id>/data/import", methods=["GET", "POST"])
 def import_observations(pilot_id: int):
     pilot = get_pilot_or_404(pilot_id, for_edit=True)
-    form = UploadForm()
-    if form.validate_on_submit():
-        token = stash_or_error(form)
-        if token:
-            return redirect(
-                url_for(
-                    "pilots.observations_preview",
-                    pilot_id=pilot.id,
-                    token=token,
-                    name=form.file.data.filename,
-                )
-            )
-    return render_template(
-        "sites/import.html",
-        form=form,
-        aliases=OBSERVATION_ALIASES,
-        labels={k: k for k in OBSERVATION_ALIASES},
-        title=_("Import daily data"),
-        kind="observations",
-        pilot=pilot,
+    return import_pages.upload_page(
+        ObservationImport(pilot),
+        UploadForm(),
+        preview_url=lambda token, name: url_for(
+            "pilots.observations_preview", pilot_id=pilot.id, token=token, name=name
+        ),
+        template="sites/import.html",
     )
 
 
 @bp.route("/<int:pilot_id>/data/import/<token>", methods=["GET", "POST"])
 def observations_preview(pilot_id: int, token: str):
     pilot = get_pilot_or_404(pilot_id, for_edit=True)
-    return render_observations_preview(
+    return import_pages.preview_page(
+        ObservationImport(pilot),
         token,
-        pilot=pilot,
         back_url=url_for("pilots.import_observations", pilot_id=pilot.id),
-        done_url=lambda: url_for("pilots.detail", pilot_id=pilot.id),
-        filename=request.args.get("name") or None,
+        done_url=url_for("pilots.detail", pilot_id=pilot.id),
     )

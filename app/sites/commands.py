@@ -9,14 +9,15 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from app.core import imports
 from app.core import tables as tabular
 from app.core.errors import ImportFailed
 from app.extensions import db
 from app.models import Pilot
 from app.sites import bp
-from app.sites.observation_import import apply_observations, plan_observations
+from app.sites.observation_import import ObservationImport
 from app.sites.registry import SiteFilters, export_frame, list_sites
-from app.sites.site_import import apply_import, plan_import
+from app.sites.site_import import SiteImport
 
 observations_cli = AppGroup("observations", help="Daily observations.")
 
@@ -34,9 +35,10 @@ def _fail(errors) -> None:
 @click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
 def import_sites_command(path: str, dry_run: bool) -> None:
     """Import or update sites from a CSV or Excel file (upsert by site code)."""
+    kind = SiteImport()
     with current_app.test_request_context():
         try:
-            plan = plan_import(tabular.read_upload(path))
+            plan = imports.plan_file(kind, path)
         except ImportFailed as exc:
             _fail(exc.errors)
         if not plan.ok:
@@ -47,7 +49,7 @@ def import_sites_command(path: str, dry_run: bool) -> None:
         if dry_run:
             click.echo(f"dry run: {summary}")
             return
-        apply_import(plan, by=None, filename=path)
+        imports.apply(kind, plan, by=None, filename=path)
         db.session.commit()
         click.echo(f"imported sites: {summary}")
 
@@ -80,10 +82,9 @@ def import_observations_command(path: str, pilot_id: int | None, dry_run: bool, 
             pilot = db.session.scalar(select(Pilot).where(Pilot.id == pilot_id))
             if pilot is None:
                 raise click.ClickException(f"no pilot {pilot_id}")
+        kind = ObservationImport(pilot)
         try:
-            plan = plan_observations(
-                tabular.iter_upload(path, chunk_rows=chunk_rows), pilot=pilot, source=path
-            )
+            plan = imports.plan_file(kind, path, filename=path, chunk_rows=chunk_rows)
         except ImportFailed as exc:
             _fail(exc.errors)
         if not plan.ok:
@@ -95,7 +96,7 @@ def import_observations_command(path: str, pilot_id: int | None, dry_run: bool, 
         if dry_run:
             click.echo(f"dry run: {plan.n_rows} rows ({plan.form} form): {summary}")
             return
-        apply_observations(plan, by=None, filename=path)
+        imports.apply(kind, plan, by=None, filename=path)
         db.session.commit()
     click.echo(
         f"imported {plan.n_rows} rows ({plan.form} form): {summary} "

@@ -69,9 +69,3 @@ class UploadForm(FlaskForm):
         description=_l("CSV (UTF-8 or GBK) or Excel .xlsx; the first row holds the headers."),
     )
     submit = SubmitField(_l("Upload and preview"))
-
-
-class ConfirmForm(FlaskForm):
-    """Only the CSRF token; the column choices come as ``map_<field>`` fields."""
-
-    submit = SubmitField(_l("Import"))

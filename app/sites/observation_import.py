@@ -1,7 +1,9 @@
 """Importing daily observations from files and from the API: validate all, then bulk upsert.
 
-One code path for the upload page, ``flask observations import`` and
-``POST /api/v1/observations``:
+One code path for the upload pages, ``flask observations import`` and
+``POST /api/v1/observations`` (the pages and the command use it as
+:class:`ObservationImport`, a kind of :mod:`app.core.imports`; the API calls the two
+functions below directly):
 
 1. ``plan_observations(chunks, pilot=…)`` reads the rows chunk by chunk (memory bounded),
    maps the columns, recognises the **long** form (``site, date, metric, value``
@@ -22,7 +24,7 @@ written. Re-importing the same file changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -30,21 +32,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, insert, select, update
 
 from app.core import clock
 from app.core.errors import ImportFailed, RowError
-from app.core.rawsql import (
-    db_date,
-    is_postgres,
-    placeholder,
-    placeholders,
-    raw_connection,
-    sqlite_datetime,
-)
-from app.core.tables import map_columns, normalise_header, parse_dates, parse_numbers
+from app.core.imports import MAX_LISTED_ERRORS, Field, ImportKind, ImportPlan, propose_mapping
+from app.core.rawsql import driver_many, driver_sql, is_postgres, raw_connection, stored
+from app.core.tables import normalise_header, parse_dates, parse_numbers
 from app.extensions import db
-from app.models import ApiToken, ImportBatch, Metric, Pilot, Site, User
+from app.models import (
+    ApiToken,
+    ImportBatch,
+    Metric,
+    Observation,
+    ObservationRevision,
+    Pilot,
+    Site,
+    User,
+)
 
 OBSERVATION_ALIASES: dict[str, list[str]] = {
     "site": ["site code", "site id", "store", "store code", "store id", "branch", "code",
@@ -74,16 +79,12 @@ COPY_SLICE = 100_000
 
 
 @dataclass
-class ObservationPlan:
-    """What an import would do. ``errors`` empty means ``apply_observations`` may run."""
+class ObservationPlan(ImportPlan):
+    """What an import would do. ``ok`` means ``apply_observations`` may run."""
 
     form: str = "long"
-    mapping: dict[str, str] = field(default_factory=dict)
     metric_columns: dict[str, str] = field(default_factory=dict)  # column -> metric key
     ignored_columns: list[str] = field(default_factory=list)
-    n_rows: int = 0
-    errors: list[RowError] = field(default_factory=list)
-    n_errors: int = 0
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -97,35 +98,38 @@ class ObservationPlan:
     frame: pd.DataFrame | None = None  # compact rows: row, site_id, metric_id, date, value, den
     existing: pd.DataFrame | None = None  # matched stored rows: id, value, denominator
 
-    @property
-    def ok(self) -> bool:
-        return self.n_errors == 0
-
-    @property
-    def more_errors(self) -> int:
-        return self.n_errors - len(self.errors)
-
     def counts(self) -> dict[str, int]:
         return {"inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged}
 
 
-class _Errors:
-    def __init__(self, plan: ObservationPlan, limit: int):
-        self.plan = plan
-        self.limit = limit
+def observation_fields() -> list[Field]:
+    return [
+        Field(name, FIELD_LABELS[name], tuple(aliases), required=name in ("site", "date"))
+        for name, aliases in OBSERVATION_ALIASES.items()
+    ]
 
-    def add_many(self, rows: Iterable[Any], column: str, messages: Iterable[str] | str) -> None:
-        rows = list(rows)
-        if not rows:
-            return
-        self.plan.n_errors += len(rows)
-        room = self.limit - len(self.plan.errors)
-        if room <= 0:
-            return
-        if isinstance(messages, str):
-            messages = [messages] * len(rows)
-        for row, message in list(zip(rows, messages, strict=False))[:room]:
-            self.plan.errors.append(RowError(int(row), column, message))
+
+@dataclass(frozen=True, slots=True)
+class _Lookups:
+    """What every chunk is checked against: sites, metrics and the allowed days."""
+
+    sites: dict[str, int]  # code -> id
+    metric_ids: dict[str, int]  # normalised key or name -> id
+    metric_keys: dict[int, str]  # id -> key
+    low: date | None
+    high: date
+    high_is_pilot_end: bool
+
+    @classmethod
+    def load(cls, pilot: Pilot | None, today: date) -> _Lookups:
+        sites = {code: sid for sid, code in db.session.execute(select(Site.id, Site.code))}
+        metric_ids, metric_keys = _lookup_metrics()
+        latest = today + FUTURE_SLACK
+        if pilot is None:
+            return cls(sites, metric_ids, metric_keys, None, latest, False)
+        high = min(pilot.end_date, latest) if pilot.end_date else latest
+        low = pilot.pre_start or pilot.start_date
+        return cls(sites, metric_ids, metric_keys, low, high, high == pilot.end_date)
 
 
 def _lookup_metrics() -> tuple[dict[str, int], dict[int, str]]:
@@ -141,20 +145,12 @@ def _lookup_metrics() -> tuple[dict[str, int], dict[int, str]]:
     return by_name, keys
 
 
-def _date_window(pilot: Pilot | None, today: date) -> tuple[date | None, date]:
-    latest = today + FUTURE_SLACK
-    if pilot is None:
-        return None, latest
-    last = min(pilot.end_date, latest) if pilot.end_date else latest
-    return pilot.pre_start or pilot.start_date, last
-
-
 def plan_observations(
     chunks: Iterable[pd.DataFrame],
     *,
     pilot: Pilot | None = None,
-    chosen: dict[str, str] | None = None,
-    max_errors: int = 200,
+    chosen: Mapping[str, str] | None = None,
+    max_errors: int = MAX_LISTED_ERRORS,
     today: date | None = None,
     source: str | None = None,
     compare: bool = True,
@@ -164,220 +160,107 @@ def plan_observations(
     ``chunks`` are frames of strings indexed by the row number the user sees (as from
     ``tabular.iter_upload``). ``pilot`` restricts dates to its pre-period start … planned end.
     """
-    today = today or clock.today()
-    plan = ObservationPlan(pilot_id=pilot.id if pilot else None, source=source)
-    errors = _Errors(plan, max_errors)
-    sites = {code: sid for sid, code in db.session.execute(select(Site.id, Site.code))}
-    metric_ids, metric_keys = _lookup_metrics()
-    low, high = _date_window(pilot, today)
+    plan = ObservationPlan(
+        pilot_id=pilot.id if pilot else None, source=source, max_errors=max_errors
+    )
+    lookups = _Lookups.load(pilot, today or clock.today())
     parts: list[pd.DataFrame] = []
-    mapping: dict[str, str] | None = None
-
+    mapped = False
     for chunk in chunks:
-        if mapping is None:
-            mapping = _map(chunk, plan, metric_ids, metric_keys, chosen)
+        if not mapped:
+            _map(chunk, plan, lookups, chosen)
+            mapped = True
         if chunk.empty:
             continue
         plan.n_rows += len(chunk)
-        parts.append(_validate_chunk(chunk, plan, errors, sites, metric_ids, low, high, pilot))
-
-    if mapping is None or plan.n_rows == 0:
+        parts.append(_validate_chunk(chunk, plan, lookups))
+    if plan.n_rows == 0:
         raise ImportFailed(_("The file has a header row but no data rows."))
-    frame = (
-        pd.concat(parts, ignore_index=True)
-        if parts
-        else pd.DataFrame(columns=["row", "site_id", "metric_id", "date", "value", "denominator"])
-    )
-    _check_duplicates(frame, plan, errors)
-    plan.errors.sort(key=lambda e: (e.row, e.column))
+    frame = pd.concat(parts, ignore_index=True)
+    _check_duplicates(frame, plan, lookups.metric_keys)
+    plan.sort_errors()
     if frame.empty:
         return plan
-    plan.first_date = frame["date"].min().date()
-    plan.last_date = frame["date"].max().date()
-    plan.n_sites = int(frame["site_id"].nunique())
-    plan.metric_keys = sorted(metric_keys[m] for m in frame["metric_id"].unique())
-    if pilot is not None:
-        in_pilot = {a.site_id for a in pilot.assignments}
-        codes = {sid: code for code, sid in sites.items()}
-        outside = sorted(set(frame["site_id"].unique()) - in_pilot)
-        plan.outside_pilot_sites = [codes[int(s)] for s in outside]
-    if plan.n_errors:
-        return plan
-    plan.frame = frame
-    if compare:
-        _compare_with_stored(plan)
+    _describe(frame, plan, pilot, lookups)
+    if plan.ok:
+        plan.frame = frame
+        if compare:
+            _compare_with_stored(plan)
     return plan
 
 
-def _map(chunk, plan, metric_ids, metric_keys, chosen) -> dict[str, str]:
-    mapping = map_columns(
-        chunk, OBSERVATION_ALIASES, {"site", "date"}, chosen=chosen, labels=FIELD_LABELS
-    )
-    plan.mapping = mapping
+def _describe(frame: pd.DataFrame, plan: ObservationPlan, pilot: Pilot | None, lookups) -> None:
+    """Days, sites and metrics of the valid rows, and the sites outside the pilot."""
+    plan.first_date = frame["date"].min().date()
+    plan.last_date = frame["date"].max().date()
+    plan.n_sites = int(frame["site_id"].nunique())
+    plan.metric_keys = sorted(lookups.metric_keys[m] for m in frame["metric_id"].unique())
+    if pilot is not None:
+        in_pilot = {a.site_id for a in pilot.assignments}
+        codes = {sid: code for code, sid in lookups.sites.items()}
+        outside = sorted(set(frame["site_id"].unique()) - in_pilot)
+        plan.outside_pilot_sites = [codes[int(s)] for s in outside]
+
+
+def _map(chunk: pd.DataFrame, plan: ObservationPlan, lookups: _Lookups, chosen) -> None:
+    """The columns of the fields, and whether the file is in the long or the wide form."""
+    plan.mapping = mapping = propose_mapping(observation_fields(), chunk.columns, chosen)
     used = set(mapping.values())
     if "metric" in mapping or "value" in mapping:
         missing = [f for f in ("metric", "value") if f not in mapping]
         if missing:
-            raise ImportFailed(
-                RowError(
-                    1,
-                    "",
-                    _(
-                        "A long-form file needs both a metric and a value column; "
-                        "%(missing)s is missing.",
-                        missing=", ".join(missing),
-                    ),
+            raise _header_problem(
+                _(
+                    "A long-form file needs both a metric and a value column; "
+                    "%(missing)s is missing.",
+                    missing=", ".join(missing),
                 )
             )
         plan.form = "long"
         plan.ignored_columns = [c for c in chunk.columns if c not in used]
-        return mapping
+        return
     plan.form = "wide"
     for column in chunk.columns:
         if column in used:
             continue
-        metric_id = metric_ids.get(normalise_header(column))
+        metric_id = lookups.metric_ids.get(normalise_header(column))
         if metric_id is None:
             plan.ignored_columns.append(column)
         else:
-            plan.metric_columns[column] = metric_keys[metric_id]
+            plan.metric_columns[column] = lookups.metric_keys[metric_id]
     if not plan.metric_columns:
-        raise ImportFailed(
-            RowError(
-                1,
-                "",
-                _(
-                    "No column is a known metric. Use a long-form file (site, date, metric, "
-                    "value) or name the columns after metrics (e.g. %(examples)s).",
-                    examples=", ".join(sorted(metric_keys.values())[:4]) or "avg_wait_min",
-                ),
+        raise _header_problem(
+            _(
+                "No column is a known metric. Use a long-form file (site, date, metric, "
+                "value) or name the columns after metrics (e.g. %(examples)s).",
+                examples=", ".join(sorted(lookups.metric_keys.values())[:4]) or "avg_wait_min",
             )
         )
-    return mapping
 
 
-def _validate_chunk(chunk, plan, errors, sites, metric_ids, low, high, pilot) -> pd.DataFrame:
-    mapping = plan.mapping
+def _header_problem(message: str) -> ImportFailed:
+    return ImportFailed(RowError(1, "", message))
+
+
+def _validate_chunk(chunk: pd.DataFrame, plan: ObservationPlan, lookups: _Lookups) -> pd.DataFrame:
+    """The chunk's valid values as compact rows; every problem goes into the plan."""
     rows = chunk.index.to_numpy()
-    site_col = chunk[mapping["site"]]
-    site_ids = site_col.map(sites)
-    blank_site = site_col == ""
-    errors.add_many(rows[blank_site.to_numpy()], mapping["site"], _("The site code is empty."))
-    unknown = site_ids.isna() & ~blank_site
-    errors.add_many(
-        rows[unknown.to_numpy()],
-        mapping["site"],
-        [_("Unknown site code '%(code)s'.", code=c) for c in site_col[unknown]],
-    )
-    date_col = chunk[mapping["date"]]
-    days, bad_date = parse_dates(date_col)
-    errors.add_many(
-        rows[bad_date.to_numpy()],
-        mapping["date"],
-        [_("'%(value)s' is not a date; write YYYY-MM-DD.", value=v) for v in date_col[bad_date]],
-    )
-    errors.add_many(rows[(date_col == "").to_numpy()], mapping["date"], _("The date is empty."))
-    outside = pd.Series(False, index=chunk.index)
-    if low is not None:
-        early = days < pd.Timestamp(low)
-        outside |= early
-        # only a pilot sets a lower bound (its pre-period start)
-        message = _(
-            "%(day)s is before this pilot's pre-period, which starts on %(low)s.",
-            day="{day}",
-            low=low.isoformat(),
-        )
-        errors.add_many(
-            rows[early.to_numpy()],
-            mapping["date"],
-            [message.replace("{day}", d.date().isoformat()) for d in days[early]],
-        )
-    late = days > pd.Timestamp(high)
-    if pilot is not None and pilot.end_date and high == pilot.end_date:
-        late_message = _(
-            "%(day)s is after this pilot's planned end, %(high)s.", day="{day}", high=high
-        )
-    else:
-        late_message = _("%(day)s is in the future.", day="{day}")
-    errors.add_many(
-        rows[late.to_numpy()],
-        mapping["date"],
-        [late_message.replace("{day}", d.date().isoformat()) for d in days[late]],
-    )
-    outside |= late
-
+    site_ids, bad_site = _check_sites(chunk, rows, plan, lookups)
+    days, bad_day = _check_days(chunk, rows, plan, lookups)
     denominators = None
-    if "denominator" in mapping:
-        den_col = chunk[mapping["denominator"]]
-        denominators, bad_den = parse_numbers(den_col)
-        errors.add_many(
-            rows[bad_den.to_numpy()],
-            mapping["denominator"],
-            [_("'%(value)s' is not a number.", value=v) for v in den_col[bad_den]],
+    if "denominator" in plan.mapping:
+        denominators, _bad = _numbers(chunk, plan.mapping["denominator"], rows, plan)
+        plan.add_errors(
+            rows[(denominators < 0).to_numpy()],
+            plan.mapping["denominator"],
+            _("The denominator is negative."),
         )
-        negative = denominators < 0
-        errors.add_many(
-            rows[negative.to_numpy()], mapping["denominator"], _("The denominator is negative.")
-        )
-
-    base_ok = ~(blank_site | unknown | bad_date | (date_col == "") | outside)
+    columns = {"row": rows, "site_id": site_ids, "date": days, "denominator": denominators}
+    usable = ~(bad_site | bad_day)
     if plan.form == "long":
-        metric_col = chunk[mapping["metric"]]
-        lookup = {m: metric_ids.get(normalise_header(m)) for m in metric_col.unique()}
-        metric_ids_col = metric_col.map(lookup)
-        blank_metric = metric_col == ""
-        errors.add_many(rows[blank_metric.to_numpy()], mapping["metric"], _("The metric is empty."))
-        unknown_metric = metric_ids_col.isna() & ~blank_metric
-        errors.add_many(
-            rows[unknown_metric.to_numpy()],
-            mapping["metric"],
-            [_("Unknown metric '%(metric)s'.", metric=m) for m in metric_col[unknown_metric]],
-        )
-        value_col = chunk[mapping["value"]]
-        values, bad_value = parse_numbers(value_col)
-        errors.add_many(
-            rows[bad_value.to_numpy()],
-            mapping["value"],
-            [_("'%(value)s' is not a number.", value=v) for v in value_col[bad_value]],
-        )
-        blank_value = value_col == ""
-        errors.add_many(rows[blank_value.to_numpy()], mapping["value"], _("The value is empty."))
-        ok = base_ok & ~(blank_metric | unknown_metric | bad_value | blank_value)
-        frame = pd.DataFrame(
-            {
-                "row": rows,
-                "site_id": site_ids,
-                "metric_id": metric_ids_col,
-                "date": days,
-                "value": values,
-                "denominator": denominators if denominators is not None else np.nan,
-            }
-        ).loc[ok.to_numpy()]
+        frame = _long_rows(chunk, rows, plan, lookups, columns, usable)
     else:
-        pieces = []
-        for column, key in plan.metric_columns.items():
-            metric_id = metric_ids[normalise_header(key)]
-            value_col = chunk[column]
-            values, bad_value = parse_numbers(value_col)
-            errors.add_many(
-                rows[bad_value.to_numpy()],
-                column,
-                [_("'%(value)s' is not a number.", value=v) for v in value_col[bad_value]],
-            )
-            present = (value_col != "") & ~bad_value & base_ok
-            pieces.append(
-                pd.DataFrame(
-                    {
-                        "row": rows,
-                        "site_id": site_ids,
-                        "metric_id": metric_id,
-                        "date": days,
-                        "value": values,
-                        "denominator": denominators if denominators is not None else np.nan,
-                    }
-                ).loc[present.to_numpy()]
-            )
-        frame = pd.concat(pieces, ignore_index=True)
+        frame = _wide_rows(chunk, rows, plan, lookups, columns, usable)
     frame = frame.astype(
         {"row": "int64", "site_id": "int64", "metric_id": "int64", "value": "float64"}
     )
@@ -385,7 +268,132 @@ def _validate_chunk(chunk, plan, errors, sites, metric_ids, low, high, pilot) ->
     return frame.reset_index(drop=True)
 
 
-def _check_duplicates(frame: pd.DataFrame, plan: ObservationPlan, errors: _Errors) -> None:
+def _check_sites(chunk, rows, plan: ObservationPlan, lookups: _Lookups):
+    """Site ids of the rows and a mask of rows without a known site."""
+    column = plan.mapping["site"]
+    return _look_up(
+        plan,
+        rows,
+        column,
+        chunk[column],
+        lookups.sites,
+        empty=_("The site code is empty."),
+        unknown=lambda code: _("Unknown site code '%(code)s'.", code=code),
+    )
+
+
+def _look_up(plan, rows, column: str, cells: pd.Series, ids: dict, *, empty: str, unknown):
+    """The ids of ``cells`` and a mask of the cells that are blank or unknown (errors)."""
+    found = cells.map(ids)
+    blank = cells == ""
+    plan.add_errors(rows[blank.to_numpy()], column, empty)
+    missing = found.isna() & ~blank
+    plan.add_errors(rows[missing.to_numpy()], column, [unknown(c) for c in cells[missing]])
+    return found, blank | missing
+
+
+def _check_days(chunk, rows, plan: ObservationPlan, lookups: _Lookups):
+    """Days of the rows and a mask of rows without a day in the allowed window."""
+    column = plan.mapping["date"]
+    text = chunk[column]
+    days, bad = parse_dates(text)
+    plan.add_errors(
+        rows[bad.to_numpy()],
+        column,
+        [_("'%(value)s' is not a date; write YYYY-MM-DD.", value=v) for v in text[bad]],
+    )
+    blank = text == ""
+    plan.add_errors(rows[blank.to_numpy()], column, _("The date is empty."))
+    outside = pd.Series(False, index=chunk.index)
+    if lookups.low is not None:
+        # only a pilot sets a lower bound (its pre-period start)
+        early = days < pd.Timestamp(lookups.low)
+        outside |= early
+        message = _(
+            "%(day)s is before this pilot's pre-period, which starts on %(low)s.",
+            day="{day}",
+            low=lookups.low.isoformat(),
+        )
+        _day_errors(plan, rows, column, days, early, message)
+    late = days > pd.Timestamp(lookups.high)
+    outside |= late
+    if lookups.high_is_pilot_end:
+        message = _(
+            "%(day)s is after this pilot's planned end, %(high)s.", day="{day}", high=lookups.high
+        )
+    else:
+        message = _("%(day)s is in the future.", day="{day}")
+    _day_errors(plan, rows, column, days, late, message)
+    return days, bad | blank | outside
+
+
+def _day_errors(plan, rows, column: str, days: pd.Series, mask: pd.Series, message: str) -> None:
+    plan.add_errors(
+        rows[mask.to_numpy()],
+        column,
+        [message.replace("{day}", d.date().isoformat()) for d in days[mask]],
+    )
+
+
+def _numbers(chunk, column: str, rows, plan: ObservationPlan) -> tuple[pd.Series, pd.Series]:
+    """The numbers of one column; cells that are no number are errors."""
+    text = chunk[column]
+    values, bad = parse_numbers(text)
+    plan.add_errors(
+        rows[bad.to_numpy()],
+        column,
+        [_("'%(value)s' is not a number.", value=v) for v in text[bad]],
+    )
+    return values, bad
+
+
+def _long_rows(chunk, rows, plan, lookups: _Lookups, columns, usable) -> pd.DataFrame:
+    """Long form: one value per row, its metric named in the metric column."""
+    metric_column, value_column = plan.mapping["metric"], plan.mapping["value"]
+    names = chunk[metric_column]
+    metric_ids, bad_metric = _look_up(
+        plan,
+        rows,
+        metric_column,
+        names,
+        {m: lookups.metric_ids.get(normalise_header(m)) for m in names.unique()},
+        empty=_("The metric is empty."),
+        unknown=lambda name: _("Unknown metric '%(metric)s'.", metric=name),
+    )
+    values, bad_value = _numbers(chunk, value_column, rows, plan)
+    blank_value = chunk[value_column] == ""
+    plan.add_errors(rows[blank_value.to_numpy()], value_column, _("The value is empty."))
+    keep = usable & ~(bad_metric | bad_value | blank_value)
+    return _compact(columns, metric_ids, values, keep)
+
+
+def _wide_rows(chunk, rows, plan, lookups: _Lookups, columns, usable) -> pd.DataFrame:
+    """Wide form: one value per metric column; a blank cell is no value."""
+    pieces = []
+    for column, key in plan.metric_columns.items():
+        values, bad_value = _numbers(chunk, column, rows, plan)
+        keep = (chunk[column] != "") & ~bad_value & usable
+        pieces.append(_compact(columns, lookups.metric_ids[normalise_header(key)], values, keep))
+    return pd.concat(pieces, ignore_index=True)
+
+
+def _compact(columns: dict[str, Any], metric_ids: Any, values, keep: pd.Series) -> pd.DataFrame:
+    """The rows in ``keep`` as ``row, site_id, metric_id, date, value, denominator``."""
+    denominators = columns["denominator"]
+    frame = pd.DataFrame(
+        {
+            "row": columns["row"],
+            "site_id": columns["site_id"],
+            "metric_id": metric_ids,
+            "date": columns["date"],
+            "value": values,
+            "denominator": denominators if denominators is not None else np.nan,
+        }
+    )
+    return frame.loc[keep.to_numpy()]
+
+
+def _check_duplicates(frame: pd.DataFrame, plan: ObservationPlan, metric_keys) -> None:
     if frame.empty:
         return
     keys = ["site_id", "metric_id", "date"]
@@ -395,15 +403,16 @@ def _check_duplicates(frame: pd.DataFrame, plan: ObservationPlan, errors: _Error
     dups = frame.loc[dup].sort_values("row")
     first = dups.groupby(keys)["row"].transform("min")
     later = dups.loc[dups["row"] != first]
-    metric_keys = _lookup_metrics()[1]
     if plan.form == "wide":
         later = later.drop_duplicates("row")
-        errors.add_many(
+        plan.add_errors(
             later["row"],
             plan.mapping["date"],
-            [_("Duplicate of row %(first)s (same site and date).", first=int(f))
-             for f in first[later.index]],
-        )  # fmt: skip
+            [
+                _("Duplicate of row %(first)s (same site and date).", first=int(f))
+                for f in first[later.index]
+            ],
+        )
         return
     column = plan.mapping.get("metric") or plan.mapping["date"]
     messages = [
@@ -414,7 +423,7 @@ def _check_duplicates(frame: pd.DataFrame, plan: ObservationPlan, errors: _Error
         )
         for f, m in zip(first[later.index], later["metric_id"], strict=True)
     ]
-    errors.add_many(later["row"], column, messages)
+    plan.add_errors(later["row"], column, messages)
 
 
 # ---------------------------------------------------------------- comparing and writing
@@ -423,19 +432,7 @@ def _check_duplicates(frame: pd.DataFrame, plan: ObservationPlan, errors: _Error
 def _compare_with_stored(plan: ObservationPlan) -> None:
     frame = plan.frame
     assert frame is not None
-    metric_ids = sorted(int(m) for m in frame["metric_id"].unique())
-    site_ids = sorted(int(s) for s in frame["site_id"].unique())
-    lo, hi = plan.first_date, plan.last_date
-    ph = placeholder()
-    sql = (
-        "SELECT id, site_id, metric_id, date, value, denominator FROM observations "  # noqa: S608
-        f"WHERE metric_id IN ({placeholders(len(metric_ids))}) AND date >= {ph} AND date <= {ph}"
-    )
-    params: list[Any] = [*metric_ids, db_date(lo), db_date(hi)]
-    if len(site_ids) <= 500:
-        sql += f" AND site_id IN ({placeholders(len(site_ids))})"
-        params += site_ids
-    stored = _fetch_stored(sql, params)
+    stored = _fetch_stored(_stored_query(frame, plan.first_date, plan.last_date))
     if stored.empty:
         plan.inserted = len(frame)
         plan.existing = None
@@ -460,6 +457,22 @@ def _compare_with_stored(plan: ObservationPlan) -> None:
     plan.frame = merged
 
 
+def _stored_query(frame: pd.DataFrame, first: date | None, last: date | None) -> Select:
+    """The stored observations a file's rows may match (its metrics and days, its sites when
+    they are few enough to list)."""
+    table = Observation.__table__
+    columns = ("id", "site_id", "metric_id", "date", "value", "denominator")
+    query = select(*(table.c[name] for name in columns)).where(
+        table.c.metric_id.in_(sorted(int(m) for m in frame["metric_id"].unique())),
+        table.c.date >= first,
+        table.c.date <= last,
+    )
+    site_ids = sorted(int(s) for s in frame["site_id"].unique())
+    if len(site_ids) <= 500:
+        query = query.where(table.c.site_id.in_(site_ids))
+    return query
+
+
 _STORED_COLUMNS = ["id", "site_id", "metric_id", "date", "stored_value", "stored_den"]
 _STORED_TYPES = {
     "id": "int64", "site_id": "int64", "metric_id": "int64",
@@ -470,8 +483,9 @@ _STORED_TYPES = {
 FETCH_BLOCK = 100_000
 
 
-def _fetch_stored(sql: str, params: list[Any]) -> pd.DataFrame:
+def _fetch_stored(query: Select) -> pd.DataFrame:
     """The stored rows a file may match, as typed columns (read block by block)."""
+    sql, params = driver_sql(query)
     blocks = []
     connection = raw_connection()
     # PostgreSQL: a server-side cursor, so the driver holds one block, not the whole result
@@ -532,70 +546,90 @@ def apply_observations(
 
 
 def _insert_new(new: pd.DataFrame, batch_id: int, now: datetime) -> None:
-    columns = "site_id, metric_id, date, value, denominator, batch_id, updated_at"
-    raw = raw_connection()
-    cursor = raw.cursor()
+    table = Observation.__table__
+    cursor = raw_connection().cursor()
     try:
         if is_postgres():
-            # COPY in text format, a slice at a time: fast and memory bounded
-            with cursor.copy(f"COPY observations ({columns}) FROM STDIN") as copy:
-                for lo in range(0, len(new), COPY_SLICE):
-                    part = new.iloc[lo : lo + COPY_SLICE]
-                    text = pd.DataFrame(
-                        {
-                            "site_id": part["site_id"],
-                            "metric_id": part["metric_id"],
-                            "date": part["date"].dt.strftime("%Y-%m-%d"),
-                            "value": part["value"].map(repr),
-                            "denominator": part["denominator"],
-                            "batch_id": batch_id,
-                            "updated_at": now.isoformat(),
-                        }
-                    ).to_csv(sep="\t", header=False, index=False, na_rep="\\N")
-                    copy.write(text)
-        else:
-            den = new["denominator"].astype(object).where(new["denominator"].notna(), None)
-            rows = zip(
-                new["site_id"].tolist(),
-                new["metric_id"].tolist(),
-                new["date"].dt.strftime("%Y-%m-%d").tolist(),
-                new["value"].tolist(),
-                den.tolist(),
-                [batch_id] * len(new),
-                [sqlite_datetime(now)] * len(new),
-                strict=True,
-            )
-            cursor.executemany(
-                f"INSERT INTO observations ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                rows,
-            )
+            _copy_new(cursor, new, batch_id, now)
+            return
+        days = new["date"].dt.strftime("%Y-%m-%d")  # as SQLAlchemy stores a date in SQLite
+        columns = {
+            "site_id": new["site_id"].tolist(),
+            "metric_id": new["metric_id"].tolist(),
+            "date": days.tolist(),
+            "value": new["value"].tolist(),
+            "denominator": _nullable(new["denominator"]),
+            "batch_id": [batch_id] * len(new),
+            "updated_at": [stored(table.c.updated_at, now)] * len(new),
+        }
+        cursor.executemany(*driver_many(insert(table).inline(), columns))
     finally:
         cursor.close()
 
 
+def _copy_new(cursor: Any, new: pd.DataFrame, batch_id: int, now: datetime) -> None:
+    """PostgreSQL: COPY in text format, a slice at a time (fast and memory bounded)."""
+    columns = "site_id, metric_id, date, value, denominator, batch_id, updated_at"
+    with cursor.copy(f"COPY observations ({columns}) FROM STDIN") as copy:
+        for lo in range(0, len(new), COPY_SLICE):
+            part = new.iloc[lo : lo + COPY_SLICE]
+            text = pd.DataFrame(
+                {
+                    "site_id": part["site_id"],
+                    "metric_id": part["metric_id"],
+                    "date": part["date"].dt.strftime("%Y-%m-%d"),
+                    "value": part["value"].map(repr),
+                    "denominator": part["denominator"],
+                    "batch_id": batch_id,
+                    "updated_at": now.isoformat(),
+                }
+            ).to_csv(sep="\t", header=False, index=False, na_rep="\\N")
+            copy.write(text)
+
+
+def _nullable(column: pd.Series) -> list[Any]:
+    return column.astype(object).where(column.notna(), None).tolist()
+
+
 def _update_changed(changed: pd.DataFrame, batch_id: int, now: datetime) -> None:
+    observations = Observation.__table__
+    revisions = ObservationRevision.__table__
     ids = changed["id"].astype("int64").tolist()
     new_values = changed["value"].tolist()
-    old_values = changed["stored_value"].tolist()
     dens = changed["denominator"].where(changed["denominator"].notna(), changed["stored_den"])
-    dens = dens.astype(object).where(dens.notna(), None).tolist()
-    stamp = now if is_postgres() else sqlite_datetime(now)
-    ph = placeholder()
-    raw = raw_connection()
-    cursor = raw.cursor()
+    stamp = stored(observations.c.updated_at, now)
+    update_values = update(observations).where(observations.c.id == bindparam("observation_id"))
+    update_values = update_values.values(
+        value=bindparam("new_value"),
+        denominator=bindparam("new_denominator"),
+        batch_id=bindparam("new_batch_id"),
+        updated_at=bindparam("stamp"),
+    )
+    cursor = raw_connection().cursor()
     try:
         cursor.executemany(
-            f"UPDATE observations SET value = {ph}, denominator = {ph}, batch_id = {ph}, "  # noqa: S608
-            f"updated_at = {ph} WHERE id = {ph}",
-            [(v, d, batch_id, stamp, i) for v, d, i in zip(new_values, dens, ids, strict=True)],
+            *driver_many(
+                update_values,
+                {
+                    "new_value": new_values,
+                    "new_denominator": _nullable(dens),
+                    "new_batch_id": [batch_id] * len(ids),
+                    "stamp": [stamp] * len(ids),
+                    "observation_id": ids,
+                },
+            )
         )
         cursor.executemany(
-            "INSERT INTO observation_revisions (observation_id, old_value, new_value, batch_id, "  # noqa: S608
-            f"changed_at) VALUES ({ph}, {ph}, {ph}, {ph}, {ph})",
-            [
-                (i, o, v, batch_id, stamp)
-                for i, o, v in zip(ids, old_values, new_values, strict=True)
-            ],
+            *driver_many(
+                insert(revisions).inline(),
+                {
+                    "observation_id": ids,
+                    "old_value": changed["stored_value"].tolist(),
+                    "new_value": new_values,
+                    "batch_id": [batch_id] * len(ids),
+                    "changed_at": [stamp] * len(ids),
+                },
+            )
         )
     finally:
         cursor.close()
@@ -639,3 +673,47 @@ def frame_from_records(records: list[Any]) -> tuple[pd.DataFrame, list[RowError]
     if "denominator" in frame and (frame["denominator"] == "").all():
         frame = frame.drop(columns=["denominator"])
     return frame, errors
+
+
+class ObservationImport(ImportKind):
+    """Daily observations as an import kind: streamed in chunks, dates checked against
+    ``pilot`` when the upload is for one."""
+
+    name = "observations"
+    streams = True
+    summary_template = "sites/_observations_summary.html"
+
+    def __init__(self, pilot: Pilot | None = None):
+        self.pilot = pilot
+
+    @property
+    def title(self) -> str:
+        return _("Import daily data")
+
+    @property
+    def subject(self) -> str | None:
+        return self.pilot.name if self.pilot is not None else None
+
+    @property
+    def mapping_hint(self) -> str:
+        return _("Leave metric and value empty for a wide file (one column per metric).")
+
+    def fields(self) -> list[Field]:
+        return observation_fields()
+
+    def plan(self, chunks, chosen=None, *, source=None) -> ObservationPlan:
+        return plan_observations(chunks, pilot=self.pilot, chosen=chosen, source=source)
+
+    def apply(self, plan: ObservationPlan, *, by, filename) -> ImportBatch:
+        return apply_observations(plan, by=by, filename=filename)
+
+    def confirm_label(self, plan: ObservationPlan) -> str:
+        return _("Import %(n)s rows", n=plan.n_rows)
+
+    def done_message(self, outcome: ImportBatch) -> str:
+        return _(
+            "Imported: %(i)s new, %(u)s updated, %(n)s unchanged values.",
+            i=outcome.rows_inserted,
+            u=outcome.rows_updated,
+            n=outcome.rows_unchanged,
+        )

@@ -7,21 +7,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth.permissions import ALL_SEEING, PILOT_EDITORS, get_site_or_404, require_role
+from app.core import import_pages
 from app.core import tables as tabular
-from app.core.errors import ImportFailed, RowError
 from app.core.paging import paginate
 from app.extensions import db
 from app.sites import bp
-from app.sites.forms import ConfirmForm, SiteForm, UploadForm
-from app.sites.importing import (
-    chosen_mapping,
-    head_of,
-    stash_or_error,
-    stashed_or_404,
-)
-from app.sites.importing import (
-    observations_preview as render_observations_preview,
-)
+from app.sites.forms import SiteForm, UploadForm
+from app.sites.observation_import import ObservationImport
 from app.sites.registry import (
     READINESS_LABELS,
     SIZE_LABELS,
@@ -34,7 +26,7 @@ from app.sites.registry import (
     site_pilots,
     site_query,
 )
-from app.sites.site_import import SITE_ALIASES, apply_import, field_labels, plan_import
+from app.sites.site_import import SiteImport
 
 PAGE_SIZE = 50
 
@@ -64,9 +56,7 @@ def export(fmt: str):
     if fmt not in ("csv", "xlsx"):
         abort(404)
     frame = export_frame(list_sites(SiteFilters.from_args(request.args)))
-    if fmt == "csv":
-        return tabular.csv_response(frame, "sites.csv")
-    return tabular.xlsx_response(frame, "sites.xlsx")
+    return tabular.download(frame, "sites", fmt)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -121,66 +111,22 @@ def _form_data(form: SiteForm) -> dict:
 @bp.route("/import", methods=["GET", "POST"])
 @require_role(*PILOT_EDITORS)
 def import_sites():
-    form = UploadForm()
-    if form.validate_on_submit():
-        token = stash_or_error(form)
-        if token:
-            return redirect(
-                url_for("sites.import_preview", token=token, name=form.file.data.filename)
-            )
-    return render_template(
-        "sites/import.html",
-        form=form,
-        aliases=SITE_ALIASES,
-        labels=field_labels(),
-        title=_("Import sites"),
-        kind="sites",
+    return import_pages.upload_page(
+        SiteImport(),
+        UploadForm(),
+        preview_url=lambda token, name: url_for("sites.import_preview", token=token, name=name),
+        template="sites/import.html",
     )
 
 
 @bp.route("/import/<token>", methods=["GET", "POST"])
 @require_role(*PILOT_EDITORS)
 def import_preview(token: str):
-    path = stashed_or_404(token)
-    filename = request.args.get("name") or None
-    form = ConfirmForm()
-    fields = list(SITE_ALIASES)
-    source = request.form if request.method == "POST" else request.args
-    chosen = chosen_mapping(source, fields)
-    plan = None
-    failure: list[RowError] = []
-    columns: list[str] = []
-    rows: list = []
-    try:
-        columns, rows = head_of(path)
-        plan = plan_import(tabular.read_upload(path), chosen)
-    except ImportFailed as exc:
-        failure = exc.errors
-    if request.method == "POST" and form.validate_on_submit() and plan is not None and plan.ok:
-        batch = apply_import(plan, by=current_user, filename=filename)
-        db.session.commit()
-        tabular.drop_stash(token)
-        flash(
-            _(
-                "Sites imported: %(c)s new, %(u)s updated, %(n)s unchanged.",
-                c=batch.rows_inserted,
-                u=batch.rows_updated,
-                n=batch.rows_unchanged,
-            ),
-            "success",
-        )
-        return redirect(url_for("sites.index"))
-    return render_template(
-        "sites/import_preview.html",
-        plan=plan,
-        failure=failure,
-        columns=columns,
-        rows=rows,
-        fields=fields,
-        labels=field_labels(),
-        mapping=plan.mapping if plan is not None else (chosen or {}),
-        form=form,
-        filename=filename,
+    return import_pages.preview_page(
+        SiteImport(),
+        token,
+        back_url=url_for("sites.import_sites"),
+        done_url=url_for("sites.index"),
     )
 
 
@@ -190,33 +136,22 @@ def import_preview(token: str):
 @bp.route("/data/import", methods=["GET", "POST"])
 @require_role(*PILOT_EDITORS)
 def import_observations():
-    form = UploadForm()
-    if form.validate_on_submit():
-        token = stash_or_error(form)
-        if token:
-            return redirect(
-                url_for("sites.observations_preview", token=token, name=form.file.data.filename)
-            )
-    from app.sites.observation_import import OBSERVATION_ALIASES
-
-    return render_template(
-        "sites/import.html",
-        form=form,
-        aliases=OBSERVATION_ALIASES,
-        labels={k: k for k in OBSERVATION_ALIASES},
-        title=_("Import daily data"),
-        kind="observations",
-        pilot=None,
+    return import_pages.upload_page(
+        ObservationImport(),
+        UploadForm(),
+        preview_url=lambda token, name: url_for(
+            "sites.observations_preview", token=token, name=name
+        ),
+        template="sites/import.html",
     )
 
 
 @bp.route("/data/import/<token>", methods=["GET", "POST"])
 @require_role(*PILOT_EDITORS)
 def observations_preview(token: str):
-    return render_observations_preview(
+    return import_pages.preview_page(
+        ObservationImport(),
         token,
-        pilot=None,
         back_url=url_for("sites.import_observations"),
-        done_url=lambda: url_for("sites.index"),
-        filename=request.args.get("name") or None,
+        done_url=url_for("sites.index"),
     )

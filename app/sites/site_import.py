@@ -24,9 +24,11 @@ import pandas as pd
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from app.core import tables
 from app.core.audit import record
-from app.core.errors import ImportFailed, RowError
-from app.core.tables import map_columns, normalise_header, parse_numbers
+from app.core.errors import ImportFailed
+from app.core.imports import Field, ImportKind, ImportPlan, propose_mapping
+from app.core.tables import normalise_header, parse_numbers
 from app.extensions import db
 from app.models import ImportBatch, Site, SizeTier, User
 from app.sites.registry import FIELD_LABELS, SITE_FIELDS, site_values
@@ -83,146 +85,190 @@ TEXT_LIMITS = {"code": 40, "name": 200, "region": 80, "city": 80}
 
 
 @dataclass
-class SiteImportPlan:
-    """What an import would do; ``errors`` empty means it can be applied."""
+class SiteImportPlan(ImportPlan):
+    """What an import would do; ``ok`` means it can be applied."""
 
-    mapping: dict[str, str]
-    extra_columns: list[str]
+    extra_columns: list[str] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
-    n_rows: int = 0
 
-    @property
-    def ok(self) -> bool:
-        return not self.errors
+    def error(self, row: Any, fname: str, message: str) -> None:
+        """A problem in the column of field ``fname`` (named as in the file)."""
+        self.add_error(row, self.mapping.get(fname, fname), message)
 
 
 def field_labels() -> dict[str, str]:
     return {k: str(v) for k, v in FIELD_LABELS.items()}
 
 
+def site_fields() -> list[Field]:
+    """The fields of a site file, labelled in the user's language."""
+    return [
+        Field(name, str(FIELD_LABELS[name]), tuple(aliases), required=name == "code")
+        for name, aliases in SITE_ALIASES.items()
+    ]
+
+
 def plan_import(frame: pd.DataFrame, chosen: dict[str, str] | None = None) -> SiteImportPlan:
     """Validate every row of ``frame`` (from ``read_upload``) and work out the changes."""
-    mapping = map_columns(frame, SITE_ALIASES, {"code"}, chosen=chosen, labels=field_labels())
+    mapping = propose_mapping(site_fields(), frame.columns, chosen)
     used = set(mapping.values())
-    extra = [c for c in frame.columns if c not in used]
-    plan = SiteImportPlan(mapping=mapping, extra_columns=extra, n_rows=len(frame))
-    errors = plan.errors
-
-    def err(row: int, fname: str, message: str) -> None:
-        errors.append(RowError(int(row), mapping.get(fname, fname), message))
-
+    plan = SiteImportPlan(
+        mapping=mapping,
+        extra_columns=[c for c in frame.columns if c not in used],
+        n_rows=len(frame),
+    )
     codes = frame[mapping["code"]]
     existing = {
         s.code: s for s in db.session.scalars(select(Site).where(Site.code.in_(set(codes) - {""})))
     }
-    # duplicates inside the file
+    _check_codes(codes, plan)
+    numbers = {
+        fname: _parse_numeric(frame[mapping[fname]], fname, plan)
+        for fname in NUMERIC_RULES
+        if fname in mapping
+    }
+    plan.rows = [_row_values(frame, row, plan, numbers, existing) for row in frame.index]
+    plan.sort_errors()
+    if plan.ok:
+        _classify(plan, existing)
+    return plan
+
+
+def _check_codes(codes: pd.Series, plan: SiteImportPlan) -> None:
+    """Every row has a code of at most 40 characters, and no code appears twice."""
     first_row: dict[str, int] = {}
     for row, code in codes.items():
+        if len(code) > TEXT_LIMITS["code"]:
+            plan.error(row, "code", _("Longer than %(n)s characters.", n=TEXT_LIMITS["code"]))
         if not code:
-            err(row, "code", _("The site code is empty."))
-            continue
-        if code in first_row:
-            err(row, "code", _("Site %(code)s also appears in row %(row)s.", code=code,
-                               row=first_row[code]))  # fmt: skip
+            plan.error(row, "code", _("The site code is empty."))
+        elif code in first_row:
+            plan.error(
+                row,
+                "code",
+                _("Site %(code)s also appears in row %(row)s.", code=code, row=first_row[code]),
+            )
         else:
             first_row[code] = int(row)
 
-    parsed: dict[str, pd.Series] = {}
-    for fname, (low, high, whole, percent) in NUMERIC_RULES.items():
-        if fname not in mapping:
-            continue
-        column = frame[mapping[fname]]
-        values, bad = parse_numbers(column, percent=percent)
-        for row in column.index[bad]:
-            err(row, fname, _("'%(value)s' is not a number.", value=column[row]))
-        if fname == "senior_share":
-            # 35 meaning 35 % is a common slip; say so rather than guessing
-            for row in values.index[(values > 1) & (values <= 100)]:
-                err(row, fname, _("'%(value)s' is not a share between 0 and 1; write 0.35 or "
-                                  "35%%.", value=column[row]))  # fmt: skip
-            values = values.where(~((values > 1) & (values <= 100)))
-        out_of_range = pd.Series(False, index=values.index)
-        if low is not None:
-            out_of_range |= values < low
-        if high is not None:
-            out_of_range |= values > high
-        for row in values.index[out_of_range]:
-            if high is None:
-                message = _("'%(value)s' must be %(low)s or more.", value=column[row], low=low)
-            else:
-                message = _("'%(value)s' must be between %(low)s and %(high)s.",
-                            value=column[row], low=low, high=high)  # fmt: skip
-            err(row, fname, message)
-        if whole:
-            fractional = values.notna() & (values != values.round())
-            for row in values.index[fractional]:
-                err(row, fname, _("'%(value)s' is not a whole number.", value=column[row]))
-        parsed[fname] = values.where(~out_of_range)
 
-    rows: list[dict[str, Any]] = []
-    for row in frame.index:
-        code = frame.at[row, mapping["code"]]
-        values: dict[str, Any] = {"code": code}
-        for fname in ("name", "region", "city", "address"):
-            if fname in mapping:
-                text = frame.at[row, mapping[fname]]
-                limit = TEXT_LIMITS.get(fname)
-                if limit and len(text) > limit:
-                    err(row, fname, _("Longer than %(n)s characters.", n=limit))
-                values[fname] = text or None
-        if "code" in TEXT_LIMITS and len(code) > TEXT_LIMITS["code"]:
-            err(row, "code", _("Longer than %(n)s characters.", n=TEXT_LIMITS["code"]))
-        if "size_tier" in mapping:
-            text = frame.at[row, mapping["size_tier"]]
-            if text:
-                tier = SIZE_WORDS.get(normalise_header(text))
-                if tier is None:
-                    err(row, "size_tier", _("'%(value)s' is not a size tier; use small, medium "
-                                            "or large.", value=text))  # fmt: skip
-                values["size_tier"] = tier
-            else:
-                values["size_tier"] = None
-        for fname in NUMERIC_RULES:
-            if fname in parsed:
-                number = parsed[fname][row]
-                if pd.isna(number):
-                    values[fname] = None
-                else:
-                    values[fname] = int(number) if NUMERIC_RULES[fname][2] else float(number)
-        if "is_active" in mapping:
-            text = normalise_header(frame.at[row, mapping["is_active"]])
-            if text in TRUE_WORDS:
-                values["is_active"] = True
-            elif text in FALSE_WORDS:
-                values["is_active"] = False
-            elif text:
-                err(row, "is_active", _("'%(value)s' is not yes or no.",
-                                        value=frame.at[row, mapping["is_active"]]))  # fmt: skip
-            else:
-                values["is_active"] = None
-        attributes = {}
-        for column in extra:
-            text = frame.at[row, column]
-            if text:
-                number, bad = parse_numbers(pd.Series([text]))
-                attributes[column] = text if bad.iloc[0] else _plain_number(number.iloc[0])
-        values["attributes"] = attributes
-        if code and code not in existing:
-            for fname in REQUIRED_NEW:
-                if not values.get(fname):
-                    err(row, fname, _("A new site needs a %(field)s.",
-                                      field=FIELD_LABELS[fname]))  # fmt: skip
-        values["_row"] = int(row)
-        rows.append(values)
+def _parse_numeric(column: pd.Series, fname: str, plan: SiteImportPlan) -> pd.Series:
+    """The numbers of one numeric field; cells that break its rule are errors (and NaN)."""
+    low, high, whole, percent = NUMERIC_RULES[fname]
+    values, bad = parse_numbers(column, percent=percent)
+    for row in column.index[bad]:
+        plan.error(row, fname, _("'%(value)s' is not a number.", value=column[row]))
+    if fname == "senior_share":
+        # 35 meaning 35 % is a common slip; say so rather than guessing
+        slip = (values > 1) & (values <= 100)
+        for row in values.index[slip]:
+            plan.error(
+                row,
+                fname,
+                _(
+                    "'%(value)s' is not a share between 0 and 1; write 0.35 or 35%%.",
+                    value=column[row],
+                ),
+            )
+        values = values.where(~slip)
+    out_of_range = pd.Series(False, index=values.index)
+    if low is not None:
+        out_of_range |= values < low
+    if high is not None:
+        out_of_range |= values > high
+    for row in values.index[out_of_range]:
+        if high is None:
+            message = _("'%(value)s' must be %(low)s or more.", value=column[row], low=low)
+        else:
+            message = _(
+                "'%(value)s' must be between %(low)s and %(high)s.",
+                value=column[row],
+                low=low,
+                high=high,
+            )
+        plan.error(row, fname, message)
+    if whole:
+        fractional = values.notna() & (values != values.round())
+        for row in values.index[fractional]:
+            plan.error(row, fname, _("'%(value)s' is not a whole number.", value=column[row]))
+    return values.where(~out_of_range)
 
-    plan.rows = rows
-    if errors:
-        return plan
-    for values in rows:
+
+def _row_values(
+    frame: pd.DataFrame,
+    row: Any,
+    plan: SiteImportPlan,
+    numbers: dict[str, pd.Series],
+    existing: dict[str, Site],
+) -> dict[str, Any]:
+    """One row as field values (``None`` = blank: keep the current value)."""
+    cells = {fname: frame.at[row, column] for fname, column in plan.mapping.items()}
+    values: dict[str, Any] = {"code": cells["code"]}
+    for fname in ("name", "region", "city", "address"):
+        if fname in cells:
+            limit = TEXT_LIMITS.get(fname)
+            if limit and len(cells[fname]) > limit:
+                plan.error(row, fname, _("Longer than %(n)s characters.", n=limit))
+            values[fname] = cells[fname] or None
+    if "size_tier" in cells:
+        values["size_tier"] = _size_tier(cells["size_tier"], row, plan)
+    for fname, parsed in numbers.items():
+        number = parsed[row]
+        whole = NUMERIC_RULES[fname][2]
+        values[fname] = None if pd.isna(number) else int(number) if whole else float(number)
+    if "is_active" in cells:
+        values["is_active"] = _yes_no(cells["is_active"], row, plan)
+    values["attributes"] = _attributes(frame, row, plan.extra_columns)
+    if values["code"] and values["code"] not in existing:
+        for fname in REQUIRED_NEW:
+            if not values.get(fname):
+                plan.error(
+                    row, fname, _("A new site needs a %(field)s.", field=FIELD_LABELS[fname])
+                )
+    values["_row"] = int(row)
+    return values
+
+
+def _size_tier(text: str, row: Any, plan: SiteImportPlan) -> SizeTier | None:
+    if not text:
+        return None
+    tier = SIZE_WORDS.get(normalise_header(text))
+    if tier is None:
+        plan.error(
+            row,
+            "size_tier",
+            _("'%(value)s' is not a size tier; use small, medium or large.", value=text),
+        )
+    return tier
+
+
+def _yes_no(text: str, row: Any, plan: SiteImportPlan) -> bool | None:
+    word = normalise_header(text)
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    if word:
+        plan.error(row, "is_active", _("'%(value)s' is not yes or no.", value=text))
+    return None
+
+
+def _attributes(frame: pd.DataFrame, row: Any, columns: list[str]) -> dict[str, Any]:
+    """Cells of the columns that are no field: the site's free attributes."""
+    attributes = {}
+    for column in columns:
+        text = frame.at[row, column]
+        if text:
+            number, bad = parse_numbers(pd.Series([text]))
+            attributes[column] = text if bad.iloc[0] else _plain_number(number.iloc[0])
+    return attributes
+
+
+def _classify(plan: SiteImportPlan, existing: dict[str, Site]) -> None:
+    for values in plan.rows:
         site = existing.get(values["code"])
         if site is None:
             plan.created.append(values["code"])
@@ -230,7 +276,6 @@ def plan_import(frame: pd.DataFrame, chosen: dict[str, str] | None = None) -> Si
             plan.updated.append(values["code"])
         else:
             plan.unchanged.append(values["code"])
-    return plan
 
 
 def _plain_number(value: float) -> int | float:
@@ -254,7 +299,7 @@ def _changes(site: Site, values: dict[str, Any]) -> dict[str, Any]:
 
 def apply_import(plan: SiteImportPlan, *, by: User | None, filename: str | None) -> ImportBatch:
     """Write a validated plan in the current transaction (the caller commits)."""
-    if plan.errors:
+    if not plan.ok:
         raise ImportFailed(plan.errors)
     existing = {
         s.code: s
@@ -308,3 +353,34 @@ def apply_import(plan: SiteImportPlan, *, by: User | None, filename: str | None)
 
 def _plain(value: Any) -> Any:
     return value.value if hasattr(value, "value") else value
+
+
+class SiteImport(ImportKind):
+    """The site registry as an import kind: whole files, upsert by site code."""
+
+    name = "sites"
+    summary_template = "sites/_import_summary.html"
+
+    @property
+    def title(self) -> str:
+        return _("Import sites")
+
+    def fields(self) -> list[Field]:
+        return site_fields()
+
+    def plan(self, chunks, chosen=None, *, source=None) -> SiteImportPlan:
+        return plan_import(tables.whole(chunks), dict(chosen) if chosen is not None else None)
+
+    def apply(self, plan: SiteImportPlan, *, by, filename) -> ImportBatch:
+        return apply_import(plan, by=by, filename=filename)
+
+    def confirm_label(self, plan: SiteImportPlan) -> str:
+        return _("Import %(n)s sites", n=plan.n_rows)
+
+    def done_message(self, outcome: ImportBatch) -> str:
+        return _(
+            "Sites imported: %(c)s new, %(u)s updated, %(n)s unchanged.",
+            c=outcome.rows_inserted,
+            u=outcome.rows_updated,
+            n=outcome.rows_unchanged,
+        )

@@ -5,6 +5,7 @@ from app.models import Audience, FormLink
 from tests.access.rules import ALL_SEEING, EDITORS, EVERYONE, get, post
 
 STAFF = frozenset({"staff"})
+FAKE_TOKEN = "0-" + "0" * 32 + ".csv"
 
 
 def setup(world):
@@ -56,5 +57,17 @@ RULES = {
         lambda w: f"/feedback/responses/{w.response.id}/flag", ALL_SEEING
     ),
     "feedback.export": get(lambda w: f"/feedback/pilots/{w.pilot.id}/export.csv", ALL_SEEING),
-    "feedback.import_responses": get(lambda w: f"/feedback/pilots/{w.pilot.id}/import", EDITORS),
+    "feedback.import_responses": [
+        get(lambda w: f"/feedback/pilots/{w.pilot.id}/import", EDITORS),
+        post(lambda w: f"/feedback/pilots/{w.pilot.id}/import", EDITORS),
+    ],
+    # an unknown upload answers 404 to those allowed to import
+    "feedback.import_preview": [
+        get(
+            lambda w: f"/feedback/pilots/{w.pilot.id}/import/{FAKE_TOKEN}",
+            EDITORS,
+            ok=frozenset({404}),
+        ),
+        post(lambda w: f"/feedback/pilots/{w.pilot.id}/import/{FAKE_TOKEN}", EDITORS),
+    ],
 }

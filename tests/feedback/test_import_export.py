@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
 from app.core.errors import ImportFailed
+from app.core.imports import parse_mapping
 from app.extensions import db
-from app.feedback.import_export import import_responses, parse_mapping
-from app.models import FeedbackAnswer, FeedbackResponse, ResponseChannel, Role
+from app.feedback import questionnaires as svc
+from app.feedback.import_export import import_responses
+from app.models import Audience, FeedbackAnswer, FeedbackResponse, ResponseChannel, Role
 from tests.feedback.conftest import response_count
 
 
@@ -96,6 +99,16 @@ def test_columns_are_found_by_question_text_without_a_mapping(app, feedback_pilo
     assert result.inserted == 1
 
 
+def upload(client, pilot, body, name, audience="customer"):
+    """Post a file to the upload page; answers the redirect to its preview."""
+    return client.post(
+        f"/feedback/pilots/{pilot.id}/import",
+        data={"audience": audience, "file": (io.BytesIO(body), name)},
+        content_type="multipart/form-data",
+        headers={"Accept-Language": "en"},
+    )
+
+
 def test_excel_upload_through_the_page(client, auth, feedback_pilot):
     auth.login(Role.CHANGE_LEAD)
     workbook = Workbook()
@@ -104,39 +117,69 @@ def test_excel_upload_through_the_page(client, auth, feedback_pilot):
     sheet.append([feedback_pilot.assignments[0].site.code, 4, 4, 8])
     buffer = io.BytesIO()
     workbook.save(buffer)
-    buffer.seek(0)
-    response = client.post(
-        f"/feedback/pilots/{feedback_pilot.id}/import",
-        data={"audience": "customer", "file": (buffer, "answers.xlsx"), "mapping": ""},
-        content_type="multipart/form-data",
-    )
+    response = upload(client, feedback_pilot, buffer.getvalue(), "answers.xlsx")
     assert response.status_code == 302
+    preview = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "1 rows checked: 1 new responses, 0 already there." in preview
+    assert response_count() == 0  # the preview writes nothing
+    done = client.post(response.headers["Location"], data={})
+    assert done.status_code == 302
+    assert done.headers["Location"].endswith(f"/feedback/pilots/{feedback_pilot.id}")
     assert response_count() == 1
 
 
 def test_the_page_lists_row_errors(client, auth, feedback_pilot):
     auth.login(Role.CHANGE_LEAD)
     body = b"site_code,overall,ease,recommend\nNOPE,9,4,8\n"
-    response = client.post(
-        f"/feedback/pilots/{feedback_pilot.id}/import",
-        data={"audience": "customer", "file": (io.BytesIO(body), "bad.csv")},
-        content_type="multipart/form-data",
-        headers={"Accept-Language": "en"},
-    )
+    url = upload(client, feedback_pilot, body, "bad.csv").headers["Location"]
+    text = client.get(url, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert 'data-testid="import-errors"' in text and "NOPE" in text
+    assert 'data-testid="confirm-import"' not in text
+    # forcing the import anyway writes nothing
+    response = client.post(url, data={}, headers={"Accept-Language": "en"})
     assert response.status_code == 422
-    text = response.get_data(as_text=True)
-    assert "Nothing was imported" in text and "NOPE" in text
+    assert "Nothing can be imported" in response.get_data(as_text=True)
     assert response_count() == 0
 
 
 def test_a_garbage_upload_is_a_message_not_a_crash(client, auth, feedback_pilot):
     auth.login(Role.CHANGE_LEAD)
-    response = client.post(
-        f"/feedback/pilots/{feedback_pilot.id}/import",
-        data={"audience": "customer", "file": (io.BytesIO(b"\x00\xff\x00PK garbage"), "x.xlsx")},
-        content_type="multipart/form-data",
+    url = upload(client, feedback_pilot, b"\x00\xff\x00PK garbage", "x.xlsx").headers["Location"]
+    preview = client.get(url)
+    assert preview.status_code == 200
+    assert 'data-testid="import-errors"' in preview.get_data(as_text=True)
+    assert client.post(url, data={}).status_code == 422
+    assert response_count() == 0
+
+
+def test_the_preview_lets_the_user_choose_columns_the_aliases_missed(client, auth, feedback_pilot):
+    auth.login(Role.CHANGE_LEAD)
+    code = feedback_pilot.assignments[0].site.code
+    body = f"Shop,Q1,Q2,Q3\n{code},5,4,9\n".encode()
+    url = upload(client, feedback_pilot, body, "other-tool.csv").headers["Location"]
+    page = client.get(url, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "No column for Site code" in page and 'name="map_overall"' in page
+    choice = {"map_site_code": "Shop", "map_overall": "Q1", "map_ease": "Q2", "map_recommend": "Q3"}
+    again = client.get(f"{url}&{urlencode(choice)}").get_data(as_text=True)
+    assert 'data-testid="confirm-import"' in again and "1 new responses" in again
+    assert client.post(url, data=choice).status_code == 302
+    stored = db.session.scalar(
+        select(FeedbackAnswer.value_num).where(FeedbackAnswer.question_key == "recommend")
     )
-    assert response.status_code == 422
+    assert stored == 9
+
+
+def test_the_chosen_form_travels_through_the_preview(client, auth, feedback_pilot):
+    auth.login(Role.CHANGE_LEAD)
+    code = feedback_pilot.assignments[0].site.code
+    staff_form = svc.current_form(feedback_pilot.id, Audience.STAFF)
+    answers = {q["key"]: "4" for q in staff_form.questions if q["type"] == "rating"}
+    body = "site_code," + ",".join(answers) + f"\n{code}," + ",".join(answers.values()) + "\n"
+    url = upload(client, feedback_pilot, body.encode(), "staff.csv", audience="staff")
+    assert "audience=staff" in url.headers["Location"]
+    assert client.post(url.headers["Location"], data={}).status_code == 302
+    stored = db.session.scalar(select(FeedbackResponse))
+    assert stored.audience is Audience.STAFF
 
 
 def test_an_unknown_form_choice_re_renders_the_page(client, auth, feedback_pilot):
