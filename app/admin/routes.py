@@ -6,9 +6,10 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.admin import bp
-from app.admin.forms import ROLE_LABELS, UserForm
+from app.admin.forms import UserForm
 from app.auth.accounts import apply_user_form
 from app.auth.permissions import require_role
+from app.core.labels import ROLE_LABELS
 from app.extensions import db
 from app.models import Role, User
 

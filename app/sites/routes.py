@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from app.auth.permissions import ALL_SEEING, PILOT_EDITORS, get_site_or_404, require_role
 from app.core import tables as tabular
 from app.core.errors import ImportFailed, RowError
+from app.core.labels import READINESS_BAND_LABELS, SIZE_TIER_LABELS
 from app.extensions import db
 from app.sites import bp
 from app.sites.forms import ConfirmForm, SiteForm, UploadForm
@@ -23,8 +24,6 @@ from app.sites.importing import (
     observations_preview as render_observations_preview,
 )
 from app.sites.registry import (
-    READINESS_LABELS,
-    SIZE_LABELS,
     SiteFilters,
     apply_site,
     export_frame,
@@ -56,8 +55,8 @@ def index():
         page=page,
         pages=pages,
         regions=regions(),
-        size_labels=SIZE_LABELS,
-        readiness_labels=READINESS_LABELS,
+        size_labels=SIZE_TIER_LABELS,
+        readiness_labels=READINESS_BAND_LABELS,
         can_edit=current_user.role in PILOT_EDITORS,
     )
 
@@ -94,7 +93,7 @@ def detail(site_id: int):
         site=site,
         pilots=site_pilots(site) if show_pilots else [],
         completeness=site_completeness(site),
-        size_labels=SIZE_LABELS,
+        size_labels=SIZE_TIER_LABELS,
         can_edit=current_user.role in PILOT_EDITORS,
     )
 

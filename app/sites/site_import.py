@@ -26,10 +26,11 @@ from sqlalchemy import select
 
 from app.core.audit import record
 from app.core.errors import ImportFailed, RowError
+from app.core.labels import SITE_FIELD_LABELS as FIELD_LABELS
 from app.core.tables import map_columns, normalise_header, parse_numbers
 from app.extensions import db
 from app.models import ImportBatch, Site, SizeTier, User
-from app.sites.registry import FIELD_LABELS, SITE_FIELDS, site_values
+from app.sites.registry import SITE_FIELDS, site_values
 
 #: Header names people use for each field (English and Chinese); matching ignores case,
 #: spaces, ``_``/``-`` and full-width forms.
