@@ -31,12 +31,12 @@ from app.auth.permissions import (
 from app.core import clock
 from app.core.errors import show_error
 from app.core.i18n import select_locale
+from app.core.labels import THEME_LABELS, by_value
 from app.extensions import db, limiter
 from app.feedback import bp, intake, qr
 from app.feedback import questionnaires as svc
 from app.feedback.forms import (
     HONEYPOT_FIELD,
-    QUESTION_TYPE_LABELS,
     ConfirmForm,
     EditFormForm,
     FlagForm,
@@ -44,7 +44,6 @@ from app.feedback.forms import (
     TagForm,
 )
 from app.feedback.intake import FormDefinition, PublicTarget, SiteRef, StaleTarget
-from app.feedback.themes import THEME_LABELS
 from app.models import (
     Assignment,
     Audience,
@@ -52,6 +51,7 @@ from app.models import (
     FeedbackForm,
     FeedbackResponse,
     FormLink,
+    QuestionType,
     ResponseChannel,
     Role,
     Site,
@@ -541,7 +541,7 @@ def edit_form(pilot_id: int, audience: str):
             editable=editable,
             problems=problems,
             has_responses=svc.response_count(form_model.id) > 0,
-            type_labels=QUESTION_TYPE_LABELS,
+            type_labels=by_value(QuestionType),
         ),
         status,
     )
