@@ -5,15 +5,10 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField, Submi
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from app.core.formfields import choices
+from app.core.i18n import SUPPORTED
+from app.core.labels import choices_for
 from app.extensions import db
 from app.models import Role, Site, User
-
-ROLE_LABELS = {
-    Role.ADMIN: _l("Admin"),
-    Role.CHANGE_LEAD: _l("Change lead"),
-    Role.STAFF: _l("Store staff"),
-    Role.ANALYST: _l("Analyst"),
-}
 
 MIN_PASSWORD = 10
 
@@ -23,13 +18,11 @@ class UserForm(FlaskForm):
 
     email = StringField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
-    role = SelectField(
-        _l("Role"), choices=choices((r.value, label) for r, label in ROLE_LABELS.items())
-    )
+    role = SelectField(_l("Role"), choices=choices(choices_for(Role)))
     site_id = SelectField(_l("Site (staff only)"), coerce=int, validators=[Optional()])
     locale = SelectField(
         _l("Language"),
-        choices=choices([("", _l("From the browser")), ("en", "English"), ("zh_CN", "中文")]),
+        choices=choices([("", _l("From the browser")), *SUPPORTED.items()]),
     )
     password = PasswordField(
         _l("Password"),

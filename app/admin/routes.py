@@ -5,9 +5,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.admin import bp
-from app.admin.forms import ROLE_LABELS, UserForm
+from app.admin.forms import UserForm
 from app.auth.accounts import all_users, apply_user_form
 from app.auth.permissions import require_role
+from app.core.labels import ROLE_LABELS
 from app.extensions import db
 from app.models import Role, User
 

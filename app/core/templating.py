@@ -9,9 +9,9 @@ from flask_babel import format_date, format_decimal, format_percent, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from app.core import i18n
+from app.core import i18n, labels
 from app.core.i18n import SUPPORTED
-from app.models import PilotStatus, Role
+from app.models import Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,24 +31,6 @@ NAV = (
     NavItem("admin.users", _l("Users"), (Role.ADMIN,)),
 )
 
-STATUS_LABELS = {
-    PilotStatus.DRAFT: _l("Draft"),
-    PilotStatus.RUNNING: _l("Running"),
-    PilotStatus.ANALYSING: _l("Analysing"),
-    PilotStatus.DECIDED: _l("Decided"),
-    PilotStatus.ROLLING_OUT: _l("Rolling out"),
-    PilotStatus.DONE: _l("Done"),
-}
-
-STATUS_COLOURS = {
-    PilotStatus.DRAFT: "secondary",
-    PilotStatus.RUNNING: "primary",
-    PilotStatus.ANALYSING: "info",
-    PilotStatus.DECIDED: "success",
-    PilotStatus.ROLLING_OUT: "warning",
-    PilotStatus.DONE: "dark",
-}
-
 
 def nav_items(app: Flask) -> list[NavItem]:
     if not current_user.is_authenticated:
@@ -61,6 +43,8 @@ def register(app: Flask) -> None:
     app.add_template_filter(lambda d: format_date(d, "medium") if d else "—", "format_date")
     app.add_template_filter(lambda x, digits=1: _number(x, digits), "number")
     app.add_template_filter(lambda x, digits=0: _percent(x, digits), "percent")
+    app.add_template_global(labels.label, "label")
+    app.add_template_global(labels.colour, "colour")
 
     @app.context_processor
     def inject() -> dict:
@@ -69,8 +53,8 @@ def register(app: Flask) -> None:
             "languages": SUPPORTED,
             "current_locale": str(get_locale() or "en"),
             "Role": Role,
-            "status_labels": STATUS_LABELS,
-            "status_colours": STATUS_COLOURS,
+            "status_labels": labels.PILOT_STATUS_LABELS,
+            "status_colours": labels.PILOT_STATUS_COLOURS,
             "request_path": request.full_path if request.query_string else request.path,
             "has_endpoint": lambda name: name in app.view_functions,
         }

@@ -10,8 +10,9 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.core.charts import bar_chart_svg, daily_series_svg
+from app.core.labels import ARM_WORDS, by_value
 from app.extensions import db
-from app.models import Adjustment, Pilot
+from app.models import Adjustment, Arm, Pilot
 
 
 def _adjustments(pilot: Pilot) -> list[tuple[Any, str]]:
@@ -61,7 +62,7 @@ def overview_charts(
     if table:
         labels, values, seniors = [], [], []
         for row in table:
-            for arm, arm_label in (("pilot", _("pilot")), ("control", _("control"))):
+            for arm, arm_label in by_value(Arm, labels=ARM_WORDS).items():
                 name = label(row["option"]) if row.get("option") else row["segment"]
                 label_text = f"{name} · {arm_label}"
                 rate = row[f"{arm}_post"]["csat"]

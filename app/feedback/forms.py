@@ -29,9 +29,10 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.core.formfields import choices
+from app.core.labels import AUDIENCE_FORM_LABELS, choices_for
 from app.feedback.responses import clean_answers, idempotency_key_error
 from app.feedback.tagging import MAX_TAG_LENGTH
-from app.models import QuestionType
+from app.models import Audience, QuestionType
 
 
 class AnswerForm(FlaskForm):
@@ -128,22 +129,12 @@ def answer_form_for(definition: Any) -> AnswerForm:
     return _answer_form_class(_Version(definition))()
 
 
-QUESTION_TYPE_LABELS = {
-    "rating": _l("Rating 1–5"),
-    "nps": _l("Recommend 0–10 (NPS)"),
-    "single_choice": _l("Single choice"),
-    "multi_choice": _l("Multiple choice"),
-    "yes_no": _l("Yes / no"),
-    "text": _l("Free text"),
-}
-
-
 class QuestionRow(Form):
     """One question in the editor (a sub-form: the CSRF token lives on the parent)."""
 
     key = StringField(_l("Key"), validators=[Optional(), Length(max=40)])
     kind = SelectField(
-        _l("Type"), choices=choices(QUESTION_TYPE_LABELS.items()), validators=[Optional()]
+        _l("Type"), choices=choices(choices_for(QuestionType)), validators=[Optional()]
     )
     label_en = StringField(_l("Question (English)"), validators=[Optional(), Length(max=300)])
     label_zh = StringField(_l("Question (Chinese)"), validators=[Optional(), Length(max=300)])
@@ -185,7 +176,7 @@ class FlagForm(FlaskForm):
 class ImportForm(FlaskForm):
     audience = SelectField(
         _l("Form"),
-        choices=choices([("customer", _l("Customer form")), ("staff", _l("Staff form"))]),
+        choices=choices(choices_for(Audience, labels=AUDIENCE_FORM_LABELS)),
     )
     file = FileField(
         _l("CSV or Excel file"),

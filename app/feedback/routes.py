@@ -29,12 +29,12 @@ from app.auth.permissions import (
 from app.core import clock, import_pages
 from app.core.errors import show_error
 from app.core.i18n import select_locale
+from app.core.labels import THEME_LABELS, by_value
 from app.core.paging import paginate
 from app.extensions import db, limiter
 from app.feedback import bp, intake, qr, responses, site_feed, tagging
 from app.feedback import questionnaires as svc
 from app.feedback.forms import (
-    QUESTION_TYPE_LABELS,
     AnswerForm,
     ConfirmForm,
     EditFormForm,
@@ -45,13 +45,13 @@ from app.feedback.forms import (
 )
 from app.feedback.intake import FormDefinition, PublicTarget, SiteRef
 from app.feedback.responses import StaleTarget
-from app.feedback.themes import THEME_LABELS
 from app.models import (
     Audience,
     FeedbackAnswer,
     FeedbackForm,
     FeedbackResponse,
     FormLink,
+    QuestionType,
     ResponseChannel,
     Role,
     Site,
@@ -520,7 +520,7 @@ def edit_form(pilot_id: int, audience: str):
             editable=editable,
             problems=problems,
             has_responses=svc.response_count(form_model.id) > 0,
-            type_labels=QUESTION_TYPE_LABELS,
+            type_labels=by_value(QuestionType),
         ),
         status,
     )

@@ -16,13 +16,14 @@ import re
 import threading
 from dataclasses import dataclass
 
-from flask_babel import lazy_gettext as _l
+from app.core.labels import THEME_LABELS
 
 
 @dataclass(frozen=True, slots=True)
 class Theme:
+    """A theme's key and the words that reveal it (its name: ``app.core.labels.THEME_LABELS``)."""
+
     key: str
-    label: object  # a lazy string
     zh: tuple[str, ...]
     en: tuple[str, ...]
 
@@ -30,7 +31,6 @@ class Theme:
 THEMES: tuple[Theme, ...] = (
     Theme(
         "waiting",
-        _l("Waiting and speed"),
         (
             "排队",
             "等待",
@@ -49,60 +49,50 @@ THEMES: tuple[Theme, ...] = (
     ),
     Theme(
         "qr_ordering",
-        _l("QR ordering"),
         ("扫码", "二维码", "点餐", "点菜", "手机", "小程序", "下单"),
         ("qr", "scan", "app", "phone", "order", "online"),
     ),
     Theme(
         "seniors",
-        _l("Older customers"),
         ("老人", "老年", "老年人", "长辈", "父母", "爸妈", "大爷", "阿姨", "老年顾客"),
         ("senior", "elderly", "parent", "grandma", "grandpa", "older", "old people"),
     ),
     Theme(
         "staff",
-        _l("Staff and service"),
         ("服务员", "店员", "服务", "热情", "耐心", "态度", "帮忙", "贴心", "帮我"),
         ("staff", "waiter", "waitress", "service", "friendly", "helpful", "rude", "polite"),
     ),
     Theme(
         "readability",
-        _l("Menu and readability"),
         ("菜单", "字太小", "看不清", "字体", "图片", "大字"),
         ("menu", "font", "read", "small print", "picture"),
     ),
     Theme(
         "network_payment",
-        _l("Network and payment"),
         ("网络", "信号", "付款", "支付", "付钱", "买单", "卡顿", "wifi"),
         ("network", "wifi", "wi-fi", "payment", "pay", "signal", "connection"),
     ),
     Theme(
         "food",
-        _l("Food"),
         ("味道", "好吃", "难吃", "菜品", "饭菜", "分量", "新鲜"),
         ("food", "taste", "tasty", "dish", "portion", "fresh", "cold"),
     ),
     Theme(
         "price",
-        _l("Price"),
         ("价格", "贵", "便宜", "优惠", "性价比"),
         ("price", "expensive", "cheap", "discount", "value"),
     ),
     Theme(
         "equipment",
-        _l("Printers and devices"),
         ("打印", "打印机", "出单", "平板", "设备", "后厨"),
         ("printer", "ticket", "tablet", "device", "kitchen"),
     ),
     Theme(
         "workload",
-        _l("Workload"),
         ("压力", "忙", "累", "人手", "加班", "工作量"),
         ("workload", "busy", "tired", "understaffed", "overtime", "pressure"),
     ),
 )
-THEME_LABELS = {theme.key: theme.label for theme in THEMES}
 
 
 def theme_label(tag: str) -> str:

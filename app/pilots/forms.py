@@ -25,8 +25,18 @@ from wtforms.validators import (
 
 from app.auth.permissions import PILOT_EDITORS
 from app.core.formfields import FiniteFloatField, choices
+from app.core.labels import (
+    CONTROL_METHOD_LABELS,
+    PROBLEM_DIRECTION_LABELS,
+    SITE_FIELD_LABELS,
+    STRATIFY_LABELS,
+    choices_for,
+)
 from app.extensions import db
-from app.models import User
+from app.models import Arm, User
+
+#: The site characteristics a proposal can match or stratify on.
+MATCH_ATTRIBUTES = ("region", "size_tier", "management_score", "digital_readiness", "senior_share")
 
 REASON_HELP = _l(
     "This pilot has started and its design is pre-registered. Say why it must change; the "
@@ -109,14 +119,12 @@ class ProposeForm(ReasonMixin, FlaskForm):
     )
     stratify_by = SelectField(
         _l("Spread over"),
-        choices=choices(
-            [("region", _l("Regions")), ("size_tier", _l("Size tiers")), ("", _l("No strata"))]
-        ),
+        choices=choices(STRATIFY_LABELS.items()),
     )
     problem_metric = SelectField(_l("Where the problem is clearly present (metric)"))
     problem_direction = SelectField(
         _l("The problem is"),
-        choices=choices([("high", _l("High values")), ("low", _l("Low values"))]),
+        choices=choices(PROBLEM_DIRECTION_LABELS.items()),
     )
     max_volume_share = FiniteFloatField(
         _l("At most this share of total volume at risk"),
@@ -125,25 +133,17 @@ class ProposeForm(ReasonMixin, FlaskForm):
     )
     control_method = SelectField(
         _l("Control sites"),
-        choices=choices(
-            [("matched", _l("Matched to each pilot site")),
-             ("stratified_random", _l("Random within strata"))]
-        ),
-    )  # fmt: skip
+        choices=choices(CONTROL_METHOD_LABELS.items()),
+    )
     n_control = IntegerField(
         _l("Control sites (empty: twice the pilot sites)"),
         validators=[Optional(), NumberRange(min=2, max=1000)],
     )
     match_on = SelectMultipleField(
         _l("Match or stratify on"),
-        choices=choices(
-            [("region", _l("Region")), ("size_tier", _l("Size tier")),
-             ("management_score", _l("Management score")),
-             ("digital_readiness", _l("Digital readiness")),
-             ("senior_share", _l("Senior customer share"))]
-        ),
+        choices=choices((key, SITE_FIELD_LABELS[key]) for key in MATCH_ATTRIBUTES),
         default=["region", "size_tier"],
-    )  # fmt: skip
+    )
     seed = IntegerField(
         _l("Random seed"), default=0, validators=[Optional(), NumberRange(min=0, max=2**31 - 1)]
     )
@@ -152,9 +152,7 @@ class ProposeForm(ReasonMixin, FlaskForm):
 
 class AddSiteForm(ReasonMixin, FlaskForm):
     site_id = SelectField(_l("Site"), coerce=int)
-    arm = SelectField(
-        _l("As"), choices=choices([("pilot", _l("Pilot site")), ("control", _l("Control site"))])
-    )
+    arm = SelectField(_l("As"), choices=choices(choices_for(Arm)))
     add = SubmitField(_l("Add"))
 
 

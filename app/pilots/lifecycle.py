@@ -16,12 +16,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from app.core import clock
 from app.core.audit import record
 from app.core.errors import ServiceError
+from app.core.labels import WIZARD_STEP_LABELS
 from app.extensions import db
 from app.models import (
     Arm,
@@ -38,13 +38,7 @@ from app.models import (
     User,
 )
 
-WIZARD_STEPS = (
-    (1, _l("Describe")),
-    (2, _l("Metrics")),
-    (3, _l("Dates")),
-    (4, _l("Sites")),
-    (5, _l("Review and start")),
-)
+WIZARD_STEPS = tuple(WIZARD_STEP_LABELS.items())
 LAST_STEP = len(WIZARD_STEPS)
 #: Fewest sites per arm for any comparison (site-level inference needs variance).
 MIN_SITES_PER_ARM = 2

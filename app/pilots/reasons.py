@@ -12,8 +12,9 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from app.core.labels import by_value
 from app.core.reasons import render
-from app.sites.registry import SIZE_LABELS
+from app.models import SizeTier
 
 TEMPLATES = {
     "stratum_share": _l(
@@ -72,8 +73,7 @@ def _prepare(code: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     elif code == "drawn_in_stratum" and not params.get("by"):
         key = "drawn_in_all"
     elif code == "size_tier":
-        tier = params.get("tier")
-        params["tier"] = next((v for k, v in SIZE_LABELS.items() if k.value == tier), tier)
+        params["tier"] = by_value(SizeTier).get(params.get("tier"), params.get("tier"))
     return key, params
 
 

@@ -20,8 +20,9 @@ from app.core import clock, import_pages
 from app.core.charts import daily_series_svg
 from app.core.errors import show_error
 from app.core.formfields import choices
+from app.core.labels import ASSIGNMENT_METHOD_LABELS, METRIC_ROLE_LABELS
 from app.extensions import db
-from app.models import Arm, AssignmentMethod, Direction, Metric, MetricRole, Pilot, Site
+from app.models import Arm, Direction, Metric, MetricRole, Pilot, Site
 from app.pilots import bp
 from app.pilots import lifecycle as svc
 from app.pilots import observations as obs
@@ -44,14 +45,6 @@ from app.sites.registry import active_sites
 @bp.app_template_filter("site_reason")
 def _site_reason(reason) -> str:
     return site_reason_text(reason)
-
-
-def _role_labels() -> dict[MetricRole, str]:
-    return {
-        MetricRole.PRIMARY: _("Primary"),
-        MetricRole.GUARDRAIL: _("Guardrail"),
-        MetricRole.SECONDARY: _("Secondary"),
-    }
 
 
 # ---------------------------------------------------------------- wizard
@@ -142,7 +135,7 @@ def _metrics(pilot: Pilot):
         metrics=metrics,
         links=links,
         posted=request.form if request.method == "POST" else None,
-        role_labels=_role_labels(),
+        role_labels=METRIC_ROLE_LABELS,
     )
 
 
@@ -225,12 +218,7 @@ def _sites(pilot: Pilot):
         check=pilot_design.check_design(pilot),
         pilot_sites=_assignments(pilot, Arm.PILOT),
         control_sites=_assignments(pilot, Arm.CONTROL),
-        method_labels={
-            AssignmentMethod.PROPOSED: _("Proposed"),
-            AssignmentMethod.RANDOM_STRATIFIED: _("Drawn at random within its stratum"),
-            AssignmentMethod.MATCHED: _("Matched"),
-            AssignmentMethod.MANUAL: _("Added by hand"),
-        },
+        method_labels=ASSIGNMENT_METHOD_LABELS,
     )
 
 
@@ -326,7 +314,7 @@ def _review(pilot: Pilot):
         form=StartForm(),
         ready=svc.readiness(pilot),
         design=pilot_design.check_design(pilot),
-        role_labels=_role_labels(),
+        role_labels=METRIC_ROLE_LABELS,
         pilot_sites=_assignments(pilot, Arm.PILOT),
         control_sites=_assignments(pilot, Arm.CONTROL),
     )
@@ -395,7 +383,7 @@ def detail(pilot_id: int):
         grid=grid,
         grid_metric=metric,
         links=links,
-        role_labels=_role_labels(),
+        role_labels=METRIC_ROLE_LABELS,
         day=day,
         planned=planned,
         today=today,

@@ -11,30 +11,33 @@ from typing import Any
 from flask_babel import gettext as _
 from markupsafe import Markup
 
+from app.core.labels import (
+    ARM_BEFORE_AFTER_LABELS,
+    GUARDRAIL_STATE_LABELS,
+    METHOD_LABELS,
+    SITE_ATTRIBUTE_LABELS,
+    THEME_LABELS,
+    VERDICT_COLOURS,
+    VERDICT_LABELS,
+    by_value,
+)
+from app.models import Arm, Audience, MetricRole
 from app.reports import charts
 from app.reports import sentences as say
 
 
 def _theme_label(tag: str) -> str:
-    try:
-        from app.feedback.themes import theme_label
-    except ImportError:
-        return tag
-    return theme_label(tag)
+    return str(THEME_LABELS.get(tag, tag))
 
 
 def _segment_label(by: str) -> str:
-    labels = {
-        "digital_readiness": _("Digital readiness"),
-        "senior_share": _("Share of senior customers"),
-        "size_tier": _("Size tier"),
-    }
-    return labels.get(by, by)
+    return str(SITE_ATTRIBUTE_LABELS.get(by, by))
 
 
 def headline_rows(results: dict[str, Any], locale: str) -> list[dict[str, Any]]:
     comp = results["comparison"]
     meta = results.get("metrics_meta", {})
+    role_labels = by_value(MetricRole)
     rows = []
     for key, res in comp["metrics"].items():
         m = meta.get(key)
@@ -44,7 +47,7 @@ def headline_rows(results: dict[str, Any], locale: str) -> list[dict[str, Any]]:
             {
                 "key": key,
                 "name": say.metric_name(m, key, locale),
-                "role": say.ROLE_LABELS.get(res["role"], res["role"]),
+                "role": role_labels.get(res["role"], res["role"]),
                 "role_key": res["role"],
                 "unit": say.unit_of(m),
                 "effect": say.num(
@@ -57,11 +60,11 @@ def headline_rows(results: dict[str, Any], locale: str) -> list[dict[str, Any]]:
                 ),
                 "p": say.p_text(res.get("p_value")),
                 "p_adjusted": say.p_text(res.get("p_adjusted")),
-                "method": say.METHOD_LABELS.get(say.method_key(res), say.method_key(res)),
+                "method": METHOD_LABELS.get(say.method_key(res), say.method_key(res)),
                 "method_reason": res.get("method_reason"),
                 "verdict": res.get("verdict"),
-                "verdict_label": say.VERDICT_LABELS.get(res.get("verdict"), res.get("verdict")),
-                "colour": say.VERDICT_COLOURS.get(res.get("verdict"), "secondary"),
+                "verdict_label": VERDICT_LABELS.get(res.get("verdict"), res.get("verdict")),
+                "colour": VERDICT_COLOURS.get(res.get("verdict"), "secondary"),
                 "sentence": say.headline_sentence(res, m, locale),
                 "n_pilot": res.get("n_pilot_sites"),
                 "n_control": res.get("n_control_sites"),
@@ -80,7 +83,7 @@ def method_rows(res: dict[str, Any], digits: int, scale: float) -> list[dict[str
     for name, r in (res.get("methods") or {}).items():
         rows.append(
             {
-                "name": say.METHOD_LABELS.get(name, name),
+                "name": METHOD_LABELS.get(name, name),
                 "key": name,
                 "effect": say.num(_mul(r.get("effect"), scale), digits, signed=True),
                 "se": say.num(_mul(r.get("se"), scale), digits),
@@ -249,7 +252,7 @@ def feedback_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Flat rows for the feedback table: audience, measure, comparison, numbers."""
     fb = results.get("feedback") or {}
     rows: list[dict[str, Any]] = []
-    audience_labels = {"customer": _("Customers"), "staff": _("Staff")}
+    audience_labels = by_value(Audience)
     for audience, section in (fb.get("audiences") or {}).items():
         aud = audience_labels.get(audience, audience)
         sat = section.get("satisfaction")
@@ -266,10 +269,7 @@ def feedback_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "difference",
                 )
             )
-            for arm, label in (
-                ("pilot", _("Pilot sites, during vs before")),
-                ("control", _("Control sites, during vs before")),
-            ):
+            for arm, label in by_value(Arm, labels=ARM_BEFORE_AFTER_LABELS).items():
                 ba = (sat.get("before_after") or {}).get(arm) or {}
                 rows.append(
                     _rate_row(
@@ -313,10 +313,7 @@ def feedback_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                         "error": None,
                     }
                 )
-            for arm, label in (
-                ("pilot", _("Pilot sites, during vs before")),
-                ("control", _("Control sites, during vs before")),
-            ):
+            for arm, label in by_value(Arm, labels=ARM_BEFORE_AFTER_LABELS).items():
                 post, pre = cells.get(f"{arm}_post") or {}, cells.get(f"{arm}_pre") or {}
                 if post and pre and not post.get("error") and not pre.get("error"):
                     rows.append(
@@ -405,7 +402,7 @@ def report_context(report, locale: str) -> dict[str, Any]:  # noqa: ANN001
         "primary_row": next((r for r in rows if r["role_key"] == "primary"), None),
         "recommendation": say.recommendation_text(rec, comp, meta, locale) if rec else None,
         "guardrail_states": {
-            k: say.GUARDRAIL_LABELS[v] for k, v in (rec.get("guardrails") or {}).items()
+            k: GUARDRAIL_STATE_LABELS[v] for k, v in (rec.get("guardrails") or {}).items()
         },
         "methods": {r["key"]: method_rows(r["raw"], r["digits"], r["scale"]) for r in rows},
         "chart_names": chart_names(results),

@@ -8,7 +8,8 @@ from wtforms import SelectField, SelectMultipleField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from app.core.formfields import choices
-from app.reports.sentences import DECISION_LABELS, METHOD_LABELS
+from app.core.labels import EXPLORATION_METHOD_LABELS, choices_for
+from app.models import Decision
 
 COMMENT_MAX = 4000
 
@@ -24,10 +25,7 @@ class ExploreForm(FlaskForm):
 
     method = SelectField(
         _l("Headline estimator"),
-        choices=choices(
-            [("auto", _l("As pre-registered (automatic choice)"))]
-            + [(key, METHOD_LABELS[key]) for key in ("did", "ancova", "welch", "permutation")]
-        ),
+        choices=choices(EXPLORATION_METHOD_LABELS.items()),
         validators=[DataRequired()],
     )
     metrics = SelectMultipleField(
@@ -44,7 +42,7 @@ class ReviewForm(FlaskForm):
 
     decision = SelectField(
         _l("Decision for the pilot"),
-        choices=choices([(k, v) for k, v in DECISION_LABELS.items()]),
+        choices=choices(choices_for(Decision)),
         validators=[Optional()],
     )
     comment = TextAreaField(_l("Comment"), validators=[Length(max=COMMENT_MAX)])

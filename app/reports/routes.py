@@ -29,6 +29,7 @@ from app.auth.permissions import (
     require_role,
 )
 from app.core.errors import show_error
+from app.core.labels import METHOD_LABELS, by_value, colours_by_value
 from app.extensions import db
 from app.models import Decision, Pilot, Report, ReportStatus, Role
 from app.reports import bp
@@ -37,7 +38,6 @@ from app.reports import jobs as report_jobs
 from app.reports import snapshots as service
 from app.reports.context import page_body, report_context
 from app.reports.forms import CreateReportForm, ExploreForm, ReviewForm
-from app.reports.sentences import METHOD_LABELS, STATUS_COLOURS, STATUS_LABELS
 
 
 def _locale() -> str:
@@ -71,8 +71,8 @@ def index(pilot_id: int):
         latest=latest,
         create_form=CreateReportForm(),
         explore_form=_explore_form(pilot) if current_user.role is Role.ANALYST else None,
-        status_labels_r=STATUS_LABELS,
-        status_colours_r=STATUS_COLOURS,
+        status_labels_r=by_value(ReportStatus),
+        status_colours_r=colours_by_value(ReportStatus),
         method_labels=METHOD_LABELS,
     )
 
@@ -148,8 +148,8 @@ def detail(report_id: int):
         review_form=review_form,
         review_refusal=refusal,
         reference=reference,
-        status_labels_r=STATUS_LABELS,
-        status_colours_r=STATUS_COLOURS,
+        status_labels_r=by_value(ReportStatus),
+        status_colours_r=colours_by_value(ReportStatus),
         body=body,
     )
 
@@ -281,10 +281,8 @@ def report_datetime(value) -> str:
 
 @bp.context_processor
 def _report_globals() -> dict:
-    from app.reports.sentences import DECISION_LABELS
-
     return {
-        "decision_labels": DECISION_LABELS,
-        "status_labels_r": STATUS_LABELS,
-        "status_colours_r": STATUS_COLOURS,
+        "decision_labels": by_value(Decision),
+        "status_labels_r": by_value(ReportStatus),
+        "status_colours_r": colours_by_value(ReportStatus),
     }

@@ -19,57 +19,9 @@ from typing import Any
 
 from flask_babel import format_decimal, format_percent
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
-VERDICT_LABELS = {
-    "better": _l("Better"),
-    "worse": _l("Worse"),
-    "inconclusive": _l("Inconclusive"),
-    "equivalent": _l("No meaningful difference"),
-}
-VERDICT_COLOURS = {
-    "better": "success",
-    "worse": "danger",
-    "inconclusive": "secondary",
-    "equivalent": "info",
-}
-DECISION_LABELS = {
-    "roll_out": _l("Roll out"),
-    "extend": _l("Extend the pilot"),
-    "stop": _l("Stop"),
-}
-DECISION_COLOURS = {"roll_out": "success", "extend": "warning", "stop": "danger"}
-ROLE_LABELS = {
-    "primary": _l("Primary"),
-    "guardrail": _l("Guardrail"),
-    "secondary": _l("Secondary"),
-}
-STATUS_LABELS = {
-    "computing": _l("Computing"),
-    "draft": _l("Draft"),
-    "changes_requested": _l("Changes requested"),
-    "approved": _l("Approved"),
-    "failed": _l("Failed"),
-}
-STATUS_COLOURS = {
-    "computing": "info",
-    "draft": "secondary",
-    "changes_requested": "warning",
-    "approved": "success",
-    "failed": "danger",
-}
-GUARDRAIL_LABELS = {
-    "cleared": _l("Within margin"),
-    "breached": _l("Beyond margin"),
-    "unclear": _l("Not yet clear"),
-}
-METHOD_LABELS = {
-    "did": _l("Difference-in-differences (site × day panel)"),
-    "ancova": _l("ANCOVA on site means (pre-period adjusted)"),
-    "welch": _l("Welch t-test on site changes"),
-    "permutation": _l("Permutation test over site assignment"),
-    "rank": _l("Rank test on site changes"),
-}
+from app.core.labels import by_value, colours_by_value
+from app.models import Decision
 
 MINUS = "\u2212"
 
@@ -376,8 +328,8 @@ def recommendation_text(
     decision = rec.get("decision", "extend")
     return {
         "decision": decision,
-        "title": DECISION_LABELS.get(decision, decision),
-        "colour": DECISION_COLOURS.get(decision, "secondary"),
+        "title": by_value(Decision).get(decision, decision),
+        "colour": colours_by_value(Decision).get(decision, "secondary"),
         "why": why,
         "change": change,
     }

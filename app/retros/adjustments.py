@@ -26,6 +26,7 @@ from sqlalchemy import case, func, select
 import analysis
 from app.core import audit
 from app.core.frames import observations_frame, sites_frame
+from app.core.labels import CONDITION_OPERATOR_LABELS
 from app.extensions import db
 from app.models import (
     Adjustment,
@@ -159,7 +160,7 @@ def describe_condition(condition: dict[str, Any] | None) -> str:
     attribute = condition.get("attribute", "?")
     value = condition.get("value")
     op = condition.get("op", "?")
-    symbol = {"==": "=", "!=": "≠", ">=": "≥", "<=": "≤"}.get(op, op)
+    symbol = CONDITION_OPERATOR_LABELS.get(op, op)
     if CONDITION_ATTRIBUTES.get(attribute) == "share" and isinstance(value, int | float):
         shown = f"{value * 100:g} %"
     else:

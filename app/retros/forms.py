@@ -17,40 +17,17 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.core.formfields import choices
+from app.core.labels import CONDITION_OPERATOR_LABELS, SITE_ATTRIBUTE_LABELS, choices_for
 from app.models import ActionStatus, AdjustmentScope, RetroFormat
 from app.retros.adjustments import CONDITION_ATTRIBUTES, normalise_condition
-from app.retros.meetings import ACTION_STATUS_LABELS, FORMAT_LABELS, RetroError
-
-ATTRIBUTE_LABELS = {
-    "senior_share": _l("Share of senior customers"),
-    "staff_count": _l("Staff count"),
-    "management_score": _l("Management score"),
-    "digital_readiness": _l("Digital readiness"),
-    "daily_orders": _l("Daily orders"),
-    "region": _l("Region"),
-    "size_tier": _l("Size tier"),
-    "city": _l("City"),
-}
-OPERATOR_LABELS = [
-    (">=", "≥"),
-    (">", ">"),
-    ("<=", "≤"),
-    ("<", "<"),
-    ("==", "="),
-    ("!=", "≠"),
-]
-SCOPE_LABELS = {
-    AdjustmentScope.ALL_PILOT_SITES: _l("All pilot sites"),
-    AdjustmentScope.SELECTED_SITES: _l("Chosen pilot sites"),
-    AdjustmentScope.CONDITION: _l("Pilot sites matching a condition"),
-}
+from app.retros.meetings import RetroError
 
 
 class OpenRetroForm(FlaskForm):
     day = DateField(_l("Day"), validators=[DataRequired(message=_l("Choose a day."))])
     retro_format = SelectField(
         _l("Format"),
-        choices=choices((f.value, label) for f, label in FORMAT_LABELS.items()),
+        choices=choices(choices_for(RetroFormat)),
         default=RetroFormat.WELL_PROBLEMS_IDEAS.value,
     )
     submit = SubmitField(_l("Open the retro"))
@@ -64,9 +41,7 @@ class VisibilityForm(FlaskForm):
 
 
 class DetailsForm(FlaskForm):
-    retro_format = SelectField(
-        _l("Format"), choices=choices((f.value, label) for f, label in FORMAT_LABELS.items())
-    )
+    retro_format = SelectField(_l("Format"), choices=choices(choices_for(RetroFormat)))
     facilitator_id = SelectField(_l("Facilitator"), coerce=int, validators=[Optional()])
     attendees = StringField(_l("Attendees"), validators=[Optional(), Length(max=2000)])
     summary = TextAreaField(_l("Summary"), validators=[Optional(), Length(max=10000)])
@@ -113,10 +88,7 @@ class ActionForm(FlaskForm):
 class UpdateActionForm(FlaskForm):
     status = SelectField(
         _l("Status"),
-        choices=choices(
-            (s.value, ACTION_STATUS_LABELS[s])
-            for s in (ActionStatus.OPEN, ActionStatus.IN_PROGRESS)
-        ),
+        choices=choices(choices_for(ActionStatus, (ActionStatus.OPEN, ActionStatus.IN_PROGRESS))),
     )
     owner_id = SelectField(_l("Owner"), coerce=int, validators=[Optional()])
     due_date = DateField(_l("Due date"), validators=[Optional()])
@@ -130,12 +102,7 @@ class UpdateActionForm(FlaskForm):
 class CloseActionForm(FlaskForm):
     status = RadioField(
         _l("Result"),
-        choices=choices(
-            [
-                (ActionStatus.DONE.value, ACTION_STATUS_LABELS[ActionStatus.DONE]),
-                (ActionStatus.DROPPED.value, ACTION_STATUS_LABELS[ActionStatus.DROPPED]),
-            ]
-        ),
+        choices=choices(choices_for(ActionStatus, (ActionStatus.DONE, ActionStatus.DROPPED))),
         default=ActionStatus.DONE.value,
     )
     outcome = TextAreaField(
@@ -160,18 +127,20 @@ class AdjustmentForm(FlaskForm):
     )
     scope = RadioField(
         _l("Applies to"),
-        choices=choices((s.value, label) for s, label in SCOPE_LABELS.items()),
+        choices=choices(choices_for(AdjustmentScope)),
         default=AdjustmentScope.ALL_PILOT_SITES.value,
     )
     site_ids = SelectMultipleField(_l("Chosen pilot sites"), coerce=int, validators=[Optional()])
     attribute = SelectField(
         _l("Site attribute"),
         choices=choices(
-            [("", "—")] + [(key, ATTRIBUTE_LABELS[key]) for key in CONDITION_ATTRIBUTES]
+            [("", "—")] + [(key, SITE_ATTRIBUTE_LABELS[key]) for key in CONDITION_ATTRIBUTES]
         ),
         validators=[Optional()],
     )
-    op = SelectField(_l("Comparison"), choices=choices(OPERATOR_LABELS), default=">=")
+    op = SelectField(
+        _l("Comparison"), choices=choices(CONDITION_OPERATOR_LABELS.items()), default=">="
+    )
     value = StringField(
         _l("Value"),
         validators=[Optional(), Length(max=60)],

@@ -31,31 +31,6 @@ from app.models import (
 )
 from app.models.retro import FORMAT_CATEGORIES
 
-FORMAT_LABELS = {
-    RetroFormat.WELL_PROBLEMS_IDEAS: _l("Went well / problems / ideas"),
-    RetroFormat.START_STOP_CONTINUE: _l("Start / stop / continue"),
-}
-CATEGORY_LABELS = {
-    "went_well": _l("Went well"),
-    "problems": _l("Problems"),
-    "ideas": _l("Ideas"),
-    "start": _l("Start"),
-    "stop": _l("Stop"),
-    "continue": _l("Continue"),
-}
-ACTION_STATUS_LABELS = {
-    ActionStatus.OPEN: _l("Open"),
-    ActionStatus.IN_PROGRESS: _l("In progress"),
-    ActionStatus.DONE: _l("Done"),
-    ActionStatus.DROPPED: _l("Dropped"),
-}
-ACTION_STATUS_COLOURS = {
-    ActionStatus.OPEN: "secondary",
-    ActionStatus.IN_PROGRESS: "primary",
-    ActionStatus.DONE: "success",
-    ActionStatus.DROPPED: "dark",
-}
-
 
 class RetroError(ServiceError):
     """A request that breaks a rule of retros (shown to the user, never a 500)."""

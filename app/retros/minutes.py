@@ -12,11 +12,10 @@ from flask import render_template
 from flask_babel import format_date
 from flask_babel import gettext as _
 
+from app.core.labels import ACTION_STATUS_LABELS, RETRO_CATEGORY_LABELS
 from app.models import ActionItem, Adjustment, Retrospective
 from app.retros.adjustments import describe_condition
 from app.retros.meetings import (
-    ACTION_STATUS_LABELS,
-    CATEGORY_LABELS,
     CarriedAction,
     carried_actions,
     categories,
@@ -48,7 +47,7 @@ def minutes_data(retro: Retrospective) -> MinutesData:
     columns = []
     for category in categories(retro):
         notes = [_note(item) for item in retro.items if item.category == category]
-        columns.append((str(CATEGORY_LABELS.get(category, category)), notes))
+        columns.append((str(RETRO_CATEGORY_LABELS.get(category, category)), notes))
     adjustments, actions = decisions_of(retro)
     carried = [c for c in carried_actions(pilot, retro.date) if c.action.retro_id != retro.id]
     return MinutesData(retro, title, columns, adjustments, actions, carried)

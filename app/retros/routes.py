@@ -20,6 +20,14 @@ from app.auth.permissions import (
 )
 from app.core import clock
 from app.core.errors import show_error
+from app.core.labels import (
+    ACTION_STATUS_COLOURS,
+    ACTION_STATUS_LABELS,
+    ADJUSTMENT_SCOPE_LABELS,
+    RETRO_CATEGORY_LABELS,
+    RETRO_FORMAT_LABELS,
+    SITE_ATTRIBUTE_LABELS,
+)
 from app.extensions import db
 from app.models import (
     ActionStatus,
@@ -37,8 +45,6 @@ from app.retros import meetings as retro_service
 from app.retros import minutes as minutes_service
 from app.retros.brief import daily_brief
 from app.retros.forms import (
-    ATTRIBUTE_LABELS,
-    SCOPE_LABELS,
     ActionForm,
     AdjustmentForm,
     CloseActionForm,
@@ -48,25 +54,19 @@ from app.retros.forms import (
     UpdateActionForm,
     VisibilityForm,
 )
-from app.retros.meetings import (
-    ACTION_STATUS_COLOURS,
-    ACTION_STATUS_LABELS,
-    CATEGORY_LABELS,
-    FORMAT_LABELS,
-    RetroError,
-)
+from app.retros.meetings import RetroError
 from app.retros.timeline import pilot_timeline, timeline_chart_svg
 
 
 @bp.context_processor
 def labels() -> dict:
     return {
-        "category_labels": CATEGORY_LABELS,
+        "category_labels": RETRO_CATEGORY_LABELS,
         "action_status_labels": ACTION_STATUS_LABELS,
         "action_status_colours": ACTION_STATUS_COLOURS,
-        "format_labels": FORMAT_LABELS,
-        "scope_labels": SCOPE_LABELS,
-        "attribute_labels": ATTRIBUTE_LABELS,
+        "format_labels": RETRO_FORMAT_LABELS,
+        "scope_labels": ADJUSTMENT_SCOPE_LABELS,
+        "attribute_labels": SITE_ATTRIBUTE_LABELS,
         "describe_condition": adjustment_service.describe_condition,
         "can_edit_retros": permissions.can_edit_retros(current_user),
     }
@@ -224,7 +224,9 @@ def _item_form(retro: Retrospective, brief) -> ItemForm:
             seen.add(comment.response_id)
             comments.append(comment)
     return ItemForm(
-        category_choices=[(c, CATEGORY_LABELS.get(c, c)) for c in retro_service.categories(retro)],
+        category_choices=[
+            (c, RETRO_CATEGORY_LABELS.get(c, c)) for c in retro_service.categories(retro)
+        ],
         sites=retro_service.pilot_sites_by_id(
             retro.pilot, [a.site_id for a in retro.pilot.assignments]
         ),

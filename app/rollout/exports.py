@@ -13,6 +13,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from app.core.labels import ROLLOUT_EXPORT_COLUMNS
 from app.models import RolloutPlan
 from app.rollout.plans import (
     _,
@@ -68,28 +69,7 @@ def site_rows(plan: RolloutPlan) -> list[dict[str, Any]]:
 
 
 def _headers() -> dict[str, str]:
-    return {
-        "wave": _("Wave"),
-        "holdback": _("Holdback"),
-        "site_code": _("Site code"),
-        "site_name": _("Site"),
-        "region": _("Region"),
-        "size_tier": _("Size"),
-        "readiness": _("Readiness"),
-        "tier": _("Readiness tier"),
-        "load": _("Capacity load"),
-        "go_live": _("Go-live"),
-        "wave_start": _("Wave start"),
-        "gate_due": _("Gate due"),
-        "mentor": _("Mentor"),
-        "predicted_effect": _("Predicted effect"),
-        "predicted_low": _("Interval low"),
-        "predicted_high": _("Interval high"),
-        "extrapolation": _("Extrapolation"),
-        "adaptations": _("Adaptations"),
-        "checklist_done": _("Checklist done"),
-        "checklist_total": _("Checklist items"),
-    }
+    return {key: str(text) for key, text in ROLLOUT_EXPORT_COLUMNS.items()}
 
 
 def _cell(value: Any) -> Any:

@@ -19,19 +19,15 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from app.core.formfields import FiniteFloatField, choices
+from app.core.labels import (
+    SIGNOFF_ROLE_LABELS,
+    SITE_ATTRIBUTE_LABELS,
+    WAVE_DECISION_LABELS,
+    WAVE_SIZING_WORDS,
+)
 
-PREDICT_BY_LABELS = {
-    "digital_readiness": _l("Digital readiness"),
-    "management_score": _l("Management score"),
-    "senior_share": _l("Share of senior customers"),
-    "size_tier": _l("Size tier"),
-    "region": _l("Region"),
-}
-SIGNOFF_ROLE_LABELS = {
-    "change_lead": _l("Change lead"),
-    "analyst": _l("Analyst"),
-    "admin": _l("Administrator"),
-}
+#: The site characteristics the planner can predict a site's effect by.
+PREDICTORS = ("digital_readiness", "management_score", "senior_share", "size_tier", "region")
 REASON_REQUIRED = _l("Give a reason: it is kept in the audit log.")
 
 
@@ -71,7 +67,7 @@ class GeneratePlanForm(FlaskForm):
     )
     sizing = RadioField(
         _l("Waves by"),
-        choices=choices([("count", _l("number of waves")), ("size", _l("sites per wave"))]),
+        choices=choices(WAVE_SIZING_WORDS.items()),
         default="count",
     )
     wave_count = IntegerField(
@@ -123,7 +119,7 @@ class GeneratePlanForm(FlaskForm):
     )
     predict_by = SelectField(
         _l("Predict the effect by"),
-        choices=choices(PREDICT_BY_LABELS.items()),
+        choices=choices((key, SITE_ATTRIBUTE_LABELS[key]) for key in PREDICTORS),
         default="digital_readiness",
     )
     min_days_live = IntegerField(
@@ -220,15 +216,7 @@ class EvaluateForm(FlaskForm):
 class DecisionForm(FlaskForm):
     action = SelectField(
         _l("Decision"),
-        choices=choices(
-            [
-                ("start", _l("Start the wave")),
-                ("go", _l("Go: the gate passed")),
-                ("hold", _l("Hold the wave")),
-                ("resume", _l("Resume the wave")),
-                ("stop", _l("Stop the wave")),
-            ]
-        ),
+        choices=choices(WAVE_DECISION_LABELS.items()),
     )
     reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=2000)])
     submit = SubmitField(_l("Record the decision"))

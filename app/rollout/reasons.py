@@ -10,21 +10,8 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
+from app.core.labels import READINESS_COMPONENT_WORDS, READINESS_TIER_WORDS, SITE_ATTRIBUTE_WORDS
 from app.core.reasons import render
-
-TIER_LABELS = {"high": _l("high"), "medium": _l("medium"), "low": _l("low")}
-COMPONENT_LABELS = {
-    "management": _l("management score"),
-    "digital": _l("digital readiness"),
-    "capability": _l("staff capability"),
-    "attitude": _l("staff attitude"),
-}
-ATTRIBUTE_LABELS = {
-    "management_score": _l("management score"),
-    "digital_readiness": _l("digital readiness"),
-    "senior_share": _l("share of senior customers"),
-    "size_weight": _l("size"),
-}
 
 TEMPLATES = {
     "readiness_score": _l("Readiness %(score)s (%(parts)s)."),
@@ -73,11 +60,11 @@ def _prepare(code: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         key = "tier"
     elif code.startswith("missing_"):
         key = "missing"
-        params["component"] = COMPONENT_LABELS.get(code[len("missing_") :], code)
+        params["component"] = READINESS_COMPONENT_WORDS.get(code[len("missing_") :], code)
     if "tier" in params:
-        params["tier"] = TIER_LABELS.get(params["tier"], params["tier"])
+        params["tier"] = READINESS_TIER_WORDS.get(params["tier"], params["tier"])
     if "attribute" in params:
-        params["attribute"] = ATTRIBUTE_LABELS.get(params["attribute"], params["attribute"])
+        params["attribute"] = SITE_ATTRIBUTE_WORDS.get(params["attribute"], params["attribute"])
     if key == "load_senior" and isinstance(params.get("share"), float):
         params["share"] = f"{params['share']:.0%}"
     if key == "readiness_score" and isinstance(params.get("score"), float):

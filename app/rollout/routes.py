@@ -23,14 +23,24 @@ from app.auth.permissions import (
 from app.core import clock
 from app.core.errors import show_error
 from app.core.formfields import choices
+from app.core.labels import (
+    GATE_OUTCOME_COLOURS,
+    GATE_OUTCOME_LABELS,
+    GATE_OUTCOME_WORDS,
+    PLAN_STATUS_LABELS,
+    READINESS_TIER_WORDS,
+    ROLLOUT_HISTORY_LABELS,
+    SIGNOFF_ROLE_LABELS,
+    SITE_ATTRIBUTE_LABELS,
+    WAVE_STATUS_COLOURS,
+    WAVE_STATUS_LABELS,
+)
 from app.extensions import db
 from app.models import PlanStatus, RolloutPlan, Site, WaveStatus
 from app.rollout import bp, exports, gates
 from app.rollout import plans as service
 from app.rollout.charts import timeline_svg
 from app.rollout.forms import (
-    PREDICT_BY_LABELS,
-    SIGNOFF_ROLE_LABELS,
     CancelForm,
     ChecklistForm,
     DecisionForm,
@@ -42,7 +52,7 @@ from app.rollout.forms import (
     WaveDatesForm,
 )
 from app.rollout.plans import RolloutError
-from app.rollout.reasons import TIER_LABELS, reason_text
+from app.rollout.reasons import reason_text
 
 
 @bp.app_template_filter("rollout_reason")
@@ -52,49 +62,16 @@ def _reason_filter(reason) -> str:
 
 @bp.context_processor
 def labels() -> dict:
-    from flask_babel import lazy_gettext as _l
-
     return {
-        "wave_status_labels": {
-            WaveStatus.PLANNED: _l("Planned"),
-            WaveStatus.LIVE: _l("Live"),
-            WaveStatus.PASSED: _l("Passed"),
-            WaveStatus.HELD: _l("Held"),
-            WaveStatus.FAILED: _l("Stopped"),
-        },
-        "wave_status_colours": {
-            WaveStatus.PLANNED: "secondary",
-            WaveStatus.LIVE: "primary",
-            WaveStatus.PASSED: "success",
-            WaveStatus.HELD: "warning",
-            WaveStatus.FAILED: "danger",
-        },
-        "plan_status_labels": {
-            PlanStatus.DRAFT: _l("Draft"),
-            PlanStatus.ACTIVE: _l("Active"),
-            PlanStatus.DONE: _l("Done"),
-            PlanStatus.CANCELLED: _l("Cancelled"),
-        },
-        "gate_labels": {"pass": _l("Pass"), "hold": _l("Hold"), "fail": _l("Fail")},
-        "gate_colours": {"pass": "success", "hold": "warning", "fail": "danger"},
-        "tier_labels": TIER_LABELS,
-        "history_labels": {
-            "rollout.plan_created": _l("Plan proposed"),
-            "rollout.site_moved": _l("Site moved"),
-            "rollout.wave_dates_changed": _l("Wave dates changed"),
-            "rollout.mentor_changed": _l("Mentor changed"),
-            "rollout.checklist": _l("Checklist"),
-            "rollout.gate_evaluated": _l("Gate evaluated"),
-            "rollout.gate_signed_off": _l("Gate signed off"),
-            "rollout.wave_start": _l("Wave started"),
-            "rollout.wave_go": _l("Wave passed"),
-            "rollout.wave_hold": _l("Wave held"),
-            "rollout.wave_resume": _l("Wave resumed"),
-            "rollout.wave_stop": _l("Wave stopped"),
-            "rollout.plan_cancelled": _l("Plan cancelled"),
-        },
+        "wave_status_labels": WAVE_STATUS_LABELS,
+        "wave_status_colours": WAVE_STATUS_COLOURS,
+        "plan_status_labels": PLAN_STATUS_LABELS,
+        "gate_labels": GATE_OUTCOME_LABELS,
+        "gate_colours": GATE_OUTCOME_COLOURS,
+        "tier_labels": READINESS_TIER_WORDS,
+        "history_labels": ROLLOUT_HISTORY_LABELS,
         "signoff_role_labels": SIGNOFF_ROLE_LABELS,
-        "predict_by_labels": PREDICT_BY_LABELS,
+        "predict_by_labels": SITE_ATTRIBUTE_LABELS,
         "can_edit_rollout": current_user.is_authenticated and current_user.role in PILOT_EDITORS,
     }
 
@@ -533,7 +510,7 @@ def evaluate(plan_id: int, number: int):
 
 
 def _gate_label(outcome: str) -> str:
-    return {"pass": _("pass"), "hold": _("hold"), "fail": _("fail")}.get(outcome, outcome)
+    return str(GATE_OUTCOME_WORDS.get(outcome, outcome))
 
 
 @bp.route("/<int:plan_id>/waves/<int:number>/decision", methods=["POST"])

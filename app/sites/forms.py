@@ -10,42 +10,42 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField, Submit
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from app.core.formfields import FiniteFloatField, choices
+from app.core.labels import SITE_FIELD_LABELS, choices_for
 from app.extensions import db
-from app.models import Site
-from app.sites.registry import SIZE_LABELS
+from app.models import Site, SizeTier
 
 UPLOAD_TYPES = ["csv", "xlsx", "txt"]
 
 
 class SiteForm(FlaskForm):
-    code = StringField(_l("Site code"), validators=[DataRequired(), Length(max=40)])
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
-    region = StringField(_l("Region"), validators=[DataRequired(), Length(max=80)])
-    city = StringField(_l("City"), validators=[Optional(), Length(max=80)])
-    address = StringField(_l("Address"), validators=[Optional(), Length(max=500)])
-    size_tier = SelectField(
-        _l("Size tier"), choices=choices((t.value, label) for t, label in SIZE_LABELS.items())
-    )
+    code = StringField(SITE_FIELD_LABELS["code"], validators=[DataRequired(), Length(max=40)])
+    name = StringField(SITE_FIELD_LABELS["name"], validators=[DataRequired(), Length(max=200)])
+    region = StringField(SITE_FIELD_LABELS["region"], validators=[DataRequired(), Length(max=80)])
+    city = StringField(SITE_FIELD_LABELS["city"], validators=[Optional(), Length(max=80)])
+    address = StringField(SITE_FIELD_LABELS["address"], validators=[Optional(), Length(max=500)])
+    size_tier = SelectField(SITE_FIELD_LABELS["size_tier"], choices=choices(choices_for(SizeTier)))
     staff_count = IntegerField(
-        _l("Staff"), validators=[Optional(), NumberRange(min=0, max=100_000)]
+        SITE_FIELD_LABELS["staff_count"], validators=[Optional(), NumberRange(min=0, max=100_000)]
     )
     management_score = FiniteFloatField(
-        _l("Management score"),
+        SITE_FIELD_LABELS["management_score"],
         validators=[Optional(), NumberRange(min=0, max=100)],
         description=_l("0-100"),
     )
     digital_readiness = FiniteFloatField(
-        _l("Digital readiness"),
+        SITE_FIELD_LABELS["digital_readiness"],
         validators=[Optional(), NumberRange(min=0, max=100)],
         description=_l("0-100"),
     )
     senior_share = FiniteFloatField(
-        _l("Senior customer share"),
+        SITE_FIELD_LABELS["senior_share"],
         validators=[Optional(), NumberRange(min=0, max=1)],
         description=_l("Between 0 and 1, e.g. 0.25"),
     )
-    daily_orders = FiniteFloatField(_l("Daily orders"), validators=[Optional(), NumberRange(min=0)])
-    is_active = BooleanField(_l("Active"), default=True)
+    daily_orders = FiniteFloatField(
+        SITE_FIELD_LABELS["daily_orders"], validators=[Optional(), NumberRange(min=0)]
+    )
+    is_active = BooleanField(SITE_FIELD_LABELS["is_active"], default=True)
     submit = SubmitField(_l("Save"))
 
     def __init__(self, *args, editing: Site | None = None, **kwargs):

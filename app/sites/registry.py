@@ -7,7 +7,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
 from app.core import clock
@@ -31,37 +30,11 @@ SITE_FIELDS = (
     "is_active",
 )
 
-FIELD_LABELS = {
-    "code": _l("Site code"),
-    "name": _l("Name"),
-    "region": _l("Region"),
-    "city": _l("City"),
-    "address": _l("Address"),
-    "size_tier": _l("Size tier"),
-    "staff_count": _l("Staff"),
-    "management_score": _l("Management score"),
-    "digital_readiness": _l("Digital readiness"),
-    "senior_share": _l("Senior customer share"),
-    "daily_orders": _l("Daily orders"),
-    "is_active": _l("Active"),
-}
-
-SIZE_LABELS = {
-    SizeTier.SMALL: _l("Small"),
-    SizeTier.MEDIUM: _l("Medium"),
-    SizeTier.LARGE: _l("Large"),
-}
-
 #: Digital-readiness bands used by the registry filter (score 0-100).
 READINESS_BANDS = {
     "low": (None, 40.0),
     "medium": (40.0, 70.0),
     "high": (70.0, None),
-}
-READINESS_LABELS = {
-    "low": _l("Low (< 40)"),
-    "medium": _l("Medium (40-70)"),
-    "high": _l("High (≥ 70)"),
 }
 
 SORTABLE = {

@@ -9,14 +9,13 @@ from flask_login import current_user
 from app.auth.permissions import ALL_SEEING, PILOT_EDITORS, get_site_or_404, require_role
 from app.core import import_pages
 from app.core import tables as tabular
+from app.core.labels import READINESS_BAND_LABELS, SIZE_TIER_LABELS
 from app.core.paging import paginate
 from app.extensions import db
 from app.sites import bp
 from app.sites.forms import SiteForm, UploadForm
 from app.sites.observation_import import ObservationImport
 from app.sites.registry import (
-    READINESS_LABELS,
-    SIZE_LABELS,
     SiteFilters,
     apply_site,
     export_frame,
@@ -44,8 +43,8 @@ def index():
         page=page.page,
         pages=max(page.pages, 1),
         regions=regions(),
-        size_labels=SIZE_LABELS,
-        readiness_labels=READINESS_LABELS,
+        size_labels=SIZE_TIER_LABELS,
+        readiness_labels=READINESS_BAND_LABELS,
         can_edit=current_user.role in PILOT_EDITORS,
     )
 
@@ -80,7 +79,7 @@ def detail(site_id: int):
         site=site,
         pilots=site_pilots(site) if show_pilots else [],
         completeness=site_completeness(site),
-        size_labels=SIZE_LABELS,
+        size_labels=SIZE_TIER_LABELS,
         can_edit=current_user.role in PILOT_EDITORS,
     )
 

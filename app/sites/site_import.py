@@ -28,10 +28,11 @@ from app.core import tables
 from app.core.audit import record
 from app.core.errors import ImportFailed
 from app.core.imports import Field, ImportKind, ImportPlan, propose_mapping
+from app.core.labels import SITE_FIELD_LABELS as FIELD_LABELS
 from app.core.tables import normalise_header, parse_numbers
 from app.extensions import db
 from app.models import ImportBatch, Site, SizeTier, User
-from app.sites.registry import FIELD_LABELS, SITE_FIELDS, site_values
+from app.sites.registry import SITE_FIELDS, site_values
 
 #: Header names people use for each field (English and Chinese); matching ignores case,
 #: spaces, ``_``/``-`` and full-width forms.

@@ -1,0 +1,511 @@
+"""Every enum member and every key shown to people, in words (English msgids, zh_CN in the
+catalogue), each written once.
+
+Workflow modules, forms, routes and templates all read their labels here; an area module keeps
+no label table of its own (``tests/web/test_labels.py``). The module imports neither the
+request nor WTForms, so anything may import it.
+
+* An enum's labels are a table keyed by its members, registered in :data:`ENUM_LABELS` (and
+  its colours, where it has any, in :data:`ENUM_COLOURS`). Read them with :func:`label`,
+  :func:`colour`, :func:`choices_for` (select choices; forms wrap them with
+  ``app.core.formfields.choices``) and :func:`by_value` (keyed by the stored value, for
+  snapshots' JSON and for templates that index by ``.value``).
+* A key's labels (site attributes, analysis verdicts, audit actions, …) are a table keyed by
+  the key, read with ``TABLE.get(key, key)``.
+* Colours are Bootstrap contextual names (``"success"``, ``"warning"``, …) for badges.
+* Tables whose words sit inside a sentence are lower case and named ``…_WORDS``.
+
+The values are lazy strings: they turn into the reader's language when rendered. Sentences
+built from reason codes stay with their area (``app/pilots/reasons.py``,
+``app/rollout/reasons.py``, ``app/reports/sentences.py``); they take their words from here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+from app.models import (
+    ActionStatus,
+    AdjustmentScope,
+    Arm,
+    AssignmentMethod,
+    Audience,
+    Decision,
+    Direction,
+    MetricRole,
+    PilotStatus,
+    PlanStatus,
+    QuestionType,
+    ReportStatus,
+    RetroFormat,
+    Role,
+    SizeTier,
+    WaveStatus,
+)
+
+# ---------------------------------------------------------------- people
+
+ROLE_LABELS = {
+    Role.ADMIN: _l("Admin"),
+    Role.CHANGE_LEAD: _l("Change lead"),
+    Role.STAFF: _l("Store staff"),
+    Role.ANALYST: _l("Analyst"),
+}
+
+# ---------------------------------------------------------------- sites
+
+SIZE_TIER_LABELS = {
+    SizeTier.SMALL: _l("Small"),
+    SizeTier.MEDIUM: _l("Medium"),
+    SizeTier.LARGE: _l("Large"),
+}
+
+#: A site's fields as the registry, the site form and site imports head them.
+SITE_FIELD_LABELS = {
+    "code": _l("Site code"),
+    "name": _l("Name"),
+    "region": _l("Region"),
+    "city": _l("City"),
+    "address": _l("Address"),
+    "size_tier": _l("Size tier"),
+    "staff_count": _l("Staff"),
+    "management_score": _l("Management score"),
+    "digital_readiness": _l("Digital readiness"),
+    "senior_share": _l("Senior customer share"),
+    "daily_orders": _l("Daily orders"),
+    "is_active": _l("Active"),
+}
+
+#: A site's characteristics as conditions, predictions and segment effects name them. Two
+#: differ in wording from :data:`SITE_FIELD_LABELS` (``staff_count``, ``senior_share``).
+SITE_ATTRIBUTE_LABELS = {
+    "senior_share": _l("Share of senior customers"),
+    "staff_count": _l("Staff count"),
+    "management_score": SITE_FIELD_LABELS["management_score"],
+    "digital_readiness": SITE_FIELD_LABELS["digital_readiness"],
+    "daily_orders": SITE_FIELD_LABELS["daily_orders"],
+    "region": SITE_FIELD_LABELS["region"],
+    "size_tier": SITE_FIELD_LABELS["size_tier"],
+    "city": SITE_FIELD_LABELS["city"],
+}
+
+#: The same characteristics inside a sentence (the planner's reasons).
+SITE_ATTRIBUTE_WORDS = {
+    "management_score": _l("management score"),
+    "digital_readiness": _l("digital readiness"),
+    "senior_share": _l("share of senior customers"),
+    "size_weight": _l("size"),
+}
+
+#: Bands of the digital-readiness filter of the registry (score 0-100).
+READINESS_BAND_LABELS = {
+    "low": _l("Low (< 40)"),
+    "medium": _l("Medium (40-70)"),
+    "high": _l("High (≥ 70)"),
+}
+
+# ---------------------------------------------------------------- pilots and metrics
+
+PILOT_STATUS_LABELS = {
+    PilotStatus.DRAFT: _l("Draft"),
+    PilotStatus.RUNNING: _l("Running"),
+    PilotStatus.ANALYSING: _l("Analysing"),
+    PilotStatus.DECIDED: _l("Decided"),
+    PilotStatus.ROLLING_OUT: _l("Rolling out"),
+    PilotStatus.DONE: _l("Done"),
+}
+PILOT_STATUS_COLOURS = {
+    PilotStatus.DRAFT: "secondary",
+    PilotStatus.RUNNING: "primary",
+    PilotStatus.ANALYSING: "info",
+    PilotStatus.DECIDED: "success",
+    PilotStatus.ROLLING_OUT: "warning",
+    PilotStatus.DONE: "dark",
+}
+
+DECISION_LABELS = {
+    Decision.ROLL_OUT: _l("Roll out"),
+    Decision.EXTEND: _l("Extend the pilot"),
+    Decision.STOP: _l("Stop"),
+}
+DECISION_COLOURS = {
+    Decision.ROLL_OUT: "success",
+    Decision.EXTEND: "warning",
+    Decision.STOP: "danger",
+}
+
+METRIC_ROLE_LABELS = {
+    MetricRole.PRIMARY: _l("Primary"),
+    MetricRole.GUARDRAIL: _l("Guardrail"),
+    MetricRole.SECONDARY: _l("Secondary"),
+}
+
+#: Which way a metric is better (the wizard's "better when it …").
+DIRECTION_WORDS = {
+    Direction.INCREASE: _l("increases"),
+    Direction.DECREASE: _l("decreases"),
+}
+
+ARM_LABELS = {
+    Arm.PILOT: _l("Pilot site"),
+    Arm.CONTROL: _l("Control site"),
+}
+#: The arms inside a phrase (chart legends: "65+ · pilot").
+ARM_WORDS = {
+    Arm.PILOT: _l("pilot"),
+    Arm.CONTROL: _l("control"),
+}
+#: Each arm's comparison of the pilot period with the pre-period (the report's feedback table).
+ARM_BEFORE_AFTER_LABELS = {
+    Arm.PILOT: _l("Pilot sites, during vs before"),
+    Arm.CONTROL: _l("Control sites, during vs before"),
+}
+
+ASSIGNMENT_METHOD_LABELS = {
+    AssignmentMethod.PROPOSED: _l("Proposed"),
+    AssignmentMethod.RANDOM_STRATIFIED: _l("Drawn at random within its stratum"),
+    AssignmentMethod.MATCHED: _l("Matched"),
+    AssignmentMethod.MANUAL: _l("Added by hand"),
+}
+
+#: The steps of the design wizard, in order.
+WIZARD_STEP_LABELS = {
+    1: _l("Describe"),
+    2: _l("Metrics"),
+    3: _l("Dates"),
+    4: _l("Sites"),
+    5: _l("Review and start"),
+}
+
+#: Options of the site proposal (``analysis.design``): what to spread the pilot sites over,
+#: which end of the problem metric to look at, how to choose control sites.
+STRATIFY_LABELS = {
+    "region": _l("Regions"),
+    "size_tier": _l("Size tiers"),
+    "": _l("No strata"),
+}
+PROBLEM_DIRECTION_LABELS = {
+    "high": _l("High values"),
+    "low": _l("Low values"),
+}
+CONTROL_METHOD_LABELS = {
+    "matched": _l("Matched to each pilot site"),
+    "stratified_random": _l("Random within strata"),
+}
+
+# ---------------------------------------------------------------- feedback
+
+#: Who answers a form.
+AUDIENCE_LABELS = {
+    Audience.CUSTOMER: _l("Customers"),
+    Audience.STAFF: _l("Staff"),
+}
+#: The form each audience answers.
+AUDIENCE_FORM_LABELS = {
+    Audience.CUSTOMER: _l("Customer form"),
+    Audience.STAFF: _l("Staff form"),
+}
+
+QUESTION_TYPE_LABELS = {
+    QuestionType.RATING: _l("Rating 1–5"),
+    QuestionType.NPS: _l("Recommend 0–10 (NPS)"),
+    QuestionType.SINGLE_CHOICE: _l("Single choice"),
+    QuestionType.MULTI_CHOICE: _l("Multiple choice"),
+    QuestionType.YES_NO: _l("Yes / no"),
+    QuestionType.TEXT: _l("Free text"),
+}
+
+#: The automatic comment themes of ``app.feedback.themes`` (its ``THEMES`` give the keywords).
+THEME_LABELS = {
+    "waiting": _l("Waiting and speed"),
+    "qr_ordering": _l("QR ordering"),
+    "seniors": _l("Older customers"),
+    "staff": _l("Staff and service"),
+    "readability": _l("Menu and readability"),
+    "network_payment": _l("Network and payment"),
+    "food": _l("Food"),
+    "price": _l("Price"),
+    "equipment": _l("Printers and devices"),
+    "workload": _l("Workload"),
+}
+
+# ---------------------------------------------------------------- retros
+
+RETRO_FORMAT_LABELS = {
+    RetroFormat.WELL_PROBLEMS_IDEAS: _l("Went well / problems / ideas"),
+    RetroFormat.START_STOP_CONTINUE: _l("Start / stop / continue"),
+}
+
+#: The note columns of the retro formats (``app.models.retro.FORMAT_CATEGORIES``).
+RETRO_CATEGORY_LABELS = {
+    "went_well": _l("Went well"),
+    "problems": _l("Problems"),
+    "ideas": _l("Ideas"),
+    "start": _l("Start"),
+    "stop": _l("Stop"),
+    "continue": _l("Continue"),
+}
+
+ACTION_STATUS_LABELS = {
+    ActionStatus.OPEN: _l("Open"),
+    ActionStatus.IN_PROGRESS: _l("In progress"),
+    ActionStatus.DONE: _l("Done"),
+    ActionStatus.DROPPED: _l("Dropped"),
+}
+ACTION_STATUS_COLOURS = {
+    ActionStatus.OPEN: "secondary",
+    ActionStatus.IN_PROGRESS: "primary",
+    ActionStatus.DONE: "success",
+    ActionStatus.DROPPED: "dark",
+}
+
+ADJUSTMENT_SCOPE_LABELS = {
+    AdjustmentScope.ALL_PILOT_SITES: _l("All pilot sites"),
+    AdjustmentScope.SELECTED_SITES: _l("Chosen pilot sites"),
+    AdjustmentScope.CONDITION: _l("Pilot sites matching a condition"),
+}
+
+#: The comparisons of an adjustment's condition, as symbols (the same in both languages).
+CONDITION_OPERATOR_LABELS = {
+    ">=": "≥",
+    ">": ">",
+    "<=": "≤",
+    "<": "<",
+    "==": "=",
+    "!=": "≠",
+}
+
+# ---------------------------------------------------------------- reports
+
+REPORT_STATUS_LABELS = {
+    ReportStatus.COMPUTING: _l("Computing"),
+    ReportStatus.DRAFT: _l("Draft"),
+    ReportStatus.CHANGES_REQUESTED: _l("Changes requested"),
+    ReportStatus.APPROVED: _l("Approved"),
+    ReportStatus.FAILED: _l("Failed"),
+}
+REPORT_STATUS_COLOURS = {
+    ReportStatus.COMPUTING: "info",
+    ReportStatus.DRAFT: "secondary",
+    ReportStatus.CHANGES_REQUESTED: "warning",
+    ReportStatus.APPROVED: "success",
+    ReportStatus.FAILED: "danger",
+}
+
+#: A metric's verdict in ``analysis.compare``.
+VERDICT_LABELS = {
+    "better": _l("Better"),
+    "worse": _l("Worse"),
+    "inconclusive": _l("Inconclusive"),
+    "equivalent": _l("No meaningful difference"),
+}
+VERDICT_COLOURS = {
+    "better": "success",
+    "worse": "danger",
+    "inconclusive": "secondary",
+    "equivalent": "info",
+}
+
+#: A guardrail against its pre-registered margin (``app.reports.snapshots.guardrail_state``).
+GUARDRAIL_STATE_LABELS = {
+    "cleared": _l("Within margin"),
+    "breached": _l("Beyond margin"),
+    "unclear": _l("Not yet clear"),
+}
+
+#: The estimators of ``analysis.compare`` (the part of a result's ``method`` before ":").
+METHOD_LABELS = {
+    "did": _l("Difference-in-differences (site × day panel)"),
+    "ancova": _l("ANCOVA on site means (pre-period adjusted)"),
+    "welch": _l("Welch t-test on site changes"),
+    "permutation": _l("Permutation test over site assignment"),
+    "rank": _l("Rank test on site changes"),
+}
+#: The headline estimators an analyst may choose for an exploration.
+EXPLORATION_METHOD_LABELS = {
+    "auto": _l("As pre-registered (automatic choice)"),
+    **{key: METHOD_LABELS[key] for key in ("did", "ancova", "welch", "permutation")},
+}
+
+# ---------------------------------------------------------------- rollout
+
+PLAN_STATUS_LABELS = {
+    PlanStatus.DRAFT: _l("Draft"),
+    PlanStatus.ACTIVE: _l("Active"),
+    PlanStatus.DONE: _l("Done"),
+    PlanStatus.CANCELLED: _l("Cancelled"),
+}
+
+WAVE_STATUS_LABELS = {
+    WaveStatus.PLANNED: _l("Planned"),
+    WaveStatus.LIVE: _l("Live"),
+    WaveStatus.PASSED: _l("Passed"),
+    WaveStatus.HELD: _l("Held"),
+    WaveStatus.FAILED: _l("Stopped"),
+}
+WAVE_STATUS_COLOURS = {
+    WaveStatus.PLANNED: "secondary",
+    WaveStatus.LIVE: "primary",
+    WaveStatus.PASSED: "success",
+    WaveStatus.HELD: "warning",
+    WaveStatus.FAILED: "danger",
+}
+
+#: A gate's outcome, and each of its checks' status.
+GATE_OUTCOME_LABELS = {"pass": _l("Pass"), "hold": _l("Hold"), "fail": _l("Fail")}
+GATE_OUTCOME_COLOURS = {"pass": "success", "hold": "warning", "fail": "danger"}
+GATE_OUTCOME_WORDS = {"pass": _l("pass"), "hold": _l("hold"), "fail": _l("fail")}
+
+#: The decisions a change lead records on a wave.
+WAVE_DECISION_LABELS = {
+    "start": _l("Start the wave"),
+    "go": _l("Go: the gate passed"),
+    "hold": _l("Hold the wave"),
+    "resume": _l("Resume the wave"),
+    "stop": _l("Stop the wave"),
+}
+
+#: How the planner sizes waves.
+WAVE_SIZING_WORDS = {
+    "count": _l("number of waves"),
+    "size": _l("sites per wave"),
+}
+
+#: Readiness tiers of the planner (also inside its sentences, hence lower case).
+READINESS_TIER_WORDS = {"high": _l("high"), "medium": _l("medium"), "low": _l("low")}
+
+#: The components of a site's readiness score, inside a sentence.
+READINESS_COMPONENT_WORDS = {
+    "management": _l("management score"),
+    "digital": _l("digital readiness"),
+    "capability": _l("staff capability"),
+    "attitude": _l("staff attitude"),
+}
+
+#: Who signs a wave's gate off (stored as the role's value). The administrator reads
+#: "Administrator" here and "Admin" in :data:`ROLE_LABELS`.
+SIGNOFF_ROLE_LABELS = {
+    Role.CHANGE_LEAD.value: ROLE_LABELS[Role.CHANGE_LEAD],
+    Role.ANALYST.value: ROLE_LABELS[Role.ANALYST],
+    Role.ADMIN.value: _l("Administrator"),
+}
+
+#: A plan's history (the audit actions of the rollout area).
+ROLLOUT_HISTORY_LABELS = {
+    "rollout.plan_created": _l("Plan proposed"),
+    "rollout.site_moved": _l("Site moved"),
+    "rollout.wave_dates_changed": _l("Wave dates changed"),
+    "rollout.mentor_changed": _l("Mentor changed"),
+    "rollout.checklist": _l("Checklist"),
+    "rollout.gate_evaluated": _l("Gate evaluated"),
+    "rollout.gate_signed_off": _l("Gate signed off"),
+    "rollout.wave_start": _l("Wave started"),
+    "rollout.wave_go": _l("Wave passed"),
+    "rollout.wave_hold": _l("Wave held"),
+    "rollout.wave_resume": _l("Wave resumed"),
+    "rollout.wave_stop": _l("Wave stopped"),
+    "rollout.plan_cancelled": _l("Plan cancelled"),
+}
+
+#: The columns of a plan's CSV and Excel export.
+ROLLOUT_EXPORT_COLUMNS = {
+    "wave": _l("Wave"),
+    "holdback": _l("Holdback"),
+    "site_code": SITE_FIELD_LABELS["code"],
+    "site_name": _l("Site"),
+    "region": SITE_FIELD_LABELS["region"],
+    "size_tier": _l("Size"),
+    "readiness": _l("Readiness"),
+    "tier": _l("Readiness tier"),
+    "load": _l("Capacity load"),
+    "go_live": _l("Go-live"),
+    "wave_start": _l("Wave start"),
+    "gate_due": _l("Gate due"),
+    "mentor": _l("Mentor"),
+    "predicted_effect": _l("Predicted effect"),
+    "predicted_low": _l("Interval low"),
+    "predicted_high": _l("Interval high"),
+    "extrapolation": _l("Extrapolation"),
+    "adaptations": _l("Adaptations"),
+    "checklist_done": _l("Checklist done"),
+    "checklist_total": _l("Checklist items"),
+}
+
+# ---------------------------------------------------------------- by enum
+
+#: Each enum shown to people, and its labels.
+ENUM_LABELS: dict[type[enum.Enum], Mapping[Any, Any]] = {
+    ActionStatus: ACTION_STATUS_LABELS,
+    AdjustmentScope: ADJUSTMENT_SCOPE_LABELS,
+    Arm: ARM_LABELS,
+    AssignmentMethod: ASSIGNMENT_METHOD_LABELS,
+    Audience: AUDIENCE_LABELS,
+    Decision: DECISION_LABELS,
+    Direction: DIRECTION_WORDS,
+    MetricRole: METRIC_ROLE_LABELS,
+    PilotStatus: PILOT_STATUS_LABELS,
+    PlanStatus: PLAN_STATUS_LABELS,
+    QuestionType: QUESTION_TYPE_LABELS,
+    ReportStatus: REPORT_STATUS_LABELS,
+    RetroFormat: RETRO_FORMAT_LABELS,
+    Role: ROLE_LABELS,
+    SizeTier: SIZE_TIER_LABELS,
+    WaveStatus: WAVE_STATUS_LABELS,
+}
+
+#: Each enum drawn as a coloured badge, and its colours.
+ENUM_COLOURS: dict[type[enum.Enum], Mapping[Any, str]] = {
+    ActionStatus: ACTION_STATUS_COLOURS,
+    Decision: DECISION_COLOURS,
+    PilotStatus: PILOT_STATUS_COLOURS,
+    ReportStatus: REPORT_STATUS_COLOURS,
+    WaveStatus: WAVE_STATUS_COLOURS,
+}
+
+
+def _labels_of(enum_class: type[enum.Enum]) -> Mapping[Any, Any]:
+    try:
+        return ENUM_LABELS[enum_class]
+    except KeyError:
+        raise KeyError(f"{enum_class.__name__} has no labels in app.core.labels") from None
+
+
+def label(member: enum.Enum) -> str:
+    """The member's words in the current language, e.g. ``label(PilotStatus.RUNNING)``."""
+    return str(_labels_of(type(member))[member])
+
+
+def colour(member: enum.Enum, default: str = "secondary") -> str:
+    """The member's badge colour (a Bootstrap contextual name); ``default`` when it has none."""
+    return ENUM_COLOURS.get(type(member), {}).get(member, default)
+
+
+def choices_for(
+    enum_class: type[enum.Enum],
+    members: Iterable[enum.Enum] | None = None,
+    *,
+    labels: Mapping[Any, Any] | None = None,
+) -> list[tuple[str, Any]]:
+    """``[(value, label), …]`` for a select field: all members, or ``members`` in that order;
+    the enum's registered labels unless ``labels`` names another table of the same enum
+    (e.g. ``AUDIENCE_FORM_LABELS``)."""
+    table = _labels_of(enum_class) if labels is None else labels
+    return [(m.value, table[m]) for m in (enum_class if members is None else members)]
+
+
+def by_value(
+    enum_class: type[enum.Enum], *, labels: Mapping[Any, Any] | None = None
+) -> dict[str, Any]:
+    """The enum's labels (or ``labels``, another table of the same enum) keyed by the stored
+    value: ``"approved"`` rather than ``ReportStatus.APPROVED``."""
+    table = _labels_of(enum_class) if labels is None else labels
+    return {m.value: text for m, text in table.items()}
+
+
+def colours_by_value(enum_class: type[enum.Enum]) -> dict[str, str]:
+    """The enum's colours keyed by the stored value."""
+    return {m.value: c for m, c in ENUM_COLOURS[enum_class].items()}
