@@ -47,7 +47,8 @@ def test_analyst_creates_approves_and_downloads_the_demo_report(page, live_serve
     assert page.locator("input[name=approve]").count() == 0  # read-only now
 
     with page.expect_download(timeout=90_000) as download_info:
-        page.get_by_test_id("download-pdf").click()
+        # the click waits for the download to start: a loaded machine takes longer than 15 s
+        page.get_by_test_id("download-pdf").click(timeout=90_000)
     path = tmp_path / "report.pdf"
     download_info.value.save_as(path)
     assert path.read_bytes().startswith(b"%PDF")
