@@ -233,6 +233,15 @@ THEME_LABELS = {
     "workload": _l("Workload"),
 }
 
+#: The columns of a file of responses collected with another tool (besides the questions).
+RESPONSE_FILE_FIELD_LABELS = {
+    "site_code": _l("Site code"),
+    "submitted_at": _l("Date and time (local)"),
+    "segment": _l("Respondent segment"),
+    "language": _l("Language"),
+    "response_id": _l("Response ID in the other tool"),
+}
+
 # ---------------------------------------------------------------- retros
 
 RETRO_FORMAT_LABELS = {

@@ -24,6 +24,7 @@ from app.core import audit, imports, tables
 from app.core.clock import local_day, organisation_zone
 from app.core.errors import ImportFailed
 from app.core.imports import Field, ImportKind, ImportPlan, propose_mapping
+from app.core.labels import RESPONSE_FILE_FIELD_LABELS
 from app.extensions import db
 from app.feedback import questionnaires as svc
 from app.feedback import responses
@@ -84,15 +85,13 @@ def _segment_question(form: FeedbackForm | None) -> bool:
 def response_fields(form: FeedbackForm | None) -> list[Field]:
     """The fields of a file of responses to ``form``: the base fields and every question
     (found by its key or its English or Chinese text)."""
-    labels = {
-        "site_code": _("Site code"),
-        "submitted_at": _("Date and time (local)"),
-        "segment": _("Respondent segment"),
-        "language": _("Language"),
-        "response_id": _("Response ID in the other tool"),
-    }
     fields = [
-        Field(name, labels[name], tuple(aliases), required=name == "site_code")
+        Field(
+            name,
+            str(RESPONSE_FILE_FIELD_LABELS[name]),
+            tuple(aliases),
+            required=name == "site_code",
+        )
         for name, aliases in BASE_FIELDS.items()
         # the form's own segment question (e.g. age band) covers the segment
         if not (name == "segment" and _segment_question(form))
