@@ -11,16 +11,10 @@ from typing import Any
 from flask_babel import gettext as _
 from markupsafe import Markup
 
+from app.feedback.themes import theme_label
+from app.models import Report
 from app.reports import charts
 from app.reports import sentences as say
-
-
-def _theme_label(tag: str) -> str:
-    try:
-        from app.feedback.themes import theme_label
-    except ImportError:
-        return tag
-    return theme_label(tag)
 
 
 def _segment_label(by: str) -> str:
@@ -145,7 +139,6 @@ def render_chart(results: dict[str, Any], name: str, locale: str) -> str | None:
             adjustments=adjustments,
             title=_("%(metric)s: daily mean, pilot vs control", metric=label),
             unit=say.unit_of(m),
-            labels=(_("Pilot sites"), _("Control sites"), _("Pre-period")),
             end=date.fromisoformat(comp["parameters"]["end"])
             if comp["parameters"].get("end")
             else None,
@@ -239,7 +232,7 @@ def _verdict_colour(verdict: str | None) -> str:
     )
 
 
-def chart_svg(report, name: str, locale: str) -> str | None:  # noqa: ANN001
+def chart_svg(report: Report, name: str, locale: str) -> str | None:
     """Cached per snapshot (id and results digest), chart and language."""
     key = (report.id, report.results_digest, name, locale)
     return charts.cached(key, lambda: render_chart(report.results, name, locale) or "") or None
@@ -343,7 +336,7 @@ def _nps_cell(cell: dict[str, Any]) -> str:
     return f"{say.num(cell['nps'], 0)} ({_interval(cell['ci_low'], cell['ci_high'], 0)})"
 
 
-def _rate_row(aud, measure, comparison, r, a, b, diff) -> dict[str, Any]:  # noqa: ANN001
+def _rate_row(aud, measure, comparison, r, a, b, diff) -> dict[str, Any]:
     if not r or r.get("error"):
         return {
             "audience": aud,
@@ -374,7 +367,7 @@ _BODIES_SIZE = 32
 _BODIES_LOCK = threading.Lock()
 
 
-def page_body(report, locale: str, render: Callable[[], str]) -> Markup:  # noqa: ANN001
+def page_body(report: Report, locale: str, render: Callable[[], str]) -> Markup:
     """The report body (everything below the header) is a pure function of the immutable
     snapshot and the language, so it is rendered once and reused (LRU of 32 bodies)."""
     key = (report.id, report.results_digest, locale)
@@ -390,7 +383,7 @@ def page_body(report, locale: str, render: Callable[[], str]) -> Markup:  # noqa
     return Markup(html)  # noqa: S704 - our own rendered template
 
 
-def report_context(report, locale: str) -> dict[str, Any]:  # noqa: ANN001
+def report_context(report: Report, locale: str) -> dict[str, Any]:
     results = report.results or {}
     if not results:
         return {"results": None}
@@ -411,7 +404,7 @@ def report_context(report, locale: str) -> dict[str, Any]:  # noqa: ANN001
         "chart_names": chart_names(results),
         "feedback_rows": feedback_rows(results),
         "themes": [
-            dict(t, label=_theme_label(t["tag"]))
+            dict(t, label=theme_label(t["tag"]))
             for t in (results.get("feedback") or {}).get("themes") or []
         ],
         "segment_label": _segment_label,
