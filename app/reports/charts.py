@@ -3,15 +3,14 @@ change, drawn in the shared style of ``app.core.charts`` and served as SVG files
 ``<img>`` and the PDF), so their text is drawn as glyph outlines and Chinese renders everywhere.
 
 The daily pilot-vs-control series is the shared ``app.core.charts.daily_series_svg``.
-Snapshots are immutable, so rendered charts are cached per (report, chart, locale).
+Snapshots are immutable, so ``app.reports.context.chart_svg`` renders each chart once per
+(report, chart, locale).
 """
 
 from __future__ import annotations
 
 import textwrap
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -31,24 +30,6 @@ GOOD = "#2b8a3e"
 BAD = "#c92a2a"
 NEUTRAL = "#1864ab"
 REFERENCE = "#868e96"  # zero and reference lines
-
-_CACHE: OrderedDict[tuple, str] = OrderedDict()
-_CACHE_SIZE = 256
-_LOCK = threading.Lock()
-
-
-def cached(key: tuple, render: Callable[[], str]) -> str:
-    """Render once per key (snapshots never change); a small LRU bounded at 256 charts."""
-    with _LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-    svg = render()
-    with _LOCK:
-        _CACHE[key] = svg
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return svg
 
 
 def _wrap(title: str, width: int = 58) -> str:

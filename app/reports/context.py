@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -11,6 +9,7 @@ from typing import Any
 from flask_babel import gettext as _
 from markupsafe import Markup
 
+from app.core.cache import lru_cached
 from app.feedback.themes import theme_label
 from app.models import Report
 from app.reports import charts
@@ -233,9 +232,15 @@ def _verdict_colour(verdict: str | None) -> str:
 
 
 def chart_svg(report: Report, name: str, locale: str) -> str | None:
-    """Cached per snapshot (id and results digest), chart and language."""
-    key = (report.id, report.results_digest, name, locale)
-    return charts.cached(key, lambda: render_chart(report.results, name, locale) or "") or None
+    """The SVG of chart ``name`` for a snapshot; None for an unknown name."""
+    return _chart(report, name, locale) or None
+
+
+@lru_cached(256, key=lambda report, name, locale: (report.id, report.results_digest, name, locale))
+def _chart(report: Report, name: str, locale: str) -> str:
+    """Snapshots never change: each chart is rendered once per snapshot (id and results
+    digest), chart and language ("" for an unknown name), up to 256 charts."""
+    return render_chart(report.results, name, locale) or ""
 
 
 def feedback_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -362,25 +367,15 @@ def _rate_row(aud, measure, comparison, r, a, b, diff) -> dict[str, Any]:
     }
 
 
-_BODIES: OrderedDict[tuple, str] = OrderedDict()
-_BODIES_SIZE = 32
-_BODIES_LOCK = threading.Lock()
-
-
 def page_body(report: Report, locale: str, render: Callable[[], str]) -> Markup:
     """The report body (everything below the header) is a pure function of the immutable
     snapshot and the language, so it is rendered once and reused (LRU of 32 bodies)."""
-    key = (report.id, report.results_digest, locale)
-    with _BODIES_LOCK:
-        if key in _BODIES:
-            _BODIES.move_to_end(key)
-            return Markup(_BODIES[key])  # noqa: S704 - our own rendered template
-    html = render()
-    with _BODIES_LOCK:
-        _BODIES[key] = html
-        while len(_BODIES) > _BODIES_SIZE:
-            _BODIES.popitem(last=False)
-    return Markup(html)  # noqa: S704 - our own rendered template
+    return Markup(_body_html(report, locale, render))  # noqa: S704 - our own rendered template
+
+
+@lru_cached(32, key=lambda report, locale, render: (report.id, report.results_digest, locale))
+def _body_html(report: Report, locale: str, render: Callable[[], str]) -> str:
+    return render()
 
 
 def report_context(report: Report, locale: str) -> dict[str, Any]:

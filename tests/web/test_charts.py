@@ -1,4 +1,4 @@
-"""The one chart setup (``app.core.charts``).
+"""The one chart setup (``app.core.charts``) and the one cache (``app.core.cache``).
 
 Every area's charts go through the same figure and the same SVG rendering, so these checks
 run over a chart of each kind: the shared daily series and bars (inline in a page) and the
@@ -8,6 +8,7 @@ report's charts (SVG files).
 from __future__ import annotations
 
 import re
+import threading
 import xml.etree.ElementTree as ET
 from datetime import date
 
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 
 from app.core import charts
+from app.core.cache import lru_cached
 from app.core.charts import CONTROL_COLOUR, PILOT_COLOUR, bar_chart_svg, daily_series_svg
 from app.reports import charts as report_charts
 
@@ -138,3 +140,58 @@ def test_a_figure_is_drawn_in_the_house_style():
         assert not ax.spines["top"].get_visible()
         svg = charts.inline_svg(fig, "t")
     assert svg.startswith('<svg role="img"')
+
+
+# ---------------------------------------------------------------------------- the cache
+
+
+def test_the_cache_evicts_the_least_recently_used_entry():
+    calls = []
+
+    @lru_cached(2, key=lambda name, suffix: name)
+    def shout(name: str, suffix: str) -> str:
+        calls.append(name)
+        return name.upper() + suffix
+
+    assert shout("a", "!") == "A!"
+    assert shout("b", "!") == "B!"
+    assert shout("a", "?") == "A!"  # a hit (the key leaves the suffix out); a is now newest
+    shout("c", "!")  # full: b, the least recently used, goes
+    assert calls == ["a", "b", "c"]
+    shout("a", "!")
+    assert calls == ["a", "b", "c"]  # a stayed
+    shout("b", "!")
+    assert calls == ["a", "b", "c", "b"]  # b was evicted, so it is rendered again
+    assert len(shout.cache) == 2
+
+
+def test_the_cache_stays_bounded_and_correct_across_threads():
+    @lru_cached(8, key=lambda n: n)
+    def square(n: int) -> int:
+        return n * n
+
+    errors = []
+
+    def work(offset: int) -> None:
+        try:
+            for i in range(2000):
+                n = (i * 7 + offset) % 50
+                assert square(n) == n * n
+        except Exception as exc:  # collected, asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(square.cache) <= 8
+
+
+def test_the_report_caches_keep_their_sizes():
+    from app.reports import context, exports
+
+    assert context._chart.cache.maxsize == 256
+    assert context._body_html.cache.maxsize == 32
+    assert exports.pdf_bytes.cache.maxsize == 16
