@@ -21,14 +21,13 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
 
 from app.core import charts
-from app.core.charts import daily_series_svg
+from app.core.charts import CONTROL_COLOUR, PILOT_COLOUR, daily_series_svg
 
-PILOT_COLOUR = "#d9480f"
-CONTROL_COLOUR = "#495057"
-#: Verdict colours: better, worse, no meaningful difference.
+#: Verdict colours: better, worse, no meaningful difference, inconclusive.
 GOOD = "#2b8a3e"
 BAD = "#c92a2a"
 NEUTRAL = "#1864ab"
+INCONCLUSIVE = "#495057"
 REFERENCE = "#868e96"  # zero and reference lines
 
 

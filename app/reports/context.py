@@ -227,7 +227,7 @@ def render_chart(results: dict[str, Any], name: str, locale: str) -> str | None:
 
 def _verdict_colour(verdict: str | None) -> str:
     return {"better": charts.GOOD, "worse": charts.BAD, "equivalent": charts.NEUTRAL}.get(
-        verdict or "", charts.CONTROL_COLOUR
+        verdict or "", charts.INCONCLUSIVE
     )
 
 

@@ -123,8 +123,12 @@ def test_user_text_in_titles_and_labels_is_escaped_and_never_mathtext():
     assert "Oblique" not in forest  # mathtext would draw "$5 off, now $" in italics
 
 
-def test_pilot_and_control_are_drawn_in_the_shared_colours():
-    assert {PILOT_COLOUR, CONTROL_COLOUR} <= _colours(_daily())
+@pytest.mark.parametrize(
+    "render", [_daily, _site_effects, _event_study], ids=["daily", "sites", "event study"]
+)
+def test_pilot_and_control_are_drawn_in_the_shared_colours(render):
+    colours = _colours(render())
+    assert {PILOT_COLOUR, CONTROL_COLOUR} <= colours
 
 
 def test_equal_data_give_equal_svg():
