@@ -1,32 +1,50 @@
-"""Server-side SVG charts (matplotlib, Agg-free SVG backend): printable, offline, PDF-ready.
+"""Server-side charts, one setup for every area: SVG rendered with matplotlib, printable,
+offline and PDF-ready.
 
-Every helper returns an ``<svg>`` string that scales to its container (``viewBox``, no fixed
-size), carries ``role="img"`` and an ``aria-label``, and keeps text as text (so Chinese
-labels render in the browser's fonts and stay selectable). Text from users (titles,
-adjustment notes) is XML-escaped by matplotlib, so the result is safe to embed with
-``|safe``. Figures are created with ``matplotlib.figure.Figure`` (never ``pyplot``), so
-concurrent requests do not share state.
+Everything a chart shares lives here once: the backend (Agg; figures are
+``matplotlib.figure.Figure``, never ``pyplot``, so concurrent requests share no state), the
+style (:data:`STYLE`, the pilot/control/adjustment colours below, a CJK-capable font stack),
+figure creation (:func:`figure`) and the two ways a chart leaves the server:
+
+* :func:`inline_svg`, for a chart embedded in a page with ``|safe``: it scales to its
+  container (``viewBox``, no fixed size), carries ``role="img"`` and an ``aria-label``, and
+  keeps text as text, so Chinese renders in the browser's fonts and stays selectable;
+* :func:`file_svg`, for a chart served as a file (an ``<img>``, the report PDF): fixed size,
+  tight bounding box, text drawn as glyph outlines from a CJK font first, so Chinese renders
+  without the reader's fonts.
+
+Text from users (titles, labels, adjustment notes) is XML-escaped by matplotlib and never
+read as mathtext (``$5 off, now $3`` stays as typed), so the result is safe to embed. The
+charts several areas draw (the daily pilot-vs-control series, bars) live here too; an area's
+own ``charts.py`` keeps only what its charts draw.
 """
 
 from __future__ import annotations
 
+import glob
 import io
+import logging
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, timedelta
+from functools import cache
 from html import escape
 from typing import Any
 
 import matplotlib
+import matplotlib.dates as mdates
+import pandas as pd
+from flask_babel import gettext as _
+from matplotlib import font_manager
+from matplotlib.figure import Figure
 
+# Figures never go through pyplot; should anything import it (pandas' .plot, a notebook
+# helper), it stays headless.
 matplotlib.use("Agg")
 
-import matplotlib.dates as mdates  # noqa: E402
-import pandas as pd  # noqa: E402
-from flask_babel import gettext as _  # noqa: E402
-from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+log = logging.getLogger(__name__)
 
 PILOT_COLOUR = "#0d6efd"
 CONTROL_COLOUR = "#6c757d"
@@ -34,39 +52,105 @@ HIGHLIGHT_COLOUR = "#d63384"
 ADJUSTMENT_COLOUR = "#fd7e14"
 PRE_PERIOD_SHADE = "#e9ecef"
 
-_RC = {
-    "svg.fonttype": "none",  # text stays text
+#: The house style, in force while a figure is drawn and rendered.
+STYLE = {
     "svg.hashsalt": "rollwise",  # stable ids: equal data, equal SVG
-    # layout uses DejaVu metrics; browsers and PDF renderers fall back per glyph to a CJK font
+    "text.parse_math": False,  # "$5 off, now $3" is text, not mathtext
     "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans", "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei"],
     "font.size": 9,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.titlesize": 10,
     "axes.titleweight": "bold",
 }
+#: Text kept as text: layout uses DejaVu metrics; browsers and PDF renderers fall back per
+#: glyph to a CJK font.
+TEXT_FONTS = ("DejaVu Sans", "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei")
+PREFERRED_CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP")
+CJK_FONT_GLOBS = (
+    "/usr/share/fonts/**/NotoSansCJK*-Regular.tt[cf]",
+    "/usr/share/fonts/**/NotoSansCJK*-Regular.otf",
+    "/usr/share/fonts/**/NotoSansSC*-Regular.*",
+    "/usr/share/fonts/**/wqy-*.tt[cf]",
+    "/usr/local/share/fonts/**/*CJK*.tt[cf]",
+)
 
 
-def _to_svg(figure: Figure, label: str) -> str:
-    buffer = io.StringIO()
-    with warnings.catch_warnings():
-        # text is kept as text, so a glyph missing from the layout font is harmless
-        warnings.filterwarnings(
-            "ignore", message="Glyph .* missing from font", category=UserWarning
-        )
-        FigureCanvasSVG(figure).print_svg(buffer, metadata={"Date": None, "Creator": None})
-    svg = buffer.getvalue()
-    svg = svg[svg.index("<svg") :]
+@contextmanager
+def figure(width: float, height: float, *, layout: str | None = "constrained") -> Iterator[Figure]:
+    """A new figure (inches) in the house style: draw on it and render it inside the block.
+
+    ``layout=None`` leaves the axes where matplotlib puts them (charts rendered by
+    :func:`file_svg` are cropped to what they draw anyway).
+    """
+    with matplotlib.rc_context(STYLE):
+        yield Figure(figsize=(width, height), dpi=100, layout=layout)
+
+
+def inline_svg(fig: Figure, label: str) -> str:
+    """The ``<svg>`` element of a chart for a page: scales to its container, text kept as
+    text, ``role="img"`` and ``aria-label`` (``label``, escaped)."""
+    text = {"svg.fonttype": "none", "font.sans-serif": _text_fonts()}
+    with matplotlib.rc_context(STYLE | text):
+        with warnings.catch_warnings():
+            # text is kept as text, so a glyph missing from the layout font is harmless
+            warnings.filterwarnings(
+                "ignore", message="Glyph .* missing from font", category=UserWarning
+            )
+            svg = _svg(fig)
     # scale to the container: drop the fixed size, keep the viewBox
     svg = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r"<svg\1", svg, count=1)
-    svg = svg.replace(
+    return svg.replace(
         "<svg",
         f'<svg role="img" aria-label="{escape(label, quote=True)}" '
         'style="width:100%;height:auto" class="rw-chart"',
         1,
     )
-    return svg
+
+
+def file_svg(fig: Figure) -> str:
+    """A chart as an SVG file: fixed size, cropped to what it draws, text as glyph outlines
+    from a CJK font first (an ``<img>`` or a PDF needs no fonts of its own)."""
+    outlines = {"svg.fonttype": "path", "font.sans-serif": _outline_fonts()}
+    with matplotlib.rc_context(STYLE | outlines):
+        return _svg(fig, bbox_inches="tight")
+
+
+def _svg(fig: Figure, **options: Any) -> str:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None}, **options)
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg") :]  # no XML declaration or doctype: ready to inline
+
+
+def _text_fonts() -> tuple[str, ...]:
+    _register_cjk_fonts()
+    return TEXT_FONTS
+
+
+@cache
+def _outline_fonts() -> tuple[str, ...]:
+    """Every installed CJK family (Noto Sans CJK SC first), then DejaVu Sans for the rest."""
+    _register_cjk_fonts()
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    cjk = sorted(n for n in known if ("CJK" in n or n.startswith("WenQuanYi")) and "Mono" not in n)
+    preferred = [n for n in PREFERRED_CJK_FONTS if n in cjk]
+    return (*preferred, *cjk, "DejaVu Sans")
+
+
+@cache
+def _register_cjk_fonts() -> None:
+    """Make a CJK font known to matplotlib even when its font cache predates the font's
+    installation (the cache is only rebuilt when matplotlib's version changes)."""
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    if any("CJK" in name or name.endswith(" SC") for name in known):
+        return
+    for pattern in CJK_FONT_GLOBS:
+        for path in sorted(glob.glob(pattern, recursive=True))[:2]:
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError) as exc:
+                log.warning("CJK font %s not usable by matplotlib: %s", path, exc)
 
 
 def _axis_label(title: str, unit: str) -> str:
@@ -94,14 +178,13 @@ def daily_series_svg(
     """
     pilot_label = pilot_label or _("Pilot sites")
     control_label = control_label or _("Control sites")
-    with matplotlib.rc_context(_RC):
-        figure = Figure(figsize=(8, 3.8), dpi=100, layout="constrained")
-        axes = figure.add_subplot()
+    with figure(8, 3.8) as chart:
+        axes = chart.add_subplot()
         axes.set_title(title, loc="left")
         if frame is None or frame.empty:
             axes.text(0.5, 0.5, "—", ha="center", va="center", transform=axes.transAxes)
             axes.set_axis_off()
-            return _to_svg(figure, title)
+            return inline_svg(chart, title)
         data = frame.copy()
         data["date"] = pd.to_datetime(data["date"])
         data = data.sort_values("date").set_index("date")
@@ -174,7 +257,7 @@ def daily_series_svg(
         axes.legend(
             loc="upper left", bbox_to_anchor=(0.0, -0.12), frameon=False, fontsize=8, ncol=2
         )
-        return _to_svg(figure, _axis_label(title, unit))
+        return inline_svg(chart, _axis_label(title, unit))
 
 
 def _circled(number: int) -> str:
@@ -202,15 +285,13 @@ def bar_chart_svg(
         highlighted = {str(h) for h in highlight}
     names = [str(label) for label in labels]
     numbers = [None if v is None or pd.isna(v) else float(v) for v in values]
-    with matplotlib.rc_context(_RC):
-        height = max(1.6, 0.3 * len(names) + 0.9)
-        figure = Figure(figsize=(7, height), dpi=100, layout="constrained")
-        axes = figure.add_subplot()
+    with figure(7, max(1.6, 0.3 * len(names) + 0.9)) as chart:
+        axes = chart.add_subplot()
         axes.set_title(title, loc="left")
         if not names:
             axes.text(0.5, 0.5, "—", ha="center", va="center", transform=axes.transAxes)
             axes.set_axis_off()
-            return _to_svg(figure, title)
+            return inline_svg(chart, title)
         positions = list(range(len(names)))[::-1]
         colours = [HIGHLIGHT_COLOUR if n in highlighted else PILOT_COLOUR for n in names]
         axes.barh(positions, [v or 0.0 for v in numbers], color=colours, height=0.6)
@@ -232,7 +313,19 @@ def bar_chart_svg(
         axes.set_xlabel(unit or "")
         axes.grid(axis="x", color="#dee2e6", linewidth=0.6)
         axes.margins(x=0.15)
-        return _to_svg(figure, _axis_label(title, unit))
+        return inline_svg(chart, _axis_label(title, unit))
 
 
-__all__ = ["bar_chart_svg", "daily_series_svg"]
+__all__ = [
+    "ADJUSTMENT_COLOUR",
+    "CONTROL_COLOUR",
+    "HIGHLIGHT_COLOUR",
+    "PILOT_COLOUR",
+    "PRE_PERIOD_SHADE",
+    "STYLE",
+    "bar_chart_svg",
+    "daily_series_svg",
+    "figure",
+    "file_svg",
+    "inline_svg",
+]

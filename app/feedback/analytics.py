@@ -38,6 +38,7 @@ from app.models import (
     QuestionType,
     Site,
 )
+from app.retros.adjustments import chart_marks
 
 SENIOR_SEGMENT = "60+"
 FRAME_COLUMNS = ["response_id", "site_id", "site_pk", "arm", "date", "period", "segment", "value"]
@@ -338,7 +339,7 @@ def pilot_overview(pilot: Pilot, *, alpha: float | None = None) -> dict[str, Any
     question: ``comparison`` pilot vs control after the start, ``before_after`` at the pilot
     sites, ``segments`` by age band, ``segment_table`` of rates by segment and arm),
     ``daily`` (responses and customer CSAT per day and arm), ``sites`` (per site counts and
-    rates).
+    rates), ``adjustments`` (``[(effective date, title)]``, the marks on the charts).
     """
     alpha = alpha if alpha is not None else pilot.alpha
     out: dict[str, Any] = {"alpha": alpha, "audiences": {}}
@@ -422,6 +423,7 @@ def pilot_overview(pilot: Pilot, *, alpha: float | None = None) -> dict[str, Any
     counts = responses_frame(pilot, None, audience=Audience.CUSTOMER)
     out["daily_counts"] = counts.groupby(["date", "arm"]).size().rename("n").reset_index()
     out["sites"] = _site_table(pilot, key)
+    out["adjustments"] = chart_marks(pilot)
     return out
 
 

@@ -1,4 +1,5 @@
-"""The feedback page's charts, drawn with the shared server-side SVG helpers."""
+"""The feedback page's charts, drawn with the shared server-side SVG helpers from the numbers
+``app.feedback.analytics.pilot_overview`` read (this module only draws)."""
 
 from __future__ import annotations
 
@@ -7,21 +8,10 @@ from typing import Any
 
 import pandas as pd
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from app.core.charts import bar_chart_svg, daily_series_svg
 from app.core.labels import ARM_WORDS, by_value
-from app.extensions import db
-from app.models import Adjustment, Arm, Pilot
-
-
-def _adjustments(pilot: Pilot) -> list[tuple[Any, str]]:
-    rows = db.session.scalars(
-        select(Adjustment)
-        .where(Adjustment.pilot_id == pilot.id)
-        .order_by(Adjustment.effective_date)
-    )
-    return [(a.effective_date, a.title) for a in rows]
+from app.models import Arm, Pilot
 
 
 def _wide(frame: pd.DataFrame, value: str) -> pd.DataFrame:
@@ -36,7 +26,7 @@ def overview_charts(
     pilot: Pilot, overview: dict[str, Any], label: Callable[[dict], str]
 ) -> dict[str, str]:
     charts: dict[str, str] = {}
-    adjustments = _adjustments(pilot)
+    adjustments = overview["adjustments"]
     counts = _wide(overview.get("daily_counts"), "n")
     charts["responses"] = daily_series_svg(
         counts,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -11,23 +9,20 @@ from typing import Any
 from flask_babel import gettext as _
 from markupsafe import Markup
 
+from app.core.cache import lru_cached
 from app.core.labels import (
     ARM_BEFORE_AFTER_LABELS,
     GUARDRAIL_STATE_LABELS,
     METHOD_LABELS,
     SITE_ATTRIBUTE_LABELS,
-    THEME_LABELS,
     VERDICT_COLOURS,
     VERDICT_LABELS,
     by_value,
 )
-from app.models import Arm, Audience, MetricRole
+from app.feedback.themes import theme_label
+from app.models import Arm, Audience, MetricRole, Report
 from app.reports import charts
 from app.reports import sentences as say
-
-
-def _theme_label(tag: str) -> str:
-    return str(THEME_LABELS.get(tag, tag))
 
 
 def _segment_label(by: str) -> str:
@@ -148,7 +143,6 @@ def render_chart(results: dict[str, Any], name: str, locale: str) -> str | None:
             adjustments=adjustments,
             title=_("%(metric)s: daily mean, pilot vs control", metric=label),
             unit=say.unit_of(m),
-            labels=(_("Pilot sites"), _("Control sites"), _("Pre-period")),
             end=date.fromisoformat(comp["parameters"]["end"])
             if comp["parameters"].get("end")
             else None,
@@ -238,14 +232,20 @@ def render_chart(results: dict[str, Any], name: str, locale: str) -> str | None:
 
 def _verdict_colour(verdict: str | None) -> str:
     return {"better": charts.GOOD, "worse": charts.BAD, "equivalent": charts.NEUTRAL}.get(
-        verdict or "", charts.CONTROL_COLOUR
+        verdict or "", charts.INCONCLUSIVE
     )
 
 
-def chart_svg(report, name: str, locale: str) -> str | None:  # noqa: ANN001
-    """Cached per snapshot (id and results digest), chart and language."""
-    key = (report.id, report.results_digest, name, locale)
-    return charts.cached(key, lambda: render_chart(report.results, name, locale) or "") or None
+def chart_svg(report: Report, name: str, locale: str) -> str | None:
+    """The SVG of chart ``name`` for a snapshot; None for an unknown name."""
+    return _chart(report, name, locale) or None
+
+
+@lru_cached(256, key=lambda report, name, locale: (report.id, report.results_digest, name, locale))
+def _chart(report: Report, name: str, locale: str) -> str:
+    """Snapshots never change: each chart is rendered once per snapshot (id and results
+    digest), chart and language ("" for an unknown name), up to 256 charts."""
+    return render_chart(report.results, name, locale) or ""
 
 
 def feedback_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -340,7 +340,7 @@ def _nps_cell(cell: dict[str, Any]) -> str:
     return f"{say.num(cell['nps'], 0)} ({_interval(cell['ci_low'], cell['ci_high'], 0)})"
 
 
-def _rate_row(aud, measure, comparison, r, a, b, diff) -> dict[str, Any]:  # noqa: ANN001
+def _rate_row(aud, measure, comparison, r, a, b, diff) -> dict[str, Any]:
     if not r or r.get("error"):
         return {
             "audience": aud,
@@ -366,28 +366,18 @@ def _rate_row(aud, measure, comparison, r, a, b, diff) -> dict[str, Any]:  # noq
     }
 
 
-_BODIES: OrderedDict[tuple, str] = OrderedDict()
-_BODIES_SIZE = 32
-_BODIES_LOCK = threading.Lock()
-
-
-def page_body(report, locale: str, render: Callable[[], str]) -> Markup:  # noqa: ANN001
+def page_body(report: Report, locale: str, render: Callable[[], str]) -> Markup:
     """The report body (everything below the header) is a pure function of the immutable
     snapshot and the language, so it is rendered once and reused (LRU of 32 bodies)."""
-    key = (report.id, report.results_digest, locale)
-    with _BODIES_LOCK:
-        if key in _BODIES:
-            _BODIES.move_to_end(key)
-            return Markup(_BODIES[key])  # noqa: S704 - our own rendered template
-    html = render()
-    with _BODIES_LOCK:
-        _BODIES[key] = html
-        while len(_BODIES) > _BODIES_SIZE:
-            _BODIES.popitem(last=False)
-    return Markup(html)  # noqa: S704 - our own rendered template
+    return Markup(_body_html(report, locale, render))  # noqa: S704 - our own rendered template
 
 
-def report_context(report, locale: str) -> dict[str, Any]:  # noqa: ANN001
+@lru_cached(32, key=lambda report, locale, render: (report.id, report.results_digest, locale))
+def _body_html(report: Report, locale: str, render: Callable[[], str]) -> str:
+    return render()
+
+
+def report_context(report: Report, locale: str) -> dict[str, Any]:
     results = report.results or {}
     if not results:
         return {"results": None}
@@ -408,7 +398,7 @@ def report_context(report, locale: str) -> dict[str, Any]:  # noqa: ANN001
         "chart_names": chart_names(results),
         "feedback_rows": feedback_rows(results),
         "themes": [
-            dict(t, label=_theme_label(t["tag"]))
+            dict(t, label=theme_label(t["tag"]))
             for t in (results.get("feedback") or {}).get("themes") or []
         ],
         "segment_label": _segment_label,

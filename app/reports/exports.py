@@ -13,12 +13,12 @@ import csv
 import io
 import json
 import shlex
-import threading
 import zipfile
-from collections import OrderedDict
 from typing import Any
 
+from app.core.cache import lru_cached
 from app.models import Report
+from app.reports.snapshots import looks_stale
 
 CLI_FORMAT = "json"
 
@@ -323,8 +323,6 @@ def pdf_html(report: Report, locale: str) -> str:
         svg = chart_svg(report, name, locale)
         if svg:
             inline[name] = chart_data_uri(svg)
-    from app.reports.snapshots import looks_stale
-
     return render_template(
         "reports/print.html",
         report=report,
@@ -336,17 +334,8 @@ def pdf_html(report: Report, locale: str) -> str:
     )
 
 
-_PDF_CACHE: OrderedDict[tuple, bytes] = OrderedDict()
-_PDF_CACHE_SIZE = 16
-_PDF_LOCK = threading.Lock()
-
-
-def pdf_bytes(report: Report, locale: str) -> bytes:
-    """The PDF (WeasyPrint, a few seconds); cached per snapshot, language, review state and
-    staleness, since a snapshot's PDF only changes with those."""
-    from app.reports.snapshots import looks_stale
-
-    key = (
+def _pdf_key(report: Report, locale: str) -> tuple:
+    return (
         report.id,
         report.results_digest,
         locale,
@@ -354,15 +343,12 @@ def pdf_bytes(report: Report, locale: str) -> bytes:
         report.reviewed_at,
         looks_stale(report),
     )
-    with _PDF_LOCK:
-        if key in _PDF_CACHE:
-            _PDF_CACHE.move_to_end(key)
-            return _PDF_CACHE[key]
+
+
+@lru_cached(16, key=_pdf_key)
+def pdf_bytes(report: Report, locale: str) -> bytes:
+    """The PDF (WeasyPrint, a few seconds); cached per snapshot, language, review state and
+    staleness, since a snapshot's PDF only changes with those (the 16 latest)."""
     from weasyprint import HTML  # heavy import: only when a PDF is asked for
 
-    data = HTML(string=pdf_html(report, locale)).write_pdf()
-    with _PDF_LOCK:
-        _PDF_CACHE[key] = data
-        while len(_PDF_CACHE) > _PDF_CACHE_SIZE:
-            _PDF_CACHE.popitem(last=False)
-    return data
+    return HTML(string=pdf_html(report, locale)).write_pdf()

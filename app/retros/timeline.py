@@ -10,8 +10,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+import pandas as pd
 from sqlalchemy import func, select
 
+from app.core.charts import daily_series_svg
 from app.core.clock import day_bounds, local_day
 from app.extensions import db
 from app.models import (
@@ -231,10 +233,6 @@ def timeline_chart_svg(pilot: Pilot, timeline: Timeline, marks, title: str) -> s
     rows = [
         {"date": d.day, "pilot": d.pilot_mean, "control": d.control_mean} for d in timeline.days
     ]
-    import pandas as pd
-
-    from app.core.charts import daily_series_svg
-
     return daily_series_svg(
         pd.DataFrame(rows),
         start=pilot.start_date,

@@ -1,28 +1,19 @@
 """The plan's timeline chart: waves as bars, go-lives as dots, weekly load against capacity.
 
-Rendered server-side with matplotlib (Agg, ``Figure`` never ``pyplot``) as a scalable SVG
-that keeps its text as text, like every Rollwise chart.
+Drawn and rendered with the shared setup of ``app.core.charts`` (an inline, scalable SVG that
+keeps its text as text, like every chart on a page).
 """
 
 from __future__ import annotations
 
-import io
-import re
-import warnings
 from datetime import date, timedelta
-from html import escape
 
-import matplotlib
+import matplotlib.dates as mdates
+from flask_babel import gettext as _
 
-matplotlib.use("Agg")
-
-import matplotlib.dates as mdates  # noqa: E402
-from flask_babel import gettext as _  # noqa: E402
-from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from app.models import RolloutPlan, WaveStatus  # noqa: E402
-from app.rollout.plans import capacity_use, wave_summary  # noqa: E402
+from app.core import charts
+from app.models import RolloutPlan, WaveStatus
+from app.rollout.plans import capacity_use, wave_summary
 
 STATUS_COLOURS = {
     WaveStatus.PLANNED: "#6c757d",
@@ -31,46 +22,20 @@ STATUS_COLOURS = {
     WaveStatus.HELD: "#fd7e14",
     WaveStatus.FAILED: "#dc3545",
 }
-_RC = {
-    "svg.fonttype": "none",
-    "svg.hashsalt": "rollwise-rollout",
-    "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans", "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei"],
-    "font.size": 9,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-}
-
-
-def _svg(figure: Figure, label: str) -> str:
-    buffer = io.StringIO()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Glyph .* missing", category=UserWarning)
-        FigureCanvasSVG(figure).print_svg(buffer, metadata={"Date": None, "Creator": None})
-    svg = buffer.getvalue()
-    svg = svg[svg.index("<svg") :]
-    svg = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r"<svg\1", svg, count=1)
-    return svg.replace(
-        "<svg",
-        f'<svg role="img" aria-label="{escape(label, quote=True)}" '
-        'style="width:100%;height:auto" class="rw-chart"',
-        1,
-    )
 
 
 def timeline_svg(plan: RolloutPlan, today: date | None = None) -> str:
     """Gantt of the waves (go-live window solid, wait for the gate hatched) and weekly load."""
     title = _("Rollout timeline")
     waves = list(plan.waves)
-    with matplotlib.rc_context(_RC):
-        figure = Figure(figsize=(8, 1.6 + 0.45 * max(len(waves), 1)), dpi=100, layout="constrained")
-        top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[max(len(waves), 1), 2])
-        top.set_title(title, loc="left", fontsize=10, fontweight="bold")
+    with charts.figure(8, 1.6 + 0.45 * max(len(waves), 1)) as fig:
+        top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[max(len(waves), 1), 2])
+        top.set_title(title, loc="left")
         if not waves:
             top.text(0.5, 0.5, "—", ha="center", va="center", transform=top.transAxes)
             top.set_axis_off()
             bottom.set_axis_off()
-            return _svg(figure, title)
+            return charts.inline_svg(fig, title)
         labels = []
         for row, wave in enumerate(waves):
             s = wave_summary(plan, wave)
@@ -112,4 +77,4 @@ def timeline_svg(plan: RolloutPlan, today: date | None = None) -> str:
         bottom.set_ylabel(_("Load per week"))
         bottom.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
         bottom.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=10))
-        return _svg(figure, title)
+        return charts.inline_svg(fig, title)
