@@ -160,7 +160,6 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
 # ---------------------------------------------------------------- the rules on the code
 
 
-@pytest.mark.xfail(reason="the refactor of issue 18 is under way")  # TODO: drop
 def test_workflow_modules_do_not_reach_into_the_web_face():
     problems = {}
     for path in python_files("app"):
@@ -186,7 +185,6 @@ def test_no_import_circle_in_the_app():
     assert circles(import_graph()) == []
 
 
-@pytest.mark.xfail(reason="the refactor of issue 18 is under way")  # TODO: drop
 def test_no_import_error_fallbacks_in_our_code():
     found = {
         str(path.relative_to(ROOT)): own_import_fallbacks(path.read_text())
