@@ -38,7 +38,7 @@ from app.models import (
     QuestionType,
     Site,
 )
-from app.retros.adjustments import chart_marks
+from app.pilots.observations import chart_marks
 
 SENIOR_SEGMENT = "60+"
 FRAME_COLUMNS = ["response_id", "site_id", "site_pk", "arm", "date", "period", "segment", "value"]

@@ -34,6 +34,7 @@ from app.models import (
     Site,
     User,
 )
+from app.pilots.lifecycle import pilot_started
 
 #: Question keys: lower-case letters, digits and underscores.
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -274,3 +275,10 @@ def headline_key(form: HasQuestions) -> str | None:
         if q.get("type") == QuestionType.RATING.value:
             return q["key"]
     return None
+
+
+@pilot_started.connect
+def _open_feedback(pilot: Pilot, **_unused: Any) -> None:
+    """Every pilot and control site gets its customer and staff QR links from day one."""
+    ensure_forms(pilot)
+    ensure_links(pilot)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from blinker import Namespace
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -44,6 +45,13 @@ LAST_STEP = len(WIZARD_STEPS)
 MIN_SITES_PER_ARM = 2
 #: A pre-period shorter than this gives little to adjust for or check pre-trends on.
 RECOMMENDED_PRE_DAYS = 14
+
+
+_signals = Namespace()
+#: Sent with the pilot when it starts, inside the starting transaction. Areas that prepare
+#: something for a running pilot listen (the feedback area opens its forms and QR links), so
+#: that starting a pilot does not need to know them.
+pilot_started = _signals.signal("pilot-started")
 
 
 class ReasonRequired(ServiceError):
@@ -374,11 +382,7 @@ def start_pilot(pilot: Pilot, *, by: User, now: datetime | None = None) -> Audit
     pilot.design_locked_at = now or datetime.now(UTC)
     pilot.wizard_step = LAST_STEP
     db.session.flush()
-    # every pilot and control site gets its customer and staff QR links from day one
-    from app.feedback.questionnaires import ensure_forms, ensure_links
-
-    ensure_forms(pilot)
-    ensure_links(pilot)
+    pilot_started.send(pilot)
     return record(
         "pilot.started",
         pilot,

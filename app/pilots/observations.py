@@ -46,13 +46,15 @@ def daily_arm_means(pilot: Pilot, metric: Metric, window: tuple[date, date]) -> 
     return means
 
 
-def adjustments_for(pilot: Pilot) -> list[tuple[date, str]]:
-    rows = db.session.scalars(
-        select(Adjustment)
+def chart_marks(pilot: Pilot) -> list[tuple[date, str]]:
+    """The pilot's adjustments as ``[(effective_date, title)]``, the marks every daily chart
+    draws (``app.core.charts.daily_series_svg(adjustments=…)``)."""
+    rows = db.session.execute(
+        select(Adjustment.effective_date, Adjustment.title)
         .where(Adjustment.pilot_id == pilot.id)
         .order_by(Adjustment.effective_date, Adjustment.id)
-    )
-    return [(a.effective_date, a.title) for a in rows]
+    ).all()
+    return [(day, title) for day, title in rows]
 
 
 @dataclass

@@ -351,7 +351,7 @@ def detail(pilot_id: int):
     metric = None
     if window is not None:
         chart_links = [lk for lk in links if lk.role in (MetricRole.PRIMARY, MetricRole.GUARDRAIL)]
-        adjustments = obs.adjustments_for(pilot)
+        adjustments = obs.chart_marks(pilot)
         if sees_design:
             for link in chart_links:
                 frame = obs.daily_arm_means(pilot, link.metric, window)

@@ -252,16 +252,6 @@ def adjustments_of(pilot: Pilot) -> list[Adjustment]:
     )
 
 
-def chart_marks(pilot: Pilot) -> list[tuple[date, str]]:
-    """``[(effective_date, title)]`` for ``app.core.charts.daily_series_svg(adjustments=…)``."""
-    rows = db.session.execute(
-        select(Adjustment.effective_date, Adjustment.title)
-        .where(Adjustment.pilot_id == pilot.id)
-        .order_by(Adjustment.effective_date, Adjustment.id)
-    ).all()
-    return [(d, t) for d, t in rows]
-
-
 def reusable_practices() -> list[Adjustment]:
     """Every adjustment kept as a practice, newest first (for the rollout plan)."""
     return list(

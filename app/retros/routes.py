@@ -39,6 +39,7 @@ from app.models import (
     Retrospective,
     User,
 )
+from app.pilots.observations import chart_marks
 from app.retros import adjustments as adjustment_service
 from app.retros import bp
 from app.retros import meetings as retro_service
@@ -479,7 +480,7 @@ def adjustment(adjustment_id: int):
 def timeline(pilot_id: int):
     pilot = get_retro_pilot_or_404(pilot_id)
     the_timeline = pilot_timeline(pilot, clock.today())
-    marks = adjustment_service.chart_marks(pilot)
+    marks = chart_marks(pilot)
     chart = timeline_chart_svg(
         pilot,
         the_timeline,

@@ -10,6 +10,7 @@ import pytest
 
 from app.extensions import db
 from app.models import AdjustmentScope, Observation, Role, SizeTier
+from app.pilots.observations import chart_marks
 from app.retros import adjustments as service
 from app.retros import meetings as retro_service
 from app.retros.meetings import RetroError
@@ -134,7 +135,7 @@ def test_scopes_fix_the_sites_when_decided(retro_with_sites, sites):
     )
     assert codes(seniors.sites) == ["A3"]
     assert seniors.condition == {"attribute": "senior_share", "op": ">", "value": 0.3}
-    assert service.chart_marks(retro.pilot) == [
+    assert chart_marks(retro.pilot) == [
         (retro.date, "All"),
         (retro.date, "Two"),
         (retro.date + timedelta(days=1), "Seniors"),

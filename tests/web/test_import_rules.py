@@ -185,6 +185,34 @@ def test_no_import_circle_in_the_app():
     assert circles(import_graph()) == []
 
 
+#: Not areas: what every area may use (the app itself, its shared core and its models).
+SHARED = {"app", "core", "models", "extensions", "config", "cli", "errors"}
+
+
+def area_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Which area uses which: ``app.<area>.x -> app.<other>.y`` for every module import."""
+
+    def area(module: str) -> str:
+        parts = module.split(".")
+        return parts[1] if len(parts) > 1 else "app"
+
+    areas: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        if area(module) in SHARED:
+            continue
+        for target in targets:
+            if area(target) not in SHARED and area(target) != area(module):
+                areas.setdefault(area(module), set()).add(area(target))
+                areas.setdefault(area(target), set())
+    return areas
+
+
+def test_no_circle_between_areas():
+    """Areas use each other's workflow modules one way only (reports read pilots, feedback
+    and retros; nothing in pilots reads reports)."""
+    assert circles(area_graph(import_graph())) == []
+
+
 def test_no_import_error_fallbacks_in_our_code():
     found = {
         str(path.relative_to(ROOT)): own_import_fallbacks(path.read_text())
@@ -231,6 +259,16 @@ def test_the_circle_check_finds_a_circle_through_a_function_import():
     assert circles(graph) == [["a", "b", "c"]]
     source = "def f():\n    from app.rollout import gates\n"
     assert ("app.rollout", "gates") in imports_of(source, "app.rollout.plans")
+
+
+def test_the_area_check_sees_a_circle_through_two_modules():
+    graph = {
+        "app.feedback.analytics": {"app.retros.adjustments", "app.core.clock"},
+        "app.retros.brief": {"app.feedback.analytics"},
+        "app.retros.adjustments": set(),
+        "app.core.clock": set(),
+    }
+    assert circles(area_graph(graph)) == [["feedback", "retros"]]
 
 
 def test_the_fallback_check_finds_an_import_error_handler():
