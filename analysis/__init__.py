@@ -12,9 +12,9 @@ __version__ = "0.1.0"
 from analysis.ancova import AncovaResult, ancova
 from analysis.compare import ComparisonReport, MetricResult, compare
 from analysis.data import site_period_means, validate
-from analysis.design import DesignResult, design, design_balance
 from analysis.did import DidResult, TwfeFit, did, fit_twfe
 from analysis.permutation import PermutationResult, permutation_test
+from analysis.pilot_design import DesignResult, design, design_balance
 from analysis.power import PowerResult, minimum_detectable_effect
 from analysis.relative import RelativeEffect, relative_effect
 from analysis.results import ResultMixin, to_jsonable

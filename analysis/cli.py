@@ -4,7 +4,7 @@
   estimator, the headline and diagnostics per metric (a ``pair`` column of SITES, or
   ``--pairs COLUMN``, analyses a pilot randomized inside matched pairs);
 * ``python -m analysis design SITES.csv HISTORY.csv --pilots N --problem-metric KEY [...]``:
-  pool, matched pairs and seeded assignment (:func:`analysis.design.design`).
+  pool, matched pairs and seeded assignment (:func:`analysis.pilot_design.design`).
 
 Caller mistakes (bad columns, unknown metric, unreadable file, ...) print ``error: ...`` to
 stderr and exit with status 2, without a traceback.
@@ -21,7 +21,7 @@ import pandas as pd
 
 from analysis import __version__
 from analysis.compare import METHODS, compare
-from analysis.design import design
+from analysis.pilot_design import design
 
 __all__ = ["build_parser", "main"]
 

@@ -8,7 +8,7 @@ panel, then runs
 * ``welch`` and ``rank`` -- Welch t and Mann-Whitney on the site change (:mod:`.site_tests`);
 * ``permutation`` -- randomization inference on the site-mean DiD (:mod:`.permutation`);
 * ``paired`` -- with ``pairs`` (a pilot randomized inside matched groups, see
-  :func:`analysis.design.design`): pair fixed effects on the site change, CR1 by group, t(G-1)
+  :func:`analysis.pilot_design.design`): pair fixed effects on the site change, CR1 by group, t(G-1)
   (:mod:`.paired`); the permutation test then flips the assignment inside each group exactly
   as it was drawn;
 
@@ -833,7 +833,7 @@ def compare(
         stratum dummies in ANCOVA).
     pairs
         The matched groups of a pilot randomized inside pairs or triplets (as
-        :func:`analysis.design.design` makes them): a column of ``sites`` holding the group of
+        :func:`analysis.pilot_design.design` makes them): a column of ``sites`` holding the group of
         each site, a list of groups of site ids (e.g. ``DesignResult.pairs``), or a mapping
         site id -> group. Each group holds exactly one pilot site. Adds the ``paired``
         estimator (pair fixed effects, the auto headline with 6 or more groups), and the

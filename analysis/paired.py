@@ -1,6 +1,6 @@
 """The estimate of a pilot randomized inside matched pairs (or triplets): pair fixed effects.
 
-A design from :func:`analysis.design.design` draws the pilot at random inside each matched
+A design from :func:`analysis.pilot_design.design` draws the pilot at random inside each matched
 group. The analysis follows the design: the site outcome ``y`` (the change, post-period mean
 minus pre-period mean) is regressed on the pilot indicator and one dummy per group,
 

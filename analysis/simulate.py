@@ -2,7 +2,7 @@
 
 :func:`simulate_panel` simulates a pilot already assigned; :func:`simulate_registry` simulates
 a registry of sites with attributes and a pre-pilot history, for designing a pilot (see
-:func:`analysis.design.design`).
+:func:`analysis.pilot_design.design`).
 
 The model for site ``i`` on day ``t`` and metric ``m``::
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from analysis.design import _assign, _greedy_groups, design, design_balance, match_groups
+from analysis.pilot_design import _assign, _greedy_groups, design, design_balance, match_groups
 from analysis.simulate import PROBLEM_METRIC, simulate_registry
 
 MATCH = ("region", "digital_readiness", "staff_count")
