@@ -539,7 +539,7 @@ def match_groups(
     diff = values[:, None, :] - values[None, :, :]
     d2 = (diff**2).sum(axis=2)
     if strata is not None:
-        labels = np.asarray(strata)
+        labels = np.asarray(strata, dtype=str)
         d2 = np.where(labels[:, None] == labels[None, :], d2, np.inf)
     groups = _optimal_groups(d2, k, size) if k > 0 else []
     if groups is None:
@@ -551,7 +551,11 @@ def _strata(reg: _Registry, pool: list[str]) -> pd.Series:
     """The exact-match stratum of every pool site (one stratum without categorical match)."""
     if not reg.categorical:
         return pd.Series("all", index=pool)
-    return reg.covs.loc[pool, list(reg.categorical)].astype(str).agg(" / ".join, axis=1)
+    columns = [reg.covs.loc[pool, c].astype(str) for c in reg.categorical]
+    label = columns[0]
+    for more in columns[1:]:
+        label = label + " / " + more
+    return label
 
 
 def _match_pool(reg: _Registry, pool: list[str], n_groups: int, size: int) -> list[list[str]]:
@@ -561,7 +565,7 @@ def _match_pool(reg: _Registry, pool: list[str], n_groups: int, size: int) -> li
     numeric = reg.covs.loc[pool, list(reg.numeric)].astype(float)
     sd = numeric.std(ddof=1).fillna(0.0)
     z = (numeric - numeric.mean()) / sd.where(sd > 0, 1.0)
-    rows = match_groups(z.to_numpy(), n_groups, size, _strata(reg, pool).to_numpy())
+    rows = match_groups(z.to_numpy(), n_groups, size, _strata(reg, pool).to_numpy(dtype=str))
     return [[pool[i] for i in g] for g in rows]
 
 
@@ -1004,12 +1008,10 @@ def _result(
     """Assemble the :class:`DesignResult`."""
     numeric = reg.covs[list(reg.numeric)].astype(float)
     pool_sd = numeric.loc[core.pool].std(ddof=1).fillna(0.0) if core.pool else numeric.std()
-    z = (numeric - numeric.mean()) / pool_sd.where(pool_sd > 0, 1.0)
+    z = ((numeric - numeric.mean()) / pool_sd.where(pool_sd > 0, 1.0)).to_numpy()
+    row = {sid: i for i, sid in enumerate(numeric.index)}
     distances = tuple(
-        _group_cost(
-            ((z.loc[g].to_numpy()[:, None, :] - z.loc[g].to_numpy()[None, :, :]) ** 2).sum(axis=2),
-            range(len(g)),
-        )
+        float(sum(((z[row[a]] - z[row[b]]) ** 2).sum() for a, b in itertools.combinations(g, 2)))
         for g in core.groups
     )
     volume_share = None
