@@ -2,7 +2,8 @@
 
 :func:`simulate_panel` simulates a pilot already assigned; :func:`simulate_registry` simulates
 a registry of sites with attributes and a pre-pilot history, for designing a pilot (see
-:func:`analysis.pilot_design.design`).
+:func:`analysis.pilot_design.design`); :func:`simulate_designed_pilot` designs a pilot on a
+simulated registry and runs its chains on past the start (the paired error-rate study).
 
 The model for site ``i`` on day ``t`` and metric ``m``::
 
@@ -22,9 +23,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.pilot_design import DesignResult, design
 from analysis.results import ResultMixin
 
-__all__ = ["PROBLEM_METRIC", "SimulatedPilot", "simulate_panel", "simulate_registry"]
+__all__ = [
+    "PROBLEM_METRIC",
+    "DesignedPilot",
+    "SimulatedPilot",
+    "simulate_designed_pilot",
+    "simulate_panel",
+    "simulate_registry",
+]
 
 _WEEKLY = np.array([0.0, 0.2, 0.3, 0.4, 0.6, 1.0, -0.6])  # Monday..Sunday
 
@@ -289,3 +298,98 @@ def simulate_registry(
         ignore_index=True,
     )
     return sites, history
+
+
+# --------------------------------------------------------------------------------------------
+# Designed pilots
+
+
+@dataclass(frozen=True, slots=True)
+class DesignedPilot(ResultMixin):
+    """A simulated registry, its pilot design and the days after the start (no effect yet).
+
+    The chains run ``pre_days`` before and ``post_days`` from ``start``; :meth:`observations`
+    adds an effect to the pilot sites of a design, :meth:`random_sites` draws the unpaired
+    comparison design (complete randomization in the same pool) for the same chains.
+    """
+
+    chains: pd.DataFrame
+    """``site_id, date, metric, value`` of the problem metric for every registry site."""
+    registry: pd.DataFrame
+    """The registry's site attributes."""
+    design: DesignResult
+    """The design made on the pre-period (pool, pairs, seeded assignment)."""
+    start: pd.Timestamp
+    """First pilot day."""
+    end: pd.Timestamp
+    """Last simulated day."""
+
+    @property
+    def sites(self) -> pd.DataFrame:
+        """``site_id, arm, pair`` of the designed pilot (the SITES input of ``compare``)."""
+        return self.design.sites_frame()
+
+    def observations(self, sites: pd.DataFrame, effect: float = 0.0) -> pd.DataFrame:
+        """The chains of the ``sites`` listed, with ``effect`` added to pilot site-days from
+        ``start`` on."""
+        obs = self.chains[self.chains["site_id"].isin(sites["site_id"])].copy()
+        pilots = set(sites.loc[sites["arm"] == "pilot", "site_id"])
+        treated = obs["site_id"].isin(pilots) & (obs["date"] >= self.start)
+        obs.loc[treated, "value"] = obs.loc[treated, "value"] + effect
+        return obs.reset_index(drop=True)
+
+    def random_sites(self, seed: int | np.random.Generator | None = 0) -> pd.DataFrame:
+        """``site_id, arm``: as many pilot and control sites as the design, drawn completely at
+        random from the same pool (the unpaired design on the same chains)."""
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        n_pilot = len(self.design.pilot_sites)
+        n_total = n_pilot + len(self.design.control_sites)
+        chosen = rng.choice(np.array(self.design.pool), size=n_total, replace=False)
+        arm = np.where(np.arange(n_total) < n_pilot, "pilot", "control")
+        return pd.DataFrame({"site_id": chosen, "arm": arm})
+
+    def summary(self) -> str:
+        """Sizes of the simulation and the design."""
+        return (
+            f"{len(self.registry)} sites, start {self.start.date()}, end {self.end.date()}; "
+            f"{len(self.design.pairs)} groups from a pool of {len(self.design.pool)}"
+        )
+
+
+def simulate_designed_pilot(
+    n_sites: int = 120,
+    n_pilots: int = 10,
+    *,
+    pre_days: int = 56,
+    post_days: int = 28,
+    ratio: int = 1,
+    match: Sequence[str] = ("region",),
+    region_skew: float = 0.5,
+    problem_skew: float = 0.5,
+    seed: int | np.random.Generator | None = 0,
+) -> DesignedPilot:
+    """A registry (:func:`simulate_registry`) designed by :func:`analysis.pilot_design.design`
+    on its first ``pre_days`` days, with ``post_days`` more days of the same chains.
+
+    The design's seed is drawn from ``seed``; the problem metric is ``wait_minutes``.
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    registry, history = simulate_registry(
+        n_sites,
+        region_skew=region_skew,
+        problem_skew=problem_skew,
+        days=pre_days + post_days,
+        seed=rng,
+    )
+    chains = history[history["metric"] == PROBLEM_METRIC].reset_index(drop=True)
+    start = chains["date"].min() + pd.Timedelta(days=pre_days)
+    plan = design(
+        registry,
+        chains[chains["date"] < start],
+        n_pilots=n_pilots,
+        problem_metric=PROBLEM_METRIC,
+        match=match,
+        ratio=ratio,
+        seed=int(rng.integers(2**31)),
+    )
+    return DesignedPilot(chains, registry, plan, start, chains["date"].max())
