@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 from analysis.ancova import AncovaResult, ancova
 from analysis.compare import ComparisonReport, MetricResult, compare
 from analysis.data import site_period_means, validate
+from analysis.design_power import DesignPower, design_power
 from analysis.did import DidResult, TwfeFit, did, fit_twfe
 from analysis.permutation import PermutationResult, permutation_test
 from analysis.pilot_design import DesignResult, design, design_balance
@@ -26,6 +27,7 @@ from analysis.site_tests import RankResult, WelchResult, rank_test, welch
 __all__ = [
     "AncovaResult",
     "ComparisonReport",
+    "DesignPower",
     "DesignResult",
     "DidResult",
     "MetricResult",
@@ -44,6 +46,7 @@ __all__ = [
     "compare",
     "design",
     "design_balance",
+    "design_power",
     "did",
     "fit_twfe",
     "minimum_detectable_effect",
