@@ -832,13 +832,11 @@ def compare(
         Column of ``sites`` holding the randomization strata (permutation within strata,
         stratum dummies in ANCOVA).
     pairs
-        The matched groups of a pilot randomized inside pairs or triplets (as
-        :func:`analysis.pilot_design.design` makes them): a column of ``sites`` holding the group of
-        each site, a list of groups of site ids (e.g. ``DesignResult.pairs``), or a mapping
-        site id -> group. Each group holds exactly one pilot site. Adds the ``paired``
-        estimator (pair fixed effects, the auto headline with 6 or more groups), and the
-        permutation test flips the pilot inside each group (exact up to 2^16 assignments).
-        Sites outside every group are used by the other estimators only.
+        Matched groups of a pilot randomized inside pairs or triplets (``analysis.design``): a
+        ``sites`` column of group labels, a list of groups of site ids (``DesignResult.pairs``)
+        or a mapping site id -> group; one pilot site per group. Adds ``paired`` (pair fixed
+        effects, the auto headline from 6 groups) and permutes the pilot inside each group
+        (exact up to 2^16 assignments). Sites outside every group serve the other estimators.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -849,11 +847,7 @@ def compare(
     plan = _plan(obs, metrics, primary, guardrails, directions, margins, min_effect)
     if strata is not None and strata not in site_frame.columns:
         raise ValueError(f"strata column {strata!r} is not in sites")
-    groups = _pair_groups(pairs, site_frame, strata)
-    if method == "paired" and groups is None:
-        raise ValueError("method 'paired' needs pairs (the matched groups of the design)")
-    if isinstance(pairs, str):
-        site_frame = site_frame.drop(columns=[pairs])
+    groups, site_frame = _pairs_and_sites(pairs, site_frame, strata, method)
     settings = {"alpha": alpha, "method": method, "seed": seed, "n_permutations": n_permutations}
     drafts = _analyse_metrics(obs, site_frame, start_ts, plan, strata, settings, groups)
     numbers = {m: _headline_numbers(d) for m, d in drafts.items()}
@@ -865,6 +859,19 @@ def compare(
     }
     settings["pairs"] = None if groups is None else int(groups.dropna().nunique())
     return _report(obs, site_frame, start_ts, end, strata, plan, results, settings)
+
+
+def _pairs_and_sites(
+    pairs: Any, site_frame: pd.DataFrame, strata: str | None, method: str
+) -> tuple[pd.Series | None, pd.DataFrame]:
+    """The matched groups (:func:`_pair_groups`) and the sites frame without a pair column
+    (a group label is not a site attribute to balance)."""
+    groups = _pair_groups(pairs, site_frame, strata)
+    if method == "paired" and groups is None:
+        raise ValueError("method 'paired' needs pairs (the matched groups of the design)")
+    if isinstance(pairs, str):
+        site_frame = site_frame.drop(columns=[pairs])
+    return groups, site_frame
 
 
 def _pair_groups(
