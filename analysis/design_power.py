@@ -89,7 +89,8 @@ class DesignPower(ResultMixin):
     mde: float
     """Minimum detectable effect (metric units, magnitude; negative for ``"smaller"``)."""
     relative_mde: float
-    """``mde`` divided by the history's mean of the metric."""
+    """``mde`` divided by the metric's mean over the design's candidate sites (the pool; for
+    an unpaired design the ``candidates``, else every site)."""
     se: float
     """Median standard error of the placebo estimates."""
     placebo_rejection: float
@@ -575,7 +576,10 @@ def _simulate(
             f"{ask['pre_days']} + {ask['post_days']}: simulated with {shape['pre_used']} + "
             f"{shape['post_used']} days"
         )
+    baseline = hist.baseline_mean
     if rule is not None:
+        rows = [i for i, sid in enumerate(hist.site_ids) if sid in set(rule.pool)]
+        baseline = float(np.nanmean(hist.values[rows])) if rows else baseline
         count = min(hist.n_windows, _MAX_MATCHED_WINDOWS)
         windows = np.unique(np.linspace(0, hist.n_windows - 1, count).round().astype(int))
         index = _window_groups(hist, rule, windows, shape["pre_used"])
@@ -596,7 +600,7 @@ def _simulate(
     return DesignPower(
         **head,
         mde=mde,
-        relative_mde=mde / hist.baseline_mean if hist.baseline_mean else _NAN,
+        relative_mde=mde / baseline if baseline else _NAN,
         se=float(np.median(curve.se)),
         placebo_rejection=curve(0.0),
         power_at_min_effect=at_min,
