@@ -817,9 +817,12 @@ def _fix(code: str, new: _Inputs, all_ok: bool) -> Fix:
 
 
 def _candidates(reg: _Registry, ask: _Inputs, name: str | None) -> list[tuple[str, _Inputs]]:
-    """Fixes to try, mildest first: wider pools, fewer pilots, one match attribute dropped."""
+    """Fixes to try, mildest first: wider pools, fewer pilots (1, 2 or 3 fewer, then a quarter
+    and half fewer), one match attribute dropped."""
     out = [("widen_pool", a) for a in _wider_pools(reg, ask)]
-    out += [("fewer_pilots", replace(ask, n_pilots=k)) for k in range(ask.n_pilots - 1, 1, -1)]
+    n = ask.n_pilots
+    fewer = sorted({k for k in (n - 1, n - 2, n - 3, (3 * n) // 4, n // 2) if k >= 2}, reverse=True)
+    out += [("fewer_pilots", replace(ask, n_pilots=k)) for k in fewer]
     own = None if name is None else name.partition("=")[0]
     for attr in ask.match:
         if attr != own:
