@@ -191,7 +191,8 @@ def test_volume_cap_holds_for_every_possible_assignment():
     worst = sum(volume[list(g)].max() for g in capped.pairs) / total
     assert worst <= cap + 1e-12
     assert capped.volume_share <= cap + 1e-12
-    assert_allclose(capped.volume_share, volume[list(capped.pilot_sites)].sum() / total)
+    # reference: the pilots' volume summed with pandas over the registry's total
+    assert_allclose(capped.volume_share, volume[list(capped.pilot_sites)].sum() / total, rtol=1e-12)
     assert any("left out of the pool" in w for w in capped.warnings)
     assert len(capped.pairs) == 10
 
