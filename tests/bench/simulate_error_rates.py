@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=2000, help="replications per design and case")
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument(
-        "--designs", nargs="+", default=["10v30", "4v30", "1v30"], choices=sorted(DESIGNS)
+        "--designs", nargs="+", default=["10v30", "4v30", "1v30", "paired"], choices=sorted(DESIGNS)
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--n-permutations", type=int, default=10_000)
