@@ -1,4 +1,10 @@
-"""Command line: ``python -m analysis compare OBSERVATIONS.csv SITES.csv --start YYYY-MM-DD``.
+"""Command line of the analysis engine.
+
+* ``python -m analysis compare OBSERVATIONS.csv SITES.csv --start YYYY-MM-DD [...]``: every
+  estimator, the headline and diagnostics per metric (a ``pair`` column of SITES, or
+  ``--pairs COLUMN``, analyses a pilot randomized inside matched pairs);
+* ``python -m analysis design SITES.csv HISTORY.csv --pilots N --problem-metric KEY [...]``:
+  pool, matched pairs and seeded assignment (:func:`analysis.pilot_design.design`).
 
 Caller mistakes (bad columns, unknown metric, unreadable file, ...) print ``error: ...`` to
 stderr and exit with status 2, without a traceback.
@@ -15,6 +21,7 @@ import pandas as pd
 
 from analysis import __version__
 from analysis.compare import METHODS, compare
+from analysis.pilot_design import design
 
 __all__ = ["build_parser", "main"]
 
@@ -89,8 +96,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="guardrail non-inferiority margin",
     )
     cmp.add_argument("--strata", metavar="COLUMN", help="sites column with randomization strata")
+    cmp.add_argument(
+        "--pairs",
+        metavar="COLUMN",
+        help="sites column with the matched pair (group) of each site of a pilot randomized "
+        "inside pairs (default: the column 'pair' when SITES has one)",
+    )
+    cmp.add_argument("--no-pairs", action="store_true", help="ignore a 'pair' column of SITES")
     cmp.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    _add_design_parser(commands)
     return parser
+
+
+def _add_design_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``design`` subcommand."""
+    des = commands.add_parser(
+        "design",
+        help="design a pilot: pool where the problem is present, matched pairs, random pilots",
+        description=(
+            "Reads SITES (site_id + attributes) and HISTORY (site_id,date,metric,value before "
+            "the pilot) and prints the pilot and control sites, the pairs, the seed, the "
+            "balance table and warnings."
+        ),
+    )
+    des.add_argument("sites", help="CSV with column site_id (+ attributes)")
+    des.add_argument("history", help="CSV with columns site_id, date, metric, value")
+    des.add_argument("--pilots", type=int, required=True, metavar="N", help="pilot sites")
+    des.add_argument("--problem-metric", required=True, metavar="KEY", help="metric of HISTORY")
+    des.add_argument("--problem", choices=("high", "low"), default="high", help="which end is bad")
+    des.add_argument(
+        "--match", action="extend", nargs="+", default=[], metavar="ATTR",
+        help="attribute(s) to match on (categorical: exactly; repeatable)",
+    )  # fmt: skip
+    pool = des.add_mutually_exclusive_group()
+    pool.add_argument("--pool-share", type=float, metavar="X", help="worst share of sites (0.5)")
+    pool.add_argument("--threshold", type=float, metavar="T", help="sites at or past T")
+    des.add_argument(
+        "--exclude", action="extend", nargs="+", default=[], metavar="SITE",
+        help="site(s) that may not take part",
+    )  # fmt: skip
+    des.add_argument("--ratio", type=int, choices=(1, 2), default=1, help="controls per pilot")
+    des.add_argument("--max-volume-share", type=float, metavar="X", help="cap on pilot volume")
+    des.add_argument("--volume-column", metavar="COL", help="volume attribute (default volume)")
+    des.add_argument("--seed", type=int, default=0, help="seed of the assignment in the pairs")
+    des.add_argument("--format", choices=("text", "json"), default="text", help="output format")
 
 
 def _read_csv(path: str, what: str) -> pd.DataFrame:
@@ -106,6 +155,9 @@ def run_compare(args: argparse.Namespace) -> str:
     """Run ``compare`` for parsed arguments and return the text to print."""
     observations = _read_csv(args.observations, "observations")
     sites = _read_csv(args.sites, "sites")
+    pairs = args.pairs
+    if pairs is None and not args.no_pairs and "pair" in sites.columns:
+        pairs = "pair"
     report = compare(
         observations,
         sites,
@@ -122,10 +174,35 @@ def run_compare(args: argparse.Namespace) -> str:
         directions=dict(args.direction),
         strata=args.strata,
         n_permutations=args.n_permutations,
+        pairs=pairs,
     )
     if args.format == "json":
         return json.dumps(report.to_dict(), indent=2, allow_nan=False)
     return report.summary()
+
+
+def run_design(args: argparse.Namespace) -> str:
+    """Run ``design`` for parsed arguments and return the text to print."""
+    sites = _read_csv(args.sites, "sites")
+    history = _read_csv(args.history, "history")
+    result = design(
+        sites,
+        history,
+        n_pilots=args.pilots,
+        problem_metric=args.problem_metric,
+        problem=args.problem,
+        match=args.match,
+        pool_share=args.pool_share,
+        threshold=args.threshold,
+        exclude=args.exclude,
+        ratio=args.ratio,
+        max_volume_share=args.max_volume_share,
+        volume_column=args.volume_column,
+        seed=args.seed,
+    )
+    if args.format == "json":
+        return json.dumps(result.to_dict(), indent=2, allow_nan=False)
+    return result.summary()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        output = run_compare(args)
+        output = run_design(args) if args.command == "design" else run_compare(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

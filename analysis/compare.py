@@ -7,8 +7,16 @@ panel, then runs
 * ``ancova`` -- post site mean on arm + pre site mean, HC2 SE (:mod:`.ancova`);
 * ``welch`` and ``rank`` -- Welch t and Mann-Whitney on the site change (:mod:`.site_tests`);
 * ``permutation`` -- randomization inference on the site-mean DiD (:mod:`.permutation`);
+* ``paired`` -- with ``pairs`` (a pilot randomized inside matched groups, see
+  :func:`analysis.pilot_design.design`): pair fixed effects on the site change, CR1 by group, t(G-1)
+  (:mod:`.paired`); the permutation test then flips the assignment inside each group exactly
+  as it was drawn;
 
-and reports one of them as the headline (``method="auto"`` applies :func:`choose_method`).
+and reports one of them as the headline (``method="auto"`` applies :func:`choose_method`, or
+:func:`choose_paired_method` for a paired design). A method the analyst forces that the engine
+calls invalid for the design (:func:`forced_method_problem`) is still computed and reported in
+``methods``, but the headline and its verdict come from the valid method and
+``forced_method_invalid`` says why.
 p-values are adjusted with Holm across the primary and guardrail metrics and with
 Benjamini-Hochberg across secondary metrics (:mod:`.multiple`), then a verdict is given.
 
@@ -44,14 +52,16 @@ from analysis.diagnostics import (
 from analysis.did import DidResult, did
 from analysis.inference import check_alpha
 from analysis.multiple import adjust_family
+from analysis.paired import PairedResult, paired_effect
 from analysis.permutation import (
+    EXACT_LIMIT,
     PermutationResult,
     check_n_permutations,
     count_assignments,
     permutation_test,
 )
 from analysis.relative import RelativeEffect, relative_effect
-from analysis.results import ResultMixin, ci_text
+from analysis.results import Reason, ResultMixin, ci_text, make_reason
 from analysis.site_tests import RankResult, WelchResult, rank_test, welch
 
 __all__ = [
@@ -61,12 +71,15 @@ __all__ = [
     "ComparisonReport",
     "MetricDiagnostics",
     "MetricResult",
+    "PAIRED_EXACT_LIMIT",
     "choose_method",
+    "choose_paired_method",
     "compare",
     "decide_verdict",
+    "forced_method_problem",
 ]
 
-METHODS = ("auto", "did", "ancova", "welch", "permutation")
+METHODS = ("auto", "did", "ancova", "welch", "permutation", "paired")
 VERDICTS = ("better", "worse", "inconclusive", "equivalent")
 DIRECTIONS = ("increase", "decrease")
 MIN_SITES_FOR_ASYMPTOTICS = 6
@@ -75,6 +88,9 @@ MIN_PRE_DAYS_FOR_ANCOVA = 7
 """Median pre-period days per site needed to call the pre-period stable."""
 MIN_SITES_FOR_CLUSTERED_DID = 20
 """Sites per arm needed before the clustered DiD is the headline of a short pre-period."""
+PAIRED_EXACT_LIMIT = 65_536
+"""Within-group assignments enumerated exactly in a paired design: up to 16 pairs (2^16) or
+10 triplets (3^10); beyond, seeded Monte Carlo draws."""
 _MISSING_WARN = 0.2
 _NO_SITES = pd.DataFrame({"arm": [], "pre": [], "post": []})
 
@@ -88,9 +104,15 @@ _DESCRIPTIONS = {
         "randomization inference over site assignment; estimate = difference in mean "
         "site-level change, interval by test inversion"
     ),
+    "paired": (
+        "pair fixed effects on the site-level change (pilot + one dummy per matched group), "
+        "CR1 SE clustered by group, t(G-1)"
+    ),
 }
 
-MethodResult = DidResult | AncovaResult | WelchResult | RankResult | PermutationResult
+MethodResult = (
+    DidResult | AncovaResult | WelchResult | RankResult | PermutationResult | PairedResult
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,13 +184,19 @@ class MetricResult(ResultMixin):
     margin: float | None
     """Guardrail non-inferiority margin (metric units, magnitude)."""
     methods: dict[str, Any] = field(default_factory=dict)
-    """Every estimator computed: ``did``, ``ancova``, ``welch``, ``permutation``, ``rank``."""
+    """Every estimator computed: ``did``, ``ancova``, ``welch``, ``permutation``, ``rank`` (and
+    ``paired`` for a paired design)."""
     diagnostics: MetricDiagnostics | None = None
     """Pre-trend, balance, warnings and completeness."""
     relative: RelativeEffect | None = field(default=None, repr=False)
     """Details of the relative effect."""
     error: str | None = None
     """Why the metric could not be analysed (numbers are then missing)."""
+    forced_method_invalid: Reason | None = None
+    """Set when ``method`` forced an estimator the engine calls invalid for this design: its
+    numbers stay in ``methods`` but the headline (and verdict) come from the valid method.
+    Codes: ``single_pilot_site``, ``single_control_site``, ``few_sites_per_arm``,
+    ``not_estimable``; ``params`` name the ``requested`` and ``used`` methods."""
 
     def summary(self) -> str:
         """A few lines describing the headline and the warnings."""
@@ -189,6 +217,8 @@ class MetricResult(ResultMixin):
             "control sites",
             f"  why: {self.method_reason}",
         ]
+        if self.forced_method_invalid:
+            lines.append(f"  note: {self.forced_method_invalid.text}")
         for name, res in self.methods.items():
             lines.append(f"    {name:<12} {res.summary()}")
         if self.diagnostics:
@@ -298,6 +328,78 @@ def choose_method(
     )
 
 
+def choose_paired_method(n_groups: int) -> tuple[str, str]:
+    """The auto rule of a paired design (pilot randomized inside ``n_groups`` matched groups).
+
+    With at least ``MIN_SITES_FOR_ASYMPTOTICS`` (6) groups: pair fixed effects with t(G - 1)
+    (the paired t-test for pairs). With fewer: the permutation test inside the groups, which
+    is exact under the design's randomization.
+    """
+    if n_groups >= MIN_SITES_FOR_ASYMPTOTICS:
+        return "paired", (
+            f"The pilot was randomized inside {n_groups} matched groups, so the analysis "
+            "follows the design: pair fixed effects on the site-level change (the paired "
+            f"difference) with a t({n_groups - 1}) interval; the permutation test flips the "
+            "assignment inside each group exactly as it was drawn."
+        )
+    return "permutation", (
+        f"The pilot was randomized inside only {n_groups} matched groups, too few for a t "
+        "reference, so inference is by permutation of the assignment inside each group "
+        "exactly as it was drawn."
+    )
+
+
+_INVALID_TAIL = "its numbers are shown under methods; the headline and verdict use {used}."
+
+
+def forced_method_problem(
+    method: str, n_pilot: int, n_control: int, error: str | None, used: str
+) -> Reason | None:
+    """Why the engine calls a forced ``method`` invalid for this design (``None`` if valid).
+
+    * ``did``, ``ancova`` or ``welch`` with a single pilot (control) site: clustered and
+      t-based standard errors are meaningless (``single_pilot_site`` / ``single_control_site``);
+    * ``did`` or ``welch`` with fewer than ``MIN_SITES_FOR_ASYMPTOTICS`` sites in an arm
+      (``few_sites_per_arm``): in the seeded study of ``docs/analysis.md`` they rejected 12.8 %
+      and 6.6 % of A/A pilots with 4 vs 30 sites (ANCOVA with Bell-McCaffrey df kept 4.6 %);
+    * any forced method that could not be estimated while ``used`` could (``not_estimable``).
+
+    ``used`` is the method the headline falls back to (the auto choice).
+    """
+    if method in ("did", "ancova", "welch") and min(n_pilot, n_control) == 1:
+        arm = "pilot" if n_pilot == 1 else "control"
+        return make_reason(
+            f"single_{arm}_site",
+            "The {requested} estimator was requested, but with a single " + arm + " site "
+            "clustered and t-based standard errors are meaningless (one site carries the whole "
+            "difference); " + _INVALID_TAIL,
+            requested=method,
+            used=used,
+        )
+    if method in ("did", "welch") and min(n_pilot, n_control) < MIN_SITES_FOR_ASYMPTOTICS:
+        return make_reason(
+            "few_sites_per_arm",
+            "The {requested} estimator was requested, but with {n_pilot} pilot and {n_control} "
+            "control sites its standard errors are unreliable (fewer than {minimum} per arm; in "
+            "simulation it rejected true nulls more often than alpha); " + _INVALID_TAIL,
+            requested=method,
+            used=used,
+            n_pilot=n_pilot,
+            n_control=n_control,
+            minimum=MIN_SITES_FOR_ASYMPTOTICS,
+        )
+    if error is not None:
+        return make_reason(
+            "not_estimable",
+            "The {requested} estimator was requested but cannot be estimated here ({error}); "
+            + _INVALID_TAIL,
+            requested=method,
+            used=used,
+            error=error,
+        )
+    return None
+
+
 def decide_verdict(
     effect: float,
     ci_low: float,
@@ -363,6 +465,7 @@ class _Draft:
     relative: RelativeEffect | None
     diagnostics: MetricDiagnostics | None
     error: str | None = None
+    invalid: Reason | None = None
 
 
 def _panel(obs: pd.DataFrame, arms: pd.Series, start: pd.Timestamp) -> pd.DataFrame:
@@ -420,47 +523,71 @@ def _run_methods(
     alpha: float,
     seed: int,
     n_permutations: int,
+    groups: pd.Series | None = None,
 ) -> dict[str, Any]:
+    """Every estimator of one metric; ``groups`` (matched group per site) adds ``paired`` and
+    makes the permutation test flip the assignment inside each group."""
     y, z = data.outcome.to_numpy(), data.is_pilot
+    labels = None if stratum is None else stratum.to_numpy()
+    if groups is not None:
+        labels = _unique_when_missing(groups.reindex(data.outcome.index))
     permutation = permutation_test(
         y,
         z,
-        strata=None if stratum is None else stratum.to_numpy(),
+        strata=labels,
         alpha=alpha,
         n_permutations=n_permutations,
         seed=seed,
+        exact_limit=EXACT_LIMIT if groups is None else PAIRED_EXACT_LIMIT,
     )
     if not data.has_pre and not permutation.error:
         permutation = replace(
             permutation, statistic="difference in post-period site means, pilot minus control"
         )
-    return {
+    if groups is not None and not permutation.error:
+        permutation = replace(
+            permutation,
+            statistic=permutation.statistic + "; pilot permuted inside each matched group",
+        )
+    methods = {
         "did": did(panel, alpha=alpha),
         "ancova": ancova(data.used if data.has_pre else _NO_SITES, alpha=alpha, strata=stratum),
         "welch": welch(y, z, alpha=alpha),
         "permutation": permutation,
         "rank": rank_test(y, z, alpha=alpha),
     }
+    if groups is not None:
+        methods["paired"] = paired_effect(
+            y, z, groups.reindex(data.outcome.index).to_numpy(), alpha=alpha
+        )
+    return methods
 
 
-def _headline(
-    method: str, data: _SiteData, means: pd.DataFrame, warnings: list[str]
+def _unique_when_missing(labels: pd.Series) -> np.ndarray:
+    """Group labels as strings; a site outside every group gets a stratum of its own (which
+    holds one arm, so the permutation test leaves it out)."""
+    text = labels.astype(object).where(labels.notna(), None)
+    return np.array(
+        [f"group {v}" if v is not None else f"alone {sid}" for sid, v in text.items()],
+        dtype=object,
+    )
+
+
+def _auto_headline(
+    data: _SiteData, means: pd.DataFrame, groups: pd.Series | None
 ) -> tuple[str, str]:
-    """The headline method and the sentence explaining it."""
+    """The method ``method="auto"`` picks, and the sentence explaining it."""
     n_pilot = int(data.is_pilot.sum())
     n_control = len(data.is_pilot) - n_pilot
-    if method != "auto":
-        if n_pilot == 1 and method in ("did", "ancova", "welch"):
-            warnings.append(
-                "A single pilot site: clustered and t-based standard errors are meaningless; "
-                "read the permutation result instead."
-            )
-        return method, f"The {method} estimator was requested explicitly."
     if not data.has_pre:
         return "permutation", (
             "Without pre-period data only post-period site means can be compared; inference "
             "is by permutation of the site assignment."
         )
+    if groups is not None:
+        labels = groups.reindex(data.used.index)
+        arms = data.used["arm"].groupby(labels).nunique()
+        return choose_paired_method(int((arms == 2).sum()))
     with_post = means[means["n_post"] > 0]
     return choose_method(
         n_pilot,
@@ -468,6 +595,27 @@ def _headline(
         median_pre_days=float(np.median(with_post["n_pre"])),
         share_with_pre=float((with_post["n_pre"] > 0).mean()),
     )
+
+
+def _headline(
+    method: str,
+    data: _SiteData,
+    means: pd.DataFrame,
+    methods: dict[str, Any],
+    groups: pd.Series | None,
+    warnings: list[str],
+) -> tuple[str, str, Reason | None]:
+    """The headline method, the sentence explaining it, and why a forced method was refused."""
+    auto, why = _auto_headline(data, means, groups)
+    if method == "auto":
+        return auto, why, None
+    n_pilot = int(data.is_pilot.sum())
+    n_control = len(data.is_pilot) - n_pilot
+    problem = forced_method_problem(method, n_pilot, n_control, methods[method].error, auto)
+    if problem is None or methods[auto].error:
+        return method, f"The {method} estimator was requested explicitly.", None
+    warnings.append(problem.text)
+    return auto, f"{why} ({problem.text})", problem
 
 
 def _diagnostics(
@@ -567,6 +715,7 @@ def _analyse_metric(
     n_permutations: int,
     strata: str | None,
     attribute_balance: BalanceResult,
+    groups: pd.Series | None = None,
 ) -> _Draft:
     """Every estimator and diagnostic of one metric (before multiplicity and verdicts)."""
     means = site_period_means(obs, sites, start)
@@ -579,10 +728,10 @@ def _analyse_metric(
     )
     panel = _panel(obs, sites.set_index("site_id")["arm"], start)
     methods = _run_methods(
-        panel, data, stratum, alpha=alpha, seed=seed, n_permutations=n_permutations
+        panel, data, stratum, alpha=alpha, seed=seed, n_permutations=n_permutations, groups=groups
     )
     warnings: list[str] = []
-    headline, reason = _headline(method, data, means, warnings)
+    headline, reason, invalid = _headline(method, data, means, methods, groups, warnings)
     chosen = methods[headline]
     bounded = math.isfinite(chosen.ci_low) and math.isfinite(chosen.ci_high)
     relative = (
@@ -593,7 +742,9 @@ def _analyse_metric(
     diagnostics = _diagnostics(
         metric, obs, sites, panel, means, data, methods, start, alpha, attribute_balance, warnings
     )
-    return _Draft(metric, role, headline, reason, methods, relative, diagnostics, chosen.error)
+    return _Draft(
+        metric, role, headline, reason, methods, relative, diagnostics, chosen.error, invalid
+    )
 
 
 def _headline_numbers(draft: _Draft) -> dict[str, Any]:
@@ -645,6 +796,7 @@ def compare(
     directions: Mapping[str, str] | None = None,
     strata: str | None = None,
     n_permutations: int = 10_000,
+    pairs: str | Sequence[Sequence[Any]] | Mapping[Any, Any] | None = None,
 ) -> ComparisonReport:
     """Compare pilot with control sites on every requested metric.
 
@@ -679,6 +831,12 @@ def compare(
     strata
         Column of ``sites`` holding the randomization strata (permutation within strata,
         stratum dummies in ANCOVA).
+    pairs
+        Matched groups of a pilot randomized inside pairs or triplets (``analysis.design``): a
+        ``sites`` column of group labels, a list of groups of site ids (``DesignResult.pairs``)
+        or a mapping site id -> group; one pilot site per group. Adds ``paired`` (pair fixed
+        effects, the auto headline from 6 groups) and permutes the pilot inside each group
+        (exact up to 2^16 assignments). Sites outside every group serve the other estimators.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -689,8 +847,9 @@ def compare(
     plan = _plan(obs, metrics, primary, guardrails, directions, margins, min_effect)
     if strata is not None and strata not in site_frame.columns:
         raise ValueError(f"strata column {strata!r} is not in sites")
+    groups, site_frame = _pairs_and_sites(pairs, site_frame, strata, method)
     settings = {"alpha": alpha, "method": method, "seed": seed, "n_permutations": n_permutations}
-    drafts = _analyse_metrics(obs, site_frame, start_ts, plan, strata, settings)
+    drafts = _analyse_metrics(obs, site_frame, start_ts, plan, strata, settings, groups)
     numbers = {m: _headline_numbers(d) for m, d in drafts.items()}
     adjusted = adjust_family(
         {m: n["p_value"] for m, n in numbers.items()}, plan.primary, [g for g in plan.guard]
@@ -698,7 +857,75 @@ def compare(
     results = {
         m: _metric_result(d, numbers[m], adjusted[m], plan, alpha) for m, d in drafts.items()
     }
+    settings["pairs"] = None if groups is None else int(groups.dropna().nunique())
     return _report(obs, site_frame, start_ts, end, strata, plan, results, settings)
+
+
+def _pairs_and_sites(
+    pairs: Any, site_frame: pd.DataFrame, strata: str | None, method: str
+) -> tuple[pd.Series | None, pd.DataFrame]:
+    """The matched groups (:func:`_pair_groups`) and the sites frame without a pair column
+    (a group label is not a site attribute to balance)."""
+    groups = _pair_groups(pairs, site_frame, strata)
+    if method == "paired" and groups is None:
+        raise ValueError("method 'paired' needs pairs (the matched groups of the design)")
+    if isinstance(pairs, str):
+        site_frame = site_frame.drop(columns=[pairs])
+    return groups, site_frame
+
+
+def _pair_groups(
+    pairs: str | Sequence[Sequence[Any]] | Mapping[Any, Any] | None,
+    sites: pd.DataFrame,
+    strata: str | None,
+) -> pd.Series | None:
+    """Matched group per site (index ``site_id``, NaN outside every group), checked.
+
+    ``ValueError`` when a group lists an unknown site, a site twice, or does not hold exactly
+    one pilot site and at least one control site.
+    """
+    if pairs is None:
+        return None
+    if strata is not None:
+        raise ValueError("give strata or pairs, not both")
+    ids = sites["site_id"]
+    if isinstance(pairs, str):
+        if pairs not in sites.columns:
+            raise ValueError(f"pairs column {pairs!r} is not in sites")
+        groups = pd.Series(sites[pairs].to_numpy(), index=ids.to_numpy())
+        groups = groups.where(groups.notna()).astype(object)
+    else:
+        items = (
+            pairs.items()
+            if isinstance(pairs, Mapping)
+            else ((site, k) for k, group in enumerate(pairs, start=1) for site in _as_group(group))
+        )
+        mapping: dict[str, Any] = {}
+        for site, k in items:
+            key = str(site).strip()
+            if key in mapping:
+                raise ValueError(f"site {key!r} is in more than one pair")
+            mapping[key] = k
+        unknown = sorted(set(mapping) - set(ids))
+        if unknown:
+            raise ValueError(f"pairs list unknown site id(s) {unknown[:10]}")
+        groups = pd.Series([mapping.get(s) for s in ids], index=ids.to_numpy(), dtype=object)
+    arms = sites.set_index("site_id")["arm"]
+    listed = groups.dropna()
+    pilots = (arms[listed.index] == "pilot").groupby(listed.to_numpy()).agg(["sum", "size"])
+    bad = pilots.index[(pilots["sum"] != 1) | (pilots["size"] < 2)].tolist()
+    if bad:
+        raise ValueError(
+            f"each pair must hold exactly one pilot and at least one control site; "
+            f"group(s) {bad[:10]} do not"
+        )
+    return groups.rename_axis("site_id")
+
+
+def _as_group(group: Any) -> list[Any]:
+    if isinstance(group, str) or not isinstance(group, Sequence):
+        raise ValueError(f"each pair must be a list of site ids, got {group!r}")
+    return list(group)
 
 
 def _analyse_metrics(
@@ -708,6 +935,7 @@ def _analyse_metrics(
     plan: _MetricPlan,
     strata: str | None,
     settings: dict[str, Any],
+    groups: pd.Series | None = None,
 ) -> dict[str, _Draft]:
     """:func:`_analyse_metric` for every metric, in the plan's order."""
     attribute_balance = balance(site_frame.drop(columns=[strata] if strata else []), None)
@@ -720,6 +948,7 @@ def _analyse_metrics(
             start_ts,
             strata=strata,
             attribute_balance=attribute_balance,
+            groups=groups,
             **settings,
         )
         for m in plan.order
@@ -767,6 +996,7 @@ def _report(
             "margins": plan.margins,
             "directions": {m: plan.directions.get(m, "increase") for m in order},
             "strata": strata,
+            "pairs": settings.get("pairs"),
         },
         warnings=report_warnings,
         n_pilot_sites=int(arm_counts.get("pilot", 0)),
@@ -881,4 +1111,5 @@ def _metric_result(
         diagnostics=d.diagnostics,
         relative=rel,
         error=d.error,
+        forced_method_invalid=d.invalid,
     )

@@ -140,15 +140,21 @@ def _failed(alpha: float, alternative: str, reason: str, n_pilot: int, n_control
 
 
 def _enumerate(groups: list[tuple[np.ndarray, int]], n: int) -> np.ndarray:
-    """Indicator matrix (assignments x sites) of every within-stratum assignment."""
-    per_stratum = [list(itertools.combinations(members.tolist(), k)) for members, k in groups]
-    rows = []
-    for combo in itertools.product(*per_stratum):
-        row = np.zeros(n, dtype=bool)
-        for chosen in combo:
-            row[list(chosen)] = True
-        rows.append(row)
-    return np.array(rows)
+    """Indicator matrix (assignments x sites) of every within-stratum assignment.
+
+    The product over strata of each stratum's combinations, built with numpy (the first
+    stratum varies slowest, as ``itertools.product`` orders them).
+    """
+    per_stratum = [
+        np.array(list(itertools.combinations(members.tolist(), k)), dtype=int).reshape(-1, k)
+        for members, k in groups
+    ]
+    choice = np.indices([len(c) for c in per_stratum]).reshape(len(per_stratum), -1)
+    z = np.zeros((choice.shape[1], n), dtype=bool)
+    rows = np.arange(choice.shape[1])[:, None]
+    for combos, pick in zip(per_stratum, choice, strict=True):
+        z[rows, combos[pick]] = True
+    return z
 
 
 def _draw(groups: list[tuple[np.ndarray, int]], n: int, draws: int, rng) -> np.ndarray:

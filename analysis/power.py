@@ -91,6 +91,9 @@ class _History:
     baseline_mean: float
     n_sites: int
     n_windows: int
+    site_ids: tuple[str, ...] = ()  # the columns of ``changes``
+    values: np.ndarray | None = None  # sites x days, NaN where missing
+    window_starts: np.ndarray | None = None  # first post day of each window, as a column of values
 
 
 def _history_changes(
@@ -168,6 +171,9 @@ def _history_changes(
         baseline_mean=float(np.nanmean(y)),
         n_sites=n_sites,
         n_windows=int(changes.shape[0]),
+        site_ids=tuple(wide.index),
+        values=y,
+        window_starts=starts[usable],
     )
 
 

@@ -6,8 +6,10 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
+from analysis import design, simulate_registry
 from analysis.cli import main
 from tests.analysis.conftest import REPO
 
@@ -82,3 +84,71 @@ def test_bad_key_value_option_is_a_usage_error(csv_files, capsys):
         main(["compare", str(obs), str(sites), "--start", start, "--margin", "wait"])
     assert exc.value.code == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.fixture
+def design_files(tmp_path):
+    sites, history = simulate_registry(80, region_skew=0.8, seed=6)
+    sites_csv, history_csv = tmp_path / "registry.csv", tmp_path / "history.csv"
+    sites.to_csv(sites_csv, index=False)
+    history.assign(date=history["date"].dt.date).to_csv(history_csv, index=False)
+    return sites_csv, history_csv
+
+
+def test_design_json_keys_through_a_subprocess(design_files):
+    sites, history = design_files
+    proc = run_cli("design", str(sites), str(history), "--pilots", "6", "--problem-metric",
+                   "wait_minutes", "--match", "region", "digital_readiness", "--seed", "3",
+                   "--max-volume-share", "0.2", "--format", "json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    for key in ("pilot_sites", "control_sites", "pairs", "seed", "balance", "warnings"):
+        assert key in data
+    assert data["seed"] == 3 and len(data["pilot_sites"]) == 6 == len(data["pairs"])
+    assert [g[0] for g in data["pairs"]] == data["pilot_sites"]
+    assert all({"name", "pilot", "control", "smd"} <= set(b) for b in data["balance"])
+    assert {b["name"] for b in data["balance"]} >= {"wait_minutes level", "wait_minutes trend"}
+
+
+def test_design_text_and_same_result_as_python(design_files, capsys):
+    sites, history = design_files
+    assert main(["design", str(sites), str(history), "--pilots", "5", "--problem-metric",
+                 "wait_minutes", "--ratio", "2", "--pool-share", "0.6"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "Pilot design for wait_minutes" in out and "triplets" in out
+    assert main(["design", str(sites), str(history), "--pilots", "5", "--problem-metric",
+                 "wait_minutes", "--format", "json"]) == 0  # fmt: skip
+    data = json.loads(capsys.readouterr().out)
+    frame, hist = pd.read_csv(sites, dtype={"site_id": str}), pd.read_csv(history)
+    ref = design(frame, hist, n_pilots=5, problem_metric="wait_minutes")
+    assert data["pairs"] == [list(g) for g in ref.pairs]
+
+
+def test_design_mistakes_exit_2(design_files, capsys):
+    sites, history = design_files
+    assert main(["design", str(sites), str(history), "--pilots", "4",
+                 "--problem-metric", "nope"]) == 2  # fmt: skip
+    assert capsys.readouterr().err.startswith("error: unknown metric 'nope'")
+    assert main(["design", str(sites), str(history), "--pilots", "4", "--problem-metric",
+                 "wait_minutes", "--match", "colour"]) == 2  # fmt: skip
+    assert "error: sites has no column(s) ['colour']" in capsys.readouterr().err
+
+
+def test_compare_reads_a_pair_column(tmp_path, design_files, capsys):
+    sites_csv, history_csv = design_files
+    sites, history = simulate_registry(80, region_skew=0.8, seed=6, days=70)
+    start = history["date"].min() + pd.Timedelta(days=56)
+    plan = design(sites, history[history["date"] < start], n_pilots=6,
+                  problem_metric="wait_minutes")  # fmt: skip
+    obs, arms = tmp_path / "obs.csv", tmp_path / "arms.csv"
+    history[history["site_id"].isin(plan.sites_frame()["site_id"])].to_csv(obs, index=False)
+    plan.sites_frame().to_csv(arms, index=False)
+    args = ["compare", str(obs), str(arms), "--start", start.date().isoformat(),
+            "--metric", "wait_minutes", "--format", "json"]  # fmt: skip
+    assert main(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["parameters"]["pairs"] == 6
+    assert data["metrics"]["wait_minutes"]["method"].startswith("paired")
+    assert main([*args, "--no-pairs"]) == 0
+    unpaired = json.loads(capsys.readouterr().out)
+    assert "paired" not in unpaired["metrics"]["wait_minutes"]["methods"]

@@ -102,11 +102,23 @@ def test_single_pilot_site_falls_back_to_permutation(simulate):
     assert result.methods["permutation"].min_p == pytest.approx(1 / 31)
 
 
-def test_explicit_method_with_single_pilot_warns(simulate):
+def test_explicit_invalid_method_with_single_pilot_is_reported_but_not_the_headline(simulate):
+    # issue 19: a forced method the engine calls invalid keeps its numbers in methods, the
+    # headline and verdict come from the valid method, and the text says why
     sim = simulate(1, 30, 28, 28)
     result = compare(sim.observations, sim.sites, sim.start, method="did").metrics["sales"]
-    assert result.method.startswith("did")
+    assert result.method.startswith("permutation")
+    assert result.methods["did"].error is None
+    assert result.forced_method_invalid.code == "single_pilot_site"
     assert any("meaningless" in w for w in result.diagnostics.warnings)
+    few = simulate(4, 30, 28, 28)
+    result = compare(few.observations, few.sites, few.start, method="welch").metrics["sales"]
+    assert result.method.startswith("permutation")
+    assert result.forced_method_invalid.code == "few_sites_per_arm"
+    assert result.forced_method_invalid.params["n_pilot"] == 4
+    # ANCOVA kept alpha with 4 vs 30 sites (4.6 %, docs/analysis.md): a valid forced choice
+    ancova = compare(few.observations, few.sites, few.start, method="ancova").metrics["sales"]
+    assert ancova.method.startswith("ancova") and ancova.forced_method_invalid is None
 
 
 def test_few_pilot_sites_use_permutation(simulate):

@@ -68,21 +68,31 @@ def staggered_panel(
     slope: float = 0.1,
     jump: float = 1.0,
     noise_sd: float = 1.0,
+    *,
+    wave_sizes: tuple[int, ...] | None = None,
+    effect_sd: float = 0.0,
 ) -> pd.DataFrame:
     """Waves of adoption with a dynamic effect ``jump + slope * days since adoption``.
 
-    Returns ``site_id, date, value, adoption_date, true_effect``.
+    ``wave_sizes`` sets the number of sites of each wave (default: equal waves sharing
+    ``n_sites - n_never``); ``effect_sd`` gives each adopting site its own jump, drawn around
+    ``jump`` (heterogeneous effects). Returns ``site_id, date, value, adoption_date,
+    true_effect`` where ``true_effect`` is the population mean effect of the site-day
+    (``jump + slope * days since adoption``).
     """
     rng = np.random.default_rng(seed)
     dates = pd.date_range("2024-01-01", periods=n_days, freq="D")
-    per_wave = (n_sites - n_never) // len(waves)
-    adopt = [None] * n_never + [w for w in waves for _ in range(per_wave)]
+    if wave_sizes is None:
+        per_wave = (n_sites - n_never) // len(waves)
+        wave_sizes = (per_wave,) * len(waves)
+    adopt = [None] * n_never + [w for w, k in zip(waves, wave_sizes, strict=True) for _ in range(k)]
     adopt += [None] * (n_sites - len(adopt))
-    values = ar1_panel(rng, n_sites, n_days, noise_sd=noise_sd, site_sd=5.0, weekday_amplitude=2)
+    values = ar1_panel(rng, len(adopt), n_days, noise_sd=noise_sd, site_sd=5.0, weekday_amplitude=2)
+    own_jump = jump + effect_sd * rng.standard_normal(len(adopt))
     frames = []
     for i, a in enumerate(adopt):
         rel = np.arange(n_days) - (a if a is not None else n_days + 1)
-        effect = np.where(rel >= 0, jump + slope * rel, 0.0)
+        effect = np.where(rel >= 0, own_jump[i] + slope * rel, 0.0)
         frames.append(
             pd.DataFrame(
                 {
@@ -90,7 +100,7 @@ def staggered_panel(
                     "date": dates,
                     "value": values[i] + effect,
                     "adoption_date": pd.NaT if a is None else dates[a],
-                    "true_effect": effect,
+                    "true_effect": np.where(rel >= 0, jump + slope * rel, 0.0),
                 }
             )
         )

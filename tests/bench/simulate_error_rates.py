@@ -11,7 +11,23 @@ Beside them it prints the naive day-level t-test (every post-period site-day's c
 its site's pre-period mean, treated as independent) and, when :mod:`analysis.sequential` is
 present, the false-positive rate of the daily sequential monitor over 28 looks.
 
+The ``paired`` design (issue 19) is a designed pilot instead: a seeded 120-site registry
+(:func:`analysis.simulate.simulate_designed_pilot`), 56 pre-period days, the default design
+(pool = worst half, 10 pairs matched on level, trend and region, seeded assignment inside the
+pairs), 28 more days. Each replication analyses, on the same chains,
+
+* the paired design with its pairs (``compare(..., pairs=...)``: headline = pair fixed
+  effects; the permutation test flips the pilot inside each pair, 2^10 assignments);
+* the same sites analysed as if unpaired (``compare`` without pairs; headline ANCOVA);
+* the unpaired design: as many pilot and control sites drawn completely at random from the
+  same pool (headline ANCOVA);
+
+A/A replications give false-positive rates, replications with a true effect of -1.5 minutes
+give coverage and power; the power gain of the paired design over unpaired controls is the
+difference in rejection rates on the same simulated chains.
+
     .venv/bin/python tests/bench/simulate_error_rates.py --reps 2000 --seed 20240601
+    .venv/bin/python tests/bench/simulate_error_rates.py --reps 2000 --designs paired
 """
 
 from __future__ import annotations
@@ -30,7 +46,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from analysis import compare
-from analysis.simulate import simulate_panel
+from analysis.simulate import PROBLEM_METRIC, simulate_designed_pilot, simulate_panel
 
 METHODS = ("did", "ancova", "welch", "permutation", "rank")
 TRUE_EFFECT = 3.0
@@ -58,7 +74,10 @@ DESIGNS = {
     "20v20": Design("20 pilot vs 20 control", 20, 20),
     "20v20short": Design("20 vs 20, 3 pre-period days", 20, 20, pre_days=3),
     "15v25short": Design("15 vs 25, 3 pre-period days", 15, 25, pre_days=3),
+    "paired": Design("designed pilot: 10 pairs from a 120-site registry", 10, 10, 56, 28),
 }
+PAIRED_EFFECT = -1.5
+PAIRED_ARMS = ("paired", "paired_as_unpaired", "random")
 
 
 def naive_day_level_p(sim, alpha: float = 0.05) -> float:
@@ -104,6 +123,83 @@ def one_replication(args: tuple) -> dict:
     return row
 
 
+def one_paired_replication(args: tuple) -> dict:
+    """One designed pilot: the paired design (with and without its pairs) and the unpaired
+    design on the same chains, each analysed by the full compare()."""
+    effect, seed, n_permutations = args
+    rng = np.random.default_rng(seed)
+    pilot = simulate_designed_pilot(120, 10, seed=rng)
+    runs = {
+        "paired": (pilot.sites, "pair"),
+        "paired_as_unpaired": (pilot.sites.drop(columns="pair"), None),
+        "random": (pilot.random_sites(rng), None),
+    }
+    row: dict = {"unbalanced": len(pilot.design.unbalanced)}
+    for arm, (sites, pairs) in runs.items():
+        report = compare(
+            pilot.observations(sites, effect),
+            sites,
+            pilot.start,
+            pairs=pairs,
+            n_permutations=n_permutations,
+            seed=seed[-1],
+        )
+        result = report.metrics[PROBLEM_METRIC]
+        row[f"{arm}_method"] = result.method.split(":")[0]
+        for name, r in [("headline", result), ("permutation", result.methods["permutation"])]:
+            ok = r.error is None and math.isfinite(r.p_value)
+            row[f"{arm}_{name}_reject"] = bool(ok and r.p_value < 0.05)
+            row[f"{arm}_{name}_cover"] = bool(ok and r.ci_low <= effect <= r.ci_high)
+            row[f"{arm}_{name}_width"] = (r.ci_high - r.ci_low) if ok else float("nan")
+    return row
+
+
+def report_paired(pool: ProcessPoolExecutor, reps: int, seed: int, n_permutations: int) -> int:
+    """Run and print the paired study; returns the number of failed requirements."""
+    jobs = [
+        (effect, (seed, 99, kind, rep), n_permutations)
+        for kind, effect in enumerate((0.0, PAIRED_EFFECT))
+        for rep in range(reps)
+    ]
+    rows = list(pool.map(one_paired_replication, jobs, chunksize=10))
+    null, alt = rows[:reps], rows[reps:]
+    print(
+        f"\n{DESIGNS['paired'].name} (56+28 days, true effect {PAIRED_EFFECT} for coverage and "
+        f"power); designs with an unbalanced characteristic: "
+        f"{100 * np.mean([r['unbalanced'] > 0 for r in null]):.1f}%"
+    )
+    print(
+        f"  {'design / analysis':<38} {'FPR':>7} {'(se)':>6} {'coverage':>9} {'(se)':>6} "
+        f"{'power':>7} {'mean CI width':>14}"
+    )
+    for arm in PAIRED_ARMS:
+        methods = sorted({r[f"{arm}_method"] for r in null})
+        for name in ("headline", "permutation"):
+            key = f"{arm}_{name}"
+            fpr, fpr_se = _rate(null, f"{key}_reject")
+            cov, cov_se = _rate(alt, f"{key}_cover")
+            power, _ = _rate(alt, f"{key}_reject")
+            width = np.nanmean([r[f"{key}_width"] for r in alt])
+            label = f"{arm} {name}" + (f" ({'/'.join(methods)})" if name == "headline" else "")
+            print(
+                f"  {label:<38} {100 * fpr:6.2f}% {100 * fpr_se:5.2f}% {100 * cov:8.2f}% "
+                f"{100 * cov_se:5.2f}% {100 * power:6.2f}% {width:14.3f}"
+            )
+    fpr, _ = _rate(null, "paired_headline_reject")
+    cov, _ = _rate(alt, "paired_headline_cover")
+    ok = 0.035 <= fpr <= 0.065 and 0.93 <= cov <= 0.97
+    print(f"  paired headline FPR in [3.5%, 6.5%] and coverage in [93%, 97%]: "
+          f"{'PASS' if ok else 'FAIL'}")  # fmt: skip
+    gain = np.array([r["paired_headline_reject"] for r in alt], float) - np.array(
+        [r["random_headline_reject"] for r in alt], float
+    )
+    print(
+        f"  power gain of the paired design over unpaired random controls (same chains): "
+        f"{100 * gain.mean():+.2f} points (se {100 * gain.std(ddof=1) / np.sqrt(reps):.2f})"
+    )
+    return int(not ok)
+
+
 def _rate(rows: list[dict], key: str) -> tuple[float, float]:
     values = np.array([r[key] for r in rows], dtype=float)
     p = float(np.nanmean(values))
@@ -115,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=2000, help="replications per design and case")
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument(
-        "--designs", nargs="+", default=["10v30", "4v30", "1v30"], choices=sorted(DESIGNS)
+        "--designs", nargs="+", default=["10v30", "4v30", "1v30", "paired"], choices=sorted(DESIGNS)
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--n-permutations", type=int, default=10_000)
@@ -130,12 +226,15 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"error-rate study: {args.reps} A/A and {args.reps} effect={TRUE_EFFECT} replications "
-        f"per design, seed {args.seed}, alpha 0.05, AR(1) rho 0.5"
+        f"per design (paired: effect={PAIRED_EFFECT}), seed {args.seed}, alpha 0.05"
     )
     failures = 0
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for d_index, key in enumerate(args.designs):
+            if key == "paired":
+                failures += report_paired(pool, args.reps, args.seed, args.n_permutations)
+                continue
             design = DESIGNS[key]
             seq_here = sequential and key == "10v30"
             jobs = [
