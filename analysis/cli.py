@@ -125,16 +125,24 @@ def _add_design_parser(commands: argparse._SubParsersAction) -> None:
     des.add_argument("--problem-metric", required=True, metavar="KEY", help="metric of HISTORY")
     des.add_argument("--problem", choices=("high", "low"), default="high", help="which end is bad")
     des.add_argument(
-        "--match", action="extend", nargs="+", default=[], metavar="ATTR",
+        "--match",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="ATTR",
         help="attribute(s) to match on (categorical: exactly; repeatable)",
-    )  # fmt: skip
+    )
     pool = des.add_mutually_exclusive_group()
     pool.add_argument("--pool-share", type=float, metavar="X", help="worst share of sites (0.5)")
     pool.add_argument("--threshold", type=float, metavar="T", help="sites at or past T")
     des.add_argument(
-        "--exclude", action="extend", nargs="+", default=[], metavar="SITE",
+        "--exclude",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="SITE",
         help="site(s) that may not take part",
-    )  # fmt: skip
+    )
     des.add_argument("--ratio", type=int, choices=(1, 2), default=1, help="controls per pilot")
     des.add_argument("--max-volume-share", type=float, metavar="X", help="cap on pilot volume")
     des.add_argument("--volume-column", metavar="COL", help="volume attribute (default volume)")

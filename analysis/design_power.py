@@ -460,9 +460,14 @@ def design_power(
         Placebo pilots and their seed.
     """
     ask = dict(
-        alpha=alpha, alternative=alternative, power=power, n_sims=n_sims, min_effect=min_effect,
-        pre_days=pre_days, post_days=post_days,
-    )  # fmt: skip
+        alpha=alpha,
+        alternative=alternative,
+        power=power,
+        n_sims=n_sims,
+        min_effect=min_effect,
+        pre_days=pre_days,
+        post_days=post_days,
+    )
     groups, n_p, n_c = _check(design, n_pilot, n_control, ask)
     days, metric = _history_days(history, metric)
     pre_used, post_used = _windows(days, pre_days, post_days)
@@ -474,16 +479,24 @@ def design_power(
     if isinstance(design, DesignResult):
         spare = len(design.pool) - n_p - n_c
     shape = dict(
-        history_days=days, pre_used=pre_used, post_used=post_used, n_groups=n_p,
-        n_control=n_c, ratio=(n_c // n_p) if groups else n_c / n_p, paired=groups is not None,
+        history_days=days,
+        pre_used=pre_used,
+        post_used=post_used,
+        n_groups=n_p,
+        n_control=n_c,
+        ratio=(n_c // n_p) if groups else n_c / n_p,
+        paired=groups is not None,
         spare=spare,
-    )  # fmt: skip
+    )
     head = _head(metric_name, groups is not None, n_p, n_c, ask, shape, seed)
     if isinstance(hist, str):
         return failed_result(
-            DesignPower, hist, advice=_advice(None, _NAN, shape, ask), power_at_min_effect=None,
+            DesignPower,
+            hist,
+            advice=_advice(None, _NAN, shape, ask),
+            power_at_min_effect=None,
             **head,
-        )  # fmt: skip
+        )
     notes: list[str] = []
     rule = None if groups is None else _pairing_rule(design, groups, registry, notes)
     return _simulate(hist, rule, n_p, n_c, ask, shape, head, seed, notes)
@@ -540,18 +553,31 @@ def _head(
 ) -> dict[str, Any]:
     """The fields of a :class:`DesignPower` that restate the question."""
     return dict(
-        metric=metric, paired=paired, n_pilot=n_p, n_control=n_c, pre_days=ask["pre_days"],
-        post_days=ask["post_days"], pre_days_used=shape["pre_used"],
-        post_days_used=shape["post_used"], history_days=shape["history_days"],
-        alpha=ask["alpha"], alternative=ask["alternative"], target_power=ask["power"],
-        min_effect=ask["min_effect"], n_sims=ask["n_sims"], seed=seed,
+        metric=metric,
+        paired=paired,
+        n_pilot=n_p,
+        n_control=n_c,
+        pre_days=ask["pre_days"],
+        post_days=ask["post_days"],
+        pre_days_used=shape["pre_used"],
+        post_days_used=shape["post_used"],
+        history_days=shape["history_days"],
+        alpha=ask["alpha"],
+        alternative=ask["alternative"],
+        target_power=ask["power"],
+        min_effect=ask["min_effect"],
+        n_sims=ask["n_sims"],
+        seed=seed,
         method=(
             "placebo pilots on the history: "
-            + ("pilot drawn inside each matched group, paired t(G-1)" if paired else
-               "random pilot and control sites, Welch t")
+            + (
+                "pilot drawn inside each matched group, paired t(G-1)"
+                if paired
+                else "random pilot and control sites, Welch t"
+            )
             + f"; {shape['pre_used']} + {shape['post_used']} day windows"
         ),
-    )  # fmt: skip
+    )
 
 
 _MAX_MATCHED_WINDOWS = 10
@@ -590,9 +616,13 @@ def _simulate(
     if ok.mean() < 0.5:
         reason = "too few sites of the design have data in the history's windows"
         return failed_result(
-            DesignPower, reason, advice=_advice(None, _NAN, shape, ask), warnings=tuple(notes),
-            power_at_min_effect=None, **head,
-        )  # fmt: skip
+            DesignPower,
+            reason,
+            advice=_advice(None, _NAN, shape, ask),
+            warnings=tuple(notes),
+            power_at_min_effect=None,
+            **head,
+        )
     q = t_critical(df[ok], ask["alpha"], ask["alternative"])
     curve = _Curve(est[ok], se[ok], np.asarray(q, dtype=float), ask["alternative"])
     mde = curve.mde(ask["power"])

@@ -319,9 +319,17 @@ def _check_inputs(frame: pd.DataFrame, **kw: Any) -> _Inputs:
     if volume is not None and not pd.api.types.is_numeric_dtype(frame[volume]):
         raise ValueError(f"volume column {volume!r} must be numeric")
     return _Inputs(
-        int(n), kw["problem"], match, share, threshold, exclude, kw["ratio"], cap, volume,
+        int(n),
+        kw["problem"],
+        match,
+        share,
+        threshold,
+        exclude,
+        kw["ratio"],
+        cap,
+        volume,
         int(kw["seed"]),
-    )  # fmt: skip
+    )
 
 
 def _registry(frame: pd.DataFrame, history: pd.DataFrame, metric: str, ask: _Inputs) -> _Registry:
@@ -956,10 +964,18 @@ def design(
     """
     frame = _site_frame(sites)
     ask = _check_inputs(
-        frame, n_pilots=n_pilots, problem=problem, match=match, pool_share=pool_share,
-        threshold=threshold, exclude=exclude, ratio=ratio, max_volume_share=max_volume_share,
-        volume_column=volume_column, seed=seed,
-    )  # fmt: skip
+        frame,
+        n_pilots=n_pilots,
+        problem=problem,
+        match=match,
+        pool_share=pool_share,
+        threshold=threshold,
+        exclude=exclude,
+        ratio=ratio,
+        max_volume_share=max_volume_share,
+        volume_column=volume_column,
+        seed=seed,
+    )
     reg = _registry(frame, history, problem_metric, ask)
     core = _core(reg, ask)
     runner = _Runner(reg, {ask: (core.balance, len(core.groups), core.capacity)})
@@ -1066,9 +1082,18 @@ def design_balance(
     """
     frame = _site_frame(sites)
     ask = _check_inputs(
-        frame, n_pilots=1, problem="high", match=match, pool_share=None, threshold=None,
-        exclude=(), ratio=1, max_volume_share=None, volume_column=None, seed=0,
-    )  # fmt: skip
+        frame,
+        n_pilots=1,
+        problem="high",
+        match=match,
+        pool_share=None,
+        threshold=None,
+        exclude=(),
+        ratio=1,
+        max_volume_share=None,
+        volume_column=None,
+        seed=0,
+    )
     pilots = [str(s).strip() for s in pilot_sites]
     controls = [str(s).strip() for s in control_sites]
     unknown = sorted(set(pilots + controls) - set(frame.index))

@@ -51,14 +51,25 @@ def seed_rollout_demo(
     analyst = db.session.scalar(select(User).where(User.role == Role.ANALYST).order_by(User.id))
     queue = db.session.scalar(select(Metric).where(Metric.key == "counter_queue_min"))
     if queue is None:
-        queue = Metric(key="counter_queue_min", name="Counter queue time", name_zh="柜台排队时间",
-                       unit="min", kind=MetricKind.CONTINUOUS,
-                       better_direction=Direction.DECREASE)  # fmt: skip
+        queue = Metric(
+            key="counter_queue_min",
+            name="Counter queue time",
+            name_zh="柜台排队时间",
+            unit="min",
+            kind=MetricKind.CONTINUOUS,
+            better_direction=Direction.DECREASE,
+        )
         db.session.add(queue)
     errors = db.session.scalar(select(Metric).where(Metric.key == "order_errors"))
     if errors is None:
-        errors = Metric(key="order_errors", name="Order errors", name_zh="点单错误", unit="",
-                        kind=MetricKind.COUNT, better_direction=Direction.DECREASE)  # fmt: skip
+        errors = Metric(
+            key="order_errors",
+            name="Order errors",
+            name_zh="点单错误",
+            unit="",
+            kind=MetricKind.COUNT,
+            better_direction=Direction.DECREASE,
+        )
         db.session.add(errors)
     pre_start, start, end = date(2026, 3, 2), date(2026, 3, 30), date(2026, 4, 26)
     pilot = Pilot(
@@ -95,14 +106,16 @@ def seed_rollout_demo(
     controls = [rest[i] for i in sorted(rng.permutation(len(rest))[:16])]
     for s in pilot_sites:
         pilot.assignments.append(
-            Assignment(site=s, arm=Arm.PILOT, method=AssignmentMethod.RANDOM_STRATIFIED,
-                       stratum=s.region)
-        )  # fmt: skip
+            Assignment(
+                site=s, arm=Arm.PILOT, method=AssignmentMethod.RANDOM_STRATIFIED, stratum=s.region
+            )
+        )
     for s in controls:
         pilot.assignments.append(
-            Assignment(site=s, arm=Arm.CONTROL, method=AssignmentMethod.RANDOM_STRATIFIED,
-                       stratum=s.region)
-        )  # fmt: skip
+            Assignment(
+                site=s, arm=Arm.CONTROL, method=AssignmentMethod.RANDOM_STRATIFIED, stratum=s.region
+            )
+        )
     db.session.add(pilot)
     db.session.flush()
 
@@ -123,10 +136,22 @@ def seed_rollout_demo(
                 go = site_go_live.get(s.id)
                 treated = go is not None and day >= go
                 value = level[s.id] + day_fx[i] + rng.normal(0, 0.7) - (2.1 if treated else 0.0)
-                out.append({"site_id": s.id, "metric_id": queue.id, "date": day,
-                            "value": round(float(max(value, 0.5)), 2)})  # fmt: skip
-                out.append({"site_id": s.id, "metric_id": errors.id, "date": day,
-                            "value": float(rng.poisson(error_rate[s.id]))})  # fmt: skip
+                out.append(
+                    {
+                        "site_id": s.id,
+                        "metric_id": queue.id,
+                        "date": day,
+                        "value": round(float(max(value, 0.5)), 2),
+                    }
+                )
+                out.append(
+                    {
+                        "site_id": s.id,
+                        "metric_id": errors.id,
+                        "date": day,
+                        "value": float(rng.poisson(error_rate[s.id])),
+                    }
+                )
         return out
 
     pilot_go = {sid: start for sid in pilot_ids}
@@ -135,11 +160,18 @@ def seed_rollout_demo(
     plan = generate_plan(
         pilot,
         by=lead,
-        settings=PlanSettings(start=date(2026, 6, 1), sites_per_week=4.0, wave_count=4,
-                              randomize=True, holdback_share=0.1, seed=7, min_days_live=14),
+        settings=PlanSettings(
+            start=date(2026, 6, 1),
+            sites_per_week=4.0,
+            wave_count=4,
+            randomize=True,
+            holdback_share=0.1,
+            seed=7,
+            min_days_live=14,
+        ),
         name="Digital queue tickets: national rollout",
         gate=GateSettings(min_days_live=14, signoff_role=Role.ANALYST.value),
-    )  # fmt: skip
+    )
     go_live = dict(pilot_go)
     for ws in plan.sites:
         if ws.go_live_date is not None:

@@ -250,7 +250,7 @@ def _make_pilot(rng, sites, metrics, users, start):
                         "params": {"tier": site.size_tier.value},
                         "text": f"size {site.size_tier.value}",
                     },
-                ],  # fmt: skip
+                ],
             )
         )
     for site in control_sites:

@@ -334,10 +334,12 @@ def revoke_link(link_id: int):
         svc.revoke_link(link, by=current_user, renew=True)
         db.session.commit()
         flash(
-            _("The old link and QR code no longer work; print the new sheet for %(site)s.",
-              site=link.site.name),
+            _(
+                "The old link and QR code no longer work; print the new sheet for %(site)s.",
+                site=link.site.name,
+            ),
             "warning",
-        )  # fmt: skip
+        )
     return redirect(url_for("feedback.manage", pilot_id=link.pilot_id))
 
 
@@ -392,9 +394,10 @@ def sheet(pilot_id: int, site_id: int):
         pdf = qr.html_to_pdf(html, base_url=request.url_root)
         name = f"feedback-sheet-{link.site.code}-{audience.value}.pdf"
         return Response(
-            pdf, mimetype="application/pdf",
+            pdf,
+            mimetype="application/pdf",
             headers={"Content-Disposition": f'inline; filename="{name}"'},
-        )  # fmt: skip
+        )
     return html
 
 
@@ -502,10 +505,13 @@ def edit_form(pilot_id: int, audience: str):
             db.session.commit()
             if new_version:
                 flash(
-                    _("Saved as version %(v)s; earlier answers keep version %(old)s.",
-                      v=target.version, old=target.version - 1),
+                    _(
+                        "Saved as version %(v)s; earlier answers keep version %(old)s.",
+                        v=target.version,
+                        old=target.version - 1,
+                    ),
                     "success",
-                )  # fmt: skip
+                )
             else:
                 flash(_("Questions saved."), "success")
             return redirect(url_for("feedback.manage", pilot_id=pilot.id))

@@ -52,6 +52,8 @@ def revoke(token_id: int):
     if form.validate_on_submit():
         revoke_token(token, by=current_user)
         db.session.commit()
-        flash(_("Token %(name)s revoked; calls with it are refused from now on.", name=token.name),
-              "success")  # fmt: skip
+        flash(
+            _("Token %(name)s revoked; calls with it are refused from now on.", name=token.name),
+            "success",
+        )
     return redirect(url_for("integrations.tokens"))

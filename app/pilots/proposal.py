@@ -136,8 +136,9 @@ def propose(pilot: Pilot, settings: ProposalSettings) -> tuple[SiteProposal, Con
     )
     if proposal.error or not proposal.site_ids:
         empty = balance_table(sites, [], [], [])
-        return proposal, ControlSelection((), (), settings.control_method, {}, empty, (),
-                                          error=proposal.error)  # fmt: skip
+        return proposal, ControlSelection(
+            (), (), settings.control_method, {}, empty, (), error=proposal.error
+        )
     match_hist = hist if (metric and not hist.empty) else None
     candidates = len(sites) - len(proposal.site_ids)
     n_control = settings.n_control or min(2 * len(proposal.site_ids), candidates)
@@ -304,21 +305,33 @@ def _power(pilot: Pilot, check: DesignCheck, n_pilot: int, n_control: int) -> No
                 "No history of %(metric)s before the start: power cannot be estimated. Import "
                 "daily data first.",
                 metric=metric.display_name(),
-            )  # fmt: skip
+            )
         )
         return
     pre_days = (pilot.start_date - pilot.pre_start).days
     post_days = (pilot.end_date - pilot.start_date).days + 1
     try:
         check.mde = minimum_detectable_effect(
-            hist, n_pilot, n_control, pre_days, post_days, alpha=pilot.alpha,
-            power=TARGET_POWER, metric=metric.key,
-        )  # fmt: skip
+            hist,
+            n_pilot,
+            n_control,
+            pre_days,
+            post_days,
+            alpha=pilot.alpha,
+            power=TARGET_POWER,
+            metric=metric.key,
+        )
         if pilot.min_effect:
             check.power = power_for(
-                hist, n_pilot, n_control, pre_days, post_days, effect=abs(pilot.min_effect),
-                alpha=pilot.alpha, metric=metric.key,
-            )  # fmt: skip
+                hist,
+                n_pilot,
+                n_control,
+                pre_days,
+                post_days,
+                effect=abs(pilot.min_effect),
+                alpha=pilot.alpha,
+                metric=metric.key,
+            )
     except ValueError as exc:
         check.notes.append(str(exc))
         return

@@ -119,10 +119,13 @@ def _metrics(pilot: Pilot):
             2,
             form,
             lambda: svc.set_metrics(
-                pilot, picked, alpha=form.alpha.data, min_effect=form.min_effect.data,
+                pilot,
+                picked,
+                alpha=form.alpha.data,
+                min_effect=form.min_effect.data,
                 by=current_user,
             ),
-        ):  # fmt: skip
+        ):
             flash(_("Saved."), "success")
             return redirect(_next_url(pilot, 2, form))
     if error:
@@ -157,8 +160,9 @@ def _metric_choices(metrics: list[Metric]) -> tuple[list[svc.MetricChoice], str 
             try:
                 numbers[name] = float(text)
             except ValueError:
-                return [], _("%(metric)s: '%(value)s' is not a number.", metric=metric.name,
-                             value=text)  # fmt: skip
+                return [], _(
+                    "%(metric)s: '%(value)s' is not a number.", metric=metric.name, value=text
+                )
             if not math.isfinite(numbers[name]) or numbers[name] < 0:
                 return [], _("%(metric)s: use a positive number.", metric=metric.name)
         picked.append(
@@ -252,8 +256,13 @@ def propose_sites(pilot_id: int):
         return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4))
     except Exception:  # an engine failure must not cost the user their page
         current_app.logger.exception("site proposal failed for pilot %s", pilot.id)
-        flash(_("The proposal could not be computed for these settings. Try others, or "
-                "choose the sites by hand."), "danger")  # fmt: skip
+        flash(
+            _(
+                "The proposal could not be computed for these settings. Try others, or "
+                "choose the sites by hand."
+            ),
+            "danger",
+        )
         return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4))
     if proposal.error or controls.error:
         flash(_("No proposal: %(reason)s", reason=proposal.error or controls.error), "danger")

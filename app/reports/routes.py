@@ -123,10 +123,12 @@ def detail(report_id: int):
             report,
             locale,
             lambda: render_template(
-                "reports/_body.html", report=report, printing=False,
+                "reports/_body.html",
+                report=report,
+                printing=False,
                 **report_context(report, locale),
             ),
-        )  # fmt: skip
+        )
     stale = report.is_finished and service.looks_stale(report)
     review_form = None
     refusal = None

@@ -589,9 +589,16 @@ def _weeks_by_power(
             return None
         try:
             res = power_fn(
-                history, n_p, n_c, pre_days, days,
-                effect=effect, alpha=alpha, power=None, metric=key,
-            )  # fmt: skip
+                history,
+                n_p,
+                n_c,
+                pre_days,
+                days,
+                effect=effect,
+                alpha=alpha,
+                power=None,
+                metric=key,
+            )
         except ValueError:  # the engine's refusal: a design it cannot simulate
             return None
         if res.error:

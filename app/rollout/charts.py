@@ -49,14 +49,22 @@ def timeline_svg(plan: RolloutPlan, today: date | None = None) -> str:
             gate_width = mdates.date2num(wave.end_date + timedelta(days=1)) - gate_left
             if gate_width > 0:
                 top.barh(
-                    y, gate_width, left=gate_left, height=0.55, color="white",
-                    edgecolor=colour, hatch="///", linewidth=0.8,
-                )  # fmt: skip
+                    y,
+                    gate_width,
+                    left=gate_left,
+                    height=0.55,
+                    color="white",
+                    edgecolor=colour,
+                    hatch="///",
+                    linewidth=0.8,
+                )
             top.plot(
                 [mdates.date2num(ws.go_live_date) for ws in s["sites"] if ws.go_live_date],
                 [y] * sum(1 for ws in s["sites"] if ws.go_live_date),
-                "o", color="black", markersize=3,
-            )  # fmt: skip
+                "o",
+                color="black",
+                markersize=3,
+            )
             top.plot([mdates.date2num(wave.end_date)], [y], marker="D", color=colour, markersize=6)
             labels.append(_("Wave %(n)s (%(count)s)", n=wave.number, count=len(s["sites"])))
         top.set_yticks(range(len(waves)))

@@ -115,16 +115,36 @@ def to_xlsx(plan: RolloutPlan) -> bytes:
                 cells[0].number_format = "yyyy-mm-dd"
     waves = book.create_sheet(_("Waves")[:31])
     waves.append(
-        [_("Wave"), _("Start"), _("Gate due"), _("Status"), _("Sites"), _("Capacity load"),
-         _("Go-live weeks"), _("Predicted effect"), _("Interval low"), _("Interval high")]
-    )  # fmt: skip
+        [
+            _("Wave"),
+            _("Start"),
+            _("Gate due"),
+            _("Status"),
+            _("Sites"),
+            _("Capacity load"),
+            _("Go-live weeks"),
+            _("Predicted effect"),
+            _("Interval low"),
+            _("Interval high"),
+        ]
+    )
     for wave in plan.waves:
         s = wave_summary(plan, wave)
         p = s["prediction"] or {}
         waves.append(
-            [wave.number, wave.start_date, wave.end_date, wave.status.value, len(s["sites"]),
-             s["load"], s["weeks"], p.get("effect"), p.get("low"), p.get("high")]
-        )  # fmt: skip
+            [
+                wave.number,
+                wave.start_date,
+                wave.end_date,
+                wave.status.value,
+                len(s["sites"]),
+                s["load"],
+                s["weeks"],
+                p.get("effect"),
+                p.get("low"),
+                p.get("high"),
+            ]
+        )
     capacity = book.create_sheet(_("Capacity")[:31])
     capacity.append([_("Week of"), _("Load"), _("Capacity"), _("Sites")])
     for row in capacity_use(plan):
@@ -171,9 +191,12 @@ def to_ics(plan: RolloutPlan, host: str = "rollwise") -> bytes:
         gate.add("dtend", wave.end_date + timedelta(days=1))
         gate.add(
             "description",
-            _("Go/no-go decision for wave %(n)s (%(count)s sites).", n=wave.number,
-              count=len(s["sites"])),
-        )  # fmt: skip
+            _(
+                "Go/no-go decision for wave %(n)s (%(count)s sites).",
+                n=wave.number,
+                count=len(s["sites"]),
+            ),
+        )
         cal.add_component(gate)
         for ws in s["sites"]:
             if ws.go_live_date is None:
@@ -183,9 +206,12 @@ def to_ics(plan: RolloutPlan, host: str = "rollwise") -> bytes:
             event.add("dtstamp", stamp)
             event.add(
                 "summary",
-                _("%(site)s goes live (wave %(n)s)", site=f"{ws.site.code} {ws.site.name}",
-                  n=wave.number),
-            )  # fmt: skip
+                _(
+                    "%(site)s goes live (wave %(n)s)",
+                    site=f"{ws.site.code} {ws.site.name}",
+                    n=wave.number,
+                ),
+            )
             event.add("dtstart", ws.go_live_date)
             event.add("dtend", ws.go_live_date + timedelta(days=1))
             cal.add_component(event)

@@ -15,10 +15,22 @@ def setup(world) -> None:
     from app.rollout.plans import generate_plan
 
     start = date(2026, 10, 1)
-    mentor = Site(code="RW-MENTOR", name="Mentor site", region="East", management_score=80,
-                  digital_readiness=70, staff_count=20)  # fmt: skip
-    extra = Site(code="RW-EXTRA", name="Extra site", region="East", management_score=30,
-                 digital_readiness=20, staff_count=20)  # fmt: skip
+    mentor = Site(
+        code="RW-MENTOR",
+        name="Mentor site",
+        region="East",
+        management_score=80,
+        digital_readiness=70,
+        staff_count=20,
+    )
+    extra = Site(
+        code="RW-EXTRA",
+        name="Extra site",
+        region="East",
+        management_score=30,
+        digital_readiness=20,
+        staff_count=20,
+    )
     db.session.add_all([mentor, extra])
     pilot = Pilot(
         name="Rollout access pilot",

@@ -26,11 +26,27 @@ HALF_A_CENT = 0.005
 
 def _run(folder, *extra: str) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-m", "analysis", "compare",
-         str(folder / "card_krueger_1994_long.csv"), str(folder / "card_krueger_1994_sites.csv"),
-         "--start", "1992-04-01", "--metric", "fte", "--format", "json", *extra],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "analysis",
+            "compare",
+            str(folder / "card_krueger_1994_long.csv"),
+            str(folder / "card_krueger_1994_sites.csv"),
+            "--start",
+            "1992-04-01",
+            "--metric",
+            "fte",
+            "--format",
+            "json",
+            *extra,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)["metrics"]["fte"]
 
@@ -64,8 +80,9 @@ def test_arm_changes_match_table_3(card_krueger_dir):
     assert_allclose(welch.effect, 2.75, rtol=0, atol=HALF_A_CENT)
     assert_allclose(welch.se, 1.34, rtol=0, atol=HALF_A_CENT)
     assert (welch.n_pilot, welch.n_control) == (
-        report.metrics["fte"].n_pilot_sites, report.metrics["fte"].n_control_sites,
-    )  # fmt: skip
+        report.metrics["fte"].n_pilot_sites,
+        report.metrics["fte"].n_control_sites,
+    )
 
 
 def test_balanced_sample_changes_per_state_match_table_3(card_krueger_dir):

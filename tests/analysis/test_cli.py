@@ -26,15 +26,35 @@ def csv_files(tmp_path, simulate):
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "analysis", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_json_output_through_a_subprocess(csv_files):
     obs, sites, start = csv_files
-    proc = run_cli("compare", str(obs), str(sites), "--start", start, "--primary", "sales",
-                   "--guardrail", "wait", "--direction", "wait=decrease", "--margin", "wait=3",
-                   "--format", "json", "--seed", "4")  # fmt: skip
+    proc = run_cli(
+        "compare",
+        str(obs),
+        str(sites),
+        "--start",
+        start,
+        "--primary",
+        "sales",
+        "--guardrail",
+        "wait",
+        "--direction",
+        "wait=decrease",
+        "--margin",
+        "wait=3",
+        "--format",
+        "json",
+        "--seed",
+        "4",
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert list(data["metrics"]) == ["sales", "wait"]
@@ -53,8 +73,9 @@ def test_text_output(csv_files, capsys):
 
 def test_method_option_sets_the_headline(csv_files, capsys):
     obs, sites, start = csv_files
-    code = main(["compare", str(obs), str(sites), "--start", start, "--method", "welch",
-                 "--format", "json"])  # fmt: skip
+    code = main(
+        ["compare", str(obs), str(sites), "--start", start, "--method", "welch", "--format", "json"]
+    )
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["metrics"]["sales"]["method"].startswith("welch")
@@ -97,9 +118,24 @@ def design_files(tmp_path):
 
 def test_design_json_keys_through_a_subprocess(design_files):
     sites, history = design_files
-    proc = run_cli("design", str(sites), str(history), "--pilots", "6", "--problem-metric",
-                   "wait_minutes", "--match", "region", "digital_readiness", "--seed", "3",
-                   "--max-volume-share", "0.2", "--format", "json")  # fmt: skip
+    proc = run_cli(
+        "design",
+        str(sites),
+        str(history),
+        "--pilots",
+        "6",
+        "--problem-metric",
+        "wait_minutes",
+        "--match",
+        "region",
+        "digital_readiness",
+        "--seed",
+        "3",
+        "--max-volume-share",
+        "0.2",
+        "--format",
+        "json",
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     for key in ("pilot_sites", "control_sites", "pairs", "seed", "balance", "warnings"):
@@ -112,12 +148,42 @@ def test_design_json_keys_through_a_subprocess(design_files):
 
 def test_design_text_and_same_result_as_python(design_files, capsys):
     sites, history = design_files
-    assert main(["design", str(sites), str(history), "--pilots", "5", "--problem-metric",
-                 "wait_minutes", "--ratio", "2", "--pool-share", "0.6"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "design",
+                str(sites),
+                str(history),
+                "--pilots",
+                "5",
+                "--problem-metric",
+                "wait_minutes",
+                "--ratio",
+                "2",
+                "--pool-share",
+                "0.6",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Pilot design for wait_minutes" in out and "triplets" in out
-    assert main(["design", str(sites), str(history), "--pilots", "5", "--problem-metric",
-                 "wait_minutes", "--format", "json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "design",
+                str(sites),
+                str(history),
+                "--pilots",
+                "5",
+                "--problem-metric",
+                "wait_minutes",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     frame, hist = pd.read_csv(sites, dtype={"site_id": str}), pd.read_csv(history)
     ref = design(frame, hist, n_pilots=5, problem_metric="wait_minutes")
@@ -126,11 +192,26 @@ def test_design_text_and_same_result_as_python(design_files, capsys):
 
 def test_design_mistakes_exit_2(design_files, capsys):
     sites, history = design_files
-    assert main(["design", str(sites), str(history), "--pilots", "4",
-                 "--problem-metric", "nope"]) == 2  # fmt: skip
+    assert (
+        main(["design", str(sites), str(history), "--pilots", "4", "--problem-metric", "nope"]) == 2
+    )
     assert capsys.readouterr().err.startswith("error: unknown metric 'nope'")
-    assert main(["design", str(sites), str(history), "--pilots", "4", "--problem-metric",
-                 "wait_minutes", "--match", "colour"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "design",
+                str(sites),
+                str(history),
+                "--pilots",
+                "4",
+                "--problem-metric",
+                "wait_minutes",
+                "--match",
+                "colour",
+            ]
+        )
+        == 2
+    )
     assert "error: sites has no column(s) ['colour']" in capsys.readouterr().err
 
 
@@ -138,13 +219,23 @@ def test_compare_reads_a_pair_column(tmp_path, design_files, capsys):
     sites_csv, history_csv = design_files
     sites, history = simulate_registry(80, region_skew=0.8, seed=6, days=70)
     start = history["date"].min() + pd.Timedelta(days=56)
-    plan = design(sites, history[history["date"] < start], n_pilots=6,
-                  problem_metric="wait_minutes")  # fmt: skip
+    plan = design(
+        sites, history[history["date"] < start], n_pilots=6, problem_metric="wait_minutes"
+    )
     obs, arms = tmp_path / "obs.csv", tmp_path / "arms.csv"
     history[history["site_id"].isin(plan.sites_frame()["site_id"])].to_csv(obs, index=False)
     plan.sites_frame().to_csv(arms, index=False)
-    args = ["compare", str(obs), str(arms), "--start", start.date().isoformat(),
-            "--metric", "wait_minutes", "--format", "json"]  # fmt: skip
+    args = [
+        "compare",
+        str(obs),
+        str(arms),
+        "--start",
+        start.date().isoformat(),
+        "--metric",
+        "wait_minutes",
+        "--format",
+        "json",
+    ]
     assert main(args) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["parameters"]["pairs"] == 6

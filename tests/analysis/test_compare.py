@@ -82,8 +82,11 @@ def test_default_design_uses_ancova_and_reports_every_method(pilot):
     assert set(result.methods) == {"did", "ancova", "welch", "permutation", "rank"}
     ancova = result.methods["ancova"]
     assert (result.effect, result.se, result.ci_low, result.p_value) == (
-        ancova.effect, ancova.se, ancova.ci_low, ancova.p_value,
-    )  # fmt: skip
+        ancova.effect,
+        ancova.se,
+        ancova.ci_low,
+        ancova.p_value,
+    )
     assert (result.n_pilot_sites, result.n_control_sites) == (10, 30)
     assert result.verdict == "better"  # true effect 3 with SE about 0.8 (seeded)
     assert result.relative_ci_low < result.relative_effect < result.relative_ci_high
@@ -137,12 +140,21 @@ def test_explicit_method_sets_the_headline(pilot):
 
 def test_roles_order_and_multiplicity(simulate):
     sim = simulate(10, 30, 14, 14, effect={"a": 2.0}, metrics=["a", "b", "c", "d"])
-    report = compare(sim.observations, sim.sites, sim.start, primary="c", guardrails=["a"],
-                     metrics=["b", "d", "a", "c"])  # fmt: skip
+    report = compare(
+        sim.observations,
+        sim.sites,
+        sim.start,
+        primary="c",
+        guardrails=["a"],
+        metrics=["b", "d", "a", "c"],
+    )
     assert list(report.metrics) == ["c", "a", "b", "d"]
     assert [m.role for m in report.metrics.values()] == [
-        "primary", "guardrail", "secondary", "secondary",
-    ]  # fmt: skip
+        "primary",
+        "guardrail",
+        "secondary",
+        "secondary",
+    ]
     raw = {k: m.p_value for k, m in report.metrics.items()}
     # Holm over {c, a}, BH over {b, d} (analysis.multiple, checked by hand in test_multiple)
     expected = adjust_family(raw, "c", ["a"])
@@ -158,8 +170,14 @@ def test_direction_decrease_turns_a_rise_into_worse(simulate):
 
 def test_guardrail_margin_gives_equivalent(simulate):
     sim = simulate(10, 30, 28, 28, effect={"sales": 3.0}, metrics=["sales", "wait"], noise_sd=2)
-    report = compare(sim.observations, sim.sites, sim.start, primary="sales",
-                     guardrails=["wait"], margins={"wait": 5.0})  # fmt: skip
+    report = compare(
+        sim.observations,
+        sim.sites,
+        sim.start,
+        primary="sales",
+        guardrails=["wait"],
+        margins={"wait": 5.0},
+    )
     assert report.metrics["wait"].verdict == "equivalent"
     assert report.metrics["wait"].margin == 5.0
 
@@ -171,8 +189,7 @@ def test_min_effect_scalar_applies_to_primary(pilot):
 
 
 def test_constant_metric_is_an_error_not_a_nan_verdict(pilot):
-    obs = pd.concat([pilot.observations,
-                     pilot.observations.assign(metric="flat", value=7.0)])  # fmt: skip
+    obs = pd.concat([pilot.observations, pilot.observations.assign(metric="flat", value=7.0)])
     report = compare(obs, pilot.sites, pilot.start)
     flat = report.metrics["flat"]
     assert flat.error and "constant" in flat.error
@@ -189,8 +206,9 @@ def test_metric_without_post_data_is_an_error(pilot):
 
 def test_metric_without_pre_data_compares_post_means(pilot):
     post = pilot.observations[pilot.observations["date"] >= pilot.start].assign(metric="csat")
-    report = compare(pd.concat([pilot.observations, post]), pilot.sites, pilot.start,
-                     primary="csat")  # fmt: skip
+    report = compare(
+        pd.concat([pilot.observations, post]), pilot.sites, pilot.start, primary="csat"
+    )
     csat = report.metrics["csat"]
     assert csat.error is None and csat.method.startswith("permutation")
     assert csat.methods["did"].error and csat.methods["ancova"].error

@@ -102,13 +102,21 @@ def test_paired_permutation_is_exact_up_to_16_pairs_then_monte_carlo():
         z = np.repeat([True, False], n_pairs)
         g = np.tile(np.arange(n_pairs), 2)
         obs = pd.DataFrame(
-            [(f"S{i}", day, "m", v * (day >= 5) + (i % 3)) for i, v in enumerate(values)
-             for day in range(10)],
+            [
+                (f"S{i}", day, "m", v * (day >= 5) + (i % 3))
+                for i, v in enumerate(values)
+                for day in range(10)
+            ],
             columns=["site_id", "date", "metric", "value"],
-        )  # fmt: skip
+        )
         obs["date"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(obs["date"], unit="D")
-        sites = pd.DataFrame({"site_id": [f"S{i}" for i in range(2 * n_pairs)],
-                              "arm": np.where(z, "pilot", "control"), "pair": g})  # fmt: skip
+        sites = pd.DataFrame(
+            {
+                "site_id": [f"S{i}" for i in range(2 * n_pairs)],
+                "arm": np.where(z, "pilot", "control"),
+                "pair": g,
+            }
+        )
         res = compare(obs, sites, "2024-01-06", pairs="pair", n_permutations=2000)
         perm = res.metrics["m"].methods["permutation"]
         assert perm.exact is exact
@@ -147,9 +155,13 @@ def test_compare_follows_a_designed_pilot():
     sites, history = simulate_registry(120, seed=3, days=84)
     start = history["date"].min() + pd.Timedelta(days=56)
     plan = design(
-        sites, history[history["date"] < start], n_pilots=10, problem_metric=PROBLEM_METRIC,
-        match=("region",), seed=5,
-    )  # fmt: skip
+        sites,
+        history[history["date"] < start],
+        n_pilots=10,
+        problem_metric=PROBLEM_METRIC,
+        match=("region",),
+        seed=5,
+    )
     frame = plan.sites_frame()
     obs = history[history["site_id"].isin(frame["site_id"])]
     obs = obs[obs["metric"] == PROBLEM_METRIC]
@@ -198,8 +210,9 @@ def test_forced_invalid_method_never_makes_the_verdict():
         for d in dates:
             rows.append((f"S{i}", d, "m", level + rng.normal() + shift * (d >= start)))
     obs = pd.DataFrame(rows, columns=["site_id", "date", "metric", "value"])
-    sites = pd.DataFrame({"site_id": [f"S{i}" for i in range(11)],
-                          "arm": ["pilot"] + ["control"] * 10})  # fmt: skip
+    sites = pd.DataFrame(
+        {"site_id": [f"S{i}" for i in range(11)], "arm": ["pilot"] + ["control"] * 10}
+    )
     res = compare(obs, sites, start, method="did").metrics["m"]
     assert res.methods["did"].p_value < 0.05  # the forced method's numbers are still there
     assert res.method.startswith("permutation")

@@ -77,9 +77,14 @@ def test_groups_never_cross_a_region_even_when_closer_across():
     sites, history = simulate_registry(120, region_skew=1.0, seed=5)
     for ratio in (1, 2):
         result = design(
-            sites, history, n_pilots=8, problem_metric=PROBLEM_METRIC, match=("region",),
-            ratio=ratio, seed=2,
-        )  # fmt: skip
+            sites,
+            history,
+            n_pilots=8,
+            problem_metric=PROBLEM_METRIC,
+            match=("region",),
+            ratio=ratio,
+            seed=2,
+        )
         region = sites.set_index("site_id")["region"]
         assert len(result.pairs) == 8
         assert all(len(g) == 1 + ratio for g in result.pairs)
@@ -93,9 +98,13 @@ def test_groups_never_cross_a_region_even_when_closer_across():
         [sites, sites[sites["site_id"] == "S001"].assign(site_id="TWIN", region=other)]
     )
     result = design(
-        sites2, pd.concat([history, twin]), n_pilots=30, problem_metric=PROBLEM_METRIC,
-        match=("region",), pool_share=1.0,
-    )  # fmt: skip
+        sites2,
+        pd.concat([history, twin]),
+        n_pilots=30,
+        problem_metric=PROBLEM_METRIC,
+        match=("region",),
+        pool_share=1.0,
+    )
     assert not any({"S001", "TWIN"} <= set(g) for g in result.pairs)
 
 
@@ -208,9 +217,13 @@ def test_pool_rules_and_exclusions():
     assert list(low.pool) == worst[::-1][:30]
     cut = float(level.quantile(0.8))
     res = design(
-        sites, history, n_pilots=2, problem_metric=PROBLEM_METRIC, threshold=cut,
+        sites,
+        history,
+        n_pilots=2,
+        problem_metric=PROBLEM_METRIC,
+        threshold=cut,
         exclude=[worst[0]],
-    )  # fmt: skip
+    )
     assert set(res.pool) == set(level.index[level >= cut]) - {worst[0]}
     assert res.pool_rule == {"threshold": cut, "exclude": [worst[0]]}
 

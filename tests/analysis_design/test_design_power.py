@@ -95,9 +95,14 @@ def test_paired_groups_are_formed_out_of_sample_by_the_design_rule(registry, pla
     sites, history = registry
     long_sites, long_history = simulate_registry(120, seed=3, days=112)
     res = design_power(
-        long_history, plan, metric=PROBLEM_METRIC, registry=long_sites, pre_days=28,
-        post_days=28, n_sims=2000,
-    )  # fmt: skip
+        long_history,
+        plan,
+        metric=PROBLEM_METRIC,
+        registry=long_sites,
+        pre_days=28,
+        post_days=28,
+        n_sims=2000,
+    )
     assert res.paired and res.n_windows == 112 - 56 + 1
     assert res.error is None and np.isfinite(res.mde)
     assert 0.0 <= res.placebo_rejection <= 0.1

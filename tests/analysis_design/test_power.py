@@ -87,8 +87,17 @@ def test_simulation_solves_for_effect_and_n_pilot(history):
     sim = power(history, 10, 30, 28, 28, power=0.8, method="simulation", n_sims=2000)
     assert_allclose(sim.effect, analytic.effect, rtol=0.1)
     n_a = power(history, None, 30, 28, 28, effect=analytic.effect, power=0.8)
-    n_s = power(history, None, 30, 28, 28, effect=analytic.effect, power=0.8,
-                method="simulation", n_sims=2000)  # fmt: skip
+    n_s = power(
+        history,
+        None,
+        30,
+        28,
+        28,
+        effect=analytic.effect,
+        power=0.8,
+        method="simulation",
+        n_sims=2000,
+    )
     assert abs(n_s.n_pilot - n_a.n_pilot) <= 2
     again = power(history, 10, 30, 28, 28, power=0.8, method="simulation", n_sims=2000)
     assert again == sim  # seeded
@@ -96,8 +105,9 @@ def test_simulation_solves_for_effect_and_n_pilot(history):
 
 def test_welch_placebo_test_is_close_to_pooled(history):
     pooled = power(history, 10, 30, 28, 28, effect=2.0, method="simulation", n_sims=3000)
-    welch = power(history, 10, 30, 28, 28, effect=2.0, method="simulation", n_sims=3000,
-                  sim_test="welch")  # fmt: skip
+    welch = power(
+        history, 10, 30, 28, 28, effect=2.0, method="simulation", n_sims=3000, sim_test="welch"
+    )
     assert welch.power <= pooled.power + 3 * pooled.mc_se
     assert abs(welch.power - pooled.power) < 0.1
 

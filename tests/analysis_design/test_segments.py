@@ -36,8 +36,9 @@ def test_numeric_interaction_matches_pyfixest():
     res = segment_effects(obs, sites, start, "sales", "size", n_boot=199)
     data = _reference_frame(obs, sites, start)
     data["x"] = data["size"]
-    ref = pf.feols("value ~ treated + treated:x | site_id + date", data=data,
-                   vcov={"CRV1": "site_id"})  # fmt: skip
+    ref = pf.feols(
+        "value ~ treated + treated:x | site_id + date", data=data, vcov={"CRV1": "site_id"}
+    )
     # pyfixest: feols("value ~ treated + treated:x | site + day", vcov={"CRV1": "site"})
     assert_allclose(res.interaction_coef, ref.coef().to_numpy(), rtol=1e-6)
     assert_allclose(np.array(res.interaction_vcov), np.asarray(ref._vcov), rtol=1e-6)
@@ -58,8 +59,11 @@ def test_categorical_interaction_and_segments_match_pyfixest():
         if lv != ref_level:
             data[f"t_{lv}"] = data["treated"] * (data["region"] == lv)
             terms.append(f"t_{lv}")
-    ref = pf.feols(f"value ~ treated + {' + '.join(terms)} | site_id + date", data=data,
-                   vcov={"CRV1": "site_id"})  # fmt: skip
+    ref = pf.feols(
+        f"value ~ treated + {' + '.join(terms)} | site_id + date",
+        data=data,
+        vcov={"CRV1": "site_id"},
+    )
     # pyfixest: feols("value ~ treated + treated:region_j ... | site + day", CRV1 by site)
     assert_allclose(res.interaction_coef, ref.coef().to_numpy(), rtol=1e-6)
     b = ref.coef().to_numpy()[1:]
@@ -69,8 +73,9 @@ def test_categorical_interaction_and_segments_match_pyfixest():
         sub = data[data["region"] == seg.segment]
         one = pf.feols("value ~ treated | site_id + date", data=sub, vcov={"CRV1": "site_id"})
         # pyfixest on the segment's sites alone
-        assert_allclose([seg.effect, seg.se], [one.coef()["treated"], one.se()["treated"]],
-                        rtol=1e-6)  # fmt: skip
+        assert_allclose(
+            [seg.effect, seg.se], [one.coef()["treated"], one.se()["treated"]], rtol=1e-6
+        )
 
 
 def test_heterogeneity_test_error_rate_and_power():
@@ -95,8 +100,9 @@ def test_prediction_follows_the_interaction_model_and_flags_extrapolation():
     obs, sites, start = _heterogeneous(8, slope=0.15)
     res = segment_effects(obs, sites, start, "sales", "size", n_boot=0)
     lo, hi = res.pilot_range
-    candidates = pd.DataFrame({"site_id": ["in", "above", "below"], "size": [(lo + hi) / 2,
-                               hi + 10, lo - 10]})  # fmt: skip
+    candidates = pd.DataFrame(
+        {"site_id": ["in", "above", "below"], "size": [(lo + hi) / 2, hi + 10, lo - 10]}
+    )
     pred = predict_effect(res, candidates)
     b = np.array(res.interaction_coef)
     v = np.array(res.interaction_vcov)

@@ -41,8 +41,9 @@ def test_balance_table_matches_the_smd_formula(world):
 
 def test_proposal_covers_strata_in_proportion_with_reasons(world):
     sites, history = world
-    prop = propose_pilot_sites(sites, history, n=10, problem_metric="wait",
-                               max_volume_share=0.5, volume_col="orders")  # fmt: skip
+    prop = propose_pilot_sites(
+        sites, history, n=10, problem_metric="wait", max_volume_share=0.5, volume_col="orders"
+    )
     assert prop.error is None and len(prop.site_ids) == 10
     # largest remainder over 32/24/16/8 sites: 4, 3, 2, 1
     alloc = {row["stratum"]: row["allocated"] for row in prop.strata}
@@ -63,8 +64,9 @@ def test_proposal_covers_strata_in_proportion_with_reasons(world):
 
 def test_volume_cap_limits_the_risk(world):
     sites, history = world
-    prop = propose_pilot_sites(sites, history, n=10, problem_metric="wait",
-                               max_volume_share=0.08, volume_col="orders")  # fmt: skip
+    prop = propose_pilot_sites(
+        sites, history, n=10, problem_metric="wait", max_volume_share=0.08, volume_col="orders"
+    )
     share = sites.set_index("site_id").loc[list(prop.site_ids), "orders"].sum()
     assert share / sites["orders"].sum() <= 0.08 + 1e-12
     assert_allclose(prop.volume_share, share / sites["orders"].sum(), rtol=1e-12)
@@ -116,18 +118,38 @@ def test_balance_covariates_match_level_and_trend_reference(world):
     sites, history = world
     pilots = sites["site_id"][::8].tolist()
     sel = select_controls(sites, pilots, history, n=10)
-    ref = balance_table(sites.assign(**_level_trend(history, sites)), pilots,
-                        list(sel.control_ids), ["wait level", "wait trend"])  # fmt: skip
+    ref = balance_table(
+        sites.assign(**_level_trend(history, sites)),
+        pilots,
+        list(sel.control_ids),
+        ["wait level", "wait trend"],
+    )
     assert_allclose([r.smd for r in sel.balance.rows], [r.smd for r in ref.rows], rtol=1e-9)
 
 
 def test_rerandomization_keeps_the_best_draw(world):
     sites, history = world
     pilots = sites["site_id"][::9].tolist()
-    one = select_controls(sites, pilots, history, method="stratified_random", n=18,
-                          match_on=["region", "size"], rerandomize=1, seed=5)  # fmt: skip
-    best = select_controls(sites, pilots, history, method="stratified_random", n=18,
-                           match_on=["region", "size"], rerandomize=500, seed=5)  # fmt: skip
+    one = select_controls(
+        sites,
+        pilots,
+        history,
+        method="stratified_random",
+        n=18,
+        match_on=["region", "size"],
+        rerandomize=1,
+        seed=5,
+    )
+    best = select_controls(
+        sites,
+        pilots,
+        history,
+        method="stratified_random",
+        n=18,
+        match_on=["region", "size"],
+        rerandomize=500,
+        seed=5,
+    )
     # the first of the 500 draws is the single draw, so the best cannot be worse
     assert best.balance.max_abs_smd <= one.balance.max_abs_smd
     assert best.n_draws == 500

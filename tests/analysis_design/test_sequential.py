@@ -212,22 +212,27 @@ def test_a_real_effect_is_detected_early():
 
 def test_decrease_direction_and_futility():
     obs, sites, start, end = pilot_frames(5, effect=-6.0)
-    down = monitor(obs, sites, start, "sales", planned_end=end,
-                   direction="decrease")  # fmt: skip
+    down = monitor(obs, sites, start, "sales", planned_end=end, direction="decrease")
     up = monitor(obs, sites, start, "sales", planned_end=end)
     assert down.first_crossing is not None and down.looks[-1].boundary < 0
     assert up.first_crossing is None
     # An increase is wanted, the data show a decrease: stop for futility.
-    futile = monitor(obs, sites, start, "sales", planned_end=end,
-                     min_effect=2.0)  # fmt: skip
+    futile = monitor(obs, sites, start, "sales", planned_end=end, min_effect=2.0)
     assert futile.status == "unlikely_to_reach_min_effect"
     assert futile.conditional_power is not None and futile.conditional_power < 0.1
 
 
 def test_early_look_with_plausible_effect_keeps_running():
     obs, sites, start, end = pilot_frames(9, effect=2.0)
-    res = monitor(obs, sites, start, "sales", planned_end=end,
-                  as_of=start + pd.Timedelta(days=4), min_effect=2.0)  # fmt: skip
+    res = monitor(
+        obs,
+        sites,
+        start,
+        "sales",
+        planned_end=end,
+        as_of=start + pd.Timedelta(days=4),
+        min_effect=2.0,
+    )
     assert len(res.looks) == 5
     assert res.status == "keep_running"
     assert 0.1 <= res.conditional_power <= 1.0
@@ -238,8 +243,7 @@ def test_defaults_and_degenerate_inputs():
     obs, sites, start, end = pilot_frames(2, 5, 10, 14, 14)
     res = monitor(obs, sites, start, "sales")
     assert any("no planned_end" in w for w in res.warnings)
-    early = monitor(obs, sites, start, "sales",
-                    as_of=start - pd.Timedelta(days=1))  # fmt: skip
+    early = monitor(obs, sites, start, "sales", as_of=start - pd.Timedelta(days=1))
     assert early.error == "no post-period observations yet"
     assert early.status == "keep_running" and early.looks == ()
     flat = obs.assign(value=1.0)

@@ -25,8 +25,14 @@ def test_point_estimates_equal_pyfixest_did2s():
     data = panel.copy()
     data["treat"] = data["adoption_date"].notna() & (data["date"] >= data["adoption_date"])
     data["day"] = (data["date"] - data["date"].min()).dt.days
-    overall = pf.did2s(data, yname="value", first_stage="~ 0 | site_id + day",
-                       second_stage="~ treat", treatment="treat", cluster="site_id")  # fmt: skip
+    overall = pf.did2s(
+        data,
+        yname="value",
+        first_stage="~ 0 | site_id + day",
+        second_stage="~ treat",
+        treatment="treat",
+        cluster="site_id",
+    )
     # pyfixest: did2s(first_stage="~ 0 | site + day", second_stage="~ treat") -- Gardner's
     # two-stage DiD with a pooled second stage is the BJS imputation estimator
     assert_allclose(res.effect, overall.coef()["treat"], rtol=1e-6)
@@ -34,9 +40,14 @@ def test_point_estimates_equal_pyfixest_did2s():
     for k, wave in enumerate(sorted(data["adoption_date"].dropna().unique())):
         data[f"w{k}"] = (data["treat"] & (data["adoption_date"] == wave)).astype(float)
         waves.append(f"w{k}")
-    per_wave = pf.did2s(data, yname="value", first_stage="~ 0 | site_id + day",
-                        second_stage="~ " + " + ".join(waves), treatment="treat",
-                        cluster="site_id")  # fmt: skip
+    per_wave = pf.did2s(
+        data,
+        yname="value",
+        first_stage="~ 0 | site_id + day",
+        second_stage="~ " + " + ".join(waves),
+        treatment="treat",
+        cluster="site_id",
+    )
     # pyfixest did2s with one treated-wave dummy per cohort in the second stage
     assert_allclose([c.effect for c in res.cohorts], per_wave.coef().to_numpy(), rtol=1e-6)
 
@@ -102,9 +113,14 @@ def test_rescaled_bootstrap_variance_of_a_wave_mean_is_unbiased():
     # sites' effects, and the rescaled (n - 1 draws) bootstrap variance must approach s^2 / n;
     # plain n-draw resampling would give (n - 1) / n of it (2/3 for a wave of 3 sites).
     panel = staggered_panel(
-        8, n_never=6, wave_sizes=(3, 12), waves=(20, 40), effect_sd=1.0, slope=0.0,
+        8,
+        n_never=6,
+        wave_sizes=(3, 12),
+        waves=(20, 40),
+        effect_sd=1.0,
+        slope=0.0,
         noise_sd=1e-9,
-    ).drop(columns="true_effect")  # fmt: skip
+    ).drop(columns="true_effect")
     res = staggered_att(panel, seed=1, n_boot=4000)
     site, _ = pd.factorize(panel["site_id"])
     day, _ = pd.factorize(panel["date"])

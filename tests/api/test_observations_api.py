@@ -30,8 +30,11 @@ def test_a_batch_is_inserted_and_resending_it_changes_nothing(client, token):
     first = post(client, token, {"rows": ROWS})
     assert first.status_code == 200
     assert first.get_json() | {"batch_id": 0} == {
-        "inserted": 2, "updated": 0, "unchanged": 0, "batch_id": 0,
-    }  # fmt: skip
+        "inserted": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "batch_id": 0,
+    }
     again = post(client, token, {"rows": ROWS})
     assert (again.get_json()["inserted"], again.get_json()["unchanged"]) == (0, 2)
     assert count() == 2
@@ -61,13 +64,18 @@ def test_row_errors_come_back_together_in_the_one_error_shape(client, token):
     error = response.get_json()["error"]
     assert error["code"] == "invalid_rows"
     assert set(error["fields"]) == {
-        "rows[1].site", "rows[2].date", "rows[3].metric", "rows[3].value", "rows[4].metric",
-    }  # fmt: skip
+        "rows[1].site",
+        "rows[2].date",
+        "rows[3].metric",
+        "rows[3].value",
+        "rows[4].metric",
+    }
     assert error["fields"]["rows[1].site"] == "Unknown site code 'ZZ'."
     assert error["rows"][-1] == {
-        "row": 4, "column": "metric",
+        "row": 4,
+        "column": "metric",
         "message": "Duplicate of row 0 (same site, date and metric wait).",
-    }  # fmt: skip
+    }
     assert count() == 0  # atomic: the good row 0 was not written either
 
 
@@ -95,16 +103,21 @@ def test_batches_over_the_limit_are_refused_before_any_work(client, token):
         ("not json", 400, "invalid_json"),
         ({"rows": "A1"}, 422, "invalid"),
         ({"rows": []}, 422, "invalid"),
-        ({"rows": [1, {"site": "A1", "date": "2026-10-01", "metric": "wait", "value": True}]},
-         422, "invalid_rows"),
+        (
+            {"rows": [1, {"site": "A1", "date": "2026-10-01", "metric": "wait", "value": True}]},
+            422,
+            "invalid_rows",
+        ),
     ],
-)  # fmt: skip
+)
 def test_malformed_requests_get_a_clear_4xx(client, token, body, status, code):
     if isinstance(body, str):
         response = client.post(
-            "/api/v1/observations", data=body, content_type="application/json",
+            "/api/v1/observations",
+            data=body,
+            content_type="application/json",
             headers={"Authorization": f"Bearer {token}"},
-        )  # fmt: skip
+        )
     else:
         response = post(client, token, body)
     assert response.status_code == status

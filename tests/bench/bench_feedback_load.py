@@ -207,16 +207,21 @@ def start_gunicorn(url: str, port: int, threads: int) -> subprocess.Popen:
     process = subprocess.Popen(
         [
             gunicorn,
-            "-w", "2",
-            "--threads", str(threads),
-            "-b", f"127.0.0.1:{port}",
-            "--log-level", "warning",
-            "--timeout", "60",
+            "-w",
+            "2",
+            "--threads",
+            str(threads),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--timeout",
+            "60",
             "tests.bench.bench_feedback_load:make_app()",
         ],
         cwd=ROOT,
         env=env,
-    )  # fmt: skip
+    )
     for _ in range(300):  # bounded: at most 30 s
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):

@@ -80,8 +80,11 @@ def run_one(url: str, path: Path, corrected: Path) -> None:
         )
         db.session.add_all([Metric(key=k, name=k) for k in METRICS])
         db.session.commit()
-        for label, source in (("first import", path), ("same file again", path),
-                              ("corrected file (1 %)", corrected)):  # fmt: skip
+        for label, source in (
+            ("first import", path),
+            ("same file again", path),
+            ("corrected file (1 %)", corrected),
+        ):
             started = time.perf_counter()
             plan = plan_observations(tabular.iter_upload(str(source)), source=str(source))
             assert plan.ok, plan.errors[:5]
@@ -117,8 +120,10 @@ def main() -> None:
         write_csv(path, args.rows)
         write_csv(corrected, args.rows, corrected=True)
         size = path.stat().st_size / 1e6
-        print(f"generated {args.rows:,} rows ({size:.0f} MB CSV) in "
-              f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+        print(
+            f"generated {args.rows:,} rows ({size:.0f} MB CSV) in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         targets = [("SQLite (file)", f"sqlite:///{Path(tmp) / 'bench.db'}")]
         if args.postgres:
             targets.append(("PostgreSQL", args.postgres))

@@ -30,9 +30,14 @@ def main() -> int:
     sites, history = simulate_registry(120, region_skew=0.5, problem_skew=0.8, seed=2024)
     print(f"registry: 120 sites, regions {sites['region'].value_counts().sort_index().to_dict()}")
     plan = design(
-        sites, history, n_pilots=N_PILOTS, problem_metric=PROBLEM_METRIC, match=MATCH,
-        max_volume_share=0.15, seed=SEED,
-    )  # fmt: skip
+        sites,
+        history,
+        n_pilots=N_PILOTS,
+        problem_metric=PROBLEM_METRIC,
+        match=MATCH,
+        max_volume_share=0.15,
+        seed=SEED,
+    )
     print(plan.summary())
     level = history[history["metric"] == PROBLEM_METRIC].groupby("site_id")["value"].mean()
     pool = list(plan.pool)
@@ -43,13 +48,23 @@ def main() -> int:
     )
     print("\nformer route: worst sites per region as pilots, matched controls from the rest")
     proposal = propose_pilot_sites(
-        sites, history[history["metric"] == PROBLEM_METRIC], n=N_PILOTS, stratify_by="region",
-        problem_metric=PROBLEM_METRIC, max_volume_share=0.15, volume_col="volume",
-    )  # fmt: skip
+        sites,
+        history[history["metric"] == PROBLEM_METRIC],
+        n=N_PILOTS,
+        stratify_by="region",
+        problem_metric=PROBLEM_METRIC,
+        max_volume_share=0.15,
+        volume_col="volume",
+    )
     controls = select_controls(
-        sites, proposal.site_ids, history, method="matched", n=N_PILOTS, match_on=list(MATCH),
+        sites,
+        proposal.site_ids,
+        history,
+        method="matched",
+        n=N_PILOTS,
+        match_on=list(MATCH),
         metric=PROBLEM_METRIC,
-    )  # fmt: skip
+    )
     for row in controls.balance.rows:
         print(f"  {row.variable:<28} SMD {row.smd:+.2f}")
     print("\nbalance before randomization (over all 256 within-pair draws) and after (seed 7)")
@@ -66,24 +81,37 @@ def main() -> int:
     print("\npower by placebo pilots on the 56-day history, 28 + 28 days")
     paired = design_power(history, plan, metric=PROBLEM_METRIC, registry=sites, min_effect=-1.0)
     unpaired = design_power(
-        history, n_pilot=N_PILOTS, n_control=N_PILOTS, metric=PROBLEM_METRIC,
-        candidates=plan.pool, min_effect=-1.0,
-    )  # fmt: skip
+        history,
+        n_pilot=N_PILOTS,
+        n_control=N_PILOTS,
+        metric=PROBLEM_METRIC,
+        candidates=plan.pool,
+        min_effect=-1.0,
+    )
     print(paired.summary(), f"(placebo rejection {paired.placebo_rejection:.1%})")
     print(unpaired.summary(), f"(placebo rejection {unpaired.placebo_rejection:.1%})")
     print("\nthe same registry with 16 weeks of history (the first 8 are the ones above)")
     sites, history = simulate_registry(120, region_skew=0.5, problem_skew=0.8, seed=2024, days=112)
     plan = design(
-        sites, history, n_pilots=N_PILOTS, problem_metric=PROBLEM_METRIC, match=MATCH,
-        max_volume_share=0.15, seed=SEED,
-    )  # fmt: skip
+        sites,
+        history,
+        n_pilots=N_PILOTS,
+        problem_metric=PROBLEM_METRIC,
+        match=MATCH,
+        max_volume_share=0.15,
+        seed=SEED,
+    )
     for result in (
         design_power(history, plan, metric=PROBLEM_METRIC, registry=sites, min_effect=-1.0),
         design_power(
-            history, n_pilot=N_PILOTS, n_control=N_PILOTS, metric=PROBLEM_METRIC,
-            candidates=plan.pool, min_effect=-1.0,
+            history,
+            n_pilot=N_PILOTS,
+            n_control=N_PILOTS,
+            metric=PROBLEM_METRIC,
+            candidates=plan.pool,
+            min_effect=-1.0,
         ),
-    ):  # fmt: skip
+    ):
         print(result.summary(), f"(placebo rejection {result.placebo_rejection:.1%})")
     print(
         "\npython -m analysis design registry.csv history.csv --pilots 8 --problem-metric "

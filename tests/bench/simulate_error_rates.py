@@ -188,8 +188,10 @@ def report_paired(pool: ProcessPoolExecutor, reps: int, seed: int, n_permutation
     fpr, _ = _rate(null, "paired_headline_reject")
     cov, _ = _rate(alt, "paired_headline_cover")
     ok = 0.035 <= fpr <= 0.065 and 0.93 <= cov <= 0.97
-    print(f"  paired headline FPR in [3.5%, 6.5%] and coverage in [93%, 97%]: "
-          f"{'PASS' if ok else 'FAIL'}")  # fmt: skip
+    print(
+        f"  paired headline FPR in [3.5%, 6.5%] and coverage in [93%, 97%]: "
+        f"{'PASS' if ok else 'FAIL'}"
+    )
     gain = np.array([r["paired_headline_reject"] for r in alt], float) - np.array(
         [r["random_headline_reject"] for r in alt], float
     )

@@ -63,8 +63,11 @@ def add_response():
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         return responses.submit_response(
-            form, site.id, answers, idempotency_key=f"test-key-{next(_keys):08d}",
+            form,
+            site.id,
+            answers,
+            idempotency_key=f"test-key-{next(_keys):08d}",
             submitted_at=when,
-        ).response  # fmt: skip
+        ).response
 
     return add

@@ -35,8 +35,9 @@ NPS_POST = {"P1": [10, 9, 6], "P2": [8, 10, 3, 7], "C1": [5, 9], "C2": [0, 10, 7
 @pytest.fixture
 def data(make_site, make_pilot, add_response):
     sites = {code: make_site(code=code, name=f"Store {code}") for code in ("P1", "P2", "C1", "C2")}
-    pilot = make_pilot(n_pilot=2, n_control=2, sites=list(sites.values()),
-                       start_date=date(2026, 10, 1))  # fmt: skip
+    pilot = make_pilot(
+        n_pilot=2, n_control=2, sites=list(sites.values()), start_date=date(2026, 10, 1)
+    )
     from app.feedback import questionnaires as svc
 
     svc.ensure_forms(pilot)
@@ -48,8 +49,15 @@ def data(make_site, make_pilot, add_response):
         for i, rating in enumerate(ratings):
             when = datetime(2026, 10, 5, 4, i, tzinfo=UTC)
             segment = "60+" if (code, rating) in SENIOR else "30_59"
-            add_response(pilot, sites[code], when, overall=rating, ease=3,
-                         recommend=NPS_POST[code][i], age_band=segment)  # fmt: skip
+            add_response(
+                pilot,
+                sites[code],
+                when,
+                overall=rating,
+                ease=3,
+                recommend=NPS_POST[code][i],
+                age_band=segment,
+            )
     db.session.commit()
     return pilot, sites
 
@@ -145,9 +153,16 @@ def test_nps_by_arm(data):
 def test_local_days_and_the_daily_summary(data, add_response):
     pilot, sites = data
     # 17:30 UTC on 10-05 is 01:30 on 10-06 in Shanghai: it belongs to 10-06
-    add_response(pilot, sites["P1"], datetime(2026, 10, 5, 17, 30, tzinfo=UTC),
-                 overall=1, ease=1, recommend=0, comment="太慢了，再也不来了，我要投诉",
-                 age_band="60+")  # fmt: skip
+    add_response(
+        pilot,
+        sites["P1"],
+        datetime(2026, 10, 5, 17, 30, tzinfo=UTC),
+        overall=1,
+        ease=1,
+        recommend=0,
+        comment="太慢了，再也不来了，我要投诉",
+        age_band="60+",
+    )
     db.session.commit()
     day5 = fa.feedback_summary(pilot, date(2026, 10, 5))
     assert day5["responses"] == {"customer": 12, "staff": 0, "total": 12}
@@ -205,8 +220,15 @@ def test_an_empty_pilot_renders_without_errors(client, auth, feedback_pilot):
 def test_staff_attitude_in_the_summary(feedback_pilot, add_response):
     site = feedback_pilot.assignments[0].site
     for attitude in (2, 4, 5):
-        add_response(feedback_pilot, site, datetime(2026, 10, 3, 13, tzinfo=UTC), Audience.STAFF,
-                     workload=3, ease=3, attitude=attitude)  # fmt: skip
+        add_response(
+            feedback_pilot,
+            site,
+            datetime(2026, 10, 3, 13, tzinfo=UTC),
+            Audience.STAFF,
+            workload=3,
+            ease=3,
+            attitude=attitude,
+        )
     summary = fa.feedback_summary(feedback_pilot, date(2026, 10, 3))
     assert summary["staff_attitude"] == {"n": 3, "mean": pytest.approx(11 / 3)}
     assert summary["responses"]["staff"] == 3

@@ -82,8 +82,15 @@ def test_analysts_tag_comments_and_flag_them_for_the_retro(
     from datetime import UTC, datetime
 
     site = feedback_pilot.assignments[0].site
-    response = add_response(feedback_pilot, site, datetime(2026, 10, 2, 4, tzinfo=UTC), overall=4,
-                            ease=4, recommend=9, comment="菜单很清楚")  # fmt: skip
+    response = add_response(
+        feedback_pilot,
+        site,
+        datetime(2026, 10, 2, 4, tzinfo=UTC),
+        overall=4,
+        ease=4,
+        recommend=9,
+        comment="菜单很清楚",
+    )
     db.session.commit()
     answer = next(a for a in response.answers if a.value_text)
     auth.login(Role.ANALYST)

@@ -203,8 +203,16 @@ def test_mapping_text_is_parsed():
 
 def test_export_csv_and_excel(client, auth, feedback_pilot, add_response):
     site = feedback_pilot.assignments[0].site
-    add_response(feedback_pilot, site, datetime(2026, 10, 2, 4, tzinfo=UTC), overall=5, ease=4,
-                 recommend=9, comment="排队太久 a@b.com", age_band="60+")  # fmt: skip
+    add_response(
+        feedback_pilot,
+        site,
+        datetime(2026, 10, 2, 4, tzinfo=UTC),
+        overall=5,
+        ease=4,
+        recommend=9,
+        comment="排队太久 a@b.com",
+        age_band="60+",
+    )
     db.session.commit()
     auth.login(Role.ANALYST)
     csv = client.get(f"/feedback/pilots/{feedback_pilot.id}/export.csv")

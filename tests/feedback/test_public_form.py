@@ -83,10 +83,18 @@ def test_a_missing_required_answer_is_named(client, link):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("q_recommend", "11"), ("q_recommend", "-1"), ("q_overall", "4.5"), ("q_overall", "abc"),
-     ("q_age_band", "90+"), ("q_overall", "1e9"), ("q_overall", "inf"), ("q_recommend", "nan"),
-     ("q_overall", "-Infinity")],
-)  # fmt: skip
+    [
+        ("q_recommend", "11"),
+        ("q_recommend", "-1"),
+        ("q_overall", "4.5"),
+        ("q_overall", "abc"),
+        ("q_age_band", "90+"),
+        ("q_overall", "1e9"),
+        ("q_overall", "inf"),
+        ("q_recommend", "nan"),
+        ("q_overall", "-Infinity"),
+    ],
+)
 def test_out_of_range_or_junk_answers_never_cause_a_server_error(client, link, field, value):
     response = client.post(f"/feedback/f/{link.token}", data={**VALID, field: value})
     assert response.status_code == 422

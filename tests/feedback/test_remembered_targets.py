@@ -79,9 +79,14 @@ def test_questions_edited_in_place_are_the_ones_the_answers_are_checked_against(
     form = svc.current_form(link.pilot_id, Audience.CUSTOMER)
     questions = copy.deepcopy(form.questions)
     questions.append(
-        {"key": "table", "type": "text", "label_en": "Your table number?",
-         "label_zh": "您的桌号？", "required": True}
-    )  # fmt: skip
+        {
+            "key": "table",
+            "type": "text",
+            "label_en": "Your table number?",
+            "label_zh": "您的桌号？",
+            "required": True,
+        }
+    )
     edited, new_version = svc.update_form(form, {"questions": questions}, by=None)
     db.session.commit()
     assert not new_version and edited.revision == remembered.form.revision + 1
@@ -129,9 +134,13 @@ def test_a_guarded_write_refuses_an_outdated_revision(app, link, remembered):
     assert not errors
     with app.test_request_context(), pytest.raises(responses.StaleTarget):
         responses.submit_response(
-            remembered.form, remembered.site.id, answers,
-            idempotency_key="key-outdated-00000001", link=remembered, guarded=True,
-        )  # fmt: skip
+            remembered.form,
+            remembered.site.id,
+            answers,
+            idempotency_key="key-outdated-00000001",
+            link=remembered,
+            guarded=True,
+        )
     db.session.rollback()
     assert response_count() == 0
 

@@ -19,8 +19,16 @@ def test_staff_see_their_own_site_and_nothing_from_other_sites(
         feedback_pilot, mine, now, overall=5, ease=5, recommend=10, comment="我们店的服务很好"
     )
     add_response(feedback_pilot, other, now, overall=1, ease=1, recommend=0, comment="隔壁店太慢了")
-    add_response(feedback_pilot, mine, now, Audience.STAFF, workload=2, ease=3, attitude=1,
-                 suggestions="同事的匿名意见")  # fmt: skip
+    add_response(
+        feedback_pilot,
+        mine,
+        now,
+        Audience.STAFF,
+        workload=2,
+        ease=3,
+        attitude=1,
+        suggestions="同事的匿名意见",
+    )
     auth.login(Role.STAFF, site=mine)
     page = client.get("/feedback/staff", headers={"Accept-Language": "en"})
     text = page.get_data(as_text=True)
@@ -45,8 +53,15 @@ def test_a_site_id_in_the_url_does_not_open_another_site(
 
 def test_older_feedback_drops_out_of_the_feed(client, auth, feedback_pilot, add_response):
     mine = feedback_pilot.assignments[0].site
-    add_response(feedback_pilot, mine, datetime.now(UTC) - timedelta(days=40), overall=4, ease=4,
-                 recommend=8, comment="很久以前的评论")  # fmt: skip
+    add_response(
+        feedback_pilot,
+        mine,
+        datetime.now(UTC) - timedelta(days=40),
+        overall=4,
+        ease=4,
+        recommend=8,
+        comment="很久以前的评论",
+    )
     auth.login(Role.STAFF, site=mine)
     assert "很久以前的评论" not in client.get("/feedback/staff?days=30").get_data(as_text=True)
 

@@ -34,8 +34,15 @@ def test_once_answers_exist_an_edit_creates_a_new_version(feedback_pilot, add_re
     )
     questions = _questions(old)
     questions = [q for q in questions if q["key"] != "waiting"]
-    questions.append({"key": "staff_help", "type": "yes_no", "label_en": "Did staff help you?",
-                      "label_zh": "店员帮助您了吗？", "required": False})  # fmt: skip
+    questions.append(
+        {
+            "key": "staff_help",
+            "type": "yes_no",
+            "label_en": "Did staff help you?",
+            "label_zh": "店员帮助您了吗？",
+            "required": False,
+        }
+    )
     new, created = svc.update_form(old, {"questions": questions}, by=None)
     db.session.commit()
     assert created and new.version == 2 and new.id != old.id
@@ -101,9 +108,10 @@ def test_the_editor_page_saves_a_new_version(client, auth, feedback_pilot, add_r
     response = client.post(url, data=data, headers={"Accept-Language": "en"})
     assert response.status_code == 302
     versions = db.session.scalars(
-        select(FeedbackForm).where(FeedbackForm.pilot_id == feedback_pilot.id,
-                                   FeedbackForm.audience == Audience.CUSTOMER)
-    ).all()  # fmt: skip
+        select(FeedbackForm).where(
+            FeedbackForm.pilot_id == feedback_pilot.id, FeedbackForm.audience == Audience.CUSTOMER
+        )
+    ).all()
     assert sorted(f.version for f in versions) == [1, 2]
     current = svc.current_form(feedback_pilot.id, Audience.CUSTOMER)
     assert current.title_en == "New title"

@@ -63,9 +63,12 @@ def test_charts_escape_user_text_and_scale_to_their_container():
         {"date": pd.date_range("2026-09-01", periods=10), "pilot": range(10), "control": range(10)}
     )
     svg = daily_series_svg(
-        frame, start=date(2026, 9, 6), adjustments=[(date(2026, 9, 8), "<script>x</script>")],
-        title="Wait & see", unit="min",
-    )  # fmt: skip
+        frame,
+        start=date(2026, 9, 6),
+        adjustments=[(date(2026, 9, 8), "<script>x</script>")],
+        title="Wait & see",
+        unit="min",
+    )
     assert svg.startswith("<svg") and "<script>" not in svg and "&lt;script&gt;" in svg
     assert 'viewBox="' in svg and ' width="' not in svg.split(">")[0]
     bars = bar_chart_svg(["A", "B"], [1.0, None], title="t", unit="u", highlight="B")

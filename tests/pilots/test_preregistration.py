@@ -10,8 +10,9 @@ from app.pilots import lifecycle as svc
 
 
 def draft(make_pilot):
-    pilot = make_pilot(n_pilot=2, n_control=2, status=PilotStatus.DRAFT, min_effect=1.0,
-                       hypothesis="Waits fall")  # fmt: skip
+    pilot = make_pilot(
+        n_pilot=2, n_control=2, status=PilotStatus.DRAFT, min_effect=1.0, hypothesis="Waits fall"
+    )
     db.session.commit()
     return pilot
 

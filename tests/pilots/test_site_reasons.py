@@ -24,9 +24,14 @@ def _all_reasons(sites, history):
         out += [r for rs in proposal.reason_details.values() for r in rs]
         for method in ("matched", "stratified_random"):
             controls = select_controls(
-                sites, list(proposal.site_ids), None, method=method, n=8,
-                match_on=["region", "size"], seed=3,
-            )  # fmt: skip
+                sites,
+                list(proposal.site_ids),
+                None,
+                method=method,
+                n=8,
+                match_on=["region", "size"],
+                seed=3,
+            )
             out += [r for rs in controls.reason_details.values() for r in rs]
         assert all(
             tuple(r.text for r in proposal.reason_details[s]) == proposal.reasons[s]
@@ -38,8 +43,16 @@ def _all_reasons(sites, history):
 def test_every_reason_the_selection_gives_has_a_translated_sentence(app, world):
     reasons = _all_reasons(*world)
     codes = {r.code for r in reasons}
-    assert codes >= {"problem_rank", "random_order", "nearest_match", "match_detail",
-                     "drawn_in_stratum", "best_draw", "stratum_share", "volume_share"}  # fmt: skip
+    assert codes >= {
+        "problem_rank",
+        "random_order",
+        "nearest_match",
+        "match_detail",
+        "drawn_in_stratum",
+        "best_draw",
+        "stratum_share",
+        "volume_share",
+    }
     known = set(TEMPLATES) | {"problem_rank"}
     assert codes <= known, codes - known
     with app.test_request_context(headers={"Accept-Language": "zh-CN"}):

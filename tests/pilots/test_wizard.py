@@ -93,10 +93,17 @@ def test_proposed_sites_carry_reasons_and_the_page_shows_balance_and_power(
     configure(client, pilot, wait, start)
     response = client.post(
         f"/pilots/{pilot.id}/wizard/4/propose",
-        data={"n_pilot": "4", "stratify_by": "region", "problem_metric": "wait",
-              "problem_direction": "high", "max_volume_share": "0.5",
-              "control_method": "matched", "match_on": ["region"], "seed": "1"},
-    )  # fmt: skip
+        data={
+            "n_pilot": "4",
+            "stratify_by": "region",
+            "problem_metric": "wait",
+            "problem_direction": "high",
+            "max_volume_share": "0.5",
+            "control_method": "matched",
+            "match_on": ["region"],
+            "seed": "1",
+        },
+    )
     assert response.status_code == 302
     db.session.refresh(pilot)
     pilots = [a for a in pilot.assignments if a.arm is Arm.PILOT]

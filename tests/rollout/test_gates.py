@@ -59,8 +59,9 @@ def _setup(make_pilot, make_site, make_metric, effect, guardrail_effect=None):
             PilotMetric(metric=guard, role=MetricRole.GUARDRAIL, margin=0.5, position=1)
         )
     db.session.flush()
-    plan = make_plan(pilot, wave_count=3, sites_per_week=6.0, holdback_share=0.2, seed=2,
-                     randomize=True)  # fmt: skip
+    plan = make_plan(
+        pilot, wave_count=3, sites_per_week=6.0, holdback_share=0.2, seed=2, randomize=True
+    )
     first, last = PLAN_START - timedelta(days=56), PLAN_START + timedelta(days=40)
     simulate_rollout_data(plan, primary, effect=effect, first=first, last=last)
     if guard is not None:

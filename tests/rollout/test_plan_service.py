@@ -101,13 +101,17 @@ def _staff_attitude(pilot, site, ratings):
     db.session.add(form)
     for rating in ratings:
         response = FeedbackResponse(
-            form=form, pilot_id=pilot.id, site_id=site.id, audience=Audience.STAFF,
+            form=form,
+            pilot_id=pilot.id,
+            site_id=site.id,
+            audience=Audience.STAFF,
             submitted_at=datetime(2026, 10, 5, tzinfo=UTC),
-        )  # fmt: skip
+        )
         response.answers.append(
-            FeedbackAnswer(question_key="attitude", question_type=QuestionType.RATING,
-                           value_num=rating)
-        )  # fmt: skip
+            FeedbackAnswer(
+                question_key="attitude", question_type=QuestionType.RATING, value_num=rating
+            )
+        )
         db.session.add(response)
     db.session.flush()
 
@@ -148,8 +152,10 @@ def test_moving_a_site_needs_a_reason_is_audited_and_updates_capacity(make_pilot
     plan = make_plan(pilot)
     ws = next(ws for ws in plan.sites if ws.wave and ws.wave.number == 1)
     target = service.wave_of_number(plan, 3)
-    before = {w["wave"].number: len(w["sites"]) for w in map(
-        lambda w: service.wave_summary(plan, w), plan.waves)}  # fmt: skip
+    before = {
+        w["wave"].number: len(w["sites"])
+        for w in map(lambda w: service.wave_summary(plan, w), plan.waves)
+    }
     with pytest.raises(RolloutError):
         service.move_site(plan, ws, target, reason="  ", by=None)
     service.move_site(plan, ws, target, reason="site manager on leave", by=None)

@@ -54,8 +54,11 @@ def test_predicted_effects_come_with_intervals_and_extrapolation_warnings(make_p
     summary = service.wave_summary(plan, wave)
     mean = np.mean([ws.predicted_effect for ws in summary["sites"]])
     assert summary["prediction"]["effect"] == __import__("pytest").approx(mean, abs=1e-6)
-    assert summary["prediction"]["low"] < summary["prediction"]["effect"] < summary[
-        "prediction"]["high"]  # fmt: skip
+    assert (
+        summary["prediction"]["low"]
+        < summary["prediction"]["effect"]
+        < summary["prediction"]["high"]
+    )
 
 
 def test_a_pilot_without_data_gives_a_plan_without_predictions(make_pilot, make_site):

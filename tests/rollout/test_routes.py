@@ -59,12 +59,19 @@ def test_bad_input_re_renders_with_field_messages(client, auth, make_pilot, make
         ({"sites_per_week": "0"}, b"Between 0.5 and 500."),
         ({"sites_per_week": "abc"}, b"Not a valid float value"),
         ({"wave_count": ""}, b"Give the number of waves."),
-        ({"weight_management": "0", "weight_digital": "0", "weight_capability": "0",
-          "weight_attitude": "0"}, b"At least one weight"),
+        (
+            {
+                "weight_management": "0",
+                "weight_digital": "0",
+                "weight_capability": "0",
+                "weight_attitude": "0",
+            },
+            b"At least one weight",
+        ),
         ({"holdback_percent": "90"}, b"Between 0 and 50."),
         ({"scope": []}, b"Choose at least one site."),
         ({"sites_per_week": "1"}, b"raise the capacity"),  # a large site counts 2
-    ]:  # fmt: skip
+    ]:
         response = client.post(
             f"/rollout/pilots/{pilot.id}/new", data=_form(pilot, others, **overrides)
         )

@@ -50,8 +50,15 @@ def test_every_bad_cell_is_reported_by_row_and_column_and_nothing_is_written(app
     )
     plan = import_text(bad)
     found = {(e.row, e.column) for e in plan.errors}
-    assert {(3, "管理评分"), (4, "region"), (4, "senior share"), (5, "code"), (5, "staff"),
-            (6, "管理评分"), (6, "staff")} <= found  # fmt: skip
+    assert {
+        (3, "管理评分"),
+        (4, "region"),
+        (4, "senior share"),
+        (5, "code"),
+        (5, "staff"),
+        (6, "管理评分"),
+        (6, "staff"),
+    } <= found
     message = next(e for e in plan.errors if (e.row, e.column) == (3, "管理评分"))
     assert str(message) == "Row 3, column 管理评分: 'abc' is not a number."
     assert n_sites() == 0
@@ -94,9 +101,10 @@ def test_the_web_import_previews_then_imports_an_excel_file(client, auth):
     auth.login(Role.CHANGE_LEAD)
     data = xlsx_bytes([["Store Code", "Store Name", "Area", "Size"], ["X1", "Xuhui", "East", "M"]])
     upload = client.post(
-        "/sites/import", data={"file": (io.BytesIO(data), "stores.xlsx")},
+        "/sites/import",
+        data={"file": (io.BytesIO(data), "stores.xlsx")},
         content_type="multipart/form-data",
-    )  # fmt: skip
+    )
     assert upload.status_code == 302
     preview = client.get(upload.headers["Location"])
     page = preview.get_data(as_text=True)
@@ -110,9 +118,10 @@ def test_the_web_import_previews_then_imports_an_excel_file(client, auth):
 def test_the_preview_lists_errors_and_offers_no_import_button(client, auth):
     auth.login(Role.CHANGE_LEAD)
     upload = client.post(
-        "/sites/import", data={"file": (io.BytesIO(b"code,name,region\nA,,East\n"), "s.csv")},
+        "/sites/import",
+        data={"file": (io.BytesIO(b"code,name,region\nA,,East\n"), "s.csv")},
         content_type="multipart/form-data",
-    )  # fmt: skip
+    )
     page = client.get(upload.headers["Location"]).get_data(as_text=True)
     assert 'data-testid="import-errors"' in page and "A new site needs a Name" in page
     assert 'data-testid="confirm-import"' not in page
@@ -124,9 +133,10 @@ def test_the_preview_lists_errors_and_offers_no_import_button(client, auth):
 def test_the_preview_lets_the_user_choose_a_column_the_aliases_missed(client, auth):
     auth.login(Role.CHANGE_LEAD)
     upload = client.post(
-        "/sites/import", data={"file": (io.BytesIO(b"shop,label,zone\nZ1,Zed,West\n"), "s.csv")},
+        "/sites/import",
+        data={"file": (io.BytesIO(b"shop,label,zone\nZ1,Zed,West\n"), "s.csv")},
         content_type="multipart/form-data",
-    )  # fmt: skip
+    )
     url = upload.headers["Location"]
     assert "No column for Site code" in client.get(url).get_data(as_text=True)
     mapping = {"map_code": "shop", "map_name": "label", "map_region": "zone"}
