@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from sqlalchemy import select
 
+from app.core import clock
 from app.core.audit import record
 from app.extensions import db
 from app.models import ApiToken, User
@@ -25,7 +26,7 @@ def create_token(name: str, *, by: User) -> tuple[ApiToken, str]:
 
 def revoke_token(token: ApiToken, *, by: User) -> None:
     if token.revoked_at is None:
-        token.revoked_at = datetime.now(UTC)
+        token.revoked_at = clock.utc_now()
         record("api_token.revoked", token, by=by, before={"name": token.name})
 
 
@@ -46,7 +47,7 @@ def authenticate(raw: str | None) -> ApiToken | None:
     )
     if token is None or not token.is_active:
         return None
-    now = datetime.now(UTC)
+    now = clock.utc_now()
     last = token.last_used_at
     if last is not None and last.tzinfo is None:
         last = last.replace(tzinfo=UTC)

@@ -9,8 +9,8 @@ from flask_login import current_user, login_required, login_user, logout_user
 from app.auth import bp
 from app.auth.accounts import user_by_email
 from app.auth.forms import LoginForm
+from app.core import clock
 from app.extensions import db, limiter
-from app.models.base import utcnow
 
 
 def safe_next(target: str | None) -> str:
@@ -42,7 +42,7 @@ def login():
             form.email.errors.append(_("This account is disabled."))
         else:
             login_user(user, remember=form.remember.data)
-            user.last_login_at = utcnow()
+            user.last_login_at = clock.utc_now()
             db.session.commit()
             return redirect(safe_next(form.next.data))
     return render_template("auth/login.html", form=form)

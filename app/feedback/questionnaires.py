@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, Protocol
 
 from flask_babel import gettext as _
@@ -252,7 +252,7 @@ def active_link(pilot_id: int, site_id: int, audience: Audience) -> FormLink | N
 def revoke_link(link: FormLink, *, by: User | None, renew: bool = True) -> FormLink | None:
     """Revoke a link (its QR code stops working); with ``renew`` a new link replaces it."""
     if link.revoked_at is None:
-        link.revoked_at = datetime.now(UTC)
+        link.revoked_at = clock.utc_now()
     audit.record("form_link.revoke", link, by=by, pilot_id=link.pilot_id)
     replacement = None
     if renew:

@@ -13,7 +13,7 @@ import math
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -373,7 +373,7 @@ def submit_response(
         "channel": channel,
         "language": language,
         "idempotency_key": idempotency_key,
-        "submitted_at": submitted_at or datetime.now(UTC),
+        "submitted_at": submitted_at or clock.utc_now(),
         "segment": segment[:30] if segment else None,
         "is_flagged_negative": flagged,
     }

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Enum, MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from app.core import clock
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -23,7 +25,7 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     """Timezone-aware now, used as a column default (a callable, never a frozen value)."""
-    return datetime.now(UTC)
+    return clock.utc_now()
 
 
 def str_enum(enum_cls: type[enum.Enum]) -> Enum:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from blinker import Namespace
@@ -379,7 +379,7 @@ def start_pilot(pilot: Pilot, *, by: User, now: datetime | None = None) -> Audit
     if not check.ok:
         raise DesignError(" ".join(check.blockers))
     pilot.status = PilotStatus.RUNNING
-    pilot.design_locked_at = now or datetime.now(UTC)
+    pilot.design_locked_at = now or clock.utc_now()
     pilot.wizard_step = LAST_STEP
     db.session.flush()
     pilot_started.send(pilot)

@@ -197,7 +197,7 @@ def compute_report(report_id: int, progress: ProgressFn | None = None) -> Report
         report = db.session.get(Report, report_id)
         report.status = ReportStatus.FAILED
         report.error = f"{type(exc).__name__}: {exc}"[:2000]
-        report.finished_at = datetime.now(UTC)
+        report.finished_at = clock.utc_now()
         db.session.commit()
         return report
     report.parameters = snapshot["parameters"]
@@ -208,7 +208,7 @@ def compute_report(report_id: int, progress: ProgressFn | None = None) -> Report
     report.inputs_archive = snapshot["archive"]
     report.status = ReportStatus.DRAFT
     report.progress, report.progress_step = 100, "done"
-    report.finished_at = datetime.now(UTC)
+    report.finished_at = clock.utc_now()
     session.expire_on_commit = expire_on_commit
     db.session.commit()
     return report
@@ -949,7 +949,7 @@ def fail_if_stalled(report: Report, now: datetime | None = None) -> bool:
     """Mark a job that has been computing for too long as failed (flush); True if done."""
     if report.status is not ReportStatus.COMPUTING:
         return False
-    now = now or datetime.now(UTC)
+    now = now or clock.utc_now()
     created = report.created_at
     if created.tzinfo is None:
         created = created.replace(tzinfo=UTC)
@@ -1020,7 +1020,7 @@ def approve(
     overrides = recommended is not None and decision.value != recommended
     if overrides and not comment.strip():
         raise ReportError(_l("Explain in the comment why the decision differs from the rule."))
-    now = datetime.now(UTC)
+    now = clock.utc_now()
     report.status = ReportStatus.APPROVED
     report.reviewer_id = by.id
     report.reviewed_at = now
@@ -1073,7 +1073,7 @@ def request_changes(report: Report, *, by: User, comment: str) -> Report:
     before = {"status": report.status.value}
     report.status = ReportStatus.CHANGES_REQUESTED
     report.reviewer_id = by.id
-    report.reviewed_at = datetime.now(UTC)
+    report.reviewed_at = clock.utc_now()
     report.review_comment = comment.strip()
     audit.record(
         "report.request_changes",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from app.core import clock
 from app.core.labels import ROLLOUT_EXPORT_COLUMNS
 from app.models import RolloutPlan
 from app.rollout.plans import (
@@ -166,7 +167,7 @@ def to_ics(plan: RolloutPlan, host: str = "rollwise") -> bytes:
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", plan.name)
-    stamp = datetime.now(UTC).replace(microsecond=0)
+    stamp = clock.utc_now().replace(microsecond=0)
     for wave in plan.waves:
         s = wave_summary(plan, wave)
         codes = ", ".join(ws.site.code for ws in s["sites"])

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
@@ -371,7 +371,7 @@ def decide(
     else:
         raise RolloutError(_("Unknown action."))
     wave.decided_by_id = by.id if by is not None and getattr(by, "id", None) else None
-    wave.decided_at = datetime.now(UTC)
+    wave.decided_at = clock.utc_now()
     wave.decision_reason = reason or None
     if all(w.status is WaveStatus.PASSED for w in waves):
         plan.status = PlanStatus.DONE
@@ -406,7 +406,7 @@ def sign_off(plan: RolloutPlan, wave: Wave, *, by: User, note: str | None = None
         "user_id": by.id,
         "name": by.name,
         "role": by.role.value,
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "at": clock.utc_now().isoformat(timespec="seconds"),
         "note": (note or "").strip() or None,
     }
     wave.gate = gate

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -534,7 +534,7 @@ def apply_observations(
         frame["id"] = pd.array([pd.NA] * len(frame), dtype="Int64")
     if "changed" not in frame.columns:
         frame["changed"] = False
-    now = datetime.now(UTC)
+    now = clock.utc_now()
     new = frame.loc[frame["id"].isna()]
     changed = frame.loc[frame["changed"].astype(bool)]
     if not new.empty:
