@@ -22,25 +22,21 @@ HEADLINE_KEYS = {
 # --- the auto rule ------------------------------------------------------------------------
 
 
-def test_rule_single_pilot_site_is_permutation():
-    method, reason = choose_method(1, 30, 28, 1.0)
-    assert method == "permutation" and "clustered standard errors are meaningless" in reason
-
-
-def test_rule_few_sites_is_permutation():
-    assert choose_method(4, 30, 28, 1.0)[0] == "permutation"
-    assert choose_method(30, 5, 28, 1.0)[0] == "permutation"
-
-
-def test_rule_stable_pre_period_is_ancova():
-    method, reason = choose_method(10, 30, 28, 1.0)
-    assert method == "ancova" and "stable pre-period" in reason
-
-
-def test_rule_short_pre_period():
-    assert choose_method(25, 30, 3, 1.0)[0] == "did"
-    assert choose_method(10, 30, 3, 1.0)[0] == "permutation"
-    assert choose_method(25, 30, 28, 0.5)[0] == "did"  # patchy: half the sites lack pre data
+@pytest.mark.parametrize(
+    ("design", "expected", "because"),
+    [
+        ((1, 30, 28, 1.0), "permutation", "clustered standard errors are meaningless"),
+        ((4, 30, 28, 1.0), "permutation", ""),  # few pilot sites
+        ((30, 5, 28, 1.0), "permutation", ""),  # few control sites
+        ((10, 30, 28, 1.0), "ancova", "stable pre-period"),
+        ((25, 30, 3, 1.0), "did", ""),  # short pre-period
+        ((10, 30, 3, 1.0), "permutation", ""),  # short pre-period, few sites
+        ((25, 30, 28, 0.5), "did", ""),  # patchy: half the sites lack pre data
+    ],
+)
+def test_auto_rule(design, expected, because):
+    method, reason = choose_method(*design)
+    assert method == expected and because in reason
 
 
 # --- verdicts -----------------------------------------------------------------------------
