@@ -19,6 +19,11 @@ HEADLINE_KEYS = {
 }  # fmt: skip
 
 
+def compare_simulated(sim, **options) -> ComparisonReport:
+    """``compare`` on a simulated pilot's observations, sites and start."""
+    return compare(sim.observations, sim.sites, sim.start, **options)
+
+
 # --- the auto rule ------------------------------------------------------------------------
 
 
@@ -136,14 +141,7 @@ def test_explicit_method_sets_the_headline(pilot):
 
 def test_roles_order_and_multiplicity(simulate):
     sim = simulate(10, 30, 14, 14, effect={"a": 2.0}, metrics=["a", "b", "c", "d"])
-    report = compare(
-        sim.observations,
-        sim.sites,
-        sim.start,
-        primary="c",
-        guardrails=["a"],
-        metrics=["b", "d", "a", "c"],
-    )
+    report = compare_simulated(sim, primary="c", guardrails=["a"], metrics=["b", "d", "a", "c"])
     assert list(report.metrics) == ["c", "a", "b", "d"]
     assert [m.role for m in report.metrics.values()] == [
         "primary",
@@ -166,14 +164,7 @@ def test_direction_decrease_turns_a_rise_into_worse(simulate):
 
 def test_guardrail_margin_gives_equivalent(simulate):
     sim = simulate(10, 30, 28, 28, effect={"sales": 3.0}, metrics=["sales", "wait"], noise_sd=2)
-    report = compare(
-        sim.observations,
-        sim.sites,
-        sim.start,
-        primary="sales",
-        guardrails=["wait"],
-        margins={"wait": 5.0},
-    )
+    report = compare_simulated(sim, primary="sales", guardrails=["wait"], margins={"wait": 5.0})
     assert report.metrics["wait"].verdict == "equivalent"
     assert report.metrics["wait"].margin == 5.0
 
