@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.inference import t_interval, t_p_value
-from analysis.results import ResultMixin, ci_text, failed_result
+from analysis.results import EstimateMixin, failed_result
 
 __all__ = ["AncovaResult", "ancova", "bell_mccaffrey_df"]
 
@@ -40,7 +40,7 @@ def bell_mccaffrey_df(
 
 
 @dataclass(frozen=True, slots=True)
-class AncovaResult(ResultMixin):
+class AncovaResult(EstimateMixin):
     """Pre-period adjusted comparison of post-period site means."""
 
     effect: float
@@ -72,15 +72,13 @@ class AncovaResult(ResultMixin):
     error: str | None = None
     """Why no estimate could be made."""
 
-    def summary(self) -> str:
-        """One line with the estimate, SE, interval and p-value."""
-        if self.error:
-            return f"ANCOVA: not estimated ({self.error})"
-        ci = ci_text(self.alpha, self.ci_low, self.ci_high)
+    _name = "ANCOVA"
+    _se_name = "HC2 SE"
+
+    def _details(self) -> str:
         return (
-            f"ANCOVA effect {self.effect:.4g} (HC2 SE {self.se:.3g}), {ci}, "
-            f"p={self.p_value:.4f}; pre slope "
-            f"{self.pre_slope:.3f}; {self.n_pilot} pilot vs {self.n_control} control sites"
+            f"; pre slope {self.pre_slope:.3f}; "
+            f"{self.n_pilot} pilot vs {self.n_control} control sites"
         )
 
 

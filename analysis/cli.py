@@ -79,22 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--seed", type=int, default=0, help="seed of the permutation draws")
     cmp.add_argument("--n-permutations", type=int, default=10_000, help="permutation draws")
     cmp.add_argument("--min-effect", type=float, help="smallest effect of interest (primary)")
-    cmp.add_argument(
-        "--direction",
-        action="append",
-        type=_key_value(str),
-        default=[],
-        metavar="KEY=increase|decrease",
-        help="better direction of a metric",
-    )
-    cmp.add_argument(
-        "--margin",
-        action="append",
-        type=_key_value(float),
-        default=[],
-        metavar="KEY=X",
-        help="guardrail non-inferiority margin",
-    )
+    for flag, kind, metavar, what in (
+        ("--direction", str, "KEY=increase|decrease", "better direction of a metric"),
+        ("--margin", float, "KEY=X", "guardrail non-inferiority margin"),
+    ):
+        cmp.add_argument(
+            flag, action="append", type=_key_value(kind), default=[], metavar=metavar, help=what
+        )
     cmp.add_argument("--strata", metavar="COLUMN", help="sites column with randomization strata")
     cmp.add_argument(
         "--pairs",
@@ -159,6 +150,27 @@ def _read_csv(path: str, what: str) -> pd.DataFrame:
         raise ValueError(f"cannot read {what} file {path}: {exc}") from exc
 
 
+_COMPARE_OPTIONS = (
+    "start end metrics primary guardrails alpha method seed min_effect strata n_permutations"
+).split()
+_DESIGN_OPTIONS = (
+    "problem_metric problem match pool_share threshold exclude ratio max_volume_share "
+    "volume_column seed"
+).split()
+
+
+def _options(args: argparse.Namespace, names: Sequence[str]) -> dict:
+    """The parsed options ``names``, as keyword arguments of the same names."""
+    return {name: getattr(args, name) for name in names}
+
+
+def _render(result, output_format: str) -> str:
+    """``result`` as indented JSON (``"json"``) or as its text summary."""
+    if output_format == "json":
+        return json.dumps(result.to_dict(), indent=2, allow_nan=False)
+    return result.summary()
+
+
 def run_compare(args: argparse.Namespace) -> str:
     """Run ``compare`` for parsed arguments and return the text to print."""
     observations = _read_csv(args.observations, "observations")
@@ -169,48 +181,20 @@ def run_compare(args: argparse.Namespace) -> str:
     report = compare(
         observations,
         sites,
-        start=args.start,
-        end=args.end,
-        metrics=args.metrics,
-        primary=args.primary,
-        guardrails=args.guardrails,
-        alpha=args.alpha,
-        method=args.method,
-        seed=args.seed,
-        min_effect=args.min_effect,
         margins=dict(args.margin),
         directions=dict(args.direction),
-        strata=args.strata,
-        n_permutations=args.n_permutations,
         pairs=pairs,
+        **_options(args, _COMPARE_OPTIONS),
     )
-    if args.format == "json":
-        return json.dumps(report.to_dict(), indent=2, allow_nan=False)
-    return report.summary()
+    return _render(report, args.format)
 
 
 def run_design(args: argparse.Namespace) -> str:
     """Run ``design`` for parsed arguments and return the text to print."""
     sites = _read_csv(args.sites, "sites")
     history = _read_csv(args.history, "history")
-    result = design(
-        sites,
-        history,
-        n_pilots=args.pilots,
-        problem_metric=args.problem_metric,
-        problem=args.problem,
-        match=args.match,
-        pool_share=args.pool_share,
-        threshold=args.threshold,
-        exclude=args.exclude,
-        ratio=args.ratio,
-        max_volume_share=args.max_volume_share,
-        volume_column=args.volume_column,
-        seed=args.seed,
-    )
-    if args.format == "json":
-        return json.dumps(result.to_dict(), indent=2, allow_nan=False)
-    return result.summary()
+    result = design(sites, history, n_pilots=args.pilots, **_options(args, _DESIGN_OPTIONS))
+    return _render(result, args.format)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -747,24 +747,19 @@ def _analyse_metric(
     )
 
 
+_ESTIMATE = ("effect", "se", "ci_low", "ci_high", "p_value")
+"""The numbers a headline takes over from its estimator's result."""
+
+
 def _headline_numbers(draft: _Draft) -> dict[str, Any]:
-    nan = float("nan")
     if draft.error or draft.headline not in draft.methods:
-        return dict(effect=nan, se=nan, ci_low=nan, ci_high=nan, p_value=nan, n_p=0, n_c=0)
+        return {**dict.fromkeys(_ESTIMATE, float("nan")), "n_p": 0, "n_c": 0}
     r = draft.methods[draft.headline]
     if isinstance(r, DidResult):
         n_p, n_c = r.n_pilot_sites, r.n_control_sites
     else:
         n_p, n_c = r.n_pilot, r.n_control
-    return dict(
-        effect=r.effect,
-        se=r.se,
-        ci_low=r.ci_low,
-        ci_high=r.ci_high,
-        p_value=r.p_value,
-        n_p=n_p,
-        n_c=n_c,
-    )
+    return {**{name: getattr(r, name) for name in _ESTIMATE}, "n_p": n_p, "n_c": n_c}
 
 
 def _method_label(draft: _Draft) -> str:
@@ -1089,11 +1084,7 @@ def _metric_result(
         metric=m,
         role=plan.roles[m],
         direction=direction,
-        effect=n["effect"],
-        se=n["se"],
-        ci_low=n["ci_low"],
-        ci_high=n["ci_high"],
-        p_value=n["p_value"],
+        **{name: n[name] for name in _ESTIMATE},
         p_adjusted=p_adjusted,
         relative_effect=rel.relative_effect if rel else float("nan"),
         relative_ci_low=rel.ci_low if rel else float("nan"),

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.inference import check_alpha, t_interval, t_p_value
-from analysis.results import ResultMixin, ci_text, failed_result
+from analysis.results import EstimateMixin, ResultMixin, failed_result
 
 __all__ = ["DidResult", "TwfeFit", "demean", "did", "fit_twfe"]
 
@@ -313,7 +313,7 @@ def _is_nested(fe_codes: np.ndarray, cluster_codes: np.ndarray) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class DidResult(ResultMixin):
+class DidResult(EstimateMixin):
     """Difference-in-differences on the site x day panel.
 
     ``effect`` is the coefficient on ``treated`` in ``value ~ treated | site + day`` (pilot sites
@@ -356,16 +356,10 @@ class DidResult(ResultMixin):
     """The underlying regression."""
 
     _dict_exclude = ("fit",)
+    _name = "DiD"
 
-    def summary(self) -> str:
-        """One line with the estimate, SE, interval and p-value."""
-        if self.error:
-            return f"DiD: not estimated ({self.error})"
-        ci = ci_text(self.alpha, self.ci_low, self.ci_high)
-        return (
-            f"DiD effect {self.effect:.4g} (SE {self.se:.3g}), {ci}, p={self.p_value:.4f}; "
-            f"{self.n_sites} sites, {self.n_days} days, {self.n_obs} site-days"
-        )
+    def _details(self) -> str:
+        return f"; {self.n_sites} sites, {self.n_days} days, {self.n_obs} site-days"
 
 
 def _failed_did(alpha: float, reason: str, n_sites: int = 0) -> DidResult:

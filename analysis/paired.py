@@ -31,13 +31,13 @@ import numpy as np
 import pandas as pd
 
 from analysis.inference import ALTERNATIVES, check_alpha, t_interval, t_p_value
-from analysis.results import ResultMixin, ci_text, failed_result
+from analysis.results import EstimateMixin, failed_result
 
 __all__ = ["PairedResult", "paired_effect"]
 
 
 @dataclass(frozen=True, slots=True)
-class PairedResult(ResultMixin):
+class PairedResult(EstimateMixin):
     """Pair fixed-effects estimate of a pilot randomized inside matched groups."""
 
     effect: float
@@ -70,15 +70,11 @@ class PairedResult(ResultMixin):
     error: str | None = None
     """Why no estimate could be made."""
 
-    def summary(self) -> str:
-        """One line: estimate, interval and p-value."""
-        if self.error:
-            return f"Paired (pair fixed effects): not estimated ({self.error})"
-        ci = ci_text(self.alpha, self.ci_low, self.ci_high)
-        return (
-            f"Paired effect {self.effect:.4g} (SE {self.se:.3g}), {ci}, p={self.p_value:.4f} "
-            f"({self.alternative}; {self.n_pairs} groups, t({self.df:g}))"
-        )
+    _name = "Paired"
+    _failed_name = "Paired (pair fixed effects)"
+
+    def _details(self) -> str:
+        return f" ({self.alternative}; {self.n_pairs} groups, t({self.df:g}))"
 
 
 def paired_effect(

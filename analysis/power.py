@@ -345,9 +345,8 @@ class _NoSolution(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Question:
-    """The validated arguments of :func:`power`."""
+    """The arguments of :func:`power`, checked when made (``ValueError`` naming the problem)."""
 
-    solved_for: str
     n_pilot: int | None
     n_control: int
     pre_days: int
@@ -362,71 +361,47 @@ class _Question:
     n_sims: int
     seed: int
 
+    @property
+    def solved_for(self) -> str:
+        """Which of ``effect``, ``n_pilot`` and ``power`` is unknown."""
+        return self._unknown()[0]
 
-def _question(
-    n_pilot: Any,
-    n_control: Any,
-    pre_days: Any,
-    post_days: Any,
-    effect: Any,
-    alpha: Any,
-    power: Any,
-    *,
-    alternative: str,
-    method: str,
-    distribution: str,
-    sim_test: str,
-    n_sims: Any,
-    seed: int,
-) -> _Question:
-    """Check every argument of :func:`power` (``ValueError`` naming the problem)."""
-    if not (isinstance(alpha, float | int) and 0 < alpha < 1):
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
-    if alternative not in ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {list(ALTERNATIVES)}, got {alternative!r}")
-    if method not in ("analytic", "simulation"):
-        raise ValueError(f"method must be 'analytic' or 'simulation', got {method!r}")
-    if distribution not in ("t", "normal"):
-        raise ValueError(f"distribution must be 't' or 'normal', got {distribution!r}")
-    if sim_test not in ("pooled", "welch"):
-        raise ValueError(f"sim_test must be 'pooled' or 'welch', got {sim_test!r}")
-    unknown = [
-        name
-        for name, v in (("effect", effect), ("n_pilot", n_pilot), ("power", power))
-        if v is None
-    ]
-    if len(unknown) != 1:
-        raise ValueError(
-            "exactly one of effect, n_pilot and power must be None (the one to solve for); "
-            f"got {unknown or 'none'}"
-        )
-    n_control = _check_int("n_control", n_control, 2)
-    pre_days = _check_int("pre_days", pre_days, 1)
-    post_days = _check_int("post_days", post_days, 1)
-    if n_pilot is not None:
-        n_pilot = _check_int("n_pilot", n_pilot, 2)
-    if power is not None and not (isinstance(power, float | int) and alpha < power < 1):
-        raise ValueError(f"power must lie between alpha and 1, got {power!r}")
-    if effect is not None and not np.isfinite(effect):
-        raise ValueError(f"effect must be a finite number, got {effect!r}")
-    if method == "simulation":
-        n_sims = _check_int("n_sims", n_sims, 100)
-    return _Question(
-        solved_for=unknown[0],
-        n_pilot=n_pilot,
-        n_control=n_control,
-        pre_days=pre_days,
-        post_days=post_days,
-        effect=effect,
-        alpha=alpha,
-        target=float(power) if power is not None else None,
-        alternative=alternative,
-        method=method,
-        distribution=distribution,
-        sim_test=sim_test,
-        n_sims=n_sims,
-        seed=seed,
-    )
+    def _unknown(self) -> list[str]:
+        given = (("effect", self.effect), ("n_pilot", self.n_pilot), ("power", self.target))
+        return [name for name, v in given if v is None]
+
+    def __post_init__(self) -> None:
+        alpha, power = self.alpha, self.target
+        if not (isinstance(alpha, float | int) and 0 < alpha < 1):
+            raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+        if self.alternative not in ALTERNATIVES:
+            raise ValueError(
+                f"alternative must be one of {list(ALTERNATIVES)}, got {self.alternative!r}"
+            )
+        if self.method not in ("analytic", "simulation"):
+            raise ValueError(f"method must be 'analytic' or 'simulation', got {self.method!r}")
+        if self.distribution not in ("t", "normal"):
+            raise ValueError(f"distribution must be 't' or 'normal', got {self.distribution!r}")
+        if self.sim_test not in ("pooled", "welch"):
+            raise ValueError(f"sim_test must be 'pooled' or 'welch', got {self.sim_test!r}")
+        unknown = self._unknown()
+        if len(unknown) != 1:
+            raise ValueError(
+                "exactly one of effect, n_pilot and power must be None (the one to solve for); "
+                f"got {unknown or 'none'}"
+            )
+        checked = {"n_control": 2, "pre_days": 1, "post_days": 1}
+        if self.n_pilot is not None:
+            checked["n_pilot"] = 2
+        for name, minimum in checked.items():
+            object.__setattr__(self, name, _check_int(name, getattr(self, name), minimum))
+        if power is not None and not (isinstance(power, float | int) and alpha < power < 1):
+            raise ValueError(f"power must lie between alpha and 1, got {power!r}")
+        if self.effect is not None and not np.isfinite(self.effect):
+            raise ValueError(f"effect must be a finite number, got {self.effect!r}")
+        if self.method == "simulation":
+            object.__setattr__(self, "n_sims", _check_int("n_sims", self.n_sims, 100))
+        object.__setattr__(self, "target", float(power) if power is not None else None)
 
 
 def _solve_analytic(ask: _Question, hist: _History) -> tuple[float, float, int, float | None]:
@@ -610,7 +585,7 @@ def power(
     n_sims, seed
         Simulation size and seed.
     """
-    ask = _question(
+    ask = _Question(
         n_pilot,
         n_control,
         pre_days,

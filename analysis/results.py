@@ -15,7 +15,15 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-__all__ = ["Reason", "ResultMixin", "ci_text", "failed_result", "make_reason", "to_jsonable"]
+__all__ = [
+    "EstimateMixin",
+    "Reason",
+    "ResultMixin",
+    "ci_text",
+    "failed_result",
+    "make_reason",
+    "to_jsonable",
+]
 
 T = TypeVar("T")
 
@@ -88,6 +96,36 @@ class ResultMixin:
             for f in dataclasses.fields(self)
             if f.name not in self._dict_exclude
         }
+
+
+class EstimateMixin(ResultMixin):
+    """``to_dict()`` and a one-line ``summary()`` for the result of one effect estimator.
+
+    For a dataclass with ``effect``, ``se``, ``ci_low``, ``ci_high``, ``p_value``, ``alpha`` and
+    ``error``. The summary reads ``"<name> effect 1.23 (SE 0.456), 95% CI [0.3, 2.2],
+    p=0.0123"`` followed by :meth:`_details`, or ``"<failed name>: not estimated (<error>)"``.
+    A subclass sets ``_name`` (and ``_failed_name``, ``_se_name`` where they differ from the
+    name and ``"SE"``).
+    """
+
+    __slots__ = ()
+    _name: str = ""
+    _failed_name: str = ""
+    _se_name: str = "SE"
+
+    def summary(self) -> str:
+        """One line with the estimate, SE, interval and p-value."""
+        if self.error:
+            return f"{self._failed_name or self._name}: not estimated ({self.error})"
+        ci = ci_text(self.alpha, self.ci_low, self.ci_high)
+        return (
+            f"{self._name} effect {self.effect:.4g} ({self._se_name} {self.se:.3g}), {ci}, "
+            f"p={self.p_value:.4f}{self._details()}"
+        )
+
+    def _details(self) -> str:
+        """What the summary says after the p-value (nothing by default)."""
+        return ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ __all__ = [
     "PROBLEM_METRIC",
     "DesignedPilot",
     "SimulatedPilot",
+    "observation_rows",
     "simulate_designed_pilot",
     "simulate_panel",
     "simulate_registry",
@@ -87,6 +88,25 @@ def _ar1_noise(
     return noise
 
 
+def observation_rows(
+    site_ids: np.ndarray, dates: pd.DatetimeIndex, metric: str, values: np.ndarray
+) -> pd.DataFrame:
+    """A sites x days array of one metric as observation rows ``site_id, date, metric, value``.
+
+    Row ``i`` of ``values`` belongs to ``site_ids[i]`` and column ``j`` to ``dates[j]``; the
+    rows come site by site, each site's days in order.
+    """
+    n_sites, n_days = values.shape
+    return pd.DataFrame(
+        {
+            "site_id": np.repeat(site_ids, n_days),
+            "date": np.tile(dates.to_numpy(), n_sites),
+            "metric": metric,
+            "value": values.ravel(),
+        }
+    )
+
+
 def simulate_panel(
     n_pilot: int = 10,
     n_control: int = 30,
@@ -139,14 +159,7 @@ def simulate_panel(
             + effects[metric] * (pilot[:, None] & post[None, :])
             + noise
         )
-        frame = pd.DataFrame(
-            {
-                "site_id": np.repeat(site_ids, n_days),
-                "date": np.tile(dates.to_numpy(), n_sites),
-                "metric": metric,
-                "value": values.ravel(),
-            }
-        )
+        frame = observation_rows(site_ids, dates, metric, values)
         if missing_share > 0:
             frame = frame[rng.random(len(frame)) >= missing_share]
         frames.append(frame)
@@ -285,14 +298,7 @@ def simulate_registry(
     ids = sites["site_id"].to_numpy()
     history = pd.concat(
         [
-            pd.DataFrame(
-                {
-                    "site_id": np.repeat(ids, days),
-                    "date": np.tile(dates[:days].to_numpy(), n_sites),
-                    "metric": metric,
-                    "value": values.ravel(),
-                }
-            )
+            observation_rows(ids, dates[:days], metric, values)
             for metric, values in ((PROBLEM_METRIC, np.round(wait, 2)), ("order_errors", errors))
         ],
         ignore_index=True,

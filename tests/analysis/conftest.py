@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +22,18 @@ def shared_data_dir() -> Path:
         root = Path(env)
         return root / "data" if (root / "data").is_dir() else root
     return REPO.parent / "shared" / "data"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """``python -m analysis ARGS`` in a child process from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "analysis", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.fixture

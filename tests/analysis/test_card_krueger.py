@@ -10,8 +10,6 @@ both a pre- and a post-period mean.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -19,33 +17,23 @@ from numpy.testing import assert_allclose
 
 from analysis import compare
 from analysis.data import site_period_means, validate
-from tests.analysis.conftest import REPO
+from tests.analysis.conftest import run_cli
 
 HALF_A_CENT = 0.005
 
 
 def _run(folder, *extra: str) -> dict:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "analysis",
-            "compare",
-            str(folder / "card_krueger_1994_long.csv"),
-            str(folder / "card_krueger_1994_sites.csv"),
-            "--start",
-            "1992-04-01",
-            "--metric",
-            "fte",
-            "--format",
-            "json",
-            *extra,
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    proc = run_cli(
+        "compare",
+        str(folder / "card_krueger_1994_long.csv"),
+        str(folder / "card_krueger_1994_sites.csv"),
+        "--start",
+        "1992-04-01",
+        "--metric",
+        "fte",
+        "--format",
+        "json",
+        *extra,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)["metrics"]["fte"]

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
 from analysis import design, simulate_registry
 from analysis.cli import main
-from tests.analysis.conftest import REPO
+from tests.analysis.conftest import run_cli
 
 
 @pytest.fixture
@@ -23,15 +21,11 @@ def csv_files(tmp_path, simulate):
     return obs, sites, sim.start.date().isoformat()
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "analysis", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def design_argv(files, pilots: int, *options: str, metric: str = "wait_minutes") -> list[str]:
+    """``design SITES HISTORY --pilots N --problem-metric METRIC OPTIONS``, for ``main``."""
+    sites, history = files
+    command = ["design", str(sites), str(history), "--pilots", str(pilots)]
+    return [*command, "--problem-metric", metric, *options]
 
 
 def test_json_output_through_a_subprocess(csv_files):
@@ -117,25 +111,9 @@ def design_files(tmp_path):
 
 
 def test_design_json_keys_through_a_subprocess(design_files):
-    sites, history = design_files
-    proc = run_cli(
-        "design",
-        str(sites),
-        str(history),
-        "--pilots",
-        "6",
-        "--problem-metric",
-        "wait_minutes",
-        "--match",
-        "region",
-        "digital_readiness",
-        "--seed",
-        "3",
-        "--max-volume-share",
-        "0.2",
-        "--format",
-        "json",
-    )
+    options = ["--match", "region", "digital_readiness", "--seed", "3"]
+    options += ["--max-volume-share", "0.2", "--format", "json"]
+    proc = run_cli(*design_argv(design_files, 6, *options))
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     for key in ("pilot_sites", "control_sites", "pairs", "seed", "balance", "warnings"):
@@ -147,71 +125,21 @@ def test_design_json_keys_through_a_subprocess(design_files):
 
 
 def test_design_text_and_same_result_as_python(design_files, capsys):
-    sites, history = design_files
-    assert (
-        main(
-            [
-                "design",
-                str(sites),
-                str(history),
-                "--pilots",
-                "5",
-                "--problem-metric",
-                "wait_minutes",
-                "--ratio",
-                "2",
-                "--pool-share",
-                "0.6",
-            ]
-        )
-        == 0
-    )
+    assert main(design_argv(design_files, 5, "--ratio", "2", "--pool-share", "0.6")) == 0
     out = capsys.readouterr().out
     assert "Pilot design for wait_minutes" in out and "triplets" in out
-    assert (
-        main(
-            [
-                "design",
-                str(sites),
-                str(history),
-                "--pilots",
-                "5",
-                "--problem-metric",
-                "wait_minutes",
-                "--format",
-                "json",
-            ]
-        )
-        == 0
-    )
+    assert main(design_argv(design_files, 5, "--format", "json")) == 0
     data = json.loads(capsys.readouterr().out)
+    sites, history = design_files
     frame, hist = pd.read_csv(sites, dtype={"site_id": str}), pd.read_csv(history)
     ref = design(frame, hist, n_pilots=5, problem_metric="wait_minutes")
     assert data["pairs"] == [list(g) for g in ref.pairs]
 
 
 def test_design_mistakes_exit_2(design_files, capsys):
-    sites, history = design_files
-    assert (
-        main(["design", str(sites), str(history), "--pilots", "4", "--problem-metric", "nope"]) == 2
-    )
+    assert main(design_argv(design_files, 4, metric="nope")) == 2
     assert capsys.readouterr().err.startswith("error: unknown metric 'nope'")
-    assert (
-        main(
-            [
-                "design",
-                str(sites),
-                str(history),
-                "--pilots",
-                "4",
-                "--problem-metric",
-                "wait_minutes",
-                "--match",
-                "colour",
-            ]
-        )
-        == 2
-    )
+    assert main(design_argv(design_files, 4, "--match", "colour")) == 2
     assert "error: sites has no column(s) ['colour']" in capsys.readouterr().err
 
 

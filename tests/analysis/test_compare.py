@@ -19,28 +19,29 @@ HEADLINE_KEYS = {
 }  # fmt: skip
 
 
+def compare_simulated(sim, **options) -> ComparisonReport:
+    """``compare`` on a simulated pilot's observations, sites and start."""
+    return compare(sim.observations, sim.sites, sim.start, **options)
+
+
 # --- the auto rule ------------------------------------------------------------------------
 
 
-def test_rule_single_pilot_site_is_permutation():
-    method, reason = choose_method(1, 30, 28, 1.0)
-    assert method == "permutation" and "clustered standard errors are meaningless" in reason
-
-
-def test_rule_few_sites_is_permutation():
-    assert choose_method(4, 30, 28, 1.0)[0] == "permutation"
-    assert choose_method(30, 5, 28, 1.0)[0] == "permutation"
-
-
-def test_rule_stable_pre_period_is_ancova():
-    method, reason = choose_method(10, 30, 28, 1.0)
-    assert method == "ancova" and "stable pre-period" in reason
-
-
-def test_rule_short_pre_period():
-    assert choose_method(25, 30, 3, 1.0)[0] == "did"
-    assert choose_method(10, 30, 3, 1.0)[0] == "permutation"
-    assert choose_method(25, 30, 28, 0.5)[0] == "did"  # patchy: half the sites lack pre data
+@pytest.mark.parametrize(
+    ("design", "expected", "because"),
+    [
+        ((1, 30, 28, 1.0), "permutation", "clustered standard errors are meaningless"),
+        ((4, 30, 28, 1.0), "permutation", ""),  # few pilot sites
+        ((30, 5, 28, 1.0), "permutation", ""),  # few control sites
+        ((10, 30, 28, 1.0), "ancova", "stable pre-period"),
+        ((25, 30, 3, 1.0), "did", ""),  # short pre-period
+        ((10, 30, 3, 1.0), "permutation", ""),  # short pre-period, few sites
+        ((25, 30, 28, 0.5), "did", ""),  # patchy: half the sites lack pre data
+    ],
+)
+def test_auto_rule(design, expected, because):
+    method, reason = choose_method(*design)
+    assert method == expected and because in reason
 
 
 # --- verdicts -----------------------------------------------------------------------------
@@ -140,14 +141,7 @@ def test_explicit_method_sets_the_headline(pilot):
 
 def test_roles_order_and_multiplicity(simulate):
     sim = simulate(10, 30, 14, 14, effect={"a": 2.0}, metrics=["a", "b", "c", "d"])
-    report = compare(
-        sim.observations,
-        sim.sites,
-        sim.start,
-        primary="c",
-        guardrails=["a"],
-        metrics=["b", "d", "a", "c"],
-    )
+    report = compare_simulated(sim, primary="c", guardrails=["a"], metrics=["b", "d", "a", "c"])
     assert list(report.metrics) == ["c", "a", "b", "d"]
     assert [m.role for m in report.metrics.values()] == [
         "primary",
@@ -170,14 +164,7 @@ def test_direction_decrease_turns_a_rise_into_worse(simulate):
 
 def test_guardrail_margin_gives_equivalent(simulate):
     sim = simulate(10, 30, 28, 28, effect={"sales": 3.0}, metrics=["sales", "wait"], noise_sd=2)
-    report = compare(
-        sim.observations,
-        sim.sites,
-        sim.start,
-        primary="sales",
-        guardrails=["wait"],
-        margins={"wait": 5.0},
-    )
+    report = compare_simulated(sim, primary="sales", guardrails=["wait"], margins={"wait": 5.0})
     assert report.metrics["wait"].verdict == "equivalent"
     assert report.metrics["wait"].margin == 5.0
 

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.simulate import observation_rows
+
 # pyfixest 0.60 still calls pandas APIs that pandas 3.1 deprecates (Pandas4Warning); the
 # suite turns warnings into errors, so tests that call pyfixest as a reference silence them.
 pyfixest_reference = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
@@ -130,14 +132,7 @@ def pilot_frames(
     post = np.asarray(dates >= start_ts)
     values = values + effect * np.outer(pilot, post)
     ids = np.array([f"S{i + 1:03d}" for i in range(n_sites)])
-    obs = pd.DataFrame(
-        {
-            "site_id": np.repeat(ids, n_days),
-            "date": np.tile(dates.to_numpy(), n_sites),
-            "metric": metric,
-            "value": values.ravel(),
-        }
-    )
+    obs = observation_rows(ids, dates, metric, values)
     if missing_share > 0:
         obs = obs[rng.random(len(obs)) >= missing_share].reset_index(drop=True)
     sites = pd.DataFrame({"site_id": ids, "arm": np.where(pilot, "pilot", "control")})

@@ -130,25 +130,18 @@ def test_balance_covariates_match_level_and_trend_reference(world):
 def test_rerandomization_keeps_the_best_draw(world):
     sites, history = world
     pilots = sites["site_id"][::9].tolist()
-    one = select_controls(
-        sites,
-        pilots,
-        history,
-        method="stratified_random",
-        n=18,
-        match_on=["region", "size"],
-        rerandomize=1,
-        seed=5,
-    )
-    best = select_controls(
-        sites,
-        pilots,
-        history,
-        method="stratified_random",
-        n=18,
-        match_on=["region", "size"],
-        rerandomize=500,
-        seed=5,
+    one, best = (
+        select_controls(
+            sites,
+            pilots,
+            history,
+            method="stratified_random",
+            n=18,
+            match_on=["region", "size"],
+            rerandomize=draws,
+            seed=5,
+        )
+        for draws in (1, 500)
     )
     # the first of the 500 draws is the single draw, so the best cannot be worse
     assert best.balance.max_abs_smd <= one.balance.max_abs_smd

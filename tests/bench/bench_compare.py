@@ -20,6 +20,11 @@ from analysis import compare
 from analysis.simulate import simulate_panel
 
 METRICS = ["sales", "wait_minutes", "nps", "complaints", "staff_hours", "returns"]
+ROLES = {
+    "primary": "sales",
+    "guardrails": ["wait_minutes"],
+    "directions": {"wait_minutes": "decrease"},
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,14 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     times = []
     for _ in range(args.repeat):
         start = time.perf_counter()
-        report = compare(
-            sim.observations,
-            sim.sites,
-            sim.start,
-            primary="sales",
-            guardrails=["wait_minutes"],
-            directions={"wait_minutes": "decrease"},
-        )
+        report = compare(sim.observations, sim.sites, sim.start, **ROLES)
         times.append(time.perf_counter() - start)
     rows = len(sim.observations)
     print(

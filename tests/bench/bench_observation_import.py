@@ -61,20 +61,13 @@ def peak_rss_mb() -> float:
 def run_one(url: str, path: Path, corrected: Path) -> None:
     """In a child process: fresh schema, sites and metrics, then three imports."""
     os.environ["TEST_DATABASE_URL"] = url
-    from app import create_app
-    from app.config import TestConfig
     from app.core import tables as tabular
     from app.extensions import db
     from app.models import Metric, Site
     from app.sites.observation_import import apply_observations, plan_observations
+    from tests.bench.benchkit import fresh_app
 
-    class BenchConfig(TestConfig):
-        SQLALCHEMY_DATABASE_URI = url
-
-    app = create_app(BenchConfig)
-    with app.test_request_context():
-        db.drop_all()
-        db.create_all()
+    with fresh_app(url, request_context=True):
         db.session.add_all(
             [Site(code=f"S{s:04d}", name=f"Site {s}", region="East") for s in range(N_SITES)]
         )

@@ -13,10 +13,8 @@ Prints the figures; exits with status 1 when a budget is missed.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -29,28 +27,22 @@ SNAPSHOT_BUDGET, RENDER_BUDGET = 5.0, 0.300
 
 
 def build(db, rng):
-    from app.models import (
-        Arm,
-        Assignment,
-        Audience,
-        Direction,
-        FeedbackAnswer,
-        FeedbackForm,
-        FeedbackResponse,
-        Metric,
-        MetricRole,
-        Observation,
-        Pilot,
-        PilotMetric,
-        PilotStatus,
-        QuestionType,
-        Role,
-        Site,
-        SizeTier,
-        User,
-    )
-
+    """The pilot, its sites, metrics, observations and feedback; returns (pilot, analyst)."""
     start = date(2026, 6, 1)
+    sites, metrics, analyst = _registry(rng)
+    db.session.add_all([*sites, *metrics, analyst])
+    pilot = _pilot(start, sites, metrics)
+    db.session.add(pilot)
+    db.session.flush()
+    _observations(db, rng, pilot, sites, metrics)
+    _feedback(db, rng, pilot, sites, start)
+    db.session.commit()
+    return pilot, analyst
+
+
+def _registry(rng):
+    from app.models import Direction, Metric, Role, Site, SizeTier, User
+
     sites = [
         Site(
             code=f"B{i:03d}",
@@ -75,7 +67,12 @@ def build(db, rng):
     ]
     analyst = User(email="bench-analyst@example.com", name="Bench Analyst", role=Role.ANALYST)
     analyst.set_password("bench-password-123")
-    db.session.add_all([*sites, *metrics, analyst])
+    return sites, metrics, analyst
+
+
+def _pilot(start, sites, metrics):
+    from app.models import Arm, Assignment, MetricRole, Pilot, PilotMetric, PilotStatus
+
     pilot = Pilot(
         name="Bench pilot",
         status=PilotStatus.RUNNING,
@@ -103,8 +100,12 @@ def build(db, rng):
     for i, site in enumerate(sites):
         arm = Arm.PILOT if i < N_PILOT else Arm.CONTROL
         pilot.assignments.append(Assignment(site=site, arm=arm, stratum=site.region))
-    db.session.add(pilot)
-    db.session.flush()
+    return pilot
+
+
+def _observations(db, rng, pilot, sites, metrics):
+    from app.models import Observation
+
     rows = []
     for i, site in enumerate(sites):
         for metric in metrics:
@@ -122,6 +123,11 @@ def build(db, rng):
                     }
                 )
     db.session.execute(Observation.__table__.insert(), rows)
+
+
+def _feedback(db, rng, pilot, sites, start):
+    from app.models import Audience, FeedbackAnswer, FeedbackForm, FeedbackResponse, QuestionType
+
     form = FeedbackForm(
         pilot=pilot, audience=Audience.CUSTOMER, title_en="Visit", title_zh="体验", questions=[]
     )
@@ -163,33 +169,20 @@ def build(db, rng):
         )
     db.session.execute(FeedbackResponse.__table__.insert(), responses)
     db.session.execute(FeedbackAnswer.__table__.insert(), answers)
-    db.session.commit()
-    return pilot, analyst
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--database-url", default=None)
-    args = parser.parse_args()
+    from tests.bench.benchkit import database_parser, fresh_app
+
+    args = database_parser(__doc__, repeat=5).parse_args()
 
     import numpy as np
 
-    from app import create_app
-    from app.config import TestConfig
     from app.extensions import db
     from app.models import ReportStatus
     from app.reports import snapshots as service
 
-    tmp = tempfile.TemporaryDirectory()
-
-    class BenchConfig(TestConfig):
-        SQLALCHEMY_DATABASE_URI = args.database_url or f"sqlite:///{tmp.name}/bench.db"
-
-    app = create_app(BenchConfig)
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
+    with fresh_app(args.database_url) as app:
         t0 = time.perf_counter()
         pilot, analyst = build(db, np.random.default_rng(20261124))
         print(

@@ -9,10 +9,8 @@ day of the pilot, and the query count of one brief.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -21,30 +19,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--database-url", default=None)
-    args = parser.parse_args()
+    from tests.bench.benchkit import database_parser, fresh_app
+
+    args = database_parser(__doc__, repeat=3).parse_args()
 
     from sqlalchemy import event, select
 
-    from app import create_app
-    from app.config import TestConfig
     from app.demo.seed import seed
     from app.extensions import db
     from app.models import Pilot
     from app.retros.brief import daily_brief
 
-    tmp = tempfile.TemporaryDirectory()
-    url = args.database_url or f"sqlite:///{Path(tmp.name) / 'bench.db'}"
-
-    class BenchConfig(TestConfig):
-        SQLALCHEMY_DATABASE_URI = url
-
-    app = create_app(BenchConfig)
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
+    with fresh_app(args.database_url) as app:
+        url = app.config["SQLALCHEMY_DATABASE_URI"]
         seed()
         db.session.commit()
         pilot = db.session.scalars(select(Pilot)).one()

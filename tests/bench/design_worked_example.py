@@ -26,9 +26,9 @@ from analysis.simulate import PROBLEM_METRIC  # noqa: E402
 SEED, N_PILOTS, MATCH = 7, 8, ("region", "digital_readiness")
 
 
-def main() -> int:
-    sites, history = simulate_registry(120, region_skew=0.5, problem_skew=0.8, seed=2024)
-    print(f"registry: 120 sites, regions {sites['region'].value_counts().sort_index().to_dict()}")
+def designed_registry(days: int = 56):
+    """The seeded 120-site registry with ``days`` of history, and its design."""
+    sites, history = simulate_registry(120, region_skew=0.5, problem_skew=0.8, seed=2024, days=days)
     plan = design(
         sites,
         history,
@@ -38,6 +38,26 @@ def main() -> int:
         max_volume_share=0.15,
         seed=SEED,
     )
+    return sites, history, plan
+
+
+def design_powers(sites, history, plan):
+    """Power of the paired design and of unpaired pilots drawn from the same pool."""
+    paired = design_power(history, plan, metric=PROBLEM_METRIC, registry=sites, min_effect=-1.0)
+    unpaired = design_power(
+        history,
+        n_pilot=N_PILOTS,
+        n_control=N_PILOTS,
+        metric=PROBLEM_METRIC,
+        candidates=plan.pool,
+        min_effect=-1.0,
+    )
+    return paired, unpaired
+
+
+def main() -> int:
+    sites, history, plan = designed_registry()
+    print(f"registry: 120 sites, regions {sites['region'].value_counts().sort_index().to_dict()}")
     print(plan.summary())
     level = history[history["metric"] == PROBLEM_METRIC].groupby("site_id")["value"].mean()
     pool = list(plan.pool)
@@ -79,39 +99,10 @@ def main() -> int:
             f"share > 0.25: {np.mean(smd > 0.25):5.1%}; drawn {entry.smd:+.2f}"
         )
     print("\npower by placebo pilots on the 56-day history, 28 + 28 days")
-    paired = design_power(history, plan, metric=PROBLEM_METRIC, registry=sites, min_effect=-1.0)
-    unpaired = design_power(
-        history,
-        n_pilot=N_PILOTS,
-        n_control=N_PILOTS,
-        metric=PROBLEM_METRIC,
-        candidates=plan.pool,
-        min_effect=-1.0,
-    )
-    print(paired.summary(), f"(placebo rejection {paired.placebo_rejection:.1%})")
-    print(unpaired.summary(), f"(placebo rejection {unpaired.placebo_rejection:.1%})")
+    for result in design_powers(sites, history, plan):
+        print(result.summary(), f"(placebo rejection {result.placebo_rejection:.1%})")
     print("\nthe same registry with 16 weeks of history (the first 8 are the ones above)")
-    sites, history = simulate_registry(120, region_skew=0.5, problem_skew=0.8, seed=2024, days=112)
-    plan = design(
-        sites,
-        history,
-        n_pilots=N_PILOTS,
-        problem_metric=PROBLEM_METRIC,
-        match=MATCH,
-        max_volume_share=0.15,
-        seed=SEED,
-    )
-    for result in (
-        design_power(history, plan, metric=PROBLEM_METRIC, registry=sites, min_effect=-1.0),
-        design_power(
-            history,
-            n_pilot=N_PILOTS,
-            n_control=N_PILOTS,
-            metric=PROBLEM_METRIC,
-            candidates=plan.pool,
-            min_effect=-1.0,
-        ),
-    ):
+    for result in design_powers(*designed_registry(days=112)):
         print(result.summary(), f"(placebo rejection {result.placebo_rejection:.1%})")
     print(
         "\npython -m analysis design registry.csv history.csv --pilots 8 --problem-metric "

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from analysis.sequential import _estimate_looks, _make_looks, monitor  # noqa: E402
 from tests.analysis_design.helpers import ar1_panel, pilot_frames  # noqa: E402
+from tests.bench.benchkit import finish  # noqa: E402
 
 N_PILOT, N_CONTROL, PRE, POST = 10, 30, 28, 28
 
@@ -121,8 +122,7 @@ def main() -> int:
         f"  full monitor() path, A/A: {hits} of {args.monitor_reps} crossed "
         f"({100 * hits / args.monitor_reps:.1f}%)"
     )
-    print(f"done in {time.perf_counter() - started:.0f} s; {failures} failure(s)")
-    return 1 if failures else 0
+    return finish(started, failures)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from analysis.staggered import staggered_att  # noqa: E402
 from tests.analysis_design.helpers import staggered_panel  # noqa: E402
+from tests.bench.benchkit import finish  # noqa: E402
 
 WAVE_SIZES = (3, 8, 24)
 
@@ -64,8 +65,7 @@ def main() -> int:
             f"[{'PASS' if ok else 'FAIL'} >= 95% within noise]; mean SE {ses[:, j].mean():.3f}, "
             f"SD of estimates {errors[:, j].std(ddof=1):.3f}, mean bias {errors[:, j].mean():+.4f}"
         )
-    print(f"done in {time.perf_counter() - started:.0f} s; {failures} failure(s)")
-    return 1 if failures else 0
+    return finish(started, failures)
 
 
 if __name__ == "__main__":
