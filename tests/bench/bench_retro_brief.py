@@ -34,7 +34,7 @@ def main() -> None:
         url = app.config["SQLALCHEMY_DATABASE_URI"]
         seed()
         db.session.commit()
-        pilot = db.session.scalars(select(Pilot)).one()
+        pilot = db.session.scalars(select(Pilot).order_by(Pilot.id)).first()  # the running one
         days = [
             pilot.start_date + timedelta(days=i)
             for i in range((pilot.end_date - pilot.start_date).days + 2)
