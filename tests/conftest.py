@@ -7,11 +7,13 @@ once per session and every test starts from empty tables.
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 from datetime import date, timedelta
 
 import pytest
+from openpyxl import Workbook
 
 from app import create_app
 from app.config import TestConfig
@@ -83,6 +85,26 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+# ---------------------------------------------------------------- files
+
+
+def xlsx_bytes(rows) -> bytes:
+    """An Excel workbook whose first sheet holds ``rows``, as uploaded."""
+    workbook = Workbook()
+    for row in rows:
+        workbook.active.append(row)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def post_file(client, url: str, body: bytes, filename: str):
+    """POST ``body`` as the ``file`` of a multipart form, as the upload pages receive it."""
+    return client.post(
+        url, data={"file": (io.BytesIO(body), filename)}, content_type="multipart/form-data"
+    )
 
 
 # ---------------------------------------------------------------- factories
