@@ -7,11 +7,13 @@ once per session and every test starts from empty tables.
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 from datetime import date, timedelta
 
 import pytest
+from openpyxl import Workbook
 
 from app import create_app
 from app.config import TestConfig
@@ -19,7 +21,9 @@ from app.extensions import db
 from app.models import (
     Arm,
     Assignment,
+    Audience,
     Direction,
+    FeedbackForm,
     Metric,
     MetricKind,
     MetricRole,
@@ -33,6 +37,13 @@ from app.models import (
 )
 
 PASSWORD = "correct-horse-battery"
+#: Questions the test feedback forms pick by key: (type, English label, Chinese label).
+QUESTIONS = {
+    "overall": ("rating", "Overall", "总体"),
+    "recommend": ("nps", "Recommend", "推荐"),
+    "comment": ("text", "Comment", "意见"),
+    "attitude": ("rating", "A", "A"),
+}
 _schema_ready = False
 _counter = itertools.count(1)
 
@@ -76,14 +87,41 @@ def runner(app):
     return app.test_cli_runner()
 
 
+# ---------------------------------------------------------------- files
+
+
+def xlsx_bytes(rows) -> bytes:
+    """An Excel workbook whose first sheet holds ``rows``, as uploaded."""
+    workbook = Workbook()
+    for row in rows:
+        workbook.active.append(row)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def post_file(client, url: str, body: bytes, filename: str):
+    """POST ``body`` as the ``file`` of a multipart form, as the upload pages receive it."""
+    return client.post(
+        url, data={"file": (io.BytesIO(body), filename)}, content_type="multipart/form-data"
+    )
+
+
 # ---------------------------------------------------------------- factories
+
+
+def _stored(row):
+    """Add ``row`` to the session and flush, so it has its id."""
+    db.session.add(row)
+    db.session.flush()
+    return row
 
 
 @pytest.fixture
 def make_site(app):
     def make(**overrides) -> Site:
         n = next(_counter)
-        values = {
+        defaults = {
             "code": f"S{n:04d}",
             "name": f"Site {n}",
             "region": "East",
@@ -93,27 +131,19 @@ def make_site(app):
             "digital_readiness": 60.0,
             "senior_share": 0.2,
         }
-        values.update(overrides)
-        site = Site(**values)
-        db.session.add(site)
-        db.session.flush()
-        return site
+        return _stored(Site(**{**defaults, **overrides}))
 
     return make
 
 
 @pytest.fixture
 def make_user(app):
-    def make(role: Role = Role.CHANGE_LEAD, **overrides) -> User:
+    def make(role: Role = Role.CHANGE_LEAD, password: str = PASSWORD, **overrides) -> User:
         n = next(_counter)
-        values = {"email": f"user{n}@example.com", "name": f"User {n}", "role": role}
-        values.update(overrides)
-        password = values.pop("password", PASSWORD)
-        user = User(**values)
+        defaults = {"email": f"user{n}@example.com", "name": f"User {n}", "role": role}
+        user = User(**{**defaults, **overrides})
         user.set_password(password)
-        db.session.add(user)
-        db.session.flush()
-        return user
+        return _stored(user)
 
     return make
 
@@ -122,20 +152,31 @@ def make_user(app):
 def make_metric(app):
     def make(key: str | None = None, **overrides) -> Metric:
         n = next(_counter)
-        values = {
+        defaults = {
             "key": key or f"metric_{n}",
             "name": f"Metric {n}",
             "unit": "min",
             "kind": MetricKind.CONTINUOUS,
             "better_direction": Direction.DECREASE,
         }
-        values.update(overrides)
-        metric = Metric(**values)
-        db.session.add(metric)
-        db.session.flush()
-        return metric
+        return _stored(Metric(**{**defaults, **overrides}))
 
     return make
+
+
+@pytest.fixture
+def add_guardrail(make_metric):
+    """``add_guardrail(pilot, margin=None, **metric_fields)`` gives ``pilot`` a new guardrail
+    metric (better = increase, unless the fields say otherwise) after its primary one."""
+
+    def add(pilot: Pilot, margin: float | None = None, **metric_fields) -> Metric:
+        metric = make_metric(**{"better_direction": Direction.INCREASE, **metric_fields})
+        pilot.metric_links.append(
+            PilotMetric(metric=metric, role=MetricRole.GUARDRAIL, margin=margin, position=1)
+        )
+        return metric
+
+    return add
 
 
 @pytest.fixture
@@ -144,15 +185,14 @@ def make_pilot(make_site, make_metric):
 
     def make(n_pilot: int = 2, n_control: int = 3, sites=None, **overrides) -> Pilot:
         start = overrides.pop("start_date", date(2026, 10, 1))
-        values = {
+        defaults = {
             "name": f"Pilot {next(_counter)}",
             "status": PilotStatus.RUNNING,
             "pre_start": start - timedelta(days=28),
             "start_date": start,
             "end_date": start + timedelta(days=27),
         }
-        values.update(overrides)
-        pilot = Pilot(**values)
+        pilot = Pilot(**{**defaults, **overrides})
         metric = make_metric()
         pilot.metric_links.append(PilotMetric(metric=metric, role=MetricRole.PRIMARY))
         chosen = list(sites) if sites is not None else []
@@ -160,9 +200,24 @@ def make_pilot(make_site, make_metric):
         for i, site in enumerate(chosen):
             arm = Arm.PILOT if i < n_pilot else Arm.CONTROL
             pilot.assignments.append(Assignment(site=site, arm=arm))
-        db.session.add(pilot)
-        db.session.flush()
-        return pilot
+        return _stored(pilot)
+
+    return make
+
+
+def _question(key: str) -> dict[str, str]:
+    kind, label_en, label_zh = QUESTIONS[key]
+    return {"key": key, "type": kind, "label_en": label_en, "label_zh": label_zh}
+
+
+@pytest.fixture
+def make_feedback_form(app):
+    """``make_feedback_form(pilot, keys, audience=..., title_en=..., title_zh=...)`` stores a
+    form of ``pilot`` asking the ``QUESTIONS`` named by ``keys``, in that order."""
+
+    def make(pilot: Pilot, keys, audience=Audience.CUSTOMER, **titles) -> FeedbackForm:
+        questions = [_question(key) for key in keys]
+        return _stored(FeedbackForm(pilot=pilot, audience=audience, questions=questions, **titles))
 
     return make
 

@@ -53,3 +53,25 @@ def get(url, allow, **kw) -> Rule:
 
 def post(url, allow, **kw) -> Rule:
     return Rule(url=url, allow=allow, method="POST", **kw)
+
+
+def form_page(url, allow, **kw) -> list[Rule]:
+    """A page with a form: GET shows it and POST submits it, for the same roles."""
+    return [get(url, allow, **kw), post(url, allow)]
+
+
+#: An upload no one has made: its preview answers 404 to those allowed to import.
+FAKE_TOKEN = "0-" + "0" * 32 + ".csv"
+
+
+def import_rules(upload: str, preview: str, url, allow=EDITORS) -> dict[str, list[Rule]]:
+    """Rows for an import's two endpoints: ``upload``, the form at ``url(w)``, and ``preview``,
+    an upload's page under it (an unknown upload answers 404 to those allowed to import)."""
+
+    def preview_url(w) -> str:
+        return f"{url(w)}/{FAKE_TOKEN}"
+
+    return {
+        upload: form_page(url, allow),
+        preview: form_page(preview_url, allow, ok=frozenset({404})),
+    }

@@ -2,10 +2,9 @@
 
 from app.extensions import db
 from app.models import Audience, FormLink
-from tests.access.rules import ALL_SEEING, EDITORS, EVERYONE, get, post
+from tests.access.rules import ALL_SEEING, EDITORS, EVERYONE, get, import_rules, post
 
 STAFF = frozenset({"staff"})
-FAKE_TOKEN = "0-" + "0" * 32 + ".csv"
 
 
 def setup(world):
@@ -57,17 +56,9 @@ RULES = {
         lambda w: f"/feedback/responses/{w.response.id}/flag", ALL_SEEING
     ),
     "feedback.export": get(lambda w: f"/feedback/pilots/{w.pilot.id}/export.csv", ALL_SEEING),
-    "feedback.import_responses": [
-        get(lambda w: f"/feedback/pilots/{w.pilot.id}/import", EDITORS),
-        post(lambda w: f"/feedback/pilots/{w.pilot.id}/import", EDITORS),
-    ],
-    # an unknown upload answers 404 to those allowed to import
-    "feedback.import_preview": [
-        get(
-            lambda w: f"/feedback/pilots/{w.pilot.id}/import/{FAKE_TOKEN}",
-            EDITORS,
-            ok=frozenset({404}),
-        ),
-        post(lambda w: f"/feedback/pilots/{w.pilot.id}/import/{FAKE_TOKEN}", EDITORS),
-    ],
+    **import_rules(
+        "feedback.import_responses",
+        "feedback.import_preview",
+        lambda w: f"/feedback/pilots/{w.pilot.id}/import",
+    ),
 }

@@ -39,6 +39,20 @@ def _pilot(world, name: str, visible: bool, with_staff_site: bool) -> Pilot:
     return pilot
 
 
+def _action(retro: Retrospective, title: str, owner) -> ActionItem:
+    return ActionItem(pilot=retro.pilot, retro=retro, title=title, owner=owner, created_on=DAY)
+
+
+def _adjustment(retro: Retrospective) -> Adjustment:
+    return Adjustment(
+        pilot=retro.pilot,
+        retro=retro,
+        effective_date=DAY,
+        title="Assist",
+        scope=AdjustmentScope.ALL_PILOT_SITES,
+    )
+
+
 def setup(world) -> None:
     world.retro_pilot = _pilot(world, "Retros shown to staff", True, True)
     world.hidden_pilot = _pilot(world, "Retros hidden from staff", False, True)
@@ -50,34 +64,10 @@ def setup(world) -> None:
         db.session.add(retro)
         setattr(world, name.replace("pilot", "retro"), retro)
     db.session.flush()
-    world.lead_action = ActionItem(
-        pilot=world.retro_pilot,
-        retro=world.retro_retro,
-        title="Lead's",
-        owner=world.users["change_lead"],
-        created_on=DAY,
-    )
-    world.staff_action = ActionItem(
-        pilot=world.hidden_pilot,
-        retro=world.hidden_retro,
-        title="Staff's",
-        owner=world.users["staff"],
-        created_on=DAY,
-    )
-    world.adjustment = Adjustment(
-        pilot=world.retro_pilot,
-        retro=world.retro_retro,
-        effective_date=DAY,
-        title="Assist",
-        scope=AdjustmentScope.ALL_PILOT_SITES,
-    )
-    world.hidden_adjustment = Adjustment(
-        pilot=world.hidden_pilot,
-        retro=world.hidden_retro,
-        effective_date=DAY,
-        title="Assist",
-        scope=AdjustmentScope.ALL_PILOT_SITES,
-    )
+    world.lead_action = _action(world.retro_retro, "Lead's", owner=world.users["change_lead"])
+    world.staff_action = _action(world.hidden_retro, "Staff's", owner=world.users["staff"])
+    world.adjustment = _adjustment(world.retro_retro)
+    world.hidden_adjustment = _adjustment(world.hidden_retro)
     db.session.add_all(
         [world.lead_action, world.staff_action, world.adjustment, world.hidden_adjustment]
     )

@@ -10,27 +10,17 @@ from app.models import Arm, Assignment, Decision, Pilot, PilotStatus, Site
 from tests.access.rules import ALL_SEEING, EDITORS, LOGGED_IN, get, post
 
 
+def _east_site(code: str, name: str, **scores) -> Site:
+    return Site(code=code, name=name, region="East", staff_count=20, **scores)
+
+
 def setup(world) -> None:
     """A decided pilot whose plan includes the staff user's site (``world.site``)."""
     from app.rollout.plans import generate_plan
 
     start = date(2026, 10, 1)
-    mentor = Site(
-        code="RW-MENTOR",
-        name="Mentor site",
-        region="East",
-        management_score=80,
-        digital_readiness=70,
-        staff_count=20,
-    )
-    extra = Site(
-        code="RW-EXTRA",
-        name="Extra site",
-        region="East",
-        management_score=30,
-        digital_readiness=20,
-        staff_count=20,
-    )
+    mentor = _east_site("RW-MENTOR", "Mentor site", management_score=80, digital_readiness=70)
+    extra = _east_site("RW-EXTRA", "Extra site", management_score=30, digital_readiness=20)
     db.session.add_all([mentor, extra])
     pilot = Pilot(
         name="Rollout access pilot",

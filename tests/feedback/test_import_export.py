@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from app.core.errors import ImportFailed
@@ -16,6 +16,7 @@ from app.extensions import db
 from app.feedback import questionnaires as svc
 from app.feedback.import_export import import_responses
 from app.models import Audience, FeedbackAnswer, FeedbackResponse, ResponseChannel, Role
+from tests.conftest import xlsx_bytes
 from tests.feedback.conftest import response_count
 
 
@@ -111,13 +112,11 @@ def upload(client, pilot, body, name, audience="customer"):
 
 def test_excel_upload_through_the_page(client, auth, feedback_pilot):
     auth.login(Role.CHANGE_LEAD)
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.append(["site_code", "overall", "ease", "recommend"])
-    sheet.append([feedback_pilot.assignments[0].site.code, 4, 4, 8])
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    response = upload(client, feedback_pilot, buffer.getvalue(), "answers.xlsx")
+    rows = [
+        ["site_code", "overall", "ease", "recommend"],
+        [feedback_pilot.assignments[0].site.code, 4, 4, 8],
+    ]
+    response = upload(client, feedback_pilot, xlsx_bytes(rows), "answers.xlsx")
     assert response.status_code == 302
     preview = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "1 rows checked: 1 new responses, 0 already there." in preview
@@ -203,16 +202,9 @@ def test_mapping_text_is_parsed():
 
 def test_export_csv_and_excel(client, auth, feedback_pilot, add_response):
     site = feedback_pilot.assignments[0].site
-    add_response(
-        feedback_pilot,
-        site,
-        datetime(2026, 10, 2, 4, tzinfo=UTC),
-        overall=5,
-        ease=4,
-        recommend=9,
-        comment="排队太久 a@b.com",
-        age_band="60+",
-    )
+    when = datetime(2026, 10, 2, 4, tzinfo=UTC)
+    ratings = {"overall": 5, "ease": 4, "recommend": 9}
+    add_response(feedback_pilot, site, when, **ratings, comment="排队太久 a@b.com", age_band="60+")
     db.session.commit()
     auth.login(Role.ANALYST)
     csv = client.get(f"/feedback/pilots/{feedback_pilot.id}/export.csv")

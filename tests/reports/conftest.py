@@ -10,13 +10,9 @@ import pytest
 from app.extensions import db
 from app.models import (
     Audience,
-    Direction,
     FeedbackAnswer,
-    FeedbackForm,
     FeedbackResponse,
-    MetricRole,
     Observation,
-    PilotMetric,
     QuestionType,
     Report,
     Role,
@@ -27,7 +23,7 @@ DAYS = 14  # before and after the start
 
 
 @pytest.fixture
-def report_pilot(make_pilot, make_metric):
+def report_pilot(make_pilot, add_guardrail, make_feedback_form):
     """6 pilot and 6 control sites, 14 days before and after the start, a primary metric that
     falls by about 2 at the pilot sites, a guardrail with a margin, and feedback answers."""
 
@@ -47,10 +43,7 @@ def report_pilot(make_pilot, make_metric):
             **kw,
         )
         primary = pilot.metric_links[0].metric
-        guard = make_metric(unit="CNY", better_direction=Direction.INCREASE)
-        pilot.metric_links.append(
-            PilotMetric(metric=guard, role=MetricRole.GUARDRAIL, margin=3.0, position=1)
-        )
+        guard = add_guardrail(pilot, margin=3.0, unit="CNY")
         rows = []
         for assignment in pilot.assignments:
             is_pilot = assignment.arm.value == "pilot"
@@ -76,26 +69,20 @@ def report_pilot(make_pilot, make_metric):
                     }
                 )
         db.session.execute(Observation.__table__.insert(), rows)
-        _add_feedback(pilot, start, rng)
+        form = make_feedback_form(
+            pilot,
+            ["overall", "recommend"],
+            title_en="How was your visit?",
+            title_zh="您的用餐体验如何？",
+        )
+        _add_feedback(pilot, form, start, rng)
         db.session.commit()
         return pilot
 
     return make
 
 
-def _add_feedback(pilot, start, rng) -> None:
-    form = FeedbackForm(
-        pilot=pilot,
-        audience=Audience.CUSTOMER,
-        title_en="How was your visit?",
-        title_zh="您的用餐体验如何？",
-        questions=[
-            {"key": "overall", "type": "rating", "label_en": "Overall", "label_zh": "总体"},
-            {"key": "recommend", "type": "nps", "label_en": "Recommend", "label_zh": "推荐"},
-        ],
-    )
-    db.session.add(form)
-    db.session.flush()
+def _add_feedback(pilot, form, start, rng) -> None:
     for assignment in pilot.assignments:
         is_pilot = assignment.arm.value == "pilot"
         for offset in (-5, -2, 2, 5):

@@ -45,15 +45,10 @@ def test_the_reproducible_bundle_reproduces_the_numbers(client, auth, report_pil
     args = json.loads((tmp_path / "command.json").read_text())
     assert args[:4] == ["python", "-m", "analysis", "compare"]
     assert " ".join(args[:4]) in (tmp_path / "command.sh").read_text()
+    command = [sys.executable, *args[1:]]  # the bundle's command, with this interpreter
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = subprocess.run(
-        [sys.executable, *args[1:]],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
     assert run.returncode == 0, run.stderr
     actual = json.loads(run.stdout)

@@ -19,13 +19,9 @@ from app.models import (
     Arm,
     Audience,
     CommentTag,
-    Direction,
     FeedbackAnswer,
-    FeedbackForm,
     FeedbackResponse,
-    MetricRole,
     Observation,
-    PilotMetric,
     QuestionType,
 )
 
@@ -58,7 +54,7 @@ def at(day: date, hour: int = 12) -> datetime:
 
 
 @pytest.fixture
-def small_pilot(make_site, make_pilot, make_metric):
+def small_pilot(make_site, make_pilot, add_guardrail, make_feedback_form):
     sites = {
         "P1": make_site(code="P1", senior_share=0.35, region="North"),
         "P2": make_site(code="P2", senior_share=0.10, region="East"),
@@ -67,32 +63,18 @@ def small_pilot(make_site, make_pilot, make_metric):
     }
     pilot = make_pilot(n_pilot=2, n_control=2, sites=list(sites.values()))
     primary = pilot.primary_metric
-    guardrail = make_metric(key="satisfaction", better_direction=Direction.INCREASE, unit="share")
-    pilot.metric_links.append(PilotMetric(metric=guardrail, role=MetricRole.GUARDRAIL, position=1))
+    guardrail = add_guardrail(pilot, key="satisfaction", unit="share")
     for metric, rows in ((primary, PRIMARY), (guardrail, GUARDRAIL)):
         for code, day, value in rows:
             db.session.add(
                 Observation(site_id=sites[code].id, metric_id=metric.id, date=day, value=value)
             )
-    customer = FeedbackForm(
-        pilot=pilot,
-        audience=Audience.CUSTOMER,
-        title_en="Customers",
-        title_zh="顾客",
-        questions=[
-            {"key": "overall", "type": "rating", "label_en": "Overall", "label_zh": "总体"},
-            {"key": "comment", "type": "text", "label_en": "Comment", "label_zh": "意见"},
-        ],
+    customer = make_feedback_form(
+        pilot, ["overall", "comment"], title_en="Customers", title_zh="顾客"
     )
-    staff = FeedbackForm(
-        pilot=pilot,
-        audience=Audience.STAFF,
-        title_en="Staff",
-        title_zh="员工",
-        questions=[{"key": "attitude", "type": "rating", "label_en": "A", "label_zh": "A"}],
+    staff = make_feedback_form(
+        pilot, ["attitude"], audience=Audience.STAFF, title_en="Staff", title_zh="员工"
     )
-    db.session.add_all([customer, staff])
-    db.session.flush()
     world = SimpleNamespace(pilot=pilot, sites=sites, primary=primary, guardrail=guardrail)
     world.forms = {Audience.CUSTOMER: customer, Audience.STAFF: staff}
 

@@ -37,6 +37,20 @@ def codes(found) -> list[str]:
     return sorted(s.code for s in found)
 
 
+def adjust(retro, lead, *, title="x", effective_date=None, **options):
+    """Record an adjustment of ``retro`` by ``lead``; by default for every pilot site from the
+    retro's own date, with no description."""
+    options.setdefault("description", None)
+    options.setdefault("scope", AdjustmentScope.ALL_PILOT_SITES)
+    return service.create_adjustment(
+        retro,
+        title=title,
+        effective_date=retro.date if effective_date is None else effective_date,
+        by=lead,
+        **options,
+    )
+
+
 @pytest.mark.parametrize(
     ("condition", "expected"),
     [
@@ -105,33 +119,24 @@ def retro_with_sites(make_pilot, make_user, sites, make_site):
 
 def test_scopes_fix_the_sites_when_decided(retro_with_sites, sites):
     retro, lead = retro_with_sites
-    every = service.create_adjustment(
-        retro,
-        title="All",
-        description=None,
-        effective_date=retro.date,
-        scope=AdjustmentScope.ALL_PILOT_SITES,
-        by=lead,
-    )
+    every = adjust(retro, lead, title="All", scope=AdjustmentScope.ALL_PILOT_SITES)
     assert codes(every.sites) == ["A1", "A2", "A3", "A4"]  # pilot arm only, no controls
-    chosen = service.create_adjustment(
+    chosen = adjust(
         retro,
+        lead,
         title="Two",
-        description=None,
-        effective_date=retro.date,
         scope=AdjustmentScope.SELECTED_SITES,
         site_ids=[sites["young"].id, sites["old"].id],
-        by=lead,
     )
     assert codes(chosen.sites) == ["A1", "A3"]
-    seniors = service.create_adjustment(
+    seniors = adjust(
         retro,
+        lead,
         title="Seniors",
         description="help at the door",
         effective_date=retro.date + timedelta(days=1),
         scope=AdjustmentScope.CONDITION,
         condition=service.normalise_condition("senior_share", ">", "30 %"),
-        by=lead,
     )
     assert codes(seniors.sites) == ["A3"]
     assert seniors.condition == {"attribute": "senior_share", "op": ">", "value": 0.3}
@@ -146,66 +151,32 @@ def test_adjustments_are_checked(retro_with_sites, make_site):
     retro, lead = retro_with_sites
     outsider = make_site()
     with pytest.raises(RetroError):  # before the retro that decides it
-        service.create_adjustment(
-            retro,
-            title="x",
-            description=None,
-            effective_date=retro.date - timedelta(days=1),
-            scope=AdjustmentScope.ALL_PILOT_SITES,
-            by=lead,
-        )
+        adjust(retro, lead, effective_date=retro.date - timedelta(days=1))
     with pytest.raises(RetroError):  # a site outside the pilot is not a choice
-        service.create_adjustment(
-            retro,
-            title="x",
-            description=None,
-            effective_date=retro.date,
-            scope=AdjustmentScope.SELECTED_SITES,
-            site_ids=[outsider.id],
-            by=lead,
-        )
+        adjust(retro, lead, scope=AdjustmentScope.SELECTED_SITES, site_ids=[outsider.id])
     with pytest.raises(RetroError):
-        service.create_adjustment(
-            retro,
-            title="x",
-            description=None,
-            effective_date=retro.date,
-            scope=AdjustmentScope.CONDITION,
-            condition=None,
-            by=lead,
-        )
+        adjust(retro, lead, scope=AdjustmentScope.CONDITION, condition=None)
 
 
 def test_a_practice_applies_to_new_sites_that_match_its_condition(
     retro_with_sites, make_site, sites
 ):
     retro, lead = retro_with_sites
-    practice = service.create_adjustment(
+    practice = adjust(
         retro,
+        lead,
         title="Assist seniors",
-        description=None,
-        effective_date=retro.date,
         scope=AdjustmentScope.CONDITION,
         condition={"attribute": "senior_share", "op": ">=", "value": 0.3},
-        by=lead,
     )
-    chosen = service.create_adjustment(
+    chosen = adjust(
         retro,
+        lead,
         title="Only A1",
-        description=None,
-        effective_date=retro.date,
         scope=AdjustmentScope.SELECTED_SITES,
         site_ids=[sites["young"].id],
-        by=lead,
     )
-    everywhere = service.create_adjustment(
-        retro,
-        title="All",
-        description=None,
-        effective_date=retro.date,
-        scope=AdjustmentScope.ALL_PILOT_SITES,
-        by=lead,
-    )
+    everywhere = adjust(retro, lead, title="All", scope=AdjustmentScope.ALL_PILOT_SITES)
     new = [make_site(code="N1", senior_share=0.5), make_site(code="N2", senior_share=0.1)]
     assert codes(service.matching_sites(practice, new)) == ["N1"]
     assert service.matching_sites(chosen, new) == []
@@ -246,13 +217,8 @@ def test_before_after_compares_affected_sites_with_controls(make_pilot, make_use
             )
     db.session.add_all(rows)
     retro, _ = retro_service.open_retro(pilot, effective - timedelta(days=1), by=lead)
-    adjustment = service.create_adjustment(
-        retro,
-        title="Help",
-        description=None,
-        effective_date=effective,
-        scope=AdjustmentScope.ALL_PILOT_SITES,
-        by=lead,
+    adjustment = adjust(
+        retro, lead, title="Help", effective_date=effective, scope=AdjustmentScope.ALL_PILOT_SITES
     )
     db.session.commit()
     result = service.before_after(adjustment)
@@ -269,14 +235,7 @@ def test_before_after_compares_affected_sites_with_controls(make_pilot, make_use
 
 def test_before_after_degrades_without_data(retro_with_sites):
     retro, lead = retro_with_sites
-    adjustment = service.create_adjustment(
-        retro,
-        title="x",
-        description=None,
-        effective_date=retro.date,
-        scope=AdjustmentScope.ALL_PILOT_SITES,
-        by=lead,
-    )
+    adjustment = adjust(retro, lead, scope=AdjustmentScope.ALL_PILOT_SITES)
     result = service.before_after(adjustment)
     assert result.error == "no_data_after"
     assert result.results == []

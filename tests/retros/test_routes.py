@@ -244,34 +244,20 @@ def test_recording_an_adjustment_with_a_condition(client, lead, small_pilot):
     form = client.get(url)
     assert form.status_code == 200
     assert b"2026-10-06" in form.data  # effective date defaults to the next day
-    bad = client.post(
-        url,
-        data={
-            "title": "Assist seniors",
-            "effective_date": "2026-10-06",
-            "scope": "condition",
-            "attribute": "senior_share",
-            "op": ">",
-            "value": "lots",
-        },
-    )
+    seniors = {
+        "title": "Assist seniors",
+        "effective_date": "2026-10-06",
+        "scope": "condition",
+        "attribute": "senior_share",
+        "op": ">",
+    }
+    bad = client.post(url, data={**seniors, "value": "lots"})
     assert bad.status_code == 200 and b"The value must be a number." in bad.data
     no_sites = client.post(
         url, data={"title": "x", "effective_date": "2026-10-06", "scope": "selected_sites"}
     )
     assert no_sites.status_code == 200 and b"Choose at least one pilot site." in no_sites.data
-    ok = client.post(
-        url,
-        data={
-            "title": "Assist seniors",
-            "effective_date": "2026-10-06",
-            "scope": "condition",
-            "attribute": "senior_share",
-            "op": ">",
-            "value": "30 %",
-            "is_reusable_practice": "y",
-        },
-    )
+    ok = client.post(url, data={**seniors, "value": "30 %", "is_reusable_practice": "y"})
     assert ok.status_code == 302
     adjustment = db.session.scalars(select(Adjustment)).one()
     assert adjustment.scope is AdjustmentScope.CONDITION

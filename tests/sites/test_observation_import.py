@@ -1,6 +1,5 @@
 """Daily data by file: long or wide form, all errors at once, idempotent upserts with history."""
 
-import io
 from datetime import date
 
 from sqlalchemy import func, select
@@ -9,6 +8,7 @@ from app.core import tables as tabular
 from app.extensions import db
 from app.models import ImportBatch, Metric, Observation, ObservationRevision, Role
 from app.sites.observation_import import apply_observations, plan_observations
+from tests.conftest import post_file
 
 TODAY = date(2026, 11, 24)
 
@@ -127,11 +127,7 @@ def test_the_pilot_upload_page_previews_and_imports(
     a, b, wait, _ = setup_world(make_site, make_metric)
     pilot = make_pilot(sites=[a, b], n_pilot=1, n_control=1, start_date=date(2026, 10, 1))
     auth.login(Role.CHANGE_LEAD)
-    upload = client.post(
-        f"/pilots/{pilot.id}/data/import",
-        data={"file": (io.BytesIO(LONG.encode()), "pos.csv")},
-        content_type="multipart/form-data",
-    )
+    upload = post_file(client, f"/pilots/{pilot.id}/data/import", LONG.encode(), "pos.csv")
     url = upload.headers["Location"]
     page = client.get(url).get_data(as_text=True)
     assert "3 new values" in page and stored() == {}

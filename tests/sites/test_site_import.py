@@ -1,14 +1,12 @@
 """Importing the site registry: preview, validate every row, atomic upsert by code."""
 
-import io
-
-from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from app.core import tables as tabular
 from app.extensions import db
 from app.models import AuditEvent, Role, Site, SizeTier
 from app.sites.site_import import apply_import, plan_import
+from tests.conftest import post_file, xlsx_bytes
 
 GOOD = (
     "门店编码,门店名称,区域,规模,员工数,管理评分,数字化准备度,老年顾客占比,开业年份\n"
@@ -88,23 +86,10 @@ def test_blank_cells_keep_an_existing_sites_values(app, rctx, make_site):
     assert db.session.scalar(select(Site.staff_count).where(Site.code == "BJ01")) == 9
 
 
-def xlsx_bytes(rows) -> bytes:
-    wb = Workbook()
-    for row in rows:
-        wb.active.append(row)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
-
-
 def test_the_web_import_previews_then_imports_an_excel_file(client, auth):
     auth.login(Role.CHANGE_LEAD)
     data = xlsx_bytes([["Store Code", "Store Name", "Area", "Size"], ["X1", "Xuhui", "East", "M"]])
-    upload = client.post(
-        "/sites/import",
-        data={"file": (io.BytesIO(data), "stores.xlsx")},
-        content_type="multipart/form-data",
-    )
+    upload = post_file(client, "/sites/import", data, "stores.xlsx")
     assert upload.status_code == 302
     preview = client.get(upload.headers["Location"])
     page = preview.get_data(as_text=True)
@@ -117,11 +102,7 @@ def test_the_web_import_previews_then_imports_an_excel_file(client, auth):
 
 def test_the_preview_lists_errors_and_offers_no_import_button(client, auth):
     auth.login(Role.CHANGE_LEAD)
-    upload = client.post(
-        "/sites/import",
-        data={"file": (io.BytesIO(b"code,name,region\nA,,East\n"), "s.csv")},
-        content_type="multipart/form-data",
-    )
+    upload = post_file(client, "/sites/import", b"code,name,region\nA,,East\n", "s.csv")
     page = client.get(upload.headers["Location"]).get_data(as_text=True)
     assert 'data-testid="import-errors"' in page and "A new site needs a Name" in page
     assert 'data-testid="confirm-import"' not in page
@@ -132,11 +113,7 @@ def test_the_preview_lists_errors_and_offers_no_import_button(client, auth):
 
 def test_the_preview_lets_the_user_choose_a_column_the_aliases_missed(client, auth):
     auth.login(Role.CHANGE_LEAD)
-    upload = client.post(
-        "/sites/import",
-        data={"file": (io.BytesIO(b"shop,label,zone\nZ1,Zed,West\n"), "s.csv")},
-        content_type="multipart/form-data",
-    )
+    upload = post_file(client, "/sites/import", b"shop,label,zone\nZ1,Zed,West\n", "s.csv")
     url = upload.headers["Location"]
     assert "No column for Site code" in client.get(url).get_data(as_text=True)
     mapping = {"map_code": "shop", "map_name": "label", "map_region": "zone"}

@@ -4,22 +4,14 @@ import io
 
 import pandas as pd
 import pytest
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 
 from app.core import tables as tabular
 from app.core.errors import ImportFailed
 from app.core.tables import map_columns, read_upload
+from tests.conftest import xlsx_bytes
 
 ALIASES = {"code": ["门店编码", "site code"], "score": ["管理评分"]}
-
-
-def xlsx(rows) -> bytes:
-    wb = Workbook()
-    for row in rows:
-        wb.active.append(row)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
 
 
 def test_gbk_csv_from_older_excel_is_read_with_row_numbers_as_in_the_file(rctx):
@@ -39,7 +31,9 @@ def test_utf8_bom_and_semicolons_are_understood(rctx):
 def test_xlsx_cells_come_back_as_the_text_the_user_sees(rctx):
     from datetime import datetime
 
-    data = xlsx([["code", "score", "day"], ["S1", 12.0, datetime(2026, 10, 1)], [None, None, None]])
+    data = xlsx_bytes(
+        [["code", "score", "day"], ["S1", 12.0, datetime(2026, 10, 1)], [None, None, None]]
+    )
     frame = read_upload(io.BytesIO(data), filename="stores.xlsx")
     assert frame.to_dict("records") == [{"code": "S1", "score": "12", "day": "2026-10-01"}]
 

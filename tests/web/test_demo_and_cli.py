@@ -7,6 +7,7 @@ from app.models import (
     Adjustment,
     Arm,
     Assignment,
+    FeedbackAnswer,
     FeedbackResponse,
     Observation,
     Pilot,
@@ -78,8 +79,6 @@ def test_demo_seed_is_deterministic():
 
 def test_demo_seniors_dip_in_week_one_and_recover(runner):
     """The story the demo tells: senior satisfaction at pilot sites ~65% then ~89%."""
-    from app.models import FeedbackAnswer
-
     runner.invoke(args=["demo", "seed"])
     pilot = db.session.scalar(select(Pilot).where(Pilot.name == "QR-code self-ordering"))
     pilot_ids = [s.id for s in pilot.sites_in(Arm.PILOT)]
@@ -107,77 +106,29 @@ def test_demo_seniors_dip_in_week_one_and_recover(runner):
     assert 0.5 < week_one < 0.78 < later
 
 
+def create_user(runner, email: str, name: str, role: str, password: str, site: str | None = None):
+    """Run ``flask users create`` with these options (``--site`` only when given)."""
+    options = ["--email", email, "--name", name, "--role", role]
+    if site is not None:
+        options += ["--site", site]
+    return runner.invoke(args=["users", "create", *options, "--password", password])
+
+
 def test_users_create_command(runner, make_site):
     site = make_site(code="X01")
     db.session.commit()
-    result = runner.invoke(
-        args=[
-            "users",
-            "create",
-            "--email",
-            "s@example.com",
-            "--name",
-            "S",
-            "--role",
-            "staff",
-            "--site",
-            "X01",
-            "--password",
-            "long-enough-pw",
-        ]
-    )
+    result = create_user(runner, "s@example.com", "S", "staff", "long-enough-pw", site="X01")
     assert result.exit_code == 0, result.output
     user = db.session.scalar(select(User).where(User.email == "s@example.com"))
     assert user.site_id == site.id and user.check_password("long-enough-pw")
 
 
 def test_users_create_command_explains_bad_input(runner):
-    short = runner.invoke(
-        args=[
-            "users",
-            "create",
-            "--email",
-            "a@example.com",
-            "--name",
-            "A",
-            "--role",
-            "analyst",
-            "--password",
-            "short",
-        ]
-    )
+    short = create_user(runner, "a@example.com", "A", "analyst", "short")
     assert short.exit_code != 0 and "at least 10" in short.output
-    staff = runner.invoke(
-        args=[
-            "users",
-            "create",
-            "--email",
-            "b@example.com",
-            "--name",
-            "B",
-            "--role",
-            "staff",
-            "--password",
-            "long-enough-pw",
-        ]
-    )
+    staff = create_user(runner, "b@example.com", "B", "staff", "long-enough-pw")
     assert staff.exit_code != 0 and "bound to a site" in staff.output
-    site = runner.invoke(
-        args=[
-            "users",
-            "create",
-            "--email",
-            "c@example.com",
-            "--name",
-            "C",
-            "--role",
-            "staff",
-            "--site",
-            "NOPE",
-            "--password",
-            "long-enough-pw",
-        ]
-    )
+    site = create_user(runner, "c@example.com", "C", "staff", "long-enough-pw", site="NOPE")
     assert site.exit_code != 0 and "no site with code NOPE" in site.output
 
 

@@ -5,11 +5,22 @@ from app.core.i18n import locale_for_header, normalise, select_locale
 from app.models import Role
 
 
-def test_unknown_url_shows_the_404_page(client, auth):
-    auth.login(Role.ANALYST)
-    response = client.get("/no/such/page")
-    assert response.status_code == 404
-    assert b"We could not find that page." in response.data
+@pytest.mark.parametrize(
+    ("role", "url", "status", "message"),
+    [
+        pytest.param(
+            Role.ANALYST, "/no/such/page", 404, b"We could not find that page.", id="unknown-url"
+        ),
+        pytest.param(
+            Role.STAFF, "/admin/users", 403, b"You do not have permission", id="forbidden-for-role"
+        ),
+    ],
+)
+def test_error_pages_say_what_went_wrong(client, auth, role, url, status, message):
+    auth.login(role)
+    response = client.get(url)
+    assert response.status_code == status
+    assert message in response.data
 
 
 def test_api_errors_are_json_in_one_shape(client):
@@ -18,13 +29,6 @@ def test_api_errors_are_json_in_one_shape(client):
     assert response.is_json
     body = response.get_json()
     assert set(body["error"]) == {"code", "message", "fields"}
-
-
-def test_forbidden_page_for_wrong_role(client, auth):
-    auth.login(Role.STAFF)
-    response = client.get("/admin/users")
-    assert response.status_code == 403
-    assert b"You do not have permission" in response.data
 
 
 def test_chinese_browser_gets_the_chinese_ui(client):
