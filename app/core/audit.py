@@ -39,3 +39,26 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+def record_status(
+    action: str,
+    entity: Any,
+    status: Any,
+    *,
+    by: User | None,
+    pilot_id: int | None,
+    reason: str | None = None,
+) -> AuditEvent:
+    """Move ``entity`` to ``status`` (an enum) and record the move, before and after."""
+    before = entity.status.value
+    entity.status = status
+    return record(
+        action,
+        entity,
+        by=by,
+        before={"status": before},
+        after={"status": status.value},
+        reason=reason,
+        pilot_id=pilot_id,
+    )

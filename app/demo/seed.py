@@ -149,22 +149,41 @@ def _make_sites(rng: np.random.Generator) -> list[Site]:
     return sites
 
 
+def add_metric(
+    key: str,
+    name: str,
+    name_zh: str,
+    unit: str,
+    kind: str,
+    better: str,
+    description: str | None = None,
+) -> Metric:
+    """A new metric from a row of the demo catalogue, added to the session."""
+    metric = Metric(key=key, name=name, name_zh=name_zh, unit=unit, description=description)
+    metric.kind = MetricKind(kind)
+    metric.better_direction = Direction(better)
+    db.session.add(metric)
+    return metric
+
+
 def _make_metrics() -> dict[str, Metric]:
     metrics = {}
-    for key, name, name_zh, unit, kind, better, description in METRICS:
-        metric = Metric(
-            key=key,
-            name=name,
-            name_zh=name_zh,
-            unit=unit,
-            kind=MetricKind(kind),
-            better_direction=Direction(better),
-            description=description,
-        )
-        db.session.add(metric)
-        metrics[key] = metric
+    for spec in METRICS:
+        metrics[spec[0]] = add_metric(*spec)
     db.session.flush()
     return metrics
+
+
+def _proposal_reasons(site: Site) -> list[dict]:
+    """The reasons the demo gives for choosing a pilot site (region and size tier)."""
+    return [
+        {"code": "region", "params": {"region": site.region}, "text": f"region {site.region}"},
+        {
+            "code": "size_tier",
+            "params": {"tier": site.size_tier.value},
+            "text": f"size {site.size_tier.value}",
+        },
+    ]
 
 
 def _make_users(sites: list[Site]) -> dict[Role, User]:
@@ -232,36 +251,15 @@ def _make_pilot(rng, sites, metrics, users, start):
                 position=position,
             )
         )
-    for site in pilot_sites:
-        pilot.assignments.append(
-            Assignment(
-                site=site,
-                arm=Arm.PILOT,
-                method=AssignmentMethod.PROPOSED,
-                stratum=site.region,
-                reasons=[
-                    {
-                        "code": "region",
-                        "params": {"region": site.region},
-                        "text": f"region {site.region}",
-                    },
-                    {
-                        "code": "size_tier",
-                        "params": {"tier": site.size_tier.value},
-                        "text": f"size {site.size_tier.value}",
-                    },
-                ],
+    for arm, method, arm_sites in (
+        (Arm.PILOT, AssignmentMethod.PROPOSED, pilot_sites),
+        (Arm.CONTROL, AssignmentMethod.RANDOM_STRATIFIED, control_sites),
+    ):
+        for site in arm_sites:
+            reasons = _proposal_reasons(site) if arm is Arm.PILOT else []
+            pilot.assignments.append(
+                Assignment(site=site, arm=arm, method=method, stratum=site.region, reasons=reasons)
             )
-        )
-    for site in control_sites:
-        pilot.assignments.append(
-            Assignment(
-                site=site,
-                arm=Arm.CONTROL,
-                method=AssignmentMethod.RANDOM_STRATIFIED,
-                stratum=site.region,
-            )
-        )
     users[Role.STAFF].site = pilot_sites[0]
     db.session.flush()
     return pilot, pilot_sites, control_sites

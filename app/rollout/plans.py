@@ -28,6 +28,7 @@ from analysis.planning import (
 )
 from app.core import audit, clock
 from app.core.errors import ServiceError
+from app.core.queries import newest_first_of_pilot
 from app.extensions import db
 from app.models import (
     Arm,
@@ -566,13 +567,7 @@ def mentor_of(plan: RolloutPlan, site_id: int) -> MentorPair | None:
 
 
 def plans_of(pilot: Pilot) -> list[RolloutPlan]:
-    return list(
-        db.session.scalars(
-            select(RolloutPlan)
-            .where(RolloutPlan.pilot_id == pilot.id)
-            .order_by(RolloutPlan.created_at.desc(), RolloutPlan.id.desc())
-        )
-    )
+    return newest_first_of_pilot(RolloutPlan, pilot.id)
 
 
 def wave_of_number(plan: RolloutPlan, number: int) -> Wave | None:
@@ -984,15 +979,12 @@ def checklist_progress(sites: Iterable[WaveSite]) -> tuple[int, int]:
 def cancel_plan(plan: RolloutPlan, *, reason: str, by: User | None) -> None:
     _require_editable(plan)
     reason = _require_reason(reason)
-    before = plan.status.value
-    plan.status = PlanStatus.CANCELLED
-    audit.record(
+    audit.record_status(
         "rollout.plan_cancelled",
         plan,
+        PlanStatus.CANCELLED,
         by=by,
         pilot_id=plan.pilot_id,
-        before={"status": before},
-        after={"status": plan.status.value},
         reason=reason,
     )
     db.session.flush()
@@ -1041,14 +1033,11 @@ def staff_card_plan(site_id: int) -> tuple[RolloutPlan, WaveSite] | None:
 
 def mark_pilot_rolling_out(pilot: Pilot, *, by: User | None) -> None:
     if pilot.status in (PilotStatus.DECIDED, PilotStatus.ANALYSING, PilotStatus.RUNNING):
-        before = pilot.status.value
-        pilot.status = PilotStatus.ROLLING_OUT
-        audit.record(
+        audit.record_status(
             "pilot.status",
             pilot,
+            PilotStatus.ROLLING_OUT,
             by=by,
             pilot_id=pilot.id,
-            before={"status": before},
-            after={"status": pilot.status.value},
             reason="first rollout wave started",
         )
