@@ -152,9 +152,7 @@ def start_snapshot(
         progress=0,
         progress_step="queued",
     )
-    db.session.add(report)
-    db.session.flush()
-    audit.record(
+    audit.add_and_record(
         "report.create",
         report,
         by=by,
