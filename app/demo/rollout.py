@@ -9,14 +9,13 @@ import numpy as np
 from sqlalchemy import select
 
 from app.demo.catalogue import ROLLOUT_METRICS
-from app.demo.seed import add_metric
+from app.demo.metrics import existing_or_new_metric
 from app.extensions import db
 from app.models import (
     Arm,
     Assignment,
     AssignmentMethod,
     Decision,
-    Metric,
     MetricRole,
     Observation,
     Pilot,
@@ -49,10 +48,7 @@ def seed_rollout_demo(
     sites = list(db.session.scalars(select(Site).where(Site.is_active).order_by(Site.code)))
     lead = db.session.scalar(select(User).where(User.role == Role.CHANGE_LEAD).order_by(User.id))
     analyst = db.session.scalar(select(User).where(User.role == Role.ANALYST).order_by(User.id))
-    queue, errors = (
-        db.session.scalar(select(Metric).where(Metric.key == spec[0])) or add_metric(*spec)
-        for spec in ROLLOUT_METRICS
-    )
+    queue, errors = (existing_or_new_metric(*spec) for spec in ROLLOUT_METRICS)
     pre_start, start, end = date(2026, 3, 2), date(2026, 3, 30), date(2026, 4, 26)
     pilot = Pilot(
         name="Digital queue tickets",

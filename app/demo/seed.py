@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from app.demo.catalogue import CUSTOMER_COMMENTS, METRICS, REGIONS, RETRO_NOTES, STAFF_COMMENTS
+from app.demo.metrics import add_metric
 from app.extensions import db
 from app.feedback.ready_made import customer_template, staff_template
 from app.models import (
@@ -28,13 +29,11 @@ from app.models import (
     Assignment,
     AssignmentMethod,
     Audience,
-    Direction,
     FeedbackAnswer,
     FeedbackForm,
     FeedbackResponse,
     FormLink,
     Metric,
-    MetricKind,
     MetricRole,
     Observation,
     Pilot,
@@ -147,23 +146,6 @@ def _make_sites(rng: np.random.Generator) -> list[Site]:
     db.session.add_all(sites)
     db.session.flush()
     return sites
-
-
-def add_metric(
-    key: str,
-    name: str,
-    name_zh: str,
-    unit: str,
-    kind: str,
-    better: str,
-    description: str | None = None,
-) -> Metric:
-    """A new metric from a row of the demo catalogue, added to the session."""
-    metric = Metric(key=key, name=name, name_zh=name_zh, unit=unit, description=description)
-    metric.kind = MetricKind(kind)
-    metric.better_direction = Direction(better)
-    db.session.add(metric)
-    return metric
 
 
 def _make_metrics() -> dict[str, Metric]:

@@ -715,9 +715,5 @@ class ObservationImport(ImportKind):
         return _("Import %(n)s rows", n=plan.n_rows)
 
     def done_message(self, outcome: ImportBatch) -> str:
-        return _(
-            "Imported: %(i)s new, %(u)s updated, %(n)s unchanged values.",
-            i=outcome.rows_inserted,
-            u=outcome.rows_updated,
-            n=outcome.rows_unchanged,
-        )
+        i, u, n = outcome.rows_inserted, outcome.rows_updated, outcome.rows_unchanged
+        return _("Imported: %(i)s new, %(u)s updated, %(n)s unchanged values.", i=i, u=u, n=n)
