@@ -138,9 +138,7 @@ def metrics():
           content: {application/json: {schema: MetricList}}
         401: Unauthorized
     """
-    result = catalogue.metrics()
-    db.session.commit()
-    return jsonify({"metrics": result})
+    return _listing("metrics", catalogue.metrics())
 
 
 @bp.route("/sites")
@@ -157,9 +155,13 @@ def sites():
           content: {application/json: {schema: SiteList}}
         401: Unauthorized
     """
-    result = catalogue.sites()
+    return _listing("sites", catalogue.sites())
+
+
+def _listing(key: str, rows: list[dict[str, Any]]):
+    """``{key: rows}``, once the transaction (the token's last use) is committed."""
     db.session.commit()
-    return jsonify({"sites": result})
+    return jsonify({key: rows})
 
 
 @bp.route("/openapi.json")

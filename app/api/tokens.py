@@ -7,7 +7,7 @@ from datetime import UTC, timedelta
 from sqlalchemy import select
 
 from app.core import clock
-from app.core.audit import record
+from app.core.audit import add_and_record, record
 from app.extensions import db
 from app.models import ApiToken, User
 
@@ -18,9 +18,9 @@ LAST_USED_RESOLUTION = timedelta(minutes=5)
 def create_token(name: str, *, by: User) -> tuple[ApiToken, str]:
     """A new token and its raw secret (shown once; only the SHA-256 is stored)."""
     token, raw = ApiToken.generate(name.strip(), created_by=by)
-    db.session.add(token)
-    db.session.flush()
-    record("api_token.created", token, by=by, after={"name": token.name, "prefix": token.prefix})
+    add_and_record(
+        "api_token.created", token, by=by, after={"name": token.name, "prefix": token.prefix}
+    )
     return token, raw
 
 

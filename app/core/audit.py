@@ -3,6 +3,7 @@ before/after values are made JSON-safe (dates as ISO strings, numpy numbers as P
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 from analysis.results import to_jsonable
@@ -39,3 +40,40 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+def add_and_record(action: str, entity: Any, *, by: User | None, **details: Any) -> AuditEvent:
+    """Add the new ``entity``, flush (so that it has its id) and record ``action`` on it;
+    ``details`` are those of :func:`record`."""
+    db.session.add(entity)
+    db.session.flush()
+    return record(action, entity, by=by, **details)
+
+
+def record_change(
+    action: str,
+    entity: Any,
+    attribute: str,
+    value: Any,
+    *,
+    by: User | None,
+    pilot_id: int | None,
+    reason: str | None = None,
+) -> AuditEvent:
+    """Set ``entity.<attribute>`` to ``value`` and record the change, before and after (an
+    enum by its value)."""
+    before = getattr(entity, attribute)
+    setattr(entity, attribute, value)
+    return record(
+        action,
+        entity,
+        by=by,
+        before={attribute: _plain(before)},
+        after={attribute: _plain(value)},
+        reason=reason,
+        pilot_id=pilot_id,
+    )
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value

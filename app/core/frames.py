@@ -19,8 +19,8 @@ from app.core import rawsql
 from app.extensions import db
 from app.models import Assignment, Direction, Metric, MetricRole, Observation, Pilot, Site
 
-SITE_ATTRIBUTES = (
-    "region",
+#: What describes a site besides where it is: its size tier, staff and scores.
+SITE_PROFILE = (
     "size_tier",
     "staff_count",
     "management_score",
@@ -28,6 +28,7 @@ SITE_ATTRIBUTES = (
     "senior_share",
     "daily_orders",
 )
+SITE_ATTRIBUTES = ("region", *SITE_PROFILE)
 OBSERVATION_COLUMNS = ["site_id", "date", "metric", "value"]
 
 

@@ -76,6 +76,12 @@ METRICS = [
     ),
 ]
 
+#: The second demo pilot's metrics (``app.demo.rollout``), in the same columns, no description.
+ROLLOUT_METRICS = [
+    ("counter_queue_min", "Counter queue time", "柜台排队时间", "min", "continuous", "decrease"),
+    ("order_errors", "Order errors", "点单错误", "", "count", "decrease"),
+]
+
 CUSTOMER_COMMENTS = {
     "positive": [
         "扫码点餐很方便，不用排队了",

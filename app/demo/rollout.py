@@ -8,15 +8,14 @@ from datetime import date, timedelta
 import numpy as np
 from sqlalchemy import select
 
+from app.demo.catalogue import ROLLOUT_METRICS
+from app.demo.metrics import existing_or_new_metric
 from app.extensions import db
 from app.models import (
     Arm,
     Assignment,
     AssignmentMethod,
     Decision,
-    Direction,
-    Metric,
-    MetricKind,
     MetricRole,
     Observation,
     Pilot,
@@ -49,28 +48,7 @@ def seed_rollout_demo(
     sites = list(db.session.scalars(select(Site).where(Site.is_active).order_by(Site.code)))
     lead = db.session.scalar(select(User).where(User.role == Role.CHANGE_LEAD).order_by(User.id))
     analyst = db.session.scalar(select(User).where(User.role == Role.ANALYST).order_by(User.id))
-    queue = db.session.scalar(select(Metric).where(Metric.key == "counter_queue_min"))
-    if queue is None:
-        queue = Metric(
-            key="counter_queue_min",
-            name="Counter queue time",
-            name_zh="柜台排队时间",
-            unit="min",
-            kind=MetricKind.CONTINUOUS,
-            better_direction=Direction.DECREASE,
-        )
-        db.session.add(queue)
-    errors = db.session.scalar(select(Metric).where(Metric.key == "order_errors"))
-    if errors is None:
-        errors = Metric(
-            key="order_errors",
-            name="Order errors",
-            name_zh="点单错误",
-            unit="",
-            kind=MetricKind.COUNT,
-            better_direction=Direction.DECREASE,
-        )
-        db.session.add(errors)
+    queue, errors = (existing_or_new_metric(*spec) for spec in ROLLOUT_METRICS)
     pre_start, start, end = date(2026, 3, 2), date(2026, 3, 30), date(2026, 4, 26)
     pilot = Pilot(
         name="Digital queue tickets",

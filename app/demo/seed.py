@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from app.demo.catalogue import CUSTOMER_COMMENTS, METRICS, REGIONS, RETRO_NOTES, STAFF_COMMENTS
+from app.demo.metrics import add_metric
 from app.extensions import db
 from app.feedback.ready_made import customer_template, staff_template
 from app.models import (
@@ -28,13 +29,11 @@ from app.models import (
     Assignment,
     AssignmentMethod,
     Audience,
-    Direction,
     FeedbackAnswer,
     FeedbackForm,
     FeedbackResponse,
     FormLink,
     Metric,
-    MetricKind,
     MetricRole,
     Observation,
     Pilot,
@@ -151,20 +150,22 @@ def _make_sites(rng: np.random.Generator) -> list[Site]:
 
 def _make_metrics() -> dict[str, Metric]:
     metrics = {}
-    for key, name, name_zh, unit, kind, better, description in METRICS:
-        metric = Metric(
-            key=key,
-            name=name,
-            name_zh=name_zh,
-            unit=unit,
-            kind=MetricKind(kind),
-            better_direction=Direction(better),
-            description=description,
-        )
-        db.session.add(metric)
-        metrics[key] = metric
+    for spec in METRICS:
+        metrics[spec[0]] = add_metric(*spec)
     db.session.flush()
     return metrics
+
+
+def _proposal_reasons(site: Site) -> list[dict]:
+    """The reasons the demo gives for choosing a pilot site (region and size tier)."""
+    return [
+        {"code": "region", "params": {"region": site.region}, "text": f"region {site.region}"},
+        {
+            "code": "size_tier",
+            "params": {"tier": site.size_tier.value},
+            "text": f"size {site.size_tier.value}",
+        },
+    ]
 
 
 def _make_users(sites: list[Site]) -> dict[Role, User]:
@@ -232,36 +233,15 @@ def _make_pilot(rng, sites, metrics, users, start):
                 position=position,
             )
         )
-    for site in pilot_sites:
-        pilot.assignments.append(
-            Assignment(
-                site=site,
-                arm=Arm.PILOT,
-                method=AssignmentMethod.PROPOSED,
-                stratum=site.region,
-                reasons=[
-                    {
-                        "code": "region",
-                        "params": {"region": site.region},
-                        "text": f"region {site.region}",
-                    },
-                    {
-                        "code": "size_tier",
-                        "params": {"tier": site.size_tier.value},
-                        "text": f"size {site.size_tier.value}",
-                    },
-                ],
+    for arm, method, arm_sites in (
+        (Arm.PILOT, AssignmentMethod.PROPOSED, pilot_sites),
+        (Arm.CONTROL, AssignmentMethod.RANDOM_STRATIFIED, control_sites),
+    ):
+        for site in arm_sites:
+            reasons = _proposal_reasons(site) if arm is Arm.PILOT else []
+            pilot.assignments.append(
+                Assignment(site=site, arm=arm, method=method, stratum=site.region, reasons=reasons)
             )
-        )
-    for site in control_sites:
-        pilot.assignments.append(
-            Assignment(
-                site=site,
-                arm=Arm.CONTROL,
-                method=AssignmentMethod.RANDOM_STRATIFIED,
-                stratum=site.region,
-            )
-        )
     users[Role.STAFF].site = pilot_sites[0]
     db.session.flush()
     return pilot, pilot_sites, control_sites

@@ -130,6 +130,22 @@ def _theme_label(tag: str) -> str:
     return themes.theme_label(tag)
 
 
+def _tags_between(pilot: Pilot, start: date, end: date, *columns):
+    """``select(CommentTag.tag, *columns)`` over the pilot's comment tags in local days
+    ``start``..``end``, joined to their answers and responses."""
+    low, high = day_bounds(start, end)
+    return (
+        select(CommentTag.tag, *columns)
+        .join(FeedbackAnswer, FeedbackAnswer.id == CommentTag.answer_id)
+        .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
+        .where(
+            FeedbackResponse.pilot_id == pilot.id,
+            FeedbackResponse.submitted_at >= low,
+            FeedbackResponse.submitted_at < high,
+        )
+    )
+
+
 def top_themes(
     pilot: Pilot,
     start: date,
@@ -145,18 +161,9 @@ def top_themes(
     ``count`` is the number of comments carrying the tag; ``negative`` how many of them come
     from responses flagged strongly negative.
     """
-    low, high = day_bounds(start, end)
-    query = (
-        select(CommentTag.tag, FeedbackResponse.is_flagged_negative, func.count(CommentTag.id))
-        .join(FeedbackAnswer, FeedbackAnswer.id == CommentTag.answer_id)
-        .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
-        .where(
-            FeedbackResponse.pilot_id == pilot.id,
-            FeedbackResponse.submitted_at >= low,
-            FeedbackResponse.submitted_at < high,
-        )
-        .group_by(CommentTag.tag, FeedbackResponse.is_flagged_negative)
-    )
+    query = _tags_between(
+        pilot, start, end, FeedbackResponse.is_flagged_negative, func.count(CommentTag.id)
+    ).group_by(CommentTag.tag, FeedbackResponse.is_flagged_negative)
     if site_ids is not None:
         query = query.where(FeedbackResponse.site_id.in_(list(site_ids)))
     if audience is not None:
@@ -179,20 +186,13 @@ def themes_by_day_and_site(
 ) -> list[dict[str, Any]]:
     """Top tags per (local day, site), newest day first: ``[{"date", "site_code",
     "site_name", "themes": [(label, count), ...]}]``."""
-    low, high = day_bounds(start, end)
     rows = db.session.execute(
-        select(FeedbackResponse.submitted_at, Site.code, Site.name, CommentTag.tag)
-        .join(FeedbackAnswer, FeedbackAnswer.id == CommentTag.answer_id)
-        .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
-        .join(Site, Site.id == FeedbackResponse.site_id)
-        .where(
-            FeedbackResponse.pilot_id == pilot.id,
-            FeedbackResponse.submitted_at >= low,
-            FeedbackResponse.submitted_at < high,
+        _tags_between(pilot, start, end, FeedbackResponse.submitted_at, Site.code, Site.name).join(
+            Site, Site.id == FeedbackResponse.site_id
         )
     ).all()
     cells: dict[tuple[date, str, str], Counter[str]] = {}
-    for submitted, code, name, tag in rows:
+    for tag, submitted, code, name in rows:
         cells.setdefault((local_day(submitted), code, name), Counter())[tag] += 1
     out = []
     ordered = sorted(cells.items(), key=lambda kv: (-kv[0][0].toordinal(), kv[0][1]))

@@ -317,11 +317,8 @@ class ResponseImport(ImportKind):
         return _("Import %(n)s responses", n=plan.new)
 
     def done_message(self, outcome: ImportResult) -> str:
-        return _(
-            "Imported %(n)s responses (%(d)s already there).",
-            n=outcome.inserted,
-            d=outcome.duplicates,
-        )
+        n, d = outcome.inserted, outcome.duplicates
+        return _("Imported %(n)s responses (%(d)s already there).", n=n, d=d)
 
 
 def import_responses(

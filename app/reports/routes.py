@@ -10,6 +10,8 @@ result seen at a pilot site can change how its staff behave):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import (
     Response,
     abort,
@@ -243,30 +245,30 @@ def _download(data: bytes, mimetype: str, filename: str) -> Response:
 
 @bp.get("/<int:report_id>/export.pdf")
 def export_pdf(report_id: int):
-    report = _finished_or_404(report_id)
-    data = report_exports.pdf_bytes(report, _locale())
-    return _download(data, "application/pdf", report_exports.filename(report, "pdf"))
+    return _export(
+        report_id, lambda r: report_exports.pdf_bytes(r, _locale()), "application/pdf", "pdf"
+    )
 
 
 @bp.get("/<int:report_id>/export-csv.zip")
 def export_csv(report_id: int):
-    report = _finished_or_404(report_id)
-    data = report_exports.csv_zip(report)
-    return _download(data, "application/zip", report_exports.filename(report, "csv.zip"))
+    return _export(report_id, report_exports.csv_zip, "application/zip", "csv.zip")
 
 
 @bp.get("/<int:report_id>/export.json")
 def export_json(report_id: int):
-    report = _finished_or_404(report_id)
-    data = report_exports.json_bytes(report)
-    return _download(data, "application/json", report_exports.filename(report, "json"))
+    return _export(report_id, report_exports.json_bytes, "application/json", "json")
 
 
 @bp.get("/<int:report_id>/bundle.zip")
 def export_bundle(report_id: int):
+    return _export(report_id, report_exports.bundle_zip, "application/zip", "bundle.zip")
+
+
+def _export(report_id: int, build: Callable[[Report], bytes], mimetype: str, suffix: str):
+    """The finished report as a download: ``build(report)``, named for the report."""
     report = _finished_or_404(report_id)
-    data = report_exports.bundle_zip(report)
-    return _download(data, "application/zip", report_exports.filename(report, "bundle.zip"))
+    return _download(build(report), mimetype, report_exports.filename(report, suffix))
 
 
 @bp.app_template_global()

@@ -45,6 +45,7 @@ from app.core import audit, clock
 from app.core.clock import day_bounds
 from app.core.errors import ServiceError
 from app.core.frames import PilotInputs, data_fingerprint, pilot_inputs
+from app.core.queries import newest_first_of_pilot
 from app.extensions import db
 from app.feedback.analytics import top_themes as area_top_themes
 from app.feedback.themes import detect_themes
@@ -151,9 +152,7 @@ def start_snapshot(
         progress=0,
         progress_step="queued",
     )
-    db.session.add(report)
-    db.session.flush()
-    audit.record(
+    audit.add_and_record(
         "report.create",
         report,
         by=by,
@@ -828,26 +827,14 @@ def _comment_count(pilot: Pilot, site_ids: list[int]) -> int:
     from sqlalchemy import func
 
     return int(
-        db.session.scalar(
-            select(func.count(FeedbackAnswer.id))
-            .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
-            .where(
-                FeedbackResponse.pilot_id == pilot.id,
-                FeedbackResponse.site_id.in_(site_ids),
-                FeedbackResponse.submitted_at >= period_start(pilot),
-                FeedbackAnswer.question_type == QuestionType.TEXT,
-                FeedbackAnswer.value_text.is_not(None),
-            )
-        )
-        or 0
+        db.session.scalar(_pilot_comments(func.count(FeedbackAnswer.id), pilot, site_ids)) or 0
     )
 
 
-def _detected_theme_counts(pilot: Pilot, site_ids: list[int]) -> list[tuple[str, int]]:
-    """Themes of the (latest 5,000) untagged comments during the pilot, detected with the
-    feedback area's ``themes.detect_themes``."""
-    texts = db.session.scalars(
-        select(FeedbackAnswer.value_text)
+def _pilot_comments(column, pilot: Pilot, site_ids: list[int]):
+    """``select(column)`` over the free-text answers at ``site_ids`` since the pilot started."""
+    return (
+        select(column)
         .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
         .where(
             FeedbackResponse.pilot_id == pilot.id,
@@ -856,6 +843,14 @@ def _detected_theme_counts(pilot: Pilot, site_ids: list[int]) -> list[tuple[str,
             FeedbackAnswer.question_type == QuestionType.TEXT,
             FeedbackAnswer.value_text.is_not(None),
         )
+    )
+
+
+def _detected_theme_counts(pilot: Pilot, site_ids: list[int]) -> list[tuple[str, int]]:
+    """Themes of the (latest 5,000) untagged comments during the pilot, detected with the
+    feedback area's ``themes.detect_themes``."""
+    texts = db.session.scalars(
+        _pilot_comments(FeedbackAnswer.value_text, pilot, site_ids)
         .order_by(FeedbackResponse.submitted_at.desc())
         .limit(MAX_COMMENTS_FOR_THEMES)
     ).all()
@@ -976,13 +971,7 @@ def latest_preregistered(pilot: Pilot) -> Report | None:
 
 
 def pilot_reports(pilot: Pilot) -> list[Report]:
-    return list(
-        db.session.scalars(
-            select(Report)
-            .where(Report.pilot_id == pilot.id)
-            .order_by(Report.created_at.desc(), Report.id.desc())
-        )
-    )
+    return newest_first_of_pilot(Report, pilot.id)
 
 
 # --------------------------------------------------------------------------------------------

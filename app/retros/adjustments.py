@@ -224,9 +224,7 @@ def create_adjustment(
         created_by_id=getattr(by, "id", None),
     )
     adjustment.sites = sites
-    db.session.add(adjustment)
-    db.session.flush()
-    audit.record(
+    audit.add_and_record(
         "adjustment.create",
         adjustment,
         by=by,

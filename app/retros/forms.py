@@ -71,32 +71,31 @@ class ItemForm(FlaskForm):
         )
 
 
-class ActionForm(FlaskForm):
+class _OwnerAndDueDateForm(FlaskForm):
+    """An action's owner (chosen from ``users``, or none) and due date."""
+
+    owner_id = SelectField(_l("Owner"), coerce=int, validators=[Optional()])
+    due_date = DateField(_l("Due date"), validators=[Optional()])
+
+    def __init__(self, *args, users=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.owner_id.choices = choices([(0, "—")] + [(u.id, u.name) for u in users])
+
+
+class ActionForm(_OwnerAndDueDateForm):
     title = StringField(
         _l("Action"),
         validators=[DataRequired(message=_l("An action needs a title.")), Length(max=300)],
     )
-    owner_id = SelectField(_l("Owner"), coerce=int, validators=[Optional()])
-    due_date = DateField(_l("Due date"), validators=[Optional()])
     submit = SubmitField(_l("Add action"))
 
-    def __init__(self, *args, users=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.owner_id.choices = choices([(0, "—")] + [(u.id, u.name) for u in users])
 
-
-class UpdateActionForm(FlaskForm):
+class UpdateActionForm(_OwnerAndDueDateForm):
     status = SelectField(
         _l("Status"),
         choices=choices(choices_for(ActionStatus, (ActionStatus.OPEN, ActionStatus.IN_PROGRESS))),
     )
-    owner_id = SelectField(_l("Owner"), coerce=int, validators=[Optional()])
-    due_date = DateField(_l("Due date"), validators=[Optional()])
     submit = SubmitField(_l("Save"))
-
-    def __init__(self, *args, users=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.owner_id.choices = choices([(0, "—")] + [(u.id, u.name) for u in users])
 
 
 class CloseActionForm(FlaskForm):

@@ -5,12 +5,13 @@ Workflows add and flush; the caller (view, CLI, API) commits once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from app.core import audit
@@ -45,17 +46,15 @@ def set_staff_visibility(pilot: Pilot, visible: bool, *, by: User | None) -> Non
     """Let staff of the pilot's sites read its retros (or stop them)."""
     if pilot.retros_visible_to_staff == visible:
         return
-    before = {"retros_visible_to_staff": pilot.retros_visible_to_staff}
-    pilot.retros_visible_to_staff = visible
-    db.session.flush()
-    audit.record(
+    audit.record_change(
         "pilot.retros_visibility",
         pilot,
+        "retros_visible_to_staff",
+        visible,
         by=by,
         pilot_id=pilot.id,
-        before=before,
-        after={"retros_visible_to_staff": visible},
     )
+    db.session.flush()
 
 
 # ----------------------------------------------------------------- retros
@@ -151,30 +150,32 @@ def delete_item(item: RetroItem) -> None:
 
 def pilot_sites_by_id(pilot: Pilot, site_ids: Iterable[int]) -> list[Site]:
     """Only sites that take part in the pilot; anything else is silently left out."""
-    wanted = {int(i) for i in site_ids}
-    if not wanted:
-        return []
-    return list(
-        db.session.scalars(
+    return _rows_by_id(
+        site_ids,
+        lambda wanted: (
             select(Site)
             .join(Assignment, Assignment.site_id == Site.id)
             .where(Assignment.pilot_id == pilot.id, Site.id.in_(wanted))
             .order_by(Site.code)
-        )
+        ),
     )
 
 
 def pilot_responses_by_id(pilot: Pilot, response_ids: Iterable[int]) -> list[FeedbackResponse]:
-    wanted = {int(i) for i in response_ids}
+    return _rows_by_id(
+        response_ids,
+        lambda wanted: select(FeedbackResponse).where(
+            FeedbackResponse.pilot_id == pilot.id, FeedbackResponse.id.in_(wanted)
+        ),
+    )
+
+
+def _rows_by_id(ids: Iterable[int], query: Callable[[set[int]], Select]) -> list[Any]:
+    """The rows ``query(wanted)`` selects for the ids asked for (none when none are asked)."""
+    wanted = {int(i) for i in ids}
     if not wanted:
         return []
-    return list(
-        db.session.scalars(
-            select(FeedbackResponse).where(
-                FeedbackResponse.pilot_id == pilot.id, FeedbackResponse.id.in_(wanted)
-            )
-        )
-    )
+    return list(db.session.scalars(query(wanted)))
 
 
 def retros_of(pilot: Pilot) -> list[Retrospective]:
@@ -263,9 +264,9 @@ def add_action(
         status=ActionStatus.OPEN,
         created_on=retro.date,
     )
-    db.session.add(action)
-    db.session.flush()
-    audit.record("action.open", action, by=by, pilot_id=retro.pilot_id, after={"title": title})
+    audit.add_and_record(
+        "action.open", action, by=by, pilot_id=retro.pilot_id, after={"title": title}
+    )
     return action
 
 
@@ -283,19 +284,10 @@ def update_action(
     if action.status.is_closed:
         action.closed_on = None  # reopening
         action.outcome = None
-    before = {"status": action.status.value}
-    action.status = status
     action.owner = owner
     action.due_date = due_date
+    audit.record_change("action.update", action, "status", status, by=by, pilot_id=action.pilot_id)
     db.session.flush()
-    audit.record(
-        "action.update",
-        action,
-        by=by,
-        pilot_id=action.pilot_id,
-        before=before,
-        after={"status": status.value},
-    )
 
 
 def close_action(

@@ -3,6 +3,7 @@ the pilot timeline, minutes and "my actions"."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
@@ -240,44 +241,42 @@ def details(retro_id: int):
     retro = get_retro_or_404(retro_id, for_edit=True)
     users = retro_service.assignable_users()
     form = DetailsForm(users=users)
-    if form.validate_on_submit():
-        try:
-            retro_service.update_details(
-                retro,
-                retro_format=RetroFormat(form.retro_format.data),
-                facilitator=_user_or_none(form.facilitator_id.data),
-                attendees=form.attendees.data,
-                summary=form.summary.data,
-            )
-        except RetroError as exc:
-            show_error(exc, form, field="retro_format")
-        else:
-            db.session.commit()
-            flash(_("Retro details saved."), "success")
-            return _back_to(retro, "details")
-    return _render_day(retro.pilot, retro.date, details_form=form)
+    return _save_on_day(
+        retro,
+        form,
+        lambda: retro_service.update_details(
+            retro,
+            retro_format=RetroFormat(form.retro_format.data),
+            facilitator=_user_or_none(form.facilitator_id.data),
+            attendees=form.attendees.data,
+            summary=form.summary.data,
+        ),
+        form_name="details_form",
+        error_field="retro_format",
+        done=_("Retro details saved."),
+        anchor="details",
+    )
 
 
 @bp.route("/<int:retro_id>/items", methods=["POST"])
 def add_item(retro_id: int):
     retro = get_retro_or_404(retro_id, for_edit=True)
     form = _item_form(retro, daily_brief(retro.pilot, retro.date))
-    if form.validate_on_submit():
-        try:
-            retro_service.add_item(
-                retro,
-                form.category.data,
-                form.text.data,
-                site_ids=form.site_ids.data or [],
-                response_ids=form.response_ids.data or [],
-            )
-        except RetroError as exc:
-            show_error(exc, form, field="text")
-        else:
-            db.session.commit()
-            flash(_("Note added."), "success")
-            return _back_to(retro, "notes")
-    return _render_day(retro.pilot, retro.date, item_form=form)
+    return _save_on_day(
+        retro,
+        form,
+        lambda: retro_service.add_item(
+            retro,
+            form.category.data,
+            form.text.data,
+            site_ids=form.site_ids.data or [],
+            response_ids=form.response_ids.data or [],
+        ),
+        form_name="item_form",
+        error_field="text",
+        done=_("Note added."),
+        anchor="notes",
+    )
 
 
 @bp.route("/<int:retro_id>/items/<int:item_id>/delete", methods=["POST"])
@@ -296,22 +295,46 @@ def delete_item(retro_id: int, item_id: int):
 def add_action(retro_id: int):
     retro = get_retro_or_404(retro_id, for_edit=True)
     form = ActionForm(users=retro_service.assignable_users())
+    return _save_on_day(
+        retro,
+        form,
+        lambda: retro_service.add_action(
+            retro,
+            form.title.data,
+            owner=_user_or_none(form.owner_id.data),
+            due_date=form.due_date.data,
+            by=current_user,
+        ),
+        form_name="action_form",
+        error_field="due_date",
+        done=_("Action added."),
+        anchor="decisions",
+    )
+
+
+def _save_on_day(
+    retro: Retrospective,
+    form,
+    save: Callable[[], object],
+    *,
+    form_name: str,
+    error_field: str,
+    done: str,
+    anchor: str,
+):
+    """When ``form`` validates, ``save`` and commit, flash ``done`` and go back to ``anchor``
+    of the retro's day; else (or when the workflow refuses, its message on ``error_field``)
+    show the day again with ``form`` as ``form_name``."""
     if form.validate_on_submit():
         try:
-            retro_service.add_action(
-                retro,
-                form.title.data,
-                owner=_user_or_none(form.owner_id.data),
-                due_date=form.due_date.data,
-                by=current_user,
-            )
+            save()
         except RetroError as exc:
-            show_error(exc, form, field="due_date")
+            show_error(exc, form, field=error_field)
         else:
             db.session.commit()
-            flash(_("Action added."), "success")
-            return _back_to(retro, "decisions")
-    return _render_day(retro.pilot, retro.date, action_form=form)
+            flash(done, "success")
+            return _back_to(retro, anchor)
+    return _render_day(retro.pilot, retro.date, **{form_name: form})
 
 
 def _back_to(retro: Retrospective, anchor: str):

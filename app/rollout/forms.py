@@ -31,15 +31,26 @@ PREDICTORS = ("digital_readiness", "management_score", "senior_share", "size_tie
 REASON_REQUIRED = _l("Give a reason: it is kept in the audit log.")
 
 
+def _required_in(low, high, missing, out_of_range) -> list:
+    """Validators of a number that must be given and lie between ``low`` and ``high``."""
+    return [InputRequired(message=missing), NumberRange(min=low, max=high, message=out_of_range)]
+
+
+#: The checks of the plan's numbers, each with its own words.
+CAPACITY = _required_in(0.5, 500, _l("Give the weekly capacity."), _l("Between 0.5 and 500."))
+WEIGHT = _required_in(
+    0, 100, _l("Give a weight (0 to leave the component out)."), _l("Between 0 and 100.")
+)
+HOLDBACK = _required_in(0, 50, _l("Give a share (0 for none)."), _l("Between 0 and 50."))
+SEED = _required_in(0, 2**31 - 1, _l("Give a seed."), _l("A whole number from 0."))
+MENTEES = _required_in(0, 20, _l("Give a limit."), _l("Between 0 and 20."))
+DAYS_LIVE = _required_in(1, 120, _l("Give a number of days."), _l("Between 1 and 120."))
+CHECKLIST_SHARE = _required_in(0, 100, _l("Give a share."), _l("Between 0 and 100."))
+REASON = [DataRequired(message=REASON_REQUIRED), Length(max=500)]
+
+
 def _weight(label):
-    return FiniteFloatField(
-        label,
-        default=None,
-        validators=[
-            InputRequired(message=_l("Give a weight (0 to leave the component out).")),
-            NumberRange(min=0, max=100, message=_l("Between 0 and 100.")),
-        ],
-    )
+    return FiniteFloatField(label, default=None, validators=WEIGHT)
 
 
 class GeneratePlanForm(FlaskForm):
@@ -56,10 +67,7 @@ class GeneratePlanForm(FlaskForm):
     sites_per_week = FiniteFloatField(
         _l("Capacity (sites per week)"),
         default=4.0,
-        validators=[
-            InputRequired(message=_l("Give the weekly capacity.")),
-            NumberRange(min=0.5, max=500, message=_l("Between 0.5 and 500.")),
-        ],
+        validators=CAPACITY,
         description=_l(
             "How many sites the support team can take live per week. A small site counts 1, "
             "a medium site 1.5 and a large site 2."
@@ -93,43 +101,21 @@ class GeneratePlanForm(FlaskForm):
         ),
     )
     holdback_percent = IntegerField(
-        _l("Holdback (percent of sites)"),
-        default=0,
-        validators=[
-            InputRequired(message=_l("Give a share (0 for none).")),
-            NumberRange(min=0, max=50, message=_l("Between 0 and 50.")),
-        ],
+        _l("Holdback (percent of sites)"), default=0, validators=HOLDBACK
     )
     seed = IntegerField(
         _l("Random seed"),
         default=1,
-        validators=[
-            InputRequired(message=_l("Give a seed.")),
-            NumberRange(min=0, max=2**31 - 1, message=_l("A whole number from 0.")),
-        ],
+        validators=SEED,
         description=_l("The same seed and settings give the same plan."),
     )
-    mentor_limit = IntegerField(
-        _l("Mentees per mentor per wave"),
-        default=2,
-        validators=[
-            InputRequired(message=_l("Give a limit.")),
-            NumberRange(min=0, max=20, message=_l("Between 0 and 20.")),
-        ],
-    )
+    mentor_limit = IntegerField(_l("Mentees per mentor per wave"), default=2, validators=MENTEES)
     predict_by = SelectField(
         _l("Predict the effect by"),
         choices=choices((key, SITE_ATTRIBUTE_LABELS[key]) for key in PREDICTORS),
         default="digital_readiness",
     )
-    min_days_live = IntegerField(
-        _l("Gate: minimum days live"),
-        default=14,
-        validators=[
-            InputRequired(message=_l("Give a number of days.")),
-            NumberRange(min=1, max=120, message=_l("Between 1 and 120.")),
-        ],
-    )
+    min_days_live = IntegerField(_l("Gate: minimum days live"), default=14, validators=DAYS_LIVE)
     margin = FiniteFloatField(
         _l("Gate: non-inferiority margin of the primary metric"),
         validators=[Optional(), NumberRange(min=0, message=_l("Zero or more."))],
@@ -138,12 +124,7 @@ class GeneratePlanForm(FlaskForm):
         ),
     )
     checklist_percent = IntegerField(
-        _l("Gate: checklist completion (%)"),
-        default=100,
-        validators=[
-            InputRequired(message=_l("Give a share.")),
-            NumberRange(min=0, max=100, message=_l("Between 0 and 100.")),
-        ],
+        _l("Gate: checklist completion (%)"), default=100, validators=CHECKLIST_SHARE
     )
     signoff_role = SelectField(
         _l("Gate: signed off by"),
@@ -180,17 +161,13 @@ class GeneratePlanForm(FlaskForm):
 
 class MoveSiteForm(FlaskForm):
     target = SelectField(_l("Move to"), validators=[DataRequired(message=_l("Choose a wave."))])
-    reason = StringField(
-        _l("Reason"), validators=[DataRequired(message=REASON_REQUIRED), Length(max=500)]
-    )
+    reason = StringField(_l("Reason"), validators=REASON)
     submit = SubmitField(_l("Move"))
 
 
 class MentorForm(FlaskForm):
     mentor = SelectField(_l("Mentor"), validate_choice=False)
-    reason = StringField(
-        _l("Reason"), validators=[DataRequired(message=REASON_REQUIRED), Length(max=500)]
-    )
+    reason = StringField(_l("Reason"), validators=REASON)
     submit = SubmitField(_l("Save mentor"))
 
 
@@ -202,9 +179,7 @@ class ChecklistForm(FlaskForm):
 class WaveDatesForm(FlaskForm):
     start_date = DateField(_l("Start"), validators=[DataRequired(message=_l("Choose a date."))])
     end_date = DateField(_l("Gate due"), validators=[DataRequired(message=_l("Choose a date."))])
-    reason = StringField(
-        _l("Reason"), validators=[DataRequired(message=REASON_REQUIRED), Length(max=500)]
-    )
+    reason = StringField(_l("Reason"), validators=REASON)
     submit = SubmitField(_l("Change dates"))
 
 
@@ -228,7 +203,5 @@ class SignoffForm(FlaskForm):
 
 
 class CancelForm(FlaskForm):
-    reason = StringField(
-        _l("Reason"), validators=[DataRequired(message=REASON_REQUIRED), Length(max=500)]
-    )
+    reason = StringField(_l("Reason"), validators=REASON)
     submit = SubmitField(_l("Cancel the plan"))

@@ -78,17 +78,22 @@ def orient(effect: float, ci_low: float, ci_high: float, direction: str) -> Orie
     return Oriented(effect, ci_low, ci_high)
 
 
-def _finite(*values: float | None) -> bool:
-    return all(v is not None and math.isfinite(v) for v in values)
+def _oriented(
+    effect: float | None, ci_low: float | None, ci_high: float | None, direction: str
+) -> Oriented | None:
+    """The estimate oriented so that positive is better; None when any part is missing."""
+    if not all(v is not None and math.isfinite(v) for v in (effect, ci_low, ci_high)):
+        return None
+    return orient(effect, ci_low, ci_high, direction)  # type: ignore[arg-type]
 
 
 def judge_primary(
     effect: float | None, ci_low: float | None, ci_high: float | None, direction: str, margin: float
 ) -> str:
     """Non-inferiority of the primary metric (see the module docstring)."""
-    if not _finite(effect, ci_low, ci_high):
+    o = _oriented(effect, ci_low, ci_high, direction)
+    if o is None:
         return HOLD
-    o = orient(effect, ci_low, ci_high, direction)  # type: ignore[arg-type]
     m = abs(margin)
     if o.low > -m:
         return PASS
@@ -100,16 +105,14 @@ def judge_primary(
 def judge_guardrail(
     effect: float | None, ci_low: float | None, ci_high: float | None, direction: str, margin: float
 ) -> str:
-    """A guardrail is breached when clearly worse than its margin."""
-    if not _finite(effect, ci_low, ci_high):
+    """A guardrail is breached when clearly worse than its margin: failed when that is
+    significant, held when it is not."""
+    o = _oriented(effect, ci_low, ci_high, direction)
+    if o is None:
         return HOLD
-    o = orient(effect, ci_low, ci_high, direction)  # type: ignore[arg-type]
-    m = abs(margin)
-    if o.effect < -m and o.high < 0:
-        return FAIL
-    if o.effect < -m:
-        return HOLD
-    return PASS
+    if o.effect >= -abs(margin):
+        return PASS
+    return FAIL if o.high < 0 else HOLD
 
 
 def combine(statuses: list[str]) -> str:

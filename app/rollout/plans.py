@@ -28,6 +28,7 @@ from analysis.planning import (
 )
 from app.core import audit, clock
 from app.core.errors import ServiceError
+from app.core.queries import newest_first_of_pilot
 from app.extensions import db
 from app.models import (
     Arm,
@@ -566,13 +567,7 @@ def mentor_of(plan: RolloutPlan, site_id: int) -> MentorPair | None:
 
 
 def plans_of(pilot: Pilot) -> list[RolloutPlan]:
-    return list(
-        db.session.scalars(
-            select(RolloutPlan)
-            .where(RolloutPlan.pilot_id == pilot.id)
-            .order_by(RolloutPlan.created_at.desc(), RolloutPlan.id.desc())
-        )
-    )
+    return newest_first_of_pilot(RolloutPlan, pilot.id)
 
 
 def wave_of_number(plan: RolloutPlan, number: int) -> Wave | None:
@@ -783,15 +778,7 @@ def move_site(
             + f": {reason}",
         },
     ]
-    audit.record(
-        "rollout.site_moved",
-        ws,
-        by=by,
-        pilot_id=plan.pilot_id,
-        before={"site": ws.site.code, **before},
-        after={"site": ws.site.code, **after},
-        reason=reason,
-    )
+    _record_by_hand("rollout.site_moved", ws, before, after, by=by, reason=reason)
     db.session.flush()
     return ws
 
@@ -850,17 +837,33 @@ def change_wave_dates(
             ws.go_live_date = ws.go_live_date + shift
     if wave.number == 1:
         plan.start_date = start
-    audit.record(
-        "rollout.wave_dates_changed",
-        wave,
-        by=by,
-        pilot_id=plan.pilot_id,
-        before={"wave": wave.number, **before},
-        after={"wave": wave.number, "start": start.isoformat(), "end": end.isoformat()},
-        reason=reason,
-    )
+    after = {"start": start.isoformat(), "end": end.isoformat()}
+    _record_by_hand("rollout.wave_dates_changed", wave, before, after, by=by, reason=reason)
     db.session.flush()
     return wave
+
+
+def _record_by_hand(
+    action: str,
+    entity: Wave | WaveSite,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    *,
+    by: User | None,
+    reason: str,
+) -> None:
+    """Record a change made by hand to a wave or a site of a plan; the wave's number or the
+    site's code opens both sides of the change."""
+    head = {"wave": entity.number} if isinstance(entity, Wave) else {"site": entity.site.code}
+    audit.record(
+        action,
+        entity,
+        by=by,
+        pilot_id=entity.plan.pilot_id,
+        before={**head, **before},
+        after={**head, **after},
+        reason=reason,
+    )
 
 
 def mentor_choices(plan: RolloutPlan) -> list[tuple[str, str]]:
@@ -914,15 +917,8 @@ def swap_mentor(
     if pair is not None:
         db.session.refresh(pair)
     _sync_mentor_item(plan, ws, pair)
-    audit.record(
-        "rollout.mentor_changed",
-        ws,
-        by=by,
-        pilot_id=plan.pilot_id,
-        before={"site": mentee.code, **before},
-        after={"site": mentee.code, "mentor": _mentor_label(pair)},
-        reason=reason,
-    )
+    after = {"mentor": _mentor_label(pair)}
+    _record_by_hand("rollout.mentor_changed", ws, before, after, by=by, reason=reason)
     db.session.flush()
     return pair
 
@@ -984,15 +980,13 @@ def checklist_progress(sites: Iterable[WaveSite]) -> tuple[int, int]:
 def cancel_plan(plan: RolloutPlan, *, reason: str, by: User | None) -> None:
     _require_editable(plan)
     reason = _require_reason(reason)
-    before = plan.status.value
-    plan.status = PlanStatus.CANCELLED
-    audit.record(
+    audit.record_change(
         "rollout.plan_cancelled",
         plan,
+        "status",
+        PlanStatus.CANCELLED,
         by=by,
         pilot_id=plan.pilot_id,
-        before={"status": before},
-        after={"status": plan.status.value},
         reason=reason,
     )
     db.session.flush()
@@ -1041,14 +1035,12 @@ def staff_card_plan(site_id: int) -> tuple[RolloutPlan, WaveSite] | None:
 
 def mark_pilot_rolling_out(pilot: Pilot, *, by: User | None) -> None:
     if pilot.status in (PilotStatus.DECIDED, PilotStatus.ANALYSING, PilotStatus.RUNNING):
-        before = pilot.status.value
-        pilot.status = PilotStatus.ROLLING_OUT
-        audit.record(
+        audit.record_change(
             "pilot.status",
             pilot,
+            "status",
+            PilotStatus.ROLLING_OUT,
             by=by,
             pilot_id=pilot.id,
-            before={"status": before},
-            after={"status": pilot.status.value},
             reason="first rollout wave started",
         )

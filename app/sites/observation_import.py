@@ -296,12 +296,7 @@ def _check_days(chunk, rows, plan: ObservationPlan, lookups: _Lookups):
     """Days of the rows and a mask of rows without a day in the allowed window."""
     column = plan.mapping["date"]
     text = chunk[column]
-    days, bad = parse_dates(text)
-    plan.add_errors(
-        rows[bad.to_numpy()],
-        column,
-        [_("'%(value)s' is not a date; write YYYY-MM-DD.", value=v) for v in text[bad]],
-    )
+    days, bad = _parsed(plan, rows, column, text, parse_dates, _not_a_date)
     blank = text == ""
     plan.add_errors(rows[blank.to_numpy()], column, _("The date is empty."))
     outside = pd.Series(False, index=chunk.index)
@@ -337,13 +332,22 @@ def _day_errors(plan, rows, column: str, days: pd.Series, mask: pd.Series, messa
 
 def _numbers(chunk, column: str, rows, plan: ObservationPlan) -> tuple[pd.Series, pd.Series]:
     """The numbers of one column; cells that are no number are errors."""
-    text = chunk[column]
-    values, bad = parse_numbers(text)
-    plan.add_errors(
-        rows[bad.to_numpy()],
-        column,
-        [_("'%(value)s' is not a number.", value=v) for v in text[bad]],
-    )
+    return _parsed(plan, rows, column, chunk[column], parse_numbers, _not_a_number)
+
+
+def _not_a_date(value: str) -> str:
+    return _("'%(value)s' is not a date; write YYYY-MM-DD.", value=value)
+
+
+def _not_a_number(value: str) -> str:
+    return _("'%(value)s' is not a number.", value=value)
+
+
+def _parsed(plan, rows, column: str, text: pd.Series, parse, message):
+    """``parse(text)`` (values and a mask of unreadable cells); each unreadable cell is an
+    error, ``message(cell)``."""
+    values, bad = parse(text)
+    plan.add_errors(rows[bad.to_numpy()], column, [message(v) for v in text[bad]])
     return values, bad
 
 
@@ -711,9 +715,5 @@ class ObservationImport(ImportKind):
         return _("Import %(n)s rows", n=plan.n_rows)
 
     def done_message(self, outcome: ImportBatch) -> str:
-        return _(
-            "Imported: %(i)s new, %(u)s updated, %(n)s unchanged values.",
-            i=outcome.rows_inserted,
-            u=outcome.rows_updated,
-            n=outcome.rows_unchanged,
-        )
+        i, u, n = outcome.rows_inserted, outcome.rows_updated, outcome.rows_unchanged
+        return _("Imported: %(i)s new, %(u)s updated, %(n)s unchanged values.", i=i, u=u, n=n)

@@ -11,24 +11,12 @@ from sqlalchemy import func, or_, select
 
 from app.core import clock
 from app.core.audit import record
+from app.core.frames import SITE_PROFILE
 from app.extensions import db
 from app.models import Assignment, Metric, Observation, Pilot, Site, SizeTier, User
 
 #: Editable site fields, in the order of forms, imports and exports.
-SITE_FIELDS = (
-    "code",
-    "name",
-    "region",
-    "city",
-    "address",
-    "size_tier",
-    "staff_count",
-    "management_score",
-    "digital_readiness",
-    "senior_share",
-    "daily_orders",
-    "is_active",
-)
+SITE_FIELDS = ("code", "name", "region", "city", "address", *SITE_PROFILE, "is_active")
 
 #: Digital-readiness bands used by the registry filter (score 0-100).
 READINESS_BANDS = {

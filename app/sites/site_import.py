@@ -379,9 +379,5 @@ class SiteImport(ImportKind):
         return _("Import %(n)s sites", n=plan.n_rows)
 
     def done_message(self, outcome: ImportBatch) -> str:
-        return _(
-            "Sites imported: %(c)s new, %(u)s updated, %(n)s unchanged.",
-            c=outcome.rows_inserted,
-            u=outcome.rows_updated,
-            n=outcome.rows_unchanged,
-        )
+        c, u, n = outcome.rows_inserted, outcome.rows_updated, outcome.rows_unchanged
+        return _("Sites imported: %(c)s new, %(u)s updated, %(n)s unchanged.", c=c, u=u, n=n)

@@ -1,0 +1,31 @@
+"""The demo's metrics: a row of the catalogue stored as a ``Metric``."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Direction, Metric, MetricKind
+
+
+def add_metric(
+    key: str,
+    name: str,
+    name_zh: str,
+    unit: str,
+    kind: str,
+    better: str,
+    description: str | None = None,
+) -> Metric:
+    """A new metric from a row of the demo catalogue, added to the session."""
+    metric = Metric(key=key, name=name, name_zh=name_zh, unit=unit, description=description)
+    metric.kind = MetricKind(kind)
+    metric.better_direction = Direction(better)
+    db.session.add(metric)
+    return metric
+
+
+def existing_or_new_metric(key: str, *row: str) -> Metric:
+    """The metric ``key`` if the database has it, else a new one from the catalogue ``row``."""
+    existing = db.session.scalar(select(Metric).where(Metric.key == key))
+    return existing or add_metric(key, *row)
