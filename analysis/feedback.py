@@ -807,3 +807,26 @@ def nps(
         n_boot=boot_n,
         seed=boot_seed,
     )
+
+
+def nps_difference(pilot: NpsResult, control: NpsResult, alpha: float = 0.05) -> dict[str, float]:
+    """Pilot minus control NPS with a two-sided ``1 - alpha`` interval and p-value.
+
+    Pilot and control sites are disjoint clusters, so the variance of the difference is the
+    sum of the two site-clustered variances; t with the smaller arm's ``G - 1`` degrees of
+    freedom (conservative, as Welch's with few clusters). ``p_value`` is NaN when both
+    standard errors are zero.
+    """
+    diff = pilot.nps - control.nps
+    se = float(np.hypot(pilot.se, control.se))
+    df = max(1, min(pilot.n_sites, control.n_sites) - 1)
+    low, high = t_interval(diff, se, df, alpha)
+    p = float(t_p_value(diff / se, df)) if se > 0 else _NAN
+    return {
+        "difference": diff,
+        "se": se,
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "p_value": p,
+        "df": df,
+    }

@@ -755,33 +755,22 @@ def feedback_results(pilot: Pilot, alpha: float = 0.05) -> dict[str, Any]:
 
 def _nps_section(fb, rows: pd.DataFrame, alpha: float) -> dict[str, Any]:
     cells: dict[str, Any] = {}
+    results: dict[str, Any] = {}
     for arm in ("pilot", "control"):
         for period in ("pre", "post"):
             part = rows[(rows["arm"] == arm) & (rows["period"] == period)]
             if len(part):
-                cells[f"{arm}_{period}"] = _safe(
-                    lambda part=part: fb.nps(part["value"], part["site_id"], alpha=alpha).to_dict()
-                )
+                name = f"{arm}_{period}"
+                try:
+                    results[name] = fb.nps(part["value"], part["site_id"], alpha=alpha)
+                except ValueError as exc:
+                    cells[name] = {"error": str(exc)}
+                else:
+                    cells[name] = results[name].to_dict()
     out: dict[str, Any] = {"question": str(rows["key"].iloc[0]), "cells": cells}
-    # Pilot and control sites are disjoint clusters, so the variance of the difference is the
-    # sum of the two site-clustered variances; t with the smaller arm's G - 1 df (conservative).
-    pilot, control = cells.get("pilot_post"), cells.get("control_post")
-    if pilot and control and not pilot.get("error") and not control.get("error"):
-        from scipy import stats
-
-        diff = pilot["nps"] - control["nps"]
-        se = math.hypot(pilot["se"], control["se"])
-        df = max(1, min(pilot["n_sites"], control["n_sites"]) - 1)
-        q = stats.t.ppf(1 - alpha / 2, df)
-        p = 2 * stats.t.sf(abs(diff / se), df) if se > 0 else float("nan")
-        out["difference"] = {
-            "difference": diff,
-            "se": se,
-            "ci_low": diff - q * se,
-            "ci_high": diff + q * se,
-            "p_value": p,
-            "df": df,
-        }
+    pilot, control = results.get("pilot_post"), results.get("control_post")
+    if pilot and control and not pilot.error and not control.error:
+        out["difference"] = fb.nps_difference(pilot, control, alpha=alpha)
     return out
 
 

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 from numpy.testing import assert_allclose
+from scipy import stats
 from statsmodels.stats.proportion import proportions_ztest
 
-from analysis.feedback import before_after, by_segment, nps, proportion_comparison
+from analysis.feedback import before_after, by_segment, nps, nps_difference, proportion_comparison
 
 from .helpers import feedback_responses
 
@@ -152,6 +153,23 @@ def test_nps_delta_method_matches_cluster_robust_intercept():
     assert_allclose(res.se, 100 * ref.bse[0], rtol=1e-10)
     assert_allclose([res.ci_low, res.ci_high], 100 * ref.conf_int()[0], rtol=1e-8)
     assert_allclose(res.promoters + res.passives + res.detractors, 1.0, rtol=1e-12)
+
+
+def test_nps_difference_is_a_t_test_on_the_two_clustered_scores():
+    rng = np.random.default_rng(8)
+    pilot = nps(rng.integers(3, 11, 300), rng.integers(0, 6, 300).astype(str))
+    control = nps(rng.integers(0, 11, 500), rng.integers(0, 12, 500).astype(str))
+    out = nps_difference(pilot, control, alpha=0.1)
+    # reference: scipy.stats.t with the smaller arm's G - 1 = 5 df on sqrt(se_p^2 + se_c^2)
+    se = np.sqrt(pilot.se**2 + control.se**2)
+    diff = pilot.nps - control.nps
+    assert out["df"] == 5
+    assert_allclose(out["se"], se, rtol=1e-12)
+    assert_allclose(out["p_value"], 2 * stats.t.sf(abs(diff) / se, 5), rtol=1e-10)
+    half = stats.t.ppf(0.95, 5) * se
+    assert_allclose([out["ci_low"], out["ci_high"]], [diff - half, diff + half], rtol=1e-10)
+    # the 90 % interval excludes 0 exactly when p < 0.10
+    assert (out["ci_low"] > 0 or out["ci_high"] < 0) == (out["p_value"] < 0.1)
 
 
 def _nps_sites(rng, n_sites, concentration):
