@@ -96,6 +96,22 @@ class _History:
     window_starts: np.ndarray | None = None  # first post day of each window, as a column of values
 
 
+def days_for_power_by_se(
+    se: float, days: int, effect: float, alpha: float = 0.05, target_power: float = 0.8
+) -> float:
+    """Days of data at which an estimate whose standard error is ``se`` after ``days`` days
+    would detect ``effect`` with ``target_power`` (two-sided z test at ``alpha``).
+
+    Assumes the standard error shrinks as ``1 / sqrt(days)``: ``days * ((z_(1-alpha/2) +
+    z_power) * se / |effect|) ** 2``. A rough answer for when history is too short to
+    simulate; :func:`power` is the better one.
+    """
+    if not se > 0 or days < 1 or effect == 0:
+        raise ValueError("se and days must be positive and effect non-zero")
+    z = normal_critical(alpha) + stats.norm.ppf(target_power)
+    return days * (z * se / abs(effect)) ** 2
+
+
 def _history_changes(
     history: pd.DataFrame, metric: str | None, pre_days: int, post_days: int
 ) -> tuple[str, _History | str]:

@@ -36,6 +36,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 import analysis
+from analysis.power import days_for_power_by_se
 from analysis.power import power as power_fn
 from analysis.results import to_jsonable
 from analysis.segments import segment_effects
@@ -557,10 +558,7 @@ def extension_power(
     if not se or post_days < 1:
         out["method"] = "not_computable"
         return out
-    from scipy import stats
-
-    z = stats.norm.ppf(1 - pilot.alpha / 2) + stats.norm.ppf(TARGET_POWER)
-    needed_days = post_days * (z * se / abs(target)) ** 2
+    needed_days = days_for_power_by_se(se, post_days, target, pilot.alpha, TARGET_POWER)
     weeks = max(0, math.ceil((needed_days - post_days) / 7))
     out.update(method="se_scaling", weeks=weeks if weeks <= 52 else None, needed_days=needed_days)
     return out

@@ -10,7 +10,13 @@ import pytest
 from numpy.testing import assert_allclose
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 
-from analysis.power import change_sd, minimum_detectable_effect, power, t_test_power
+from analysis.power import (
+    change_sd,
+    days_for_power_by_se,
+    minimum_detectable_effect,
+    power,
+    t_test_power,
+)
 
 from .helpers import pilot_frames
 
@@ -136,3 +142,15 @@ def test_caller_mistakes_raise_value_error(history):
     two = pd.concat([history, history.assign(metric="visits")])
     with pytest.raises(ValueError, match="several metrics"):
         power(two, 10, 30, 28, 28, effect=1.0)
+
+
+def test_days_for_power_by_se_matches_statsmodels_one_sample_z_power():
+    # se 0.9 after 28 days => a per-day sd of 0.9 * sqrt(28); effect 0.5, alpha 0.05, power 0.8
+    days = days_for_power_by_se(0.9, 28, -0.5, alpha=0.05, target_power=0.8)
+    # reference: statsmodels NormalIndPower with ratio=0 is the one-sample z test
+    ref = NormalIndPower().solve_power(
+        effect_size=0.5 / (0.9 * np.sqrt(28)), alpha=0.05, power=0.8, ratio=0
+    )
+    assert_allclose(days, ref, rtol=1e-3)  # statsmodels also counts the far tail
+    with pytest.raises(ValueError):
+        days_for_power_by_se(0.0, 28, 0.5)
