@@ -66,7 +66,7 @@ def seed_rollout_demo(
             key="order_errors",
             name="Order errors",
             name_zh="点单错误",
-            unit="",
+            unit="errors",
             kind=MetricKind.COUNT,
             better_direction=Direction.DECREASE,
         )
