@@ -130,7 +130,7 @@ RATIO_LABELS = {
 }
 METRIC_KIND_LABELS = {
     MetricKind.CONTINUOUS: _l("A measurement (e.g. minutes, CNY)"),
-    MetricKind.PROPORTION: _l("A share or rate (e.g. % of customers)"),
+    MetricKind.PROPORTION: _l("A share or rate (e.g. share of customers)"),
     MetricKind.COUNT: _l("A count (e.g. complaints per day)"),
 }
 
