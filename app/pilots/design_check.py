@@ -19,6 +19,7 @@ import pandas as pd
 from flask import current_app
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 import analysis
 from analysis.design_power import DesignPower, design_power
@@ -32,6 +33,21 @@ TARGET_POWER = 0.8
 #: Days before and after the start assumed for power while the pilot has no dates.
 DEFAULT_PRE_DAYS = DEFAULT_POST_DAYS = 28
 POWER_SIMULATIONS = 2000
+
+
+#: Why the engine could not balance a characteristic (``Imbalance.reason.code``).
+IMBALANCE_TEXTS = {
+    "pairs_not_close": _l(
+        "%(what)s cannot be balanced: the pool has too few sites alike in it, so the paired "
+        "sites differ so much that %(share)s of the possible random draws leave the pilot "
+        "and control sites apart."
+    ),
+    "chance": _l(
+        "%(what)s is unbalanced by the luck of the draw: the paired sites are alike, but "
+        "chance put the higher values in one arm (this happens in %(share)s of draws with "
+        "%(groups)s pairs)."
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,23 +207,13 @@ def issue_text(issue: dict[str, Any], metric: Metric | None) -> Issue:
             pool=params.get("pool"),
             groups=params.get("groups"),
         )
-    elif issue["reason"] == "pairs_not_close":
-        text = _(
-            "%(what)s cannot be balanced: the pool has too few sites alike in it, so the paired "
-            "sites differ so much that %(share)s of the possible random draws leave the pilot "
-            "and control sites apart.",
-            what=characteristic_label(issue["name"], metric),
-            share=f"{params.get('share', 0):.0%}",
-        )
     else:
-        text = _(
-            "%(what)s is unbalanced by the luck of the draw: the paired sites are alike, but "
-            "chance put the higher values in one arm (this happens in %(share)s of draws with "
-            "%(groups)s pairs).",
-            what=characteristic_label(issue["name"], metric),
-            share=f"{params.get('share', 0):.0%}",
-            groups=params.get("groups"),
-        )
+        template = IMBALANCE_TEXTS.get(issue["reason"], IMBALANCE_TEXTS["chance"])
+        text = str(template) % {
+            "what": characteristic_label(issue["name"], metric),
+            "share": f"{params.get('share', 0):.0%}",
+            "groups": params.get("groups"),
+        }
     fixes = tuple(_fix_offer(f, metric) for f in issue.get("fixes") or ())
     return Issue(text, fixes)
 

@@ -389,23 +389,21 @@ def add_site(pilot_id: int):
 
 @bp.route("/<int:pilot_id>/sites/remove", methods=["POST"])
 def remove_site(pilot_id: int):
-    pilot = get_pilot_or_404(pilot_id, for_edit=True)
-    form = RemoveSiteForm(prefix="remove")
-    if form.validate_on_submit():
-        site_id = form.site_id.data
-        if not _save(pilot, 4, form, lambda: svc.remove_site(pilot, site_id)):
-            _flash_reason_needed(form)
-    return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4))
+    return _change_one_site(pilot_id, RemoveSiteForm(prefix="remove"), svc.remove_site)
 
 
 @bp.route("/<int:pilot_id>/sites/swap", methods=["POST"])
 def swap_site(pilot_id: int):
     """A site changes arm; inside a pair, the pilot and control sites trade places."""
+    return _change_one_site(pilot_id, SwapForm(prefix="swap"), pilot_design.swap_site)
+
+
+def _change_one_site(pilot_id: int, form, change):
+    """Remove or swap the site the form names, then back to the sites step."""
     pilot = get_pilot_or_404(pilot_id, for_edit=True)
-    form = SwapForm(prefix="swap")
     if form.validate_on_submit():
         site_id = form.site_id.data
-        if not _save(pilot, 4, form, lambda: pilot_design.swap_site(pilot, site_id)):
+        if not _save(pilot, 4, form, lambda: change(pilot, site_id)):
             _flash_reason_needed(form)
     return _to_sites(pilot)
 

@@ -16,18 +16,7 @@ from app.models import ApiToken, Arm, Metric, MetricKind, Observation, PilotStat
 from app.models.metric import key_from_name
 from app.models.pilot import DesignMethod
 from app.pilots import design_check
-from tests.pilots.test_wizard import create_draft
-
-PAIRED = {
-    "route": "paired",
-    "ratio": "1",
-    "problem_metric": "",
-    "problem_direction": "high",
-    "pool_share": "0.5",
-    "max_volume_share": "0.15",
-    "stratify_by": "region",
-    "seed": "0",
-}
+from tests.pilots.test_wizard import create_draft, propose
 
 
 def smds(page: str) -> list[float]:
@@ -47,20 +36,11 @@ def wizard_to_sites(client, pilot, metric, dates=None, min_effect="1"):
     client.post(f"/pilots/{pilot.id}/wizard/3", data=dates)
 
 
-def propose(client, pilot, **fields):
-    data = {**PAIRED, **{k: str(v) if not isinstance(v, list) else v for k, v in fields.items()}}
-    return client.post(f"/pilots/{pilot.id}/wizard/4/propose", data=data, follow_redirects=True)
-
-
 # ---------------------------------------------------------------- the demo registry
 
 
 @pytest.fixture
-def demo(app, rctx):
-    from app.demo.seed import seed
-
-    seed()
-    db.session.commit()
+def demo(demo_chain):
     return db.session.scalar(select(Metric).where(Metric.key == "avg_wait_min"))
 
 
@@ -129,8 +109,9 @@ def registry(make_site, make_metric):
     start = date(2026, 12, 1)
     rows = []
     for i in range(24):
-        site = make_site(code=f"S{i:02d}", region=("East", "North", "South")[i % 3],
-                         daily_orders=400 + 10 * i)  # fmt: skip
+        site = make_site(
+            code=f"S{i:02d}", region=("East", "North", "South")[i % 3], daily_orders=400 + 10 * i
+        )
         level = rng.normal(12, 2)
         for d in range(56):
             value = level + 0.5 * np.sin(d / 7 * 2 * np.pi) + rng.normal(0, 0.4)
@@ -248,7 +229,7 @@ def test_a_metric_defined_in_the_wizard_flows_into_imports_and_the_report(
             "metric-unit": "%",
             "metric-kind": "proportion",
             "metric-better_direction": "increase",
-        },  # fmt: skip
+        },
         follow_redirects=True,
     )
     assert "exists already" in again.get_data(as_text=True)
@@ -261,7 +242,7 @@ def test_a_metric_defined_in_the_wizard_flows_into_imports_and_the_report(
             f"role_{metric.id}": "secondary",
             f"effect_{metric.id}": "5",
             "alpha": "0.05",
-        },  # fmt: skip
+        },
     )
     row, raw = ApiToken.generate("POS")
     db.session.add(row)
@@ -272,8 +253,14 @@ def test_a_metric_defined_in_the_wizard_flows_into_imports_and_the_report(
         for offset in range(-28, 28):
             day = (pilot.start_date + timedelta(days=offset)).isoformat()
             for key, value in ((primary.key, rng.normal(10, 1)), (metric.key, rng.normal(30, 3))):
-                rows.append({"site": assignment.site.code, "date": day, "metric": key,
-                             "value": float(value)})  # fmt: skip
+                rows.append(
+                    {
+                        "site": assignment.site.code,
+                        "date": day,
+                        "metric": key,
+                        "value": float(value),
+                    }
+                )
     sent = client.post(
         "/api/v1/observations", json={"rows": rows}, headers={"Authorization": f"Bearer {raw}"}
     )

@@ -52,6 +52,25 @@ def test_dates_must_be_in_order(client, auth):
     assert pilot.start_date is None
 
 
+PAIRED = {
+    "route": "paired",
+    "ratio": "1",
+    "problem_metric": "",
+    "problem_direction": "high",
+    "pool_share": "0.5",
+    "max_volume_share": "0.15",
+    "stratify_by": "region",
+    "seed": "0",
+}
+
+
+def propose(client, pilot, follow=True, **fields):
+    """POST the sites step's proposal: the paired route with ``fields`` changed."""
+    data = {**PAIRED, **{k: str(v) if not isinstance(v, list) else v for k, v in fields.items()}}
+    url = f"/pilots/{pilot.id}/wizard/4/propose"
+    return client.post(url, data=data, follow_redirects=follow)
+
+
 def seed_history(make_site, metric: Metric, start: date, days=56, n=16):
     """n sites in two regions with daily values; site i waits about 10 + i minutes."""
     sites = [
@@ -91,20 +110,15 @@ def test_proposed_sites_carry_reasons_and_the_page_shows_balance_and_power(
     auth.login(Role.CHANGE_LEAD)
     _, pilot = create_draft(client)
     configure(client, pilot, wait, start)
-    response = client.post(
-        f"/pilots/{pilot.id}/wizard/4/propose",
-        data={
-            "route": "paired",
-            "n_pilot": "4",
-            "ratio": "1",
-            "problem_metric": "wait",
-            "problem_direction": "high",
-            "pool_share": "0.5",
-            "max_volume_share": "0.5",
-            "match_on": ["region"],
-            "stratify_by": "region",
-            "seed": "1",
-        },
+    response = propose(
+        client,
+        pilot,
+        n_pilot=4,
+        problem_metric="wait",
+        max_volume_share=0.5,
+        match_on=["region"],
+        seed=1,
+        follow=False,
     )
     assert response.status_code == 302
     db.session.refresh(pilot)
