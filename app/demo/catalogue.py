@@ -79,7 +79,7 @@ METRICS = [
 #: The second demo pilot's metrics (``app.demo.rollout``), in the same columns, no description.
 ROLLOUT_METRICS = [
     ("counter_queue_min", "Counter queue time", "柜台排队时间", "min", "continuous", "decrease"),
-    ("order_errors", "Order errors", "点单错误", "", "count", "decrease"),
+    ("order_errors", "Order errors", "点单错误", "errors", "count", "decrease"),
 ]
 
 CUSTOMER_COMMENTS = {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import re
+import unicodedata
 from datetime import date, datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
@@ -23,11 +25,33 @@ class Direction(enum.Enum):
     DECREASE = "decrease"
 
 
+KEY_LENGTH = 60
+
+
+def key_from_name(name: str, taken: set[str]) -> str:
+    """A metric key from its name: lower-case ASCII words joined by ``_``, not in ``taken``.
+
+    "QR ordering adoption among customers 60+ (%)" gives ``qr_ordering_adoption_among_
+    customers_60``; a name without Latin letters or digits gives ``metric``; a key already
+    taken gets ``_2``, ``_3``, ...
+    """
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    base = re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")[:KEY_LENGTH] or "metric"
+    if base[0].isdigit():
+        base = f"m_{base}"[:KEY_LENGTH]
+    key, number = base, 1
+    while key in taken:
+        number += 1
+        suffix = f"_{number}"
+        key = base[: KEY_LENGTH - len(suffix)] + suffix
+    return key
+
+
 class Metric(Base):
     __tablename__ = "metrics"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(60), unique=True, index=True)
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH), unique=True, index=True)
     name: Mapped[str] = mapped_column(String(120))
     name_zh: Mapped[str | None] = mapped_column(String(120))
     unit: Mapped[str] = mapped_column(String(30), default="")

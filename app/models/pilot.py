@@ -50,6 +50,14 @@ class AssignmentMethod(enum.Enum):
     MANUAL = "manual"
 
 
+class DesignMethod(enum.Enum):
+    """How the wizard chose the pilot's sites."""
+
+    PAIRED = "paired"  # pool where the problem is present, matched pairs, random within pairs
+    MATCHED = "matched"  # pilot sites picked by hand, controls matched to them
+    STRATIFIED = "stratified"  # no history: random within strata
+
+
 class Pilot(Base):
     __tablename__ = "pilots"
     __table_args__ = (
@@ -78,6 +86,9 @@ class Pilot(Base):
     alpha: Mapped[float] = mapped_column(default=0.05)
     min_effect: Mapped[float | None]
     wizard_step: Mapped[int] = mapped_column(default=1)
+    design_method: Mapped[DesignMethod | None] = mapped_column(str_enum(DesignMethod))
+    design_seed: Mapped[int | None]
+    design_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     design_locked_at: Mapped[datetime | None]
     retros_visible_to_staff: Mapped[bool] = mapped_column(default=False)
     decision: Mapped[Decision | None] = mapped_column(str_enum(Decision))
@@ -108,6 +119,25 @@ class Pilot(Base):
             if link.role is MetricRole.PRIMARY:
                 return link.metric
         return None
+
+    @property
+    def pairs(self) -> list[list[str]]:
+        """The matched groups of a pilot randomized within pairs, as site codes, pilot first.
+
+        Only whole groups count (one pilot and at least one control site): a group the lead
+        broke by removing or adding sites is left out of the paired analysis.
+        """
+        groups: dict[int, list[Assignment]] = {}
+        for assignment in self.assignments:
+            if assignment.pair is not None:
+                groups.setdefault(assignment.pair, []).append(assignment)
+        out = []
+        for number in sorted(groups):
+            members = sorted(groups[number], key=lambda a: (a.arm is not Arm.PILOT, a.site.code))
+            arms = [a.arm for a in members]
+            if arms.count(Arm.PILOT) == 1 and len(arms) >= 2:
+                out.append([a.site.code for a in members])
+        return out
 
     def sites_in(self, arm: Arm) -> list[Site]:
         return [a.site for a in self.assignments if a.arm is arm]
@@ -155,6 +185,8 @@ class Assignment(Base):
     )
     stratum: Mapped[str | None] = mapped_column(String(80))
     reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: Matched group number (1, 2, ...) of a pilot randomized within pairs or triplets.
+    pair: Mapped[int | None]
 
     pilot: Mapped[Pilot] = relationship(back_populates="assignments")
     site: Mapped[Site] = relationship()

@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import (
     DateField,
+    HiddenField,
     IntegerField,
     SelectField,
     SelectMultipleField,
@@ -15,6 +16,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import (
+    AnyOf,
     DataRequired,
     InputRequired,
     Length,
@@ -26,14 +28,14 @@ from wtforms.validators import (
 from app.auth.permissions import PILOT_EDITORS
 from app.core.formfields import FiniteFloatField, choices
 from app.core.labels import (
-    CONTROL_METHOD_LABELS,
+    DIRECTION_WORDS,
     PROBLEM_DIRECTION_LABELS,
     SITE_FIELD_LABELS,
     STRATIFY_LABELS,
     choices_for,
 )
 from app.extensions import db
-from app.models import Arm, User
+from app.models import Arm, MetricKind, User
 
 #: The site characteristics a proposal can match or stratify on.
 MATCH_ATTRIBUTES = ("region", "size_tier", "management_score", "digital_readiness", "senior_share")
@@ -113,41 +115,107 @@ class DatesForm(ReasonMixin, FlaskForm):
     next = SubmitField(_l("Save and continue"))
 
 
+#: How the sites step chooses the sites (the routes of ``app.pilots.proposal``).
+ROUTE_LABELS = {
+    "paired": _l(
+        "Recommended: pairs of alike sites where the problem is present, the pilot site of "
+        "each pair drawn at random"
+    ),
+    "matched": _l("I chose the pilot sites by hand: find control sites like them"),
+    "stratified": _l("No history yet: draw pilot and control sites at random within strata"),
+}
+RATIO_LABELS = {
+    1: _l("1 control site per pilot site (pairs)"),
+    2: _l("2 control sites per pilot site (triplets)"),
+}
+METRIC_KIND_LABELS = {
+    MetricKind.CONTINUOUS: _l("A measurement (e.g. minutes, CNY)"),
+    MetricKind.PROPORTION: _l("A share or rate (e.g. share of customers)"),
+    MetricKind.COUNT: _l("A count (e.g. complaints per day)"),
+}
+
+
 class ProposeForm(ReasonMixin, FlaskForm):
+    route = SelectField(_l("How to choose"), choices=choices(ROUTE_LABELS.items()))
     n_pilot = IntegerField(
-        _l("Pilot sites"), default=10, validators=[InputRequired(), NumberRange(min=2, max=500)]
+        _l("Pilot sites"), default=6, validators=[InputRequired(), NumberRange(min=2, max=500)]
     )
-    stratify_by = SelectField(
-        _l("Spread over"),
-        choices=choices(STRATIFY_LABELS.items()),
-    )
+    ratio = SelectField(_l("Control sites"), coerce=int, choices=choices(RATIO_LABELS.items()))
     problem_metric = SelectField(_l("Where the problem is clearly present (metric)"))
     problem_direction = SelectField(
         _l("The problem is"),
         choices=choices(PROBLEM_DIRECTION_LABELS.items()),
     )
+    pool_share = FiniteFloatField(
+        _l("Pool: the worst share of sites on that metric"),
+        default=0.5,
+        validators=[Optional(), NumberRange(min=0.05, max=1)],
+        description=_l("0.5 = the worst half. Pilot and control sites both come from the pool."),
+    )
+    threshold = FiniteFloatField(
+        _l("Or: the sites at or past this value"),
+        validators=[Optional()],
+        description=_l("Leave empty to use the share above."),
+    )
+    exclude = SelectMultipleField(_l("Sites that may not take part"), validate_choice=False)
     max_volume_share = FiniteFloatField(
         _l("At most this share of total volume at risk"),
         default=0.15,
         validators=[InputRequired(), NumberRange(min=0.01, max=1)],
     )
-    control_method = SelectField(
-        _l("Control sites"),
-        choices=choices(CONTROL_METHOD_LABELS.items()),
-    )
-    n_control = IntegerField(
-        _l("Control sites (empty: twice the pilot sites)"),
-        validators=[Optional(), NumberRange(min=2, max=1000)],
-    )
     match_on = SelectMultipleField(
-        _l("Match or stratify on"),
+        _l("Match on"),
         choices=choices((key, SITE_FIELD_LABELS[key]) for key in MATCH_ATTRIBUTES),
-        default=["region", "size_tier"],
+        default=["region"],
+        description=_l("Region is matched exactly: a pair never spans two regions."),
+    )
+    stratify_by = SelectField(
+        _l("Spread over (random draw)"),
+        choices=choices(STRATIFY_LABELS.items()),
     )
     seed = IntegerField(
         _l("Random seed"), default=0, validators=[Optional(), NumberRange(min=0, max=2**31 - 1)]
     )
     propose = SubmitField(_l("Propose sites"))
+
+
+class FixForm(ReasonMixin, FlaskForm):
+    """One of the engine's fixes, as a one-click button: re-runs the proposal with it."""
+
+    code = HiddenField(
+        validators=[DataRequired(), AnyOf(["widen_pool", "fewer_pilots", "drop_match"])]
+    )
+    value = HiddenField(validators=[DataRequired(), Length(max=80)])
+
+
+class SwapForm(ReasonMixin, FlaskForm):
+    site_id = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=2**31 - 1)])
+
+
+class NewMetricForm(FlaskForm):
+    """A metric the lead defines in the wizard; it works like any other afterwards."""
+
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(), Length(max=120)],
+        description=_l("e.g. QR ordering adoption among customers 60+ (%)"),
+    )
+    name_zh = StringField(
+        _l("Name in Chinese (optional)"), validators=[Optional(), Length(max=120)]
+    )
+    unit = StringField(
+        _l("Unit"),
+        validators=[DataRequired(), Length(max=30)],
+        description=_l("e.g. %, min, CNY, orders"),
+    )
+    kind = SelectField(
+        _l("Kind"), choices=choices((k.value, v) for k, v in METRIC_KIND_LABELS.items())
+    )
+    better_direction = SelectField(
+        _l("Better when it"),
+        choices=choices((d.value, label) for d, label in DIRECTION_WORDS.items()),
+    )
+    define = SubmitField(_l("Add the metric"))
 
 
 class AddSiteForm(ReasonMixin, FlaskForm):

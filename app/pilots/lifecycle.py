@@ -17,7 +17,7 @@ from typing import Any
 
 from blinker import Namespace
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.core import clock
 from app.core.audit import record
@@ -31,6 +31,7 @@ from app.models import (
     AuditEvent,
     Direction,
     Metric,
+    MetricKind,
     MetricRole,
     Pilot,
     PilotMetric,
@@ -38,6 +39,7 @@ from app.models import (
     Site,
     User,
 )
+from app.models.metric import key_from_name
 
 WIZARD_STEPS = tuple(WIZARD_STEP_LABELS.items())
 LAST_STEP = len(WIZARD_STEPS)
@@ -45,6 +47,8 @@ LAST_STEP = len(WIZARD_STEPS)
 MIN_SITES_PER_ARM = 2
 #: A pre-period shorter than this gives little to adjust for or check pre-trends on.
 RECOMMENDED_PRE_DAYS = 14
+#: The pre-period the dates step proposes.
+DEFAULT_PRE_DAYS = 28
 
 
 _signals = Namespace()
@@ -93,6 +97,7 @@ def design_snapshot(pilot: Pilot) -> dict[str, Any]:
         "metrics": metrics,
         "pilot_sites": sorted(a.site.code for a in pilot.assignments if a.arm is Arm.PILOT),
         "control_sites": sorted(a.site.code for a in pilot.assignments if a.arm is Arm.CONTROL),
+        "pairs": pilot.pairs,
     }
 
 
@@ -261,6 +266,42 @@ def set_metrics(
         for link in pilot.metric_links:
             if link.role is MetricRole.PRIMARY:
                 link.min_effect = pilot.min_effect
+
+
+def define_metric(data: dict[str, Any], *, by: User | None, pilot: Pilot) -> Metric:
+    """A metric the lead defines in the wizard: a ``Metric`` row like any other, its key
+    made from the name (unique), usable by imports, the API, reports and rollout gates."""
+    name = " ".join(data["name"].split())
+    same = db.session.scalar(select(Metric).where(func.lower(Metric.name) == name.lower()))
+    if same is not None:
+        raise DesignError(_("A metric named %(name)s exists already.", name=same.name), "name")
+    taken = set(db.session.scalars(select(Metric.key)))
+    metric = Metric(
+        key=key_from_name(name, taken),
+        name=name,
+        name_zh=(data.get("name_zh") or "").strip() or None,
+        unit=data["unit"].strip(),
+        kind=MetricKind(data["kind"]),
+        better_direction=Direction(data["better_direction"]),
+        source="wizard",
+    )
+    db.session.add(metric)
+    db.session.flush()
+    record(
+        "metric.created",
+        metric,
+        by=by,
+        after={"key": metric.key, "name": metric.name, "unit": metric.unit},
+        pilot_id=pilot.id,
+    )
+    return metric
+
+
+def default_dates(today: date | None = None) -> tuple[date, date, date]:
+    """Four weeks before and four weeks of pilot, starting next Monday."""
+    today = today or clock.today()
+    start = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
+    return start - timedelta(days=DEFAULT_PRE_DAYS), start, start + timedelta(days=27)
 
 
 def set_dates(pilot: Pilot, pre_start: date, start: date, end: date) -> None:

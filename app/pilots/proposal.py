@@ -1,356 +1,433 @@
-"""Step 4 of the wizard: propose pilot and control sites, and judge the selection.
+"""Step 4 of the wizard: propose pilot and control sites, and store the design.
 
-The statistics live in ``analysis/`` (``propose_pilot_sites``, ``select_controls``,
-``balance_table``, ``power``, ``minimum_detectable_effect``, ``regression_to_mean``); this
-module turns the database into their inputs (through ``app.core.frames``) and their
-results into what the wizard shows and stores.
+The default route is the field-trial design of ``analysis.design`` (issue 19): the eligible
+pool where the problem is present, pairs (or 1:2 triplets) matched inside it on the primary
+metric's pre-period level and trend and the attributes the lead ticks ("region" exactly),
+and a seeded random assignment inside each pair. Two older routes stay as options: the lead
+picked the pilot sites by hand and wants matched controls, or there is no history and the
+sites are drawn at random within strata. This module turns the database into the engine's
+inputs (through ``app.core.frames``) and its results into assignments, pairs and the
+settings stored with the pilot; ``design_check`` judges whatever selection results.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import asdict, dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
-from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from analysis.diagnostics import regression_to_mean
-from analysis.power import PowerResult, minimum_detectable_effect
-from analysis.power import power as power_for
-from analysis.selection import (
-    BalanceTable,
-    ControlSelection,
-    SiteProposal,
-    balance_table,
-    propose_pilot_sites,
-    select_controls,
-)
+import analysis
+from analysis.pilot_design import DesignResult
+from analysis.selection import propose_pilot_sites, select_controls
 from app.core import clock
 from app.core.frames import observations_frame, sites_frame
 from app.extensions import db
-from app.models import Arm, AssignmentMethod, Direction, Observation, Pilot, Site
+from app.models import Arm, AssignmentMethod, Observation, Pilot, Site
+from app.models.pilot import DesignMethod
 from app.pilots.lifecycle import assign_site, clear_sites
 
-#: History used for proposals and power when the pilot has no dates yet.
+#: History used for proposals when the pilot has no pre-period with data yet.
 DEFAULT_HISTORY_DAYS = 56
-TARGET_POWER = 0.8
-BALANCE_COVARIATES = (
-    "region",
-    "size_tier",
-    "staff_count",
-    "management_score",
-    "digital_readiness",
-    "senior_share",
-    "daily_orders",
-)
+#: The site column that measures volume at risk.
+VOLUME_COLUMN = "daily_orders"
+ROUTES = tuple(m.value for m in DesignMethod)
 
 
 @dataclass(frozen=True, slots=True)
 class ProposalSettings:
-    n_pilot: int = 10
-    stratify_by: str | None = "region"
+    """What the lead asked for on the sites step (stored with the pilot as JSON)."""
+
+    route: str = DesignMethod.PAIRED.value
+    n_pilot: int = 6
+    ratio: int = 1
     problem_metric: str | None = None
     problem_direction: str = "high"
-    max_volume_share: float = 0.15
-    control_method: str = "matched"
-    n_control: int | None = None
-    match_on: tuple[str, ...] = ("region", "size_tier")
+    pool_share: float | None = 0.5
+    threshold: float | None = None
+    exclude: tuple[str, ...] = ()
+    max_volume_share: float | None = 0.15
+    match_on: tuple[str, ...] = ("region",)
+    stratify_by: str | None = "region"
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "n_pilot": self.n_pilot,
-            "stratify_by": self.stratify_by,
-            "problem_metric": self.problem_metric,
-            "problem_direction": self.problem_direction,
-            "max_volume_share": self.max_volume_share,
-            "control_method": self.control_method,
-            "n_control": self.n_control,
-            "match_on": list(self.match_on),
-            "seed": self.seed,
-        }
+        data = asdict(self)
+        data["exclude"], data["match_on"] = list(self.exclude), list(self.match_on)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ProposalSettings:
+        known = {k: v for k, v in (data or {}).items() if k in cls.__dataclass_fields__}
+        for name in ("exclude", "match_on"):
+            if name in known:
+                known[name] = tuple(known[name] or ())
+        return cls(**known)
+
+    def with_fix(self, code: str, params: dict[str, Any]) -> ProposalSettings:
+        """The settings with one of the engine's fixes applied (a one-click button)."""
+        if code == "widen_pool" and "threshold" in params:
+            return replace(self, threshold=float(params["threshold"]), pool_share=None)
+        if code == "widen_pool":
+            return replace(self, pool_share=float(params["pool_share"]), threshold=None)
+        if code == "fewer_pilots":
+            return replace(self, n_pilot=int(params["n_pilots"]))
+        if code == "drop_match":
+            return replace(
+                self, match_on=tuple(a for a in self.match_on if a != params["attribute"])
+            )
+        raise ValueError(f"unknown fix {code!r}")
 
 
-def history_window(pilot: Pilot, today: date | None = None) -> tuple[date, date]:
-    """The days before the pilot: its pre-period, or the last 8 weeks without dates."""
-    if pilot.start_date and pilot.pre_start:
-        return pilot.pre_start, pilot.start_date - timedelta(days=1)
-    end = (pilot.start_date or today or clock.today()) - timedelta(days=1)
-    return end - timedelta(days=DEFAULT_HISTORY_DAYS - 1), end
+@dataclass
+class Proposal:
+    """Sites to assign, with their reasons; ``groups`` only for the paired route."""
+
+    method: DesignMethod
+    pilots: list[str] = field(default_factory=list)
+    controls: list[str] = field(default_factory=list)
+    groups: list[list[str]] = field(default_factory=list)
+    reasons: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    strata: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    issues: list[dict[str, Any]] = field(default_factory=list)
+    pool: list[str] = field(default_factory=list)
+    problem_metric: str | None = None
+    error: str | None = None
+
+
+# ---------------------------------------------------------------- inputs
 
 
 def history(pilot: Pilot, metric_keys: list[str] | None) -> pd.DataFrame:
-    """Observations of the pre-period; when it has none yet (a pre-period in the future),
-    the last 8 weeks with data before the start."""
-    start, end = history_window(pilot)
-    frame = observations_frame(None, metric_keys, start, end)
-    if frame.empty:
-        query = select(func.max(Observation.date)).where(Observation.date <= end)
-        last = db.session.scalar(query)
-        if last is not None:
-            first = last - timedelta(days=DEFAULT_HISTORY_DAYS - 1)
-            frame = observations_frame(None, metric_keys, first, last)
-    return frame
+    """The days before the start that the design matches on: the pre-period, widened to the
+    last 8 weeks with data when it is shorter or still in the future."""
+    end = (pilot.start_date or clock.today()) - timedelta(days=1)
+    last = db.session.scalar(select(func.max(Observation.date)).where(Observation.date <= end))
+    if last is None:
+        return observations_frame(None, metric_keys, end, end)
+    first = last - timedelta(days=DEFAULT_HISTORY_DAYS - 1)
+    if pilot.pre_start is not None and pilot.start_date is not None:
+        first = min(first, pilot.pre_start)
+    return observations_frame(None, metric_keys, first, last)
 
 
 def long_history(pilot: Pilot, metric_key: str) -> pd.DataFrame:
-    """All days before the start, for power: pseudo windows need pre + post days of data."""
+    """All days before the start, for power: placebo pilots need pre + post days of data."""
     end = (pilot.start_date or clock.today()) - timedelta(days=1)
     return observations_frame(None, [metric_key], None, end)
 
 
-def _sites(with_orders: bool = False) -> pd.DataFrame:
+def registry() -> pd.DataFrame:
+    """Every active site with its attributes (the volume column as numbers)."""
     frame = sites_frame()
-    if with_orders and "daily_orders" in frame and frame["daily_orders"].notna().any():
-        frame["orders"] = frame["daily_orders"]
+    frame[VOLUME_COLUMN] = pd.to_numeric(frame[VOLUME_COLUMN], errors="coerce")
     return frame
 
 
-def propose(pilot: Pilot, settings: ProposalSettings) -> tuple[SiteProposal, ControlSelection]:
-    """Proposed pilot sites and their controls (nothing stored)."""
-    metric = settings.problem_metric
-    keys = sorted({k for k in (metric, "orders") if k})
-    combined = history(pilot, keys)
-    hist_metrics = set(combined["metric"])
-    sites = _sites(with_orders="orders" not in hist_metrics)
-    volume = "orders" if ("orders" in hist_metrics or "orders" in sites.columns) else None
-    hist = combined[combined["metric"] == metric] if metric else combined.iloc[0:0]
-    if combined.empty:
-        combined = None
-    if metric and (combined is None or metric not in set(combined["metric"])):
-        metric = None  # no data for the problem metric: fall back to a seeded random order
-    proposal = propose_pilot_sites(
+def problem_metric(pilot: Pilot, settings: ProposalSettings) -> str | None:
+    if settings.problem_metric:
+        return settings.problem_metric
+    return pilot.primary_metric.key if pilot.primary_metric is not None else None
+
+
+# ---------------------------------------------------------------- the three routes
+
+
+def propose(pilot: Pilot, settings: ProposalSettings) -> Proposal:
+    """The sites of a proposal (nothing stored). ``ValueError`` carries the engine's words
+    for a setting that cannot work."""
+    route = DesignMethod(settings.route)
+    if route is DesignMethod.PAIRED:
+        return _paired(pilot, settings)
+    if route is DesignMethod.MATCHED:
+        return _matched_controls(pilot, settings)
+    return _stratified(settings)
+
+
+def _paired(pilot: Pilot, settings: ProposalSettings) -> Proposal:
+    metric = problem_metric(pilot, settings)
+    hist = history(pilot, [metric]) if metric else pd.DataFrame()
+    if not metric or hist.empty:
+        return Proposal(DesignMethod.PAIRED, error="no_history")
+    sites = registry()
+    has_volume = settings.max_volume_share and sites[VOLUME_COLUMN].notna().any()
+    result = analysis.design(
         sites,
-        combined,
-        n=min(settings.n_pilot, max(len(sites) - 2, 1)),
-        stratify_by=settings.stratify_by,
+        hist,
+        n_pilots=settings.n_pilot,
         problem_metric=metric,
-        problem_direction=settings.problem_direction,
-        max_volume_share=settings.max_volume_share,
-        volume_col=volume,
+        problem=settings.problem_direction,
+        match=[a for a in settings.match_on if a in sites.columns],
+        pool_share=settings.pool_share if settings.threshold is None else None,
+        threshold=settings.threshold,
+        exclude=[c for c in settings.exclude if c in set(sites["site_id"])],
+        ratio=settings.ratio,
+        max_volume_share=settings.max_volume_share if has_volume else None,
+        volume_column=VOLUME_COLUMN if has_volume else None,
         seed=settings.seed,
     )
-    if proposal.error or not proposal.site_ids:
-        empty = balance_table(sites, [], [], [])
-        return proposal, ControlSelection(
-            (), (), settings.control_method, {}, empty, (), error=proposal.error
-        )
-    match_hist = hist if (metric and not hist.empty) else None
-    candidates = len(sites) - len(proposal.site_ids)
-    n_control = settings.n_control or min(2 * len(proposal.site_ids), candidates)
-    controls = select_controls(
-        sites,
-        list(proposal.site_ids),
-        match_hist[match_hist["metric"] == metric] if match_hist is not None else None,
-        method=settings.control_method,
-        n=min(n_control, candidates),
-        match_on=[c for c in settings.match_on if c in sites.columns],
-        seed=settings.seed,
-        metric=metric,
+    proposal = Proposal(
+        DesignMethod.PAIRED,
+        pilots=list(result.pilot_sites),
+        controls=list(result.control_sites),
+        groups=[list(g) for g in result.pairs],
+        warnings=list(result.warnings),
+        issues=design_issues(result),
+        pool=list(result.pool),
+        problem_metric=metric,
+        error="pool_too_small" if result.error else None,
     )
-    return proposal, controls
+    levels = hist.groupby("site_id")["value"].mean()
+    for number, group in enumerate(result.pairs, start=1):
+        for position, code in enumerate(group):
+            partners = [c for c in group if c != code]
+            proposal.reasons[code] = [
+                _reason(
+                    "pool_member",
+                    "In the pool where the problem is present: {metric} {value} before the start.",
+                    metric=metric,
+                    value=f"{levels.get(code, float('nan')):.3g}",
+                ),
+                _reason(
+                    "pair_member",
+                    "Pair {pair} with {partners}; drawn at random as the {arm} site (seed {seed}).",
+                    pair=number,
+                    partners=", ".join(partners),
+                    arm="pilot" if position == 0 else "control",
+                    seed=settings.seed,
+                ),
+            ]
+    return proposal
 
 
-def apply_proposal(
-    pilot: Pilot, proposal: SiteProposal, controls: ControlSelection, settings: ProposalSettings
-) -> None:
-    """Replace the pilot's sites with a proposal, keeping each site's reasons."""
-    codes = list(proposal.site_ids) + list(controls.control_ids)
-    sites = {s.code: s for s in db.session.query(Site).filter(Site.code.in_(codes))}
-    clear_sites(pilot)
-    db.session.flush()
-    strata = {}
-    if settings.stratify_by:
-        frame = _sites().set_index("site_id")
-        if settings.stratify_by in frame.columns:
-            strata = frame[settings.stratify_by].astype(str).to_dict()
-    for code in proposal.site_ids:
-        assign_site(
-            pilot,
-            sites[code],
-            Arm.PILOT,
-            method=AssignmentMethod.PROPOSED,
-            reasons=[r.to_dict() for r in proposal.reason_details.get(code, ())],
-            stratum=strata.get(code),
-        )
-    method = (
-        AssignmentMethod.MATCHED
-        if controls.method == "matched"
-        else AssignmentMethod.RANDOM_STRATIFIED
-    )
-    for code in controls.control_ids:
-        assign_site(
-            pilot,
-            sites[code],
-            Arm.CONTROL,
-            method=method,
-            reasons=[r.to_dict() for r in controls.reason_details.get(code, ())],
-            stratum=strata.get(code),
-        )
+def _reason(code: str, text: str, **params: Any) -> dict[str, Any]:
+    return {"code": code, "params": params, "text": text.format(**params)}
 
 
-# ---------------------------------------------------------------- judging a selection
-
-
-@dataclass
-class DesignCheck:
-    balance: BalanceTable | None = None
-    mde: PowerResult | None = None
-    power: PowerResult | None = None
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    n_pilot: int = 0
-    n_control: int = 0
-
-
-def check_design(pilot: Pilot) -> DesignCheck:
-    """Balance, power / MDE and warnings for the pilot's current selection.
-
-    A failure inside the engine becomes a note on the page (and a logged traceback), never
-    an error page: the change lead can still edit the selection.
-    """
-    try:
-        return _check_design(pilot)
-    except Exception:
-        current_app.logger.exception("design check failed for pilot %s", pilot.id)
-        check = DesignCheck()
-        check.notes.append(_("Balance and power could not be computed for this selection."))
-        return check
-
-
-def _check_design(pilot: Pilot) -> DesignCheck:
-    pilot_codes = sorted(a.site.code for a in pilot.assignments if a.arm is Arm.PILOT)
-    control_codes = sorted(a.site.code for a in pilot.assignments if a.arm is Arm.CONTROL)
-    check = DesignCheck(n_pilot=len(pilot_codes), n_control=len(control_codes))
-    if not pilot_codes or not control_codes:
-        check.notes.append(_("Choose pilot and control sites to see balance and power."))
-        return check
-    sites = sites_frame(a.site for a in pilot.assignments)
-    metric = pilot.primary_metric
-    covariates = [c for c in BALANCE_COVARIATES if c in sites.columns and sites[c].notna().any()]
-    pre_means = None
-    if metric is not None:
-        hist = history(pilot, [metric.key])
-        if not hist.empty:
-            pre_means = hist.groupby("site_id")["value"].mean()
-            column = _("pre-period %(metric)s", metric=metric.key)
-            sites[column] = sites["site_id"].map(pre_means)
-            if sites[column].notna().any():
-                covariates.append(column)
-    try:
-        check.balance = balance_table(sites, pilot_codes, control_codes, covariates)
-    except ValueError as exc:  # a covariate the engine cannot use
-        check.notes.append(str(exc))
-    if check.balance is not None and check.balance.flagged:
-        check.warnings.append(
-            _(
-                "Pilot and control sites differ on %(vars)s (standardised difference above "
-                "%(t)s). Consider matched controls or swapping sites.",
-                vars=", ".join(check.balance.flagged),
-                t=check.balance.threshold,
-            )
-        )
-    if pre_means is not None and metric is not None:
-        arms = pd.DataFrame(
+def design_issues(result: Any) -> list[dict[str, Any]]:
+    """The engine's imbalances and shortfall with their fixes, as plain JSON for the page."""
+    issues = [
+        {
+            "kind": "imbalance",
+            "name": item.name,
+            "smd": item.smd,
+            "reason": item.reason.code,
+            "params": dict(item.reason.params),
+            "fixes": [fix.to_dict() for fix in item.fixes],
+        }
+        for item in result.unbalanced
+    ]
+    if result.shortfall is not None:
+        issues.append(
             {
-                "site_id": pilot_codes + control_codes,
-                "arm": ["pilot"] * len(pilot_codes) + ["control"] * len(control_codes),
+                "kind": "shortfall",
+                "name": None,
+                "smd": None,
+                "reason": result.shortfall.reason.code,
+                "params": dict(result.shortfall.reason.params),
+                "fixes": [fix.to_dict() for fix in result.shortfall.fixes],
             }
         )
-        means = pre_means.reindex(arms["site_id"]).dropna()
-        if len(means) >= 2 and regression_to_mean(means, arms, metric.key):
-            direction = (
-                _("worse") if _worse(pilot_codes, control_codes, means, metric) else _("better")
-            )
-            check.warnings.append(
-                _(
-                    "Regression to the mean: before the start the pilot sites were clearly "
-                    "%(dir)s than the control sites on %(metric)s. Sites chosen for extreme "
-                    "values drift back by themselves; the report will prefer the pre-period "
-                    "adjusted estimate, but a matched selection is safer.",
-                    dir=direction,
-                    metric=metric.display_name(),
-                )
-            )
-    _power(pilot, check, len(pilot_codes), len(control_codes))
-    return check
+    return issues
 
 
-def _worse(pilot_codes, control_codes, means: pd.Series, metric) -> bool:
-    p = means.reindex(pilot_codes).mean()
-    c = means.reindex(control_codes).mean()
-    higher = p > c
-    return higher if metric.better_direction is Direction.DECREASE else not higher
-
-
-def _power(pilot: Pilot, check: DesignCheck, n_pilot: int, n_control: int) -> None:
-    metric = pilot.primary_metric
-    if metric is None:
-        check.notes.append(_("Choose a primary metric to see power."))
-        return
-    if not (pilot.pre_start and pilot.start_date and pilot.end_date):
-        check.notes.append(_("Set the dates to see power."))
-        return
-    if n_pilot < 2 or n_control < 2:
-        check.notes.append(_("Power needs at least 2 pilot and 2 control sites."))
-        return
-    hist = long_history(pilot, metric.key)
-    if hist.empty:
-        check.notes.append(
-            _(
-                "No history of %(metric)s before the start: power cannot be estimated. Import "
-                "daily data first.",
-                metric=metric.display_name(),
-            )
-        )
-        return
-    pre_days = (pilot.start_date - pilot.pre_start).days
-    post_days = (pilot.end_date - pilot.start_date).days + 1
-    try:
-        check.mde = minimum_detectable_effect(
+def _matched_controls(pilot: Pilot, settings: ProposalSettings) -> Proposal:
+    """Controls matched to the pilot sites the lead picked by hand; "region" exactly."""
+    chosen = sorted(a.site.code for a in pilot.assignments if a.arm is Arm.PILOT)
+    proposal = Proposal(DesignMethod.MATCHED, pilots=chosen)
+    if not chosen:
+        proposal.error = "no_pilots"
+        return proposal
+    sites = registry()
+    metric = problem_metric(pilot, settings)
+    hist = history(pilot, [metric]) if metric else None
+    if hist is not None and hist.empty:
+        hist, metric = None, None
+    exact = "region" in settings.match_on
+    attrs = [a for a in settings.match_on if a != "region" and a in sites.columns]
+    regions = sites.set_index("site_id")["region"]
+    blocks = sorted({regions[c] for c in chosen}) if exact else [None]
+    taken = set(chosen)
+    for block in blocks:
+        pilots_here = [c for c in chosen if block is None or regions[c] == block]
+        pool = sites if block is None else sites[sites["region"] == block]
+        pool = pool[~pool["site_id"].isin(taken - set(pilots_here))]
+        wanted = min(settings.ratio * len(pilots_here), len(pool) - len(pilots_here))
+        if wanted < 1:
+            proposal.warnings.append(f"no control site left in region {block}")
+            continue
+        selection = select_controls(
+            pool,
+            pilots_here,
             hist,
-            n_pilot,
-            n_control,
-            pre_days,
-            post_days,
-            alpha=pilot.alpha,
-            power=TARGET_POWER,
-            metric=metric.key,
+            method="matched",
+            n=wanted,
+            match_on=attrs,
+            seed=settings.seed,
+            metric=metric,
         )
-        if pilot.min_effect:
-            check.power = power_for(
-                hist,
-                n_pilot,
-                n_control,
-                pre_days,
-                post_days,
-                effect=abs(pilot.min_effect),
-                alpha=pilot.alpha,
-                metric=metric.key,
-            )
-    except ValueError as exc:
-        check.notes.append(str(exc))
-        return
-    if check.mde is not None and check.mde.error:
-        check.notes.append(_("Power could not be estimated: %(reason)s", reason=check.mde.error))
-        return
-    mde = abs(check.mde.effect) if check.mde is not None else math.nan
-    if pilot.min_effect and math.isfinite(mde) and mde > abs(pilot.min_effect):
-        check.warnings.append(
-            _(
-                "Too few sites: with %(p)s pilot and %(c)s control sites the smallest effect "
-                "this design detects with %(power)s power is %(mde)s %(unit)s, more than the "
-                "%(min)s %(unit)s worth acting on. Add sites, lengthen the pilot or accept a "
-                "larger minimum effect.",
-                p=n_pilot,
-                c=n_control,
-                power=f"{TARGET_POWER:.0%}",
-                mde=f"{mde:.3g}",
-                min=f"{abs(pilot.min_effect):.3g}",
-                unit=metric.unit,
-            )
+        if selection.error:
+            raise ValueError(selection.error)
+        proposal.controls += list(selection.control_ids)
+        taken |= set(selection.control_ids)
+        for code in selection.control_ids:
+            proposal.reasons[code] = [r.to_dict() for r in selection.reason_details.get(code, ())]
+        proposal.warnings += list(selection.warnings)
+    return proposal
+
+
+def _stratified(settings: ProposalSettings) -> Proposal:
+    """No history: pilot and control sites drawn at random within strata."""
+    sites = registry()
+    stratify = settings.stratify_by if settings.stratify_by in sites.columns else None
+    n = min(settings.n_pilot, max(len(sites) - 2, 1))
+    has_volume = sites[VOLUME_COLUMN].notna().any()
+    picked = propose_pilot_sites(
+        sites,
+        None,
+        n=n,
+        stratify_by=stratify,
+        max_volume_share=settings.max_volume_share or 1.0,
+        volume_col=VOLUME_COLUMN if has_volume else None,
+        seed=settings.seed,
+    )
+    if picked.error or not picked.site_ids:
+        raise ValueError(picked.error or "no site could be proposed")
+    candidates = len(sites) - len(picked.site_ids)
+    controls = select_controls(
+        sites,
+        list(picked.site_ids),
+        None,
+        method="stratified_random",
+        n=min(settings.ratio * len(picked.site_ids), candidates),
+        match_on=[stratify] if stratify else [],
+        seed=settings.seed,
+    )
+    if controls.error:
+        raise ValueError(controls.error)
+    proposal = Proposal(
+        DesignMethod.STRATIFIED,
+        pilots=list(picked.site_ids),
+        controls=list(controls.control_ids),
+        warnings=[*picked.warnings, *controls.warnings],
+    )
+    for details in (picked.reason_details, controls.reason_details):
+        for code, reasons in details.items():
+            proposal.reasons[code] = [r.to_dict() for r in reasons]
+    if stratify:
+        proposal.strata = sites.set_index("site_id")[stratify].astype(str).to_dict()
+    return proposal
+
+
+# ---------------------------------------------------------------- storing the design
+
+
+def apply_proposal(pilot: Pilot, proposal: Proposal, settings: ProposalSettings) -> None:
+    """Replace the pilot's sites with a proposal and store how they were chosen."""
+    keep_pilots = proposal.method is DesignMethod.MATCHED
+    codes = proposal.pilots + proposal.controls
+    sites = {s.code: s for s in db.session.scalars(select(Site).where(Site.code.in_(codes)))}
+    clear_sites(pilot, None if not keep_pilots else Arm.CONTROL)
+    db.session.flush()
+    pair_of = {code: k for k, group in enumerate(proposal.groups, start=1) for code in group}
+    method = {
+        DesignMethod.PAIRED: AssignmentMethod.PROPOSED,
+        DesignMethod.MATCHED: AssignmentMethod.MATCHED,
+        DesignMethod.STRATIFIED: AssignmentMethod.RANDOM_STRATIFIED,
+    }[proposal.method]
+    arms = [(c, Arm.CONTROL) for c in proposal.controls]
+    if not keep_pilots:
+        arms = [(c, Arm.PILOT) for c in proposal.pilots] + arms
+    for code, arm in arms:
+        assignment = assign_site(
+            pilot,
+            sites[code],
+            arm,
+            method=method,
+            reasons=proposal.reasons.get(code, []),
+            stratum=proposal.strata.get(code),
         )
+        assignment.pair = pair_of.get(code)
+    for assignment in pilot.assignments:
+        if assignment.site.code not in pair_of:
+            assignment.pair = None
+    pilot.design_method = proposal.method
+    pilot.design_seed = settings.seed
+    pilot.design_settings = {
+        "settings": settings.to_dict(),
+        "issues": proposal.issues,
+        "selection": _selection_key(proposal.pilots, proposal.controls),
+        "pool": proposal.pool,
+        "problem_metric": proposal.problem_metric,
+    }
+
+
+def _selection_key(pilots: list[str], controls: list[str]) -> list[list[str]]:
+    return [sorted(pilots), sorted(controls)]
+
+
+def stored_settings(pilot: Pilot) -> ProposalSettings | None:
+    if not pilot.design_settings:
+        return None
+    return ProposalSettings.from_dict(pilot.design_settings.get("settings"))
+
+
+def stored_design(pilot: Pilot) -> DesignResult | None:
+    """The pilot's current pairs as the engine's design (its pool, size and match rule), for
+    simulating power the way the design was made; None unless paired in equal-sized groups."""
+    stored, groups = pilot.design_settings or {}, pilot.pairs
+    settings = stored_settings(pilot)
+    sizes = {len(g) for g in groups}
+    if settings is None or not stored.get("pool") or len(groups) < 2 or len(sizes) != 1:
+        return None
+    return DesignResult(
+        pilot_sites=tuple(g[0] for g in groups),
+        control_sites=tuple(s for g in groups for s in g[1:]),
+        pairs=tuple(tuple(g) for g in groups),
+        seed=settings.seed,
+        balance=(),
+        warnings=(),
+        pool=tuple(stored["pool"]),
+        unbalanced=(),
+        shortfall=None,
+        n_pilots_requested=settings.n_pilot,
+        ratio=sizes.pop() - 1,
+        problem_metric=stored.get("problem_metric") or "",
+        problem=settings.problem_direction,
+        match=settings.match_on,
+        pool_rule={"pool_share": settings.pool_share, "exclude": list(settings.exclude)},
+        group_distances=tuple(0.0 for _g in groups),
+        volume_share=None,
+        max_volume_share=settings.max_volume_share,
+    )
+
+
+def stored_issues(pilot: Pilot) -> list[dict[str, Any]]:
+    """The proposal's imbalances and fixes, while the selection is still the proposal's."""
+    stored = pilot.design_settings or {}
+    pilots = [a.site.code for a in pilot.assignments if a.arm is Arm.PILOT]
+    controls = [a.site.code for a in pilot.assignments if a.arm is Arm.CONTROL]
+    if stored.get("selection") != _selection_key(pilots, controls):
+        return []
+    return list(stored.get("issues") or [])
+
+
+def swap_site(pilot: Pilot, site_id: int) -> None:
+    """Swap a site's arm: inside a whole pair the pilot and control sites trade places,
+    elsewhere the site moves to the other arm."""
+    target = next((a for a in pilot.assignments if a.site_id == site_id), None)
+    if target is None:
+        return
+    other = Arm.CONTROL if target.arm is Arm.PILOT else Arm.PILOT
+    group = [a for a in pilot.assignments if target.pair is not None and a.pair == target.pair]
+    pilots_in_group = [a for a in group if a.arm is Arm.PILOT]
+    if len(group) >= 2 and len(pilots_in_group) == 1:
+        current = pilots_in_group[0]
+        controls = sorted((a for a in group if a is not current), key=lambda a: a.site.code)
+        new = target if target is not current else controls[0]
+        current.arm, new.arm = Arm.CONTROL, Arm.PILOT
+        return
+    target.arm = other

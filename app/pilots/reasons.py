@@ -12,9 +12,9 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from app.core.labels import by_value
+from app.core.labels import ARM_WORDS, by_value
 from app.core.reasons import render
-from app.models import SizeTier
+from app.models import Arm, SizeTier
 
 TEMPLATES = {
     "stratum_share": _l(
@@ -42,6 +42,12 @@ TEMPLATES = {
     ),
     "drawn_in_all": _l("Drawn at random among all %(candidates)s candidates (%(taken)s taken)."),
     "best_draw": _l("Draw %(draw)s of %(draws)s kept for the best balance (max |SMD| %(smd)s)."),
+    "pool_member": _l(
+        "In the pool where the problem is present: %(metric)s %(value)s before the start."
+    ),
+    "pair_member": _l(
+        "Pair %(pair)s with %(partners)s; drawn at random as the %(arm)s site (seed %(seed)s)."
+    ),
     "region": _l("Region %(region)s."),
     "size_tier": _l("Size: %(tier)s."),
 }
@@ -72,6 +78,8 @@ def _prepare(code: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         )
     elif code == "drawn_in_stratum" and not params.get("by"):
         key = "drawn_in_all"
+    elif code == "pair_member":
+        params["arm"] = by_value(Arm, labels=ARM_WORDS).get(params.get("arm"), params.get("arm"))
     elif code == "size_tier":
         params["tier"] = by_value(SizeTier).get(params.get("tier"), params.get("tier"))
     return key, params

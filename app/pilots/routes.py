@@ -6,6 +6,7 @@ import math
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app.auth.permissions import (
@@ -23,7 +24,7 @@ from app.core.formfields import choices
 from app.core.labels import ASSIGNMENT_METHOD_LABELS, METRIC_ROLE_LABELS
 from app.extensions import db
 from app.models import Arm, Direction, Metric, MetricRole, Pilot, Site
-from app.pilots import bp
+from app.pilots import bp, design_check
 from app.pilots import lifecycle as svc
 from app.pilots import observations as obs
 from app.pilots import proposal as pilot_design
@@ -31,15 +32,34 @@ from app.pilots.forms import (
     AddSiteForm,
     DatesForm,
     DescribeForm,
+    FixForm,
     MetricsForm,
+    NewMetricForm,
     ProposeForm,
     RemoveSiteForm,
     StartForm,
+    SwapForm,
 )
 from app.pilots.reasons import site_reason_text
 from app.sites.forms import UploadForm
 from app.sites.observation_import import ObservationImport
 from app.sites.registry import active_sites
+
+#: What stops a proposal, in the lead's words (codes from ``app.pilots.proposal``).
+PROPOSAL_ERRORS = {
+    "no_history": _l(
+        "There is no history of the problem metric before the start: import daily data, or "
+        "choose 'No history yet' to draw the sites at random within strata."
+    ),
+    "no_pilots": _l(
+        "Add the pilot sites you chose first (below, as pilot sites); then the control sites "
+        "like them are found."
+    ),
+    "pool_too_small": _l(
+        "The sites where the problem is present cannot form a single pair: use one of the "
+        "fixes below."
+    ),
+}
 
 
 @bp.app_template_filter("site_reason")
@@ -139,7 +159,30 @@ def _metrics(pilot: Pilot):
         links=links,
         posted=request.form if request.method == "POST" else None,
         role_labels=METRIC_ROLE_LABELS,
+        new_metric_form=NewMetricForm(prefix="metric"),
     )
+
+
+@bp.route("/<int:pilot_id>/metrics/new", methods=["POST"])
+def define_metric(pilot_id: int):
+    """A metric the lead defines in the wizard (then chosen on the metrics step like any)."""
+    pilot = get_pilot_or_404(pilot_id, for_edit=True)
+    form = NewMetricForm(prefix="metric")
+    if form.validate_on_submit():
+        try:
+            metric = svc.define_metric(form.data, by=current_user, pilot=pilot)
+        except svc.DesignError as exc:
+            flash(exc.message, "danger")
+        else:
+            db.session.commit()
+            flash(
+                _("Metric %(name)s added (key %(key)s).", name=metric.name, key=metric.key),
+                "success",
+            )
+    else:
+        for name, errors in form.errors.items():
+            flash(f"{getattr(form, name).label.text}: {'; '.join(errors)}", "danger")
+    return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=2))
 
 
 def _metric_choices(metrics: list[Metric]) -> tuple[list[svc.MetricChoice], str | None]:
@@ -173,6 +216,8 @@ def _metric_choices(metrics: list[Metric]) -> tuple[list[svc.MetricChoice], str 
 
 def _dates(pilot: Pilot):
     form = DatesForm(obj=pilot)
+    if not form.is_submitted() and pilot.start_date is None:
+        form.pre_start.data, form.start_date.data, form.end_date.data = svc.default_dates()
     if form.validate_on_submit():
         if _save(
             pilot,
@@ -188,17 +233,36 @@ def _dates(pilot: Pilot):
 
 
 def _propose_form(pilot: Pilot) -> ProposeForm:
-    form = ProposeForm()
+    """The proposal settings: as posted, else as last proposed, else from the primary metric."""
+    stored = pilot_design.stored_settings(pilot)
+    form = ProposeForm(data=None if stored is None else stored.to_dict())
     metrics = svc.all_metrics()
     form.problem_metric.choices = choices(
-        [("", _("None (random order within strata)"))] + [(m.key, m.name) for m in metrics]
+        [("", _("The primary metric"))] + [(m.key, m.display_name(_locale())) for m in metrics]
     )
-    if not form.is_submitted() and pilot.primary_metric is not None:
-        form.problem_metric.data = pilot.primary_metric.key
+    form.exclude.choices = choices((s.code, f"{s.code} · {s.name}") for s in active_sites())
+    if not form.is_submitted() and stored is None and pilot.primary_metric is not None:
         form.problem_direction.data = (
             "high" if pilot.primary_metric.better_direction is Direction.DECREASE else "low"
         )
     return form
+
+
+def _settings(form: ProposeForm) -> pilot_design.ProposalSettings:
+    return pilot_design.ProposalSettings(
+        route=form.route.data,
+        n_pilot=form.n_pilot.data,
+        ratio=form.ratio.data,
+        problem_metric=form.problem_metric.data or None,
+        problem_direction=form.problem_direction.data,
+        pool_share=form.pool_share.data if form.threshold.data is None else None,
+        threshold=form.threshold.data,
+        exclude=tuple(form.exclude.data or ()),
+        max_volume_share=form.max_volume_share.data,
+        match_on=tuple(form.match_on.data or ()),
+        stratify_by=form.stratify_by.data or None,
+        seed=form.seed.data or 0,
+    )
 
 
 def _add_form(pilot: Pilot) -> AddSiteForm:
@@ -219,7 +283,9 @@ def _sites(pilot: Pilot):
         propose_form=_propose_form(pilot),
         add_form=_add_form(pilot),
         remove_form=RemoveSiteForm(prefix="remove"),
-        check=pilot_design.check_design(pilot),
+        swap_form=SwapForm(prefix="swap"),
+        fix_form=FixForm(prefix="fix"),
+        check=design_check.check_design(pilot),
         pilot_sites=_assignments(pilot, Arm.PILOT),
         control_sites=_assignments(pilot, Arm.CONTROL),
         method_labels=ASSIGNMENT_METHOD_LABELS,
@@ -230,30 +296,49 @@ def _assignments(pilot: Pilot, arm: Arm):
     return sorted((a for a in pilot.assignments if a.arm is arm), key=lambda a: a.site.code)
 
 
+def _to_sites(pilot: Pilot):
+    return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4))
+
+
 @bp.route("/<int:pilot_id>/wizard/4/propose", methods=["POST"])
 def propose_sites(pilot_id: int):
     pilot = get_pilot_or_404(pilot_id, for_edit=True)
     form = _propose_form(pilot)
     if not form.validate_on_submit():
-        for field, errors in form.errors.items():
-            flash(f"{getattr(form, field).label.text}: {'; '.join(errors)}", "danger")
-        return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4))
-    settings = pilot_design.ProposalSettings(
-        n_pilot=form.n_pilot.data,
-        stratify_by=form.stratify_by.data or None,
-        problem_metric=form.problem_metric.data or None,
-        problem_direction=form.problem_direction.data,
-        max_volume_share=form.max_volume_share.data,
-        control_method=form.control_method.data,
-        n_control=form.n_control.data,
-        match_on=tuple(form.match_on.data or ()),
-        seed=form.seed.data or 0,
-    )
+        for name, errors in form.errors.items():
+            flash(f"{getattr(form, name).label.text}: {'; '.join(errors)}", "danger")
+        return _to_sites(pilot)
+    _run_proposal(pilot, form, _settings(form))
+    return _to_sites(pilot)
+
+
+@bp.route("/<int:pilot_id>/wizard/4/fix", methods=["POST"])
+def apply_fix(pilot_id: int):
+    """One click on a fix the engine offered: the last proposal again, with that change."""
+    pilot = get_pilot_or_404(pilot_id, for_edit=True)
+    form = FixForm(prefix="fix")
+    stored = pilot_design.stored_settings(pilot)
+    if not form.validate_on_submit() or stored is None:
+        flash(_("That fix no longer applies: propose the sites again."), "danger")
+        return _to_sites(pilot)
     try:
-        proposal, controls = pilot_design.propose(pilot, settings)
+        settings = stored.with_fix(
+            form.code.data, design_check.fix_params(form.code.data, form.value.data)
+        )
+    except ValueError:
+        flash(_("That fix no longer applies: propose the sites again."), "danger")
+        return _to_sites(pilot)
+    _run_proposal(pilot, form, settings)
+    return _to_sites(pilot)
+
+
+def _run_proposal(pilot: Pilot, form, settings: pilot_design.ProposalSettings) -> None:
+    """Propose, store and say what happened (flash messages)."""
+    try:
+        proposal = pilot_design.propose(pilot, settings)
     except ValueError as exc:  # the engine's words for a setting that cannot work
         flash(_("No proposal: %(reason)s", reason=str(exc)), "danger")
-        return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4))
+        return
     except Exception:  # an engine failure must not cost the user their page
         current_app.logger.exception("site proposal failed for pilot %s", pilot.id)
         flash(
@@ -263,26 +348,24 @@ def propose_sites(pilot_id: int):
             ),
             "danger",
         )
-        return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4))
-    if proposal.error or controls.error:
-        flash(_("No proposal: %(reason)s", reason=proposal.error or controls.error), "danger")
-        return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4))
-    if _save(
-        pilot, 4, form, lambda: pilot_design.apply_proposal(pilot, proposal, controls, settings)
-    ):
-        flash(
-            _(
-                "Proposed %(p)s pilot and %(c)s control sites. Review them, then add or remove.",
-                p=len(proposal.site_ids),
-                c=len(controls.control_ids),
-            ),
-            "success",
-        )
-        for note in (*proposal.warnings, *controls.warnings):
-            flash(note, "warning")
-    else:
+        return
+    if proposal.error and not proposal.pilots:
+        flash(str(PROPOSAL_ERRORS[proposal.error]), "danger")
+        if proposal.error != "pool_too_small":
+            return
+    if not _save(pilot, 4, form, lambda: pilot_design.apply_proposal(pilot, proposal, settings)):
         _flash_reason_needed(form)
-    return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4))
+        return
+    flash(
+        _(
+            "Proposed %(p)s pilot and %(c)s control sites. Review them, then add, remove or swap.",
+            p=len(pilot.sites_in(Arm.PILOT)),
+            c=len(pilot.sites_in(Arm.CONTROL)),
+        ),
+        "success",
+    )
+    for note in proposal.warnings:
+        flash(note, "warning")
 
 
 def _flash_reason_needed(form) -> None:
@@ -306,13 +389,23 @@ def add_site(pilot_id: int):
 
 @bp.route("/<int:pilot_id>/sites/remove", methods=["POST"])
 def remove_site(pilot_id: int):
+    return _change_one_site(pilot_id, RemoveSiteForm(prefix="remove"), svc.remove_site)
+
+
+@bp.route("/<int:pilot_id>/sites/swap", methods=["POST"])
+def swap_site(pilot_id: int):
+    """A site changes arm; inside a pair, the pilot and control sites trade places."""
+    return _change_one_site(pilot_id, SwapForm(prefix="swap"), pilot_design.swap_site)
+
+
+def _change_one_site(pilot_id: int, form, change):
+    """Remove or swap the site the form names, then back to the sites step."""
     pilot = get_pilot_or_404(pilot_id, for_edit=True)
-    form = RemoveSiteForm(prefix="remove")
     if form.validate_on_submit():
         site_id = form.site_id.data
-        if not _save(pilot, 4, form, lambda: svc.remove_site(pilot, site_id)):
+        if not _save(pilot, 4, form, lambda: change(pilot, site_id)):
             _flash_reason_needed(form)
-    return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4))
+    return _to_sites(pilot)
 
 
 def _review(pilot: Pilot):
@@ -322,7 +415,7 @@ def _review(pilot: Pilot):
         5,
         form=StartForm(),
         ready=svc.readiness(pilot),
-        design=pilot_design.check_design(pilot),
+        design=design_check.check_design(pilot),
         role_labels=METRIC_ROLE_LABELS,
         pilot_sites=_assignments(pilot, Arm.PILOT),
         control_sites=_assignments(pilot, Arm.CONTROL),

@@ -257,6 +257,8 @@ def build_snapshot(
         seed=int(requested.get("seed", DEFAULT_SEED)),
         n_permutations=int(requested.get("n_permutations", DEFAULT_PERMUTATIONS)),
     )
+    if pilot.pairs:  # randomized within matched pairs: the paired analysis (issue 19)
+        options.update(pairs=pilot.pairs, strata=None)
     fingerprint = data_fingerprint(inputs.observations, inputs.sites)
     lap("load")
     if inputs.observations.empty:

@@ -43,23 +43,30 @@ def test_change_lead_imports_sites_designs_and_starts_a_pilot(page, live_server)
     page.get_by_label("Average wait", exact=True).select_option("primary")
     page.get_by_label("Average ticket", exact=True).select_option("guardrail")
     page.get_by_label("Margin of avg_ticket").fill("3")
-    page.fill("input[name=min_effect]", "1")
+    page.get_by_label("Minimum effect of avg_wait_min").fill("1")
     page.get_by_role("button", name="Save and continue").click()
     page.fill("input[name=pre_start]", "2026-10-26")
     page.fill("input[name=start_date]", "2026-11-23")
     page.fill("input[name=end_date]", "2026-12-20")
     page.get_by_role("button", name="Save and continue").click()
 
-    # 3. sites: accept the proposal, then remove one control site by hand
+    # 3. sites: propose matched pairs, see a balanced table, swap one site
     page.fill("input[name=n_pilot]", "6")
     page.get_by_role("button", name="Propose sites").click()
     pilot_rows = page.get_by_test_id("pilot-sites").locator("tbody tr")
     assert pilot_rows.count() == 6
-    assert page.get_by_test_id("control-sites").locator("tbody tr").count() == 12
-    assert page.get_by_test_id("balance-table").is_visible()
+    assert page.get_by_test_id("control-sites").locator("tbody tr").count() == 6
+    assert page.locator("input[name=n_pilot]").input_value() == "6"
+    table = page.get_by_test_id("balance-table")
+    assert table.is_visible() and "Average wait before the start" in table.inner_text()
+    before = page.get_by_test_id("balance-smd").all_inner_texts()
+    assert max(float(x) for x in before) <= 0.25
     assert "Smallest effect detected" in page.get_by_test_id("power").inner_text()
-    page.get_by_test_id("control-sites").get_by_role("button", name="Remove").first.click()
-    assert page.get_by_test_id("control-sites").locator("tbody tr").count() == 11
+    first_control = page.get_by_test_id("control-sites").locator("tbody tr").first
+    code = first_control.locator("a").first.inner_text()
+    first_control.get_by_role("button", name="Swap").click()
+    assert code in page.get_by_test_id("pilot-sites").inner_text()
+    assert page.get_by_test_id("balance-smd").all_inner_texts() != before
 
     # 4. review and start: the design is frozen
     page.get_by_role("link", name="Continue to review").click()

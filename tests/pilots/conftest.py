@@ -7,3 +7,13 @@ import pytest
 def rctx(app):
     with app.test_request_context():
         yield
+
+
+@pytest.fixture
+def demo_chain(app, rctx):
+    """The demo restaurant chain (sites, history, pilots), committed."""
+    from app.demo.seed import seed
+    from app.extensions import db
+
+    seed()
+    db.session.commit()

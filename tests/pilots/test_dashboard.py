@@ -13,11 +13,7 @@ from tests.conftest import PASSWORD
 
 
 @pytest.fixture
-def demo(app, rctx):
-    from app.demo.seed import seed
-
-    seed()
-    db.session.commit()
+def demo(demo_chain):
     return db.session.scalar(select(Pilot).where(Pilot.name == "QR-code self-ordering"))
 
 

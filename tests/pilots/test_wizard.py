@@ -52,6 +52,25 @@ def test_dates_must_be_in_order(client, auth):
     assert pilot.start_date is None
 
 
+PAIRED = {
+    "route": "paired",
+    "ratio": "1",
+    "problem_metric": "",
+    "problem_direction": "high",
+    "pool_share": "0.5",
+    "max_volume_share": "0.15",
+    "stratify_by": "region",
+    "seed": "0",
+}
+
+
+def propose(client, pilot, follow=True, **fields):
+    """POST the sites step's proposal: the paired route with ``fields`` changed."""
+    data = {**PAIRED, **{k: str(v) if not isinstance(v, list) else v for k, v in fields.items()}}
+    url = f"/pilots/{pilot.id}/wizard/4/propose"
+    return client.post(url, data=data, follow_redirects=follow)
+
+
 def seed_history(make_site, metric: Metric, start: date, days=56, n=16):
     """n sites in two regions with daily values; site i waits about 10 + i minutes."""
     sites = [
@@ -91,40 +110,34 @@ def test_proposed_sites_carry_reasons_and_the_page_shows_balance_and_power(
     auth.login(Role.CHANGE_LEAD)
     _, pilot = create_draft(client)
     configure(client, pilot, wait, start)
-    response = client.post(
-        f"/pilots/{pilot.id}/wizard/4/propose",
-        data={
-            "n_pilot": "4",
-            "stratify_by": "region",
-            "problem_metric": "wait",
-            "problem_direction": "high",
-            "max_volume_share": "0.5",
-            "control_method": "matched",
-            "match_on": ["region"],
-            "seed": "1",
-        },
+    response = propose(
+        client,
+        pilot,
+        n_pilot=4,
+        problem_metric="wait",
+        max_volume_share=0.5,
+        match_on=["region"],
+        seed=1,
+        follow=False,
     )
     assert response.status_code == 302
     db.session.refresh(pilot)
     pilots = [a for a in pilot.assignments if a.arm is Arm.PILOT]
     controls = [a for a in pilot.assignments if a.arm is Arm.CONTROL]
-    assert len(pilots) == 4 and len(controls) == 8  # default: two controls per pilot site
+    assert len(pilots) == 4 and len(controls) == 4  # pairs: one control per pilot site
     assert all(a.reasons for a in pilot.assignments)
-    # "problem clearly present": the sites with the longest waits in each region (H12-H15)
-    assert {a.site.code for a in pilots} == {"H12", "H13", "H14", "H15"}
+    # "problem clearly present": pilot and control sites both come from the longest waits
+    assert {a.site.code for a in pilot.assignments} <= {f"H{i:02d}" for i in range(8, 16)}
     page = client.get(f"/pilots/{pilot.id}/wizard/4").get_data(as_text=True)
     assert 'data-testid="balance-table"' in page and 'data-testid="power"' in page
-    # picking only the worst sites is flagged
-    assert "Regression to the mean" in page
     # the reasons are stored with codes and shown in the reader's language
-    first = next(a for a in pilots if a.site.code == "H15")
-    assert [r["code"] for r in first.reasons][:2] == ["stratum_share", "problem_rank"]
-    assert "the problem is clearly present" in first.reasons[1]["text"]
+    first = pilots[0]
+    assert [r["code"] for r in first.reasons] == ["pool_member", "pair_member"]
+    assert "drawn at random as the pilot site" in first.reasons[1]["text"]
     auth.user.locale = "zh_CN"
     db.session.commit()
     zh = client.get(f"/pilots/{pilot.id}/wizard/4").get_data(as_text=True)
-    assert "问题明显存在" in zh and "the problem is clearly present" not in zh
-    assert "最接近的未使用匹配" in zh  # the matched controls' reason
+    assert "drawn at random as the" not in zh
 
 
 def test_sites_can_be_added_and_removed_by_hand(client, auth, make_site):
@@ -178,12 +191,12 @@ def test_an_infinite_margin_is_refused(client, auth, make_metric):
 
 
 def test_an_engine_failure_leaves_the_sites_step_usable(client, auth, monkeypatch):
-    from app.pilots import proposal as pilot_design
+    from app.pilots import design_check
 
     def broken(pilot):
         raise ZeroDivisionError("engine bug")
 
-    monkeypatch.setattr(pilot_design, "_check_design", broken)
+    monkeypatch.setattr(design_check, "_check_design", broken)
     auth.login(Role.CHANGE_LEAD)
     _, pilot = create_draft(client)
     response = client.get(f"/pilots/{pilot.id}/wizard/4")
