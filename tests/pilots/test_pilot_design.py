@@ -200,7 +200,7 @@ def test_metric_keys_come_from_the_name_and_are_unique():
     assert key_from_name("60+ adoption", set()) == "m_60_adoption"
 
 
-def test_a_metric_defined_in_the_wizard_flows_into_imports_and_the_report(
+def test_a_metric_defined_in_the_wizard_flows_into_api_report_brief_and_gates(
     app, client, auth, make_pilot
 ):
     pilot = make_pilot(3, 3, status=PilotStatus.DRAFT)
@@ -233,13 +233,14 @@ def test_a_metric_defined_in_the_wizard_flows_into_imports_and_the_report(
         follow_redirects=True,
     )
     assert "exists already" in again.get_data(as_text=True)
-    # chosen as a secondary metric, its daily values sent through the API ...
+    # chosen as a guardrail, its daily values sent through the API ...
     primary = pilot.primary_metric
     client.post(
         f"/pilots/{pilot.id}/wizard/2",
         data={
             f"role_{primary.id}": "primary",
-            f"role_{metric.id}": "secondary",
+            f"role_{metric.id}": "guardrail",
+            f"margin_{metric.id}": "5",
             f"effect_{metric.id}": "5",
             "alpha": "0.05",
         },
@@ -271,6 +272,18 @@ def test_a_metric_defined_in_the_wizard_flows_into_imports_and_the_report(
     with app.test_request_context():
         snapshot = build_snapshot(pilot, {})
     assert metric.key in snapshot["results"]["comparison"]["metrics"]
+    # ... in the daily retro brief, with its unit ...
+    from app.retros.brief import daily_brief
+
+    db.session.expire_all()
+    brief = daily_brief(pilot, pilot.start_date + timedelta(days=3))
+    line = next(m for m in brief.metrics.lines if m.key == metric.key)
+    assert (line.unit, line.role) == ("%", "guardrail") and line.pilot is not None
+    # ... and among the go/no-go criteria of a rollout plan
+    from app.rollout.plans import GateSettings, gate_criteria
+
+    guardrails = gate_criteria(pilot, GateSettings())["guardrails"]
+    assert {"metric": metric.key, "unit": "%", "margin": 5.0}.items() <= guardrails[0].items()
 
 
 def test_a_paired_pilot_is_analysed_with_its_pairs(app, make_pilot):
