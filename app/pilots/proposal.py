@@ -428,6 +428,21 @@ def swap_site(pilot: Pilot, site_id: int) -> None:
         current = pilots_in_group[0]
         controls = sorted((a for a in group if a is not current), key=lambda a: a.site.code)
         new = target if target is not current else controls[0]
-        current.arm, new.arm = Arm.CONTROL, Arm.PILOT
+        _move_by_hand(current, Arm.CONTROL)
+        _move_by_hand(new, Arm.PILOT)
         return
-    target.arm = other
+    _move_by_hand(target, other)
+
+
+def _move_by_hand(assignment: Any, arm: Arm) -> None:
+    """The lead moved a site to ``arm``: its reasons say so instead of the random draw."""
+    assignment.arm = arm
+    assignment.method = AssignmentMethod.MANUAL
+    kept = [r for r in assignment.reasons or [] if _code(r) not in ("pair_member", "swapped")]
+    params = {"arm": arm.value, "pair": assignment.pair}
+    text = "Moved to the {arm} sites by the change lead."
+    assignment.reasons = [*kept, _reason("swapped", text, **params)]
+
+
+def _code(reason: Any) -> str | None:
+    return reason.get("code") if isinstance(reason, dict) else None

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
 from app.core.labels import ARM_WORDS, by_value
 from app.core.reasons import render
-from app.models import Arm, SizeTier
+from app.extensions import db
+from app.models import Arm, Metric, SizeTier
 
 TEMPLATES = {
     "stratum_share": _l(
@@ -48,6 +51,7 @@ TEMPLATES = {
     "pair_member": _l(
         "Pair %(pair)s with %(partners)s; drawn at random as the %(arm)s site (seed %(seed)s)."
     ),
+    "swapped": _l("Moved to the %(arm)s sites by the change lead."),
     "region": _l("Region %(region)s."),
     "size_tier": _l("Size: %(tier)s."),
 }
@@ -78,11 +82,24 @@ def _prepare(code: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         )
     elif code == "drawn_in_stratum" and not params.get("by"):
         key = "drawn_in_all"
-    elif code == "pair_member":
+    elif code in ("pair_member", "swapped"):
         params["arm"] = by_value(Arm, labels=ARM_WORDS).get(params.get("arm"), params.get("arm"))
     elif code == "size_tier":
         params["tier"] = by_value(SizeTier).get(params.get("tier"), params.get("tier"))
+    if isinstance(params.get("metric"), str):
+        params["metric"], unit = _metric_words(params["metric"])
+        if code == "pool_member" and unit:
+            params["value"] = f"{params.get('value')} {unit}"
     return key, params
+
+
+def _metric_words(key: str) -> tuple[str, str]:
+    """A metric's name in the reader's language and its unit (the key itself when the
+    metric is gone): reasons store keys, readers see names."""
+    metric = db.session.scalar(select(Metric).where(Metric.key == key))
+    if metric is None:
+        return key, ""
+    return metric.display_name(str(get_locale() or "en")), metric.unit
 
 
 def site_reason_text(reason: Any) -> str:

@@ -152,6 +152,11 @@ def test_pairs_never_span_two_regions_and_a_swap_changes_the_table(client, auth,
     assert (control.arm, partner.arm) == (Arm.PILOT, Arm.CONTROL)
     assert len(pilot.pairs) == 4  # still whole pairs
     assert smds(after.get_data(as_text=True)) != smds(before.get_data(as_text=True))
+    # the reasons say who moved them, and name the metric, never its key
+    page = after.get_data(as_text=True)
+    assert page.count("Moved to the pilot sites by the change lead.") == 1
+    assert page.count("Moved to the control sites by the change lead.") == 1
+    assert f"present: {wait.name}" in page and f"present: {wait.key}" not in page
     # the hand-picked route: controls matched to the lead's pilot sites, in their own region
     matched = propose(client, pilot, route="matched", n_pilot=4, match_on=["region"])
     assert matched.status_code == 200
