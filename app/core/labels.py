@@ -35,7 +35,9 @@ from app.models import (
     AssignmentMethod,
     Audience,
     Decision,
+    DesignMethod,
     Direction,
+    MetricKind,
     MetricRole,
     PilotStatus,
     PlanStatus,
@@ -192,9 +194,54 @@ PROBLEM_DIRECTION_LABELS = {
     "high": _l("High values"),
     "low": _l("Low values"),
 }
-CONTROL_METHOD_LABELS = {
-    "matched": _l("Matched to each pilot site"),
-    "stratified_random": _l("Random within strata"),
+#: How the sites step chooses the sites (the routes of ``app.pilots.proposal``).
+DESIGN_METHOD_LABELS = {
+    DesignMethod.PAIRED: _l(
+        "Recommended: pairs of alike sites where the problem is present, the pilot site of "
+        "each pair drawn at random"
+    ),
+    DesignMethod.MATCHED: _l("I chose the pilot sites by hand: find control sites like them"),
+    DesignMethod.STRATIFIED: _l(
+        "No history yet: draw pilot and control sites at random within strata"
+    ),
+}
+CONTROL_RATIO_LABELS = {
+    1: _l("1 control site per pilot site (pairs)"),
+    2: _l("2 control sites per pilot site (triplets)"),
+}
+#: Why the engine could not balance a characteristic (``Imbalance.reason.code``).
+IMBALANCE_TEXTS = {
+    "pairs_not_close": _l(
+        "%(what)s cannot be balanced: the pool has too few sites alike in it, so the paired "
+        "sites differ so much that %(share)s of the possible random draws leave the pilot "
+        "and control sites apart."
+    ),
+    "chance": _l(
+        "%(what)s is unbalanced by the luck of the draw: the paired sites are alike, but "
+        "chance put the higher values in one arm (this happens in %(share)s of draws with "
+        "%(groups)s pairs)."
+    ),
+}
+#: What stops a proposal, in the lead's words (codes from ``app.pilots.proposal``).
+PROPOSAL_ERRORS = {
+    "no_history": _l(
+        "There is no history of the problem metric before the start: import daily data, or "
+        "choose 'No history yet' to draw the sites at random within strata."
+    ),
+    "no_pilots": _l(
+        "Add the pilot sites you chose first (below, as pilot sites); then the control sites "
+        "like them are found."
+    ),
+    "pool_too_small": _l(
+        "The sites where the problem is present cannot form a single pair: use one of the "
+        "fixes below."
+    ),
+}
+
+METRIC_KIND_LABELS = {
+    MetricKind.CONTINUOUS: _l("A measurement (e.g. minutes, CNY)"),
+    MetricKind.PROPORTION: _l("A share or rate (e.g. share of customers)"),
+    MetricKind.COUNT: _l("A count (e.g. complaints per day)"),
 }
 
 # ---------------------------------------------------------------- feedback
@@ -452,9 +499,11 @@ ENUM_LABELS: dict[type[enum.Enum], Mapping[Any, Any]] = {
     AdjustmentScope: ADJUSTMENT_SCOPE_LABELS,
     Arm: ARM_LABELS,
     AssignmentMethod: ASSIGNMENT_METHOD_LABELS,
+    DesignMethod: DESIGN_METHOD_LABELS,
     Audience: AUDIENCE_LABELS,
     Decision: DECISION_LABELS,
     Direction: DIRECTION_WORDS,
+    MetricKind: METRIC_KIND_LABELS,
     MetricRole: METRIC_ROLE_LABELS,
     PilotStatus: PILOT_STATUS_LABELS,
     PlanStatus: PLAN_STATUS_LABELS,

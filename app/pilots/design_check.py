@@ -19,12 +19,11 @@ import pandas as pd
 from flask import current_app
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 import analysis
 from analysis.design_power import DesignPower, design_power
 from analysis.selection import balance_table
-from app.core.labels import SITE_ATTRIBUTE_LABELS, by_value
+from app.core.labels import IMBALANCE_TEXTS, SITE_ATTRIBUTE_LABELS, by_value
 from app.models import Arm, Metric, Pilot, SizeTier
 from app.models.pilot import DesignMethod
 from app.pilots import proposal as design
@@ -33,21 +32,6 @@ TARGET_POWER = 0.8
 #: Days before and after the start assumed for power while the pilot has no dates.
 DEFAULT_PRE_DAYS = DEFAULT_POST_DAYS = 28
 POWER_SIMULATIONS = 2000
-
-
-#: Why the engine could not balance a characteristic (``Imbalance.reason.code``).
-IMBALANCE_TEXTS = {
-    "pairs_not_close": _l(
-        "%(what)s cannot be balanced: the pool has too few sites alike in it, so the paired "
-        "sites differ so much that %(share)s of the possible random draws leave the pilot "
-        "and control sites apart."
-    ),
-    "chance": _l(
-        "%(what)s is unbalanced by the luck of the draw: the paired sites are alike, but "
-        "chance put the higher values in one arm (this happens in %(share)s of draws with "
-        "%(groups)s pairs)."
-    ),
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from wtforms.validators import (
 from app.auth.permissions import PILOT_EDITORS
 from app.core.formfields import FiniteFloatField, choices
 from app.core.labels import (
+    CONTROL_RATIO_LABELS,
     DIRECTION_WORDS,
     PROBLEM_DIRECTION_LABELS,
     SITE_FIELD_LABELS,
@@ -35,7 +36,7 @@ from app.core.labels import (
     choices_for,
 )
 from app.extensions import db
-from app.models import Arm, MetricKind, User
+from app.models import Arm, DesignMethod, MetricKind, User
 
 #: The site characteristics a proposal can match or stratify on.
 MATCH_ATTRIBUTES = ("region", "size_tier", "management_score", "digital_readiness", "senior_share")
@@ -115,32 +116,14 @@ class DatesForm(ReasonMixin, FlaskForm):
     next = SubmitField(_l("Save and continue"))
 
 
-#: How the sites step chooses the sites (the routes of ``app.pilots.proposal``).
-ROUTE_LABELS = {
-    "paired": _l(
-        "Recommended: pairs of alike sites where the problem is present, the pilot site of "
-        "each pair drawn at random"
-    ),
-    "matched": _l("I chose the pilot sites by hand: find control sites like them"),
-    "stratified": _l("No history yet: draw pilot and control sites at random within strata"),
-}
-RATIO_LABELS = {
-    1: _l("1 control site per pilot site (pairs)"),
-    2: _l("2 control sites per pilot site (triplets)"),
-}
-METRIC_KIND_LABELS = {
-    MetricKind.CONTINUOUS: _l("A measurement (e.g. minutes, CNY)"),
-    MetricKind.PROPORTION: _l("A share or rate (e.g. share of customers)"),
-    MetricKind.COUNT: _l("A count (e.g. complaints per day)"),
-}
-
-
 class ProposeForm(ReasonMixin, FlaskForm):
-    route = SelectField(_l("How to choose"), choices=choices(ROUTE_LABELS.items()))
+    route = SelectField(_l("How to choose"), choices=choices(choices_for(DesignMethod)))
     n_pilot = IntegerField(
         _l("Pilot sites"), default=6, validators=[InputRequired(), NumberRange(min=2, max=500)]
     )
-    ratio = SelectField(_l("Control sites"), coerce=int, choices=choices(RATIO_LABELS.items()))
+    ratio = SelectField(
+        _l("Control sites"), coerce=int, choices=choices(CONTROL_RATIO_LABELS.items())
+    )
     problem_metric = SelectField(_l("Where the problem is clearly present (metric)"))
     problem_direction = SelectField(
         _l("The problem is"),
@@ -208,9 +191,7 @@ class NewMetricForm(FlaskForm):
         validators=[DataRequired(), Length(max=30)],
         description=_l("e.g. %, min, CNY, orders"),
     )
-    kind = SelectField(
-        _l("Kind"), choices=choices((k.value, v) for k, v in METRIC_KIND_LABELS.items())
-    )
+    kind = SelectField(_l("Kind"), choices=choices(choices_for(MetricKind)))
     better_direction = SelectField(
         _l("Better when it"),
         choices=choices((d.value, label) for d, label in DIRECTION_WORDS.items()),

@@ -6,7 +6,6 @@ import math
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app.auth.permissions import (
@@ -21,7 +20,7 @@ from app.core import clock, import_pages
 from app.core.charts import daily_series_svg
 from app.core.errors import show_error
 from app.core.formfields import choices
-from app.core.labels import ASSIGNMENT_METHOD_LABELS, METRIC_ROLE_LABELS
+from app.core.labels import ASSIGNMENT_METHOD_LABELS, METRIC_ROLE_LABELS, PROPOSAL_ERRORS
 from app.extensions import db
 from app.models import Arm, Direction, Metric, MetricRole, Pilot, Site
 from app.pilots import bp, design_check
@@ -44,22 +43,6 @@ from app.pilots.reasons import site_reason_text
 from app.sites.forms import UploadForm
 from app.sites.observation_import import ObservationImport
 from app.sites.registry import active_sites
-
-#: What stops a proposal, in the lead's words (codes from ``app.pilots.proposal``).
-PROPOSAL_ERRORS = {
-    "no_history": _l(
-        "There is no history of the problem metric before the start: import daily data, or "
-        "choose 'No history yet' to draw the sites at random within strata."
-    ),
-    "no_pilots": _l(
-        "Add the pilot sites you chose first (below, as pilot sites); then the control sites "
-        "like them are found."
-    ),
-    "pool_too_small": _l(
-        "The sites where the problem is present cannot form a single pair: use one of the "
-        "fixes below."
-    ),
-}
 
 
 @bp.app_template_filter("site_reason")

@@ -51,7 +51,6 @@ from tests.web.test_import_rules import ROOT, module_name, python_files, workflo
 
 #: Enums people never see as words, and why.
 NOT_SHOWN = {
-    MetricKind: "drives the analysis (rates in percentage points); no page names it",
     ResponseChannel: "recorded for audits and imports; no page names it",
 }
 
@@ -204,8 +203,8 @@ def test_the_helpers_give_words_colours_and_choices_in_the_readers_language(app)
 
 
 def test_an_enum_without_labels_is_named_in_the_error():
-    with pytest.raises(KeyError, match="MetricKind"):
-        label(MetricKind.COUNT)
+    with pytest.raises(KeyError, match="ResponseChannel"):
+        label(ResponseChannel.QR)
 
 
 def test_templates_have_the_label_and_colour_globals_and_keep_the_old_variables(app):
