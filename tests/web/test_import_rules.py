@@ -7,6 +7,8 @@
 * No import circle between the app's modules (imports inside functions count: they only hide
   a circle, they do not remove it).
 * No ``except ImportError`` around the project's own modules.
+* Views are thin: no route module builds a query (``select``, ``text``, ``Model.query``);
+  queries live in the area's workflow modules.
 
 The checks are functions over source text, so each is also tried on a small bad example: a
 rule that cannot fail protects nothing.
@@ -221,6 +223,31 @@ def test_no_import_error_fallbacks_in_our_code():
     assert {path: lines for path, lines in found.items() if lines} == {}
 
 
+#: What building a query looks like in a routes module.
+QUERY_BUILDERS = {"select", "text", "insert", "update", "delete"}
+
+
+def queries_in(source: str) -> list[int]:
+    """Lines where ``source`` imports a query builder from SQLAlchemy or reads ``.query``."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+            if any(alias.name in QUERY_BUILDERS for alias in node.names):
+                lines.append(node.lineno)
+        elif isinstance(node, ast.Attribute) and node.attr == "query":
+            lines.append(node.lineno)
+    return lines
+
+
+def test_views_build_no_queries():
+    found = {
+        str(path.relative_to(ROOT)): queries_in(path.read_text())
+        for path in python_files("app")
+        if path.name == "routes.py"
+    }
+    assert {path: lines for path, lines in found.items() if lines} == {}
+
+
 # ---------------------------------------------------------------- the checks can fail
 
 
@@ -274,3 +301,19 @@ def test_the_area_check_sees_a_circle_through_two_modules():
 def test_the_fallback_check_finds_an_import_error_handler():
     source = "try:\n    import x\nexcept (ImportError, ValueError):\n    x = None\n"
     assert own_import_fallbacks(source) == [3]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from sqlalchemy import func, select\n",
+        "from sqlalchemy.sql import text\n",
+        "def f():\n    return Site.query.all()\n",
+    ],
+)
+def test_the_thin_view_rule_finds_a_query(source):
+    assert queries_in(source)
+
+
+def test_the_thin_view_rule_lets_workflow_calls_through():
+    assert queries_in("from app.sites.registry import active_sites\nx = active_sites()\n") == []
