@@ -81,11 +81,16 @@ def _issue(row: UserSession, lifetimes: Lifetimes, now: datetime, *, remember: b
     return SignIn(user=row.user, row=row, remember_token=remember_token)
 
 
-def session_user(raw: str | None) -> User | None:
-    """The active user whose unexpired sign-in has this session id, or None."""
+def _row_holding(column, raw: str | None) -> UserSession | None:
+    """The sign-in whose session id (or remember token) ``column`` holds the digest of ``raw``."""
     if not raw or len(raw) > 200:
         return None
-    row = db.session.scalar(select(UserSession).where(UserSession.token_hash == sha256_hex(raw)))
+    return db.session.scalar(select(UserSession).where(column == sha256_hex(raw)))
+
+
+def session_user(raw: str | None) -> User | None:
+    """The active user whose unexpired sign-in has this session id, or None."""
+    row = _row_holding(UserSession.token_hash, raw)
     now = clock.utc_now()
     if row is None or _expired(row.expires_at, now) or not row.user.is_active:
         return None
@@ -102,9 +107,7 @@ def resume_remembered(raw: str | None, lifetimes: Lifetimes) -> SignIn | None:
 
     None when the token is unknown, used already, expired or its user disabled.
     """
-    if not raw or len(raw) > 200:
-        return None
-    row = db.session.scalar(select(UserSession).where(UserSession.remember_hash == sha256_hex(raw)))
+    row = _row_holding(UserSession.remember_hash, raw)
     now = clock.utc_now()
     if row is None or _expired(row.remember_expires_at, now) or not row.user.is_active:
         return None

@@ -42,8 +42,9 @@ def _signed_in(browser) -> bool:
     return response.status_code == 200
 
 
-def _admin_saves(app, user, **changes):
-    admin = _sign_in(app, _admin(app))
+def _admin_saves(app, user, by=None, **changes):
+    """An admin (a new browser, or ``by``) saves ``user``'s account form with ``changes``."""
+    admin = by or _sign_in(app, _admin(app))
     data = {
         "email": user.email,
         "name": user.name,
@@ -103,51 +104,37 @@ def test_logout_ends_only_this_browser(app, make_user):
     assert _signed_in(phone)
 
 
-def test_a_password_change_ends_the_other_sessions(app, make_user):
+@pytest.mark.parametrize(
+    "change", [{"password": "a-brand-new-password"}, {"is_active": ""}], ids=["password", "disable"]
+)
+def test_a_password_change_or_disabling_ends_every_session_and_remember_token(
+    app, make_user, change
+):
+    user = make_user(Role.CHANGE_LEAD)
+    db.session.commit()
+    laptop, phone = _sign_in(app, user), _sign_in(app, user, remember=True)
+    remembered = _copy_of(app, phone, REMEMBER_COOKIE)
+    _admin_saves(app, user, **change)
+    for browser in (laptop, phone, remembered):
+        assert not _signed_in(browser)
+    assert db.session.scalars(select(UserSession).where(UserSession.user_id == user.id)).all() == []
+
+
+def test_the_new_password_signs_in(app, make_user):
     user = make_user(Role.ANALYST)
     db.session.commit()
-    laptop = _sign_in(app, user, remember=True)
-    remembered = _copy_of(app, laptop, REMEMBER_COOKIE)
     _admin_saves(app, user, password="a-brand-new-password")
-    assert not _signed_in(laptop)
-    assert not _signed_in(remembered)
-    assert _signed_in(_sign_in_with(app, user.email, "a-brand-new-password"))
-
-
-def _sign_in_with(app, email, password):
     browser = app.test_client()
-    assert (
-        browser.post("/auth/login", data={"email": email, "password": password}).status_code == 302
-    )
-    return browser
+    data = {"email": user.email, "password": "a-brand-new-password"}
+    assert browser.post("/auth/login", data=data).status_code == 302
 
 
 def test_changing_your_own_password_keeps_this_session_and_ends_the_others(app):
     admin = _admin(app)
     here, elsewhere = _sign_in(app, admin), _sign_in(app, admin)
-    data = {
-        "email": admin.email,
-        "name": admin.name,
-        "role": "admin",
-        "site_id": "0",
-        "locale": "",
-        "password": "my-own-new-password",
-        "is_active": "y",
-    }
-    assert here.post(f"/admin/users/{admin.id}/edit", data=data).status_code == 302
+    _admin_saves(app, admin, by=here, role="admin", password="my-own-new-password")
     assert _signed_in(here)
     assert not _signed_in(elsewhere)
-
-
-def test_disabling_an_account_ends_its_sessions_and_remember_tokens(app, make_user):
-    user = make_user(Role.CHANGE_LEAD)
-    db.session.commit()
-    browser = _sign_in(app, user, remember=True)
-    remembered = _copy_of(app, browser, REMEMBER_COOKIE)
-    _admin_saves(app, user, is_active="")
-    assert not _signed_in(browser)
-    assert not _signed_in(remembered)
-    assert db.session.scalars(select(UserSession).where(UserSession.user_id == user.id)).all() == []
 
 
 def test_sign_out_everywhere_ends_every_session_and_remember_token(app, make_user):
@@ -335,38 +322,19 @@ def test_the_language_form_needs_its_csrf_token(make_user):
 def test_users_create_refuses_what_the_login_form_refuses(client, runner, email):
     login = client.post("/auth/login", data={"email": email, "password": "x"})
     assert b"Invalid email address." in login.data
-    result = runner.invoke(
-        args=[
-            "users",
-            "create",
-            "--email",
-            email,
-            "--name",
-            "N",
-            "--role",
-            "analyst",
-            "--password",
-            "long-enough-pw",
-        ]
-    )
+    result = _users_create(runner, email)
     assert result.exit_code != 0
     assert "Invalid email address." in result.output
 
 
 def test_users_create_accepts_what_the_login_form_accepts(app, runner):
-    result = runner.invoke(
-        args=[
-            "users",
-            "create",
-            "--email",
-            "New.Person@Example.com",
-            "--name",
-            "N",
-            "--role",
-            "analyst",
-            "--password",
-            "long-enough-pw",
-        ]
-    )
+    result = _users_create(runner, "New.Person@Example.com")
     assert result.exit_code == 0, result.output
-    assert _signed_in(_sign_in_with(app, "new.person@example.com", "long-enough-pw"))
+    browser = app.test_client()
+    data = {"email": "new.person@example.com", "password": "long-enough-pw"}
+    assert browser.post("/auth/login", data=data).status_code == 302
+
+
+def _users_create(runner, email):
+    options = ["--email", email, "--name", "N", "--role", "analyst"]
+    return runner.invoke(args=["users", "create", *options, "--password", "long-enough-pw"])
