@@ -7,7 +7,10 @@ Every setting has one source: an environment variable (or a ``.env`` file next t
 from __future__ import annotations
 
 import os
+import re
 import secrets
+from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
 from app.core.clock import DEFAULT_ZONE
@@ -18,6 +21,16 @@ INSTANCE_DIR = BASE_DIR / "instance"
 
 def _sqlite_url(name: str) -> str:
     return f"sqlite:///{INSTANCE_DIR / name}"
+
+
+def _seconds_from_env(name: str, default: timedelta) -> timedelta:
+    """A duration given in seconds in the environment (``43200`` is 12 hours)."""
+    value = os.environ.get(name)
+    if not value:
+        return default
+    if not value.strip().isdigit() or int(value) <= 0:
+        raise RuntimeError(f"{name} must be a positive number of seconds, not {value!r}")
+    return timedelta(seconds=int(value))
 
 
 def _development_secret() -> str:
@@ -42,7 +55,6 @@ class Config:
     REDIS_URL = os.environ.get("REDIS_URL") or None
     #: where report computations run: sync, thread or rq (default: rq with REDIS_URL, else thread)
     REPORT_RUNNER = os.environ.get("REPORT_RUNNER") or None
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     LANGUAGES = ("en", "zh_CN")
     BABEL_DEFAULT_LOCALE = "en"
@@ -52,10 +64,35 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None
     BOOTSTRAP_SERVE_LOCAL = True
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024
-    SESSION_COOKIE_HTTPONLY = True
-    SESSION_COOKIE_SAMESITE = "Lax"
     TESTING = False
     PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a hash method name, not a secret
+
+    # -- sessions, sign-in and rate limits (docs/security.md, "Sessions and sign-in") --------
+    #: how long a sign-in lasts (seconds in the environment); remember-me starts a new one
+    PERMANENT_SESSION_LIFETIME = _seconds_from_env(
+        "PERMANENT_SESSION_LIFETIME", timedelta(hours=12)
+    )
+    #: how long "remember me" lasts from the sign-in with a password (seconds)
+    REMEMBER_COOKIE_DURATION = _seconds_from_env("REMEMBER_COOKIE_DURATION", timedelta(days=14))
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    #: failed sign-ins allowed per account, and per client address (Flask-Limiter syntax)
+    LOGIN_RATELIMIT_PER_ACCOUNT = os.environ.get("LOGIN_RATELIMIT_PER_ACCOUNT") or (
+        "10 per 15 minutes"
+    )
+    LOGIN_RATELIMIT_PER_ADDRESS = os.environ.get("LOGIN_RATELIMIT_PER_ADDRESS") or (
+        "100 per 15 minutes"
+    )
+    #: rate-limit counters: shared by every worker and server in Redis when REDIS_URL is set
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
+    #: a Redis that does not answer fails fast (StorageError), never hangs a worker
+    RATELIMIT_STORAGE_OPTIONS = {
+        "wrap_exceptions": True,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 2,
+    }
 
     @classmethod
     def init_secret(cls) -> str:
@@ -65,6 +102,7 @@ class Config:
 class ProductionConfig(Config):
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
 
     @classmethod
     def init_secret(cls) -> str:
@@ -84,6 +122,33 @@ class TestConfig(Config):
     RATELIMIT_ENABLED = False
     SERVER_NAME = None
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # noqa: S105 - fast hashing for the suite
+
+
+def worker_count(environ: Mapping[str, str] = os.environ) -> int:
+    """Worker processes the app server is told to run: ``WEB_CONCURRENCY`` (gunicorn reads
+    it), ``GUNICORN_WORKERS``, or ``-w``/``--workers`` in ``GUNICORN_CMD_ARGS``."""
+    counts = [environ.get("WEB_CONCURRENCY"), environ.get("GUNICORN_WORKERS")]
+    found = re.search(r"(?:-w|--workers)[ =]?(\d+)", environ.get("GUNICORN_CMD_ARGS") or "")
+    counts.append(found.group(1) if found else None)
+    return max([int(c) for c in counts if c and c.strip().isdigit()], default=1)
+
+
+def check_rate_limit_storage(config: Mapping, environ: Mapping[str, str] = os.environ) -> None:
+    """Production refuses per-process rate-limit counters when several workers serve it.
+
+    With ``memory://`` every worker counts on its own: two workers let twice the documented
+    number of sign-in attempts and form submissions through.
+    """
+    if config.get("ENV_NAME") != "production" or not config.get("RATELIMIT_ENABLED", True):
+        return
+    storage = str(config.get("RATELIMIT_STORAGE_URI") or "memory://")
+    workers = worker_count(environ)
+    if storage.startswith("memory://") and workers > 1:
+        raise RuntimeError(
+            f"{workers} workers are configured but rate limits are kept in process memory "
+            "(each worker would count on its own): set REDIS_URL or RATELIMIT_STORAGE_URI "
+            "to a Redis server shared by every worker (see docs/security.md)"
+        )
 
 
 def config_from_env() -> type[Config]:

@@ -9,7 +9,18 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
+from app.config import check_rate_limit_storage
 from app.models.base import Base
+
+
+class SharedLimiter(Limiter):
+    """Flask-Limiter that will not start with per-process counters where several worker
+    processes serve production (see :func:`app.config.check_rate_limit_storage`)."""
+
+    def init_app(self, app) -> None:
+        check_rate_limit_storage(app.config)
+        super().init_app(app)
+
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True, compare_type=True)
@@ -17,4 +28,4 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 bootstrap = Bootstrap5()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+limiter = SharedLimiter(key_func=get_remote_address, default_limits=[])

@@ -2,8 +2,9 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import BooleanField, PasswordField, SelectField, StringField, SubmitField
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from app.auth.forms import account_email
 from app.core.formfields import choices
 from app.core.i18n import SUPPORTED
 from app.core.labels import choices_for
@@ -16,7 +17,7 @@ MIN_PASSWORD = 10
 class UserForm(FlaskForm):
     """Create or edit an account. A staff account must be bound to one site."""
 
-    email = StringField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
+    email = StringField(_l("E-mail"), validators=[DataRequired(), account_email, Length(max=254)])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     role = SelectField(_l("Role"), choices=choices(choices_for(Role)))
     site_id = SelectField(_l("Site (staff only)"), coerce=int, validators=[Optional()])

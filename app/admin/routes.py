@@ -6,8 +6,9 @@ from flask_login import current_user
 
 from app.admin import bp
 from app.admin.forms import UserForm
-from app.auth.accounts import all_users, apply_user_form
+from app.auth.accounts import all_users, apply_user_form, sign_out_everywhere
 from app.auth.permissions import require_role
+from app.auth.sessions import active_session_count
 from app.core.labels import ROLE_LABELS
 from app.extensions import db
 from app.models import Role, User
@@ -52,4 +53,27 @@ def edit_user(user_id: int):
             db.session.commit()
             flash(_("Account %(email)s saved.", email=user.email), "success")
             return redirect(url_for("admin.users"))
-    return render_template("admin/user_form.html", form=form, editing=user)
+    return render_template(
+        "admin/user_form.html", form=form, editing=user, sessions=active_session_count(user)
+    )
+
+
+@bp.route("/users/<int:user_id>/sign-out", methods=["POST"])
+@require_role(Role.ADMIN)
+def sign_out_user(user_id: int):
+    """End every sign-in of the account: its sessions and remember-me tokens, on every
+    device (a lost phone, a shared computer, a departure)."""
+    user = db.get_or_404(User, user_id)
+    ended = sign_out_everywhere(user, by=current_user)
+    db.session.commit()
+    flash(
+        _(
+            "%(email)s is signed out everywhere (%(count)d sign-ins ended).",
+            email=user.email,
+            count=ended,
+        ),
+        "success",
+    )
+    if user.id == current_user.id:
+        return redirect(url_for("auth.login"))
+    return redirect(url_for("admin.edit_user", user_id=user.id))

@@ -38,14 +38,21 @@ def list_tokens() -> list[ApiToken]:
     )
 
 
+def owner_may_use(token: ApiToken) -> bool:
+    """A token works only while the account that created it is active: disabling a departed
+    employee's account stops their integrations at the next call. (A token whose creator is
+    unknown, from before accounts were recorded, is governed by revocation alone.)"""
+    return token.created_by is None or token.created_by.is_active
+
+
 def authenticate(raw: str | None) -> ApiToken | None:
-    """The active token for a raw secret, or None. Constant work per call (one hash lookup)."""
+    """The usable token for a raw secret, or None. Constant work per call (one hash lookup)."""
     if not raw or not raw.startswith("rw_") or len(raw) > 200:
         return None
     token = db.session.scalar(
         select(ApiToken).where(ApiToken.token_hash == ApiToken.hash_token(raw))
     )
-    if token is None or not token.is_active:
+    if token is None or not token.is_active or not owner_may_use(token):
         return None
     now = clock.utc_now()
     last = token.last_used_at

@@ -17,12 +17,14 @@ def dashboard():
     return render_template("main/dashboard.html", rows=rows)
 
 
-@bp.route("/lang/<code>")
+@bp.route("/lang/<code>", methods=["GET", "POST"])
 def set_language(code: str):
-    """Remember the chosen language (session, and the account when logged in)."""
+    """Switch the language. A link (GET) switches this browser only; the account's saved
+    language changes only by a POST (the nav's form, with its CSRF token), never by a link
+    that any page or crawler could make the browser follow."""
     if code in SUPPORTED:
         session["lang"] = code
-        if current_user.is_authenticated:
+        if request.method == "POST" and current_user.is_authenticated:
             current_user.locale = code
             db.session.commit()
     return redirect(safe_next(request.args.get("next")))
