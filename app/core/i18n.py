@@ -31,20 +31,21 @@ def _may_be_logged_in() -> bool:
     Anonymous requests, such as the public QR form, then skip Flask-Login altogether: loading
     the anonymous user would also rewrite their session cookie on every request.
     """
-    remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    remember = current_app.config.get("REMEMBER_COOKIE_NAME", "rollwise_remember")
     return "_user_id" in session or remember in request.cookies
 
 
 def select_locale() -> str:
     if not has_request_context():  # CLI commands, background jobs
         return current_app.config["BABEL_DEFAULT_LOCALE"]
+    # this browser's choice (a language link) first, then the account's saved language
+    chosen = normalise(session.get("lang"))
+    if chosen:
+        return chosen
     if _may_be_logged_in() and getattr(current_user, "is_authenticated", False):
         chosen = normalise(current_user.locale)
         if chosen:
             return chosen
-    chosen = normalise(session.get("lang"))
-    if chosen:
-        return chosen
     return (
         locale_for_header(request.headers.get("Accept-Language", ""))
         or current_app.config["BABEL_DEFAULT_LOCALE"]

@@ -283,16 +283,25 @@ def test_a_disabled_users_api_token_is_refused_at_the_next_call(app, make_user):
     assert set(body["error"]) >= {"code", "message", "fields"}
     posted = api.post("/api/v1/observations", json={"rows": []}, headers=headers)
     assert posted.status_code == 401
+    # the integrations page says why the token stopped
+    admin = make_user(Role.ADMIN)
+    db.session.commit()
+    page = _sign_in(app, admin).get("/integrations/tokens").get_data(as_text=True)
+    assert "stopped: the account that created it is disabled" in page
 
 
 def test_get_lang_switches_the_browser_but_never_the_saved_locale(app, make_user):
     user = make_user(Role.ANALYST, locale="zh_CN")
     db.session.commit()
     browser = _sign_in(app, user)
+    assert "试点" in browser.get("/").get_data(as_text=True)  # the saved language
     response = browser.get("/lang/en")
     assert response.status_code == 302
     db.session.refresh(user)
     assert user.locale == "zh_CN"
+    # ... but this browser now reads English
+    page = browser.get("/", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert "Pilots" in page and "试点" not in page
 
 
 def test_post_lang_saves_the_account_language(app, make_user):
