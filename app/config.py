@@ -56,6 +56,12 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     TESTING = False
     PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a hash method name, not a secret
+    # -- operations (docs/operations.md) --
+    #: the public address of the app (e.g. https://pilots.example.com): every link and QR code
+    #: printed on sheets or exported is built on it; unset, the address the page was opened at
+    PUBLIC_BASE_URL = (os.environ.get("PUBLIC_BASE_URL") or "").rstrip("/") or None
+    #: how long a back-office form's one-time key is remembered (``flask maintenance purge``)
+    FORM_SUBMISSION_KEY_HOURS = int(os.environ.get("FORM_SUBMISSION_KEY_HOURS") or 48)
 
     @classmethod
     def init_secret(cls) -> str:

@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 from wtforms import BooleanField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
-from app.core.formfields import choices
+from app.core.formfields import OnceFormMixin, choices
 from app.core.i18n import SUPPORTED
 from app.core.labels import choices_for
 from app.extensions import db
@@ -13,7 +13,7 @@ from app.models import Role, Site, User
 MIN_PASSWORD = 10
 
 
-class UserForm(FlaskForm):
+class UserForm(OnceFormMixin, FlaskForm):
     """Create or edit an account. A staff account must be bound to one site."""
 
     email = StringField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from wtforms import FloatField
+from wtforms import FloatField, HiddenField
 from wtforms.fields.choices import SelectChoice
 
 
@@ -28,3 +30,29 @@ class FiniteFloatField(FloatField):
         if self.data is not None and not math.isfinite(self.data):
             self.data = None
             raise ValueError(str(_l("Enter an ordinary number, such as 12 or 0.5.")))
+
+
+#: what a submission key looks like (``secrets.token_urlsafe(24)``); anything else is ignored
+SUBMISSION_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+class SubmissionKeyField(HiddenField):
+    """A hidden one-time key, fresh on every rendered page (see ``app.core.once``).
+
+    A sent form keeps the key it was sent with, even when it comes back with errors; a form
+    sent without a well-formed key has none (``data`` is ``None``) and is not deduplicated.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("default", lambda: secrets.token_urlsafe(24))
+        super().__init__(*args, **kwargs)
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        sent = valuelist[0] if valuelist else ""
+        self.data = sent if SUBMISSION_KEY.fullmatch(sent or "") else None
+
+
+class OnceFormMixin:
+    """A back-office create form that acts once however often it is sent."""
+
+    submission_key = SubmissionKeyField()

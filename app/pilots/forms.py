@@ -26,7 +26,7 @@ from wtforms.validators import (
 )
 
 from app.auth.permissions import PILOT_EDITORS
-from app.core.formfields import FiniteFloatField, choices
+from app.core.formfields import FiniteFloatField, OnceFormMixin, choices
 from app.core.labels import (
     DIRECTION_WORDS,
     PROBLEM_DIRECTION_LABELS,
@@ -54,7 +54,7 @@ class ReasonMixin:
     )
 
 
-class DescribeForm(ReasonMixin, FlaskForm):
+class DescribeForm(OnceFormMixin, ReasonMixin, FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     change_description = TextAreaField(
         _l("The process change"),
@@ -192,7 +192,7 @@ class SwapForm(ReasonMixin, FlaskForm):
     site_id = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=2**31 - 1)])
 
 
-class NewMetricForm(FlaskForm):
+class NewMetricForm(OnceFormMixin, FlaskForm):
     """A metric the lead defines in the wizard; it works like any other afterwards."""
 
     name = StringField(

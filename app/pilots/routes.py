@@ -17,7 +17,7 @@ from app.auth.permissions import (
     require_role,
     visible_site_ids,
 )
-from app.core import clock, import_pages
+from app.core import clock, import_pages, once
 from app.core.charts import daily_series_svg
 from app.core.errors import show_error
 from app.core.formfields import choices
@@ -77,11 +77,15 @@ def create():
     if not form.is_submitted():
         form.owner_id.data = current_user.id
     if form.validate_on_submit():
+        if (resent := once.resent(form)) is not None:
+            return resent
         pilot = svc.create_pilot(form.data, by=current_user)
+        step = 2 if form.next.data else 1
+        target = url_for("pilots.wizard", pilot_id=pilot.id, step=step)
+        once.answered(form, target)
         db.session.commit()
         flash(_("Draft pilot %(name)s saved.", name=pilot.name), "success")
-        step = 2 if form.next.data else 1
-        return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=step))
+        return redirect(target)
     return render_template(
         "pilots/wizard_describe.html", form=form, pilot=None, step=1, steps=svc.WIZARD_STEPS
     )
@@ -168,12 +172,16 @@ def define_metric(pilot_id: int):
     """A metric the lead defines in the wizard (then chosen on the metrics step like any)."""
     pilot = get_pilot_or_404(pilot_id, for_edit=True)
     form = NewMetricForm(prefix="metric")
+    target = url_for("pilots.wizard", pilot_id=pilot.id, step=2)
     if form.validate_on_submit():
+        if (resent := once.resent(form)) is not None:
+            return resent
         try:
             metric = svc.define_metric(form.data, by=current_user, pilot=pilot)
         except svc.DesignError as exc:
             flash(exc.message, "danger")
         else:
+            once.answered(form, target)
             db.session.commit()
             flash(
                 _("Metric %(name)s added (key %(key)s).", name=metric.name, key=metric.key),
@@ -182,7 +190,7 @@ def define_metric(pilot_id: int):
     else:
         for name, errors in form.errors.items():
             flash(f"{getattr(form, name).label.text}: {'; '.join(errors)}", "danger")
-    return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=2))
+    return redirect(target)
 
 
 def _metric_choices(metrics: list[Metric]) -> tuple[list[svc.MetricChoice], str | None]:
