@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import (
+    BooleanField,
     DateField,
     HiddenField,
     IntegerField,
@@ -230,3 +231,15 @@ class RemoveSiteForm(ReasonMixin, FlaskForm):
 
 class StartForm(FlaskForm):
     start = SubmitField(_l("Start the pilot and freeze its design"))
+
+
+class ArchiveForm(FlaskForm):
+    """Archive a pilot, or bring an archived one back (a button: CSRF only)."""
+
+
+class DeletePilotForm(FlaskForm):
+    confirm = BooleanField(
+        _l("Yes, delete this draft and everything set up for it"),
+        validators=[DataRequired(message=_l("Tick the box to confirm the deletion."))],
+    )
+    delete = SubmitField(_l("Delete the draft"))

@@ -12,6 +12,9 @@ from flask_login import current_user
 from app.auth.permissions import (
     ALL_SEEING,
     PILOT_EDITORS,
+    can_archive_pilot,
+    can_delete_pilot,
+    can_edit_pilot,
     can_see_pilot_design,
     get_pilot_or_404,
     require_role,
@@ -30,7 +33,9 @@ from app.pilots import observations as obs
 from app.pilots import proposal as pilot_design
 from app.pilots.forms import (
     AddSiteForm,
+    ArchiveForm,
     DatesForm,
+    DeletePilotForm,
     DescribeForm,
     FixForm,
     MetricsForm,
@@ -488,7 +493,10 @@ def detail(pilot_id: int):
         "pilots/detail.html",
         pilot=pilot,
         sees_design=sees_design,
-        can_edit=current_user.role in PILOT_EDITORS,
+        can_edit=can_edit_pilot(current_user, pilot),
+        can_archive=can_archive_pilot(current_user, pilot),
+        can_delete=can_delete_pilot(current_user, pilot),
+        archive_form=ArchiveForm(),
         charts=charts,
         grid=grid,
         grid_metric=metric,
@@ -516,6 +524,54 @@ def _grid_metric(pilot: Pilot, links) -> Metric | None:
         if link.metric.key == wanted:
             return link.metric
     return pilot.primary_metric or (links[0].metric if links else None)
+
+
+# ---------------------------------------------------------------- archive and delete
+
+
+def _pilot_for(pilot_id: int, allowed) -> Pilot:
+    """The pilot, when ``allowed(current_user, pilot)``; else 403 (404 when it is unknown)."""
+    pilot = get_pilot_or_404(pilot_id)
+    if not allowed(current_user, pilot):
+        abort(403)
+    return pilot
+
+
+@bp.route("/<int:pilot_id>/archive", methods=["POST"])
+def archive(pilot_id: int):
+    pilot = _pilot_for(pilot_id, can_archive_pilot)
+    if ArchiveForm().validate_on_submit():
+        svc.archive_pilot(pilot, by=current_user)
+        db.session.commit()
+        flash(
+            _("Pilot %(name)s archived: hidden from the list, read-only.", name=pilot.name),
+            "success",
+        )
+    return redirect(url_for("pilots.detail", pilot_id=pilot.id))
+
+
+@bp.route("/<int:pilot_id>/restore", methods=["POST"])
+def restore(pilot_id: int):
+    pilot = _pilot_for(pilot_id, can_archive_pilot)
+    if ArchiveForm().validate_on_submit():
+        svc.restore_pilot(pilot, by=current_user)
+        db.session.commit()
+        flash(_("Pilot %(name)s restored from the archive.", name=pilot.name), "success")
+    return redirect(url_for("pilots.detail", pilot_id=pilot.id))
+
+
+@bp.route("/<int:pilot_id>/delete", methods=["GET", "POST"])
+def delete(pilot_id: int):
+    """Delete a draft pilot after a confirmation (admins, and the change lead who owns it)."""
+    pilot = _pilot_for(pilot_id, can_delete_pilot)
+    form = DeletePilotForm()
+    if form.validate_on_submit():
+        name = pilot.name
+        svc.delete_draft(pilot, by=current_user)
+        db.session.commit()
+        flash(_("Draft pilot %(name)s deleted.", name=name), "success")
+        return redirect(url_for("main.dashboard"))
+    return render_template("pilots/delete.html", pilot=pilot, form=form)
 
 
 @bp.route("/<int:pilot_id>/audit")
