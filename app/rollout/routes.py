@@ -20,7 +20,7 @@ from app.auth.permissions import (
     require_login,
     require_role,
 )
-from app.core import clock, once
+from app.core import clock, once, urls
 from app.core.errors import show_error
 from app.core.formfields import choices
 from app.core.labels import (
@@ -250,7 +250,7 @@ def export(plan_id: int, fmt: str):
         body = exports.to_xlsx(plan)
         mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     elif fmt == "ics":
-        body, mime = exports.to_ics(plan, host=request.host or "rollwise"), "text/calendar"
+        body, mime = exports.to_ics(plan, host=urls.public_host()), "text/calendar"
     else:
         abort(404)
     return Response(
