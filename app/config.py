@@ -62,6 +62,9 @@ class Config:
     PUBLIC_BASE_URL = (os.environ.get("PUBLIC_BASE_URL") or "").rstrip("/") or None
     #: how long a back-office form's one-time key is remembered (``flask maintenance purge``)
     FORM_SUBMISSION_KEY_HOURS = int(os.environ.get("FORM_SUBMISSION_KEY_HOURS") or 48)
+    #: where uploads wait between their preview and their import; with several app servers, a
+    #: folder they all share (default: ``rollwise-uploads`` in the system's temporary folder)
+    UPLOAD_STASH_DIR = os.environ.get("UPLOAD_STASH_DIR") or None
 
     @classmethod
     def init_secret(cls) -> str:
