@@ -8,7 +8,6 @@ from app.admin import bp
 from app.admin.forms import UserForm
 from app.auth.accounts import all_users, apply_user_form
 from app.auth.permissions import require_role
-from app.core import once
 from app.core.labels import ROLE_LABELS
 from app.extensions import db
 from app.models import Role, User
@@ -26,11 +25,11 @@ def users():
 def create_user():
     form = UserForm()
     # claimed before validation, which would refuse the resent e-mail as taken by the first
-    if form.is_submitted() and (resent := once.resent(form)) is not None:
+    if form.is_submitted() and (resent := form.resent()) is not None:
         return resent
     if form.validate_on_submit():
         user = apply_user_form(None, form.data, by=current_user)
-        once.answered(form, url_for("admin.users"))
+        form.answered(url_for("admin.users"))
         db.session.commit()
         flash(_("Account %(email)s created.", email=user.email), "success")
         return redirect(url_for("admin.users"))

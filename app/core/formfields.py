@@ -8,9 +8,15 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
+from flask import flash, redirect, request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from werkzeug.wrappers import Response
 from wtforms import FloatField, HiddenField
 from wtforms.fields.choices import SelectChoice
+
+from app.core import once
 
 
 def choices(pairs: Iterable[tuple[Any, Any]]) -> list[SelectChoice]:
@@ -53,6 +59,27 @@ class SubmissionKeyField(HiddenField):
 
 
 class OnceFormMixin:
-    """A back-office create form that acts once however often it is sent."""
+    """A back-office create form that acts once however often it is sent (``app.core.once``).
+
+    A form sent without a key (a script, an old page) is not deduplicated.
+    """
 
     submission_key = SubmissionKeyField()
+
+    def resent(self) -> Response | None:
+        """Claim the form's key: a redirect to where its first sending went when this is a
+        resend (the transaction is then rolled back), else ``None`` and the view acts."""
+        key = self.submission_key.data
+        if key is None:
+            return None
+        user_id = current_user.id if current_user.is_authenticated else None
+        first = once.claim(key, endpoint=request.endpoint or "", user_id=user_id)
+        if first is None:
+            return None
+        flash(_("This form had already been sent: it was saved once."), "info")
+        return redirect(first.redirect_to or request.url)
+
+    def answered(self, target: str) -> None:
+        """Remember ``target``, where this sending is redirected, for its resends."""
+        if self.submission_key.data is not None:
+            once.answered(self.submission_key.data, target)

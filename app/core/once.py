@@ -1,34 +1,31 @@
-"""Back-office forms that act once: a resent POST is answered like its first sending.
+"""One-time keys of back-office forms: a resent POST is answered like its first sending.
 
 A create form carries a hidden one-time ``submission_key`` (``OnceFormMixin`` in
-``app.core.formfields``), fresh on every page it is rendered on. The view claims the key
-before it acts, in the same transaction::
+``app.core.formfields``, which speaks to the request and answers with redirects), fresh on
+every page it is rendered on. The view claims the key before it acts, in the same
+transaction, and records where its answer pointed::
 
     if form.validate_on_submit():
-        if (resent := once.resent(form)) is not None:
+        if (resent := form.resent()) is not None:
             return resent
         pilot = svc.create_pilot(...)
         target = url_for("pilots.wizard", pilot_id=pilot.id, step=2)
-        once.answered(form, target)
+        form.answered(target)
         db.session.commit()
         return redirect(target)
 
 The key is unique in ``form_submissions``: of two sendings, the second one's claim waits for the
-first to commit, then finds its row and redirects where the first one did, creating nothing.
+first to commit, then finds its row and is sent where the first one was, creating nothing.
 Should the first one fail and roll back, its claim goes with it and the form can be sent again.
-A form sent without a key (a script, an old page) is not deduplicated.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import current_app, flash, redirect, request
-from flask_babel import gettext as _
-from flask_login import current_user
+from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from werkzeug.wrappers import Response
 
 from app.core import clock
 from app.extensions import db
@@ -38,41 +35,27 @@ from app.models import FormSubmission
 DEFAULT_KEY_HOURS = 48
 
 
-def _key(form) -> str | None:
-    field = getattr(form, "submission_key", None)
-    return (field.data or "").strip() or None if field is not None else None
+def claim(key: str, *, endpoint: str, user_id: int | None) -> FormSubmission | None:
+    """Claim ``key`` for this transaction; the first sending's row when it was claimed before.
 
-
-def resent(form) -> Response | None:
-    """Claim the form's submission key; a redirect when it was sent before, else ``None``.
-
-    Call it first thing after validation, before anything is written: on a resend the
-    transaction is rolled back.
+    Call it before anything is written: when the key was claimed before, the transaction is
+    rolled back.
     """
-    key = _key(form)
-    if key is None:
-        return None
-    user_id = current_user.id if current_user.is_authenticated else None
-    db.session.add(FormSubmission(key=key, endpoint=request.endpoint or "", user_id=user_id))
+    db.session.add(FormSubmission(key=key, endpoint=endpoint, user_id=user_id))
     try:
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
     else:
         return None
-    first = db.session.scalar(select(FormSubmission).where(FormSubmission.key == key))
-    flash(_("This form had already been sent: it was saved once."), "info")
-    return redirect(first.redirect_to if first and first.redirect_to else request.url)
+    return db.session.scalar(select(FormSubmission).where(FormSubmission.key == key))
 
 
-def answered(form, target: str) -> None:
-    """Remember where the first sending of the form was sent on (the caller commits)."""
-    key = _key(form)
-    if key is None:
-        return
-    claim = db.session.scalar(select(FormSubmission).where(FormSubmission.key == key))
-    if claim is not None:
-        claim.redirect_to = target
+def answered(key: str, target: str) -> None:
+    """Remember where the first sending of ``key`` was sent on (the caller commits)."""
+    claimed = db.session.scalar(select(FormSubmission).where(FormSubmission.key == key))
+    if claimed is not None:
+        claimed.redirect_to = target
 
 
 def key_lifetime() -> timedelta:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, request, url_for
+from flask import current_app, url_for
 
 
 def _public_base() -> tuple[str, str, str] | None:
@@ -33,7 +33,7 @@ def public_url(endpoint: str, **values: Any) -> str:
     return adapter.build(endpoint, values, force_external=True)
 
 
-def public_host() -> str:
-    """The public host name (for stable identifiers such as calendar UIDs)."""
+def public_host(default: str) -> str:
+    """The public host name (for stable identifiers such as calendar UIDs), else ``default``."""
     base = _public_base()
-    return base[1] if base is not None else (request.host or "rollwise")
+    return base[1] if base is not None else default

@@ -8,7 +8,6 @@ from flask_login import current_user
 
 from app.api.tokens import create_token, list_tokens, revoke_token
 from app.auth.permissions import PILOT_EDITORS, require_role
-from app.core import once
 from app.extensions import db
 from app.integrations import bp
 from app.integrations.forms import RevokeForm, TokenForm
@@ -20,10 +19,10 @@ from app.models import ApiToken
 def tokens():
     form = TokenForm()
     if form.validate_on_submit():
-        if (resent := once.resent(form)) is not None:
+        if (resent := form.resent()) is not None:
             return resent
         token, raw = create_token(form.name.data, by=current_user)
-        once.answered(form, url_for("integrations.tokens"))
+        form.answered(url_for("integrations.tokens"))
         db.session.commit()
         # the secret is shown once, in this response only: never in a redirect or a cookie
         response = make_response(

@@ -20,7 +20,7 @@ from app.auth.permissions import (
     require_role,
     visible_site_ids,
 )
-from app.core import clock, import_pages, once
+from app.core import clock, import_pages
 from app.core.charts import daily_series_svg
 from app.core.errors import show_error
 from app.core.formfields import choices
@@ -82,12 +82,12 @@ def create():
     if not form.is_submitted():
         form.owner_id.data = current_user.id
     if form.validate_on_submit():
-        if (resent := once.resent(form)) is not None:
+        if (resent := form.resent()) is not None:
             return resent
         pilot = svc.create_pilot(form.data, by=current_user)
         step = 2 if form.next.data else 1
         target = url_for("pilots.wizard", pilot_id=pilot.id, step=step)
-        once.answered(form, target)
+        form.answered(target)
         db.session.commit()
         flash(_("Draft pilot %(name)s saved.", name=pilot.name), "success")
         return redirect(target)
@@ -179,14 +179,14 @@ def define_metric(pilot_id: int):
     form = NewMetricForm(prefix="metric")
     target = url_for("pilots.wizard", pilot_id=pilot.id, step=2)
     if form.validate_on_submit():
-        if (resent := once.resent(form)) is not None:
+        if (resent := form.resent()) is not None:
             return resent
         try:
             metric = svc.define_metric(form.data, by=current_user, pilot=pilot)
         except svc.DesignError as exc:
             flash(exc.message, "danger")
         else:
-            once.answered(form, target)
+            form.answered(target)
             db.session.commit()
             flash(
                 _("Metric %(name)s added (key %(key)s).", name=metric.name, key=metric.key),

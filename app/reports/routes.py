@@ -30,7 +30,6 @@ from app.auth.permissions import (
     require_report_reviewer,
     require_role,
 )
-from app.core import once
 from app.core.errors import show_error
 from app.core.labels import METHOD_LABELS, by_value, colours_by_value
 from app.extensions import db
@@ -82,7 +81,7 @@ def index(pilot_id: int):
 
 def _start(pilot: Pilot, form, **kwargs) -> Response:
     """Start a snapshot from a validated ``form`` (once, however often the form is sent)."""
-    if (resent := once.resent(form)) is not None:
+    if (resent := form.resent()) is not None:
         return resent
     try:
         report = service.start_snapshot(pilot, by=current_user, **kwargs)
@@ -90,7 +89,7 @@ def _start(pilot: Pilot, form, **kwargs) -> Response:
         show_error(exc)
         return redirect(url_for("reports.index", pilot_id=pilot.id))
     target = url_for("reports.detail", report_id=report.id)
-    once.answered(form, target)
+    form.answered(target)
     db.session.commit()
     report_jobs.submit(report.id)
     return redirect(target)

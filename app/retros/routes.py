@@ -19,8 +19,9 @@ from app.auth.permissions import (
     get_retro_pilot_or_404,
     require_login,
 )
-from app.core import clock, once
+from app.core import clock
 from app.core.errors import show_error
+from app.core.formfields import OnceFormMixin
 from app.core.labels import (
     ACTION_STATUS_COLOURS,
     ACTION_STATUS_LABELS,
@@ -324,9 +325,11 @@ def _save_on_day(
 ):
     """When ``form`` validates, ``save`` and commit, flash ``done`` and go back to ``anchor``
     of the retro's day; else (or when the workflow refuses, its message on ``error_field``)
-    show the day again with ``form`` as ``form_name``."""
+    show the day again with ``form`` as ``form_name``. A form that creates (``OnceFormMixin``)
+    does so once however often it is sent."""
+    creates = isinstance(form, OnceFormMixin)
     if form.validate_on_submit():
-        if (resent := once.resent(form)) is not None:
+        if creates and (resent := form.resent()) is not None:
             return resent
         try:
             save()
@@ -334,7 +337,8 @@ def _save_on_day(
             show_error(exc, form, field=error_field)
         else:
             response = _back_to(retro, anchor)
-            once.answered(form, response.location)
+            if creates:
+                form.answered(response.location)
             db.session.commit()
             flash(done, "success")
             return response
@@ -437,7 +441,7 @@ def new_adjustment(retro_id: int):
     if not form.is_submitted():
         form.effective_date.data = adjustment_service.default_effective_date(retro)
     if form.validate_on_submit():
-        if (resent := once.resent(form)) is not None:
+        if (resent := form.resent()) is not None:
             return resent
         try:
             adjustment = adjustment_service.create_adjustment(
@@ -455,7 +459,7 @@ def new_adjustment(retro_id: int):
             show_error(exc, form, field="effective_date")
         else:
             target = url_for("retros.adjustment", adjustment_id=adjustment.id)
-            once.answered(form, target)
+            form.answered(target)
             db.session.commit()
             if not adjustment.sites:
                 flash(_("Recorded, but no pilot site matches the condition today."), "warning")
