@@ -7,7 +7,9 @@ sends the same key again and is answered with the first sending's redirect, crea
 from __future__ import annotations
 
 import re
+import threading
 from datetime import date, timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
@@ -28,6 +30,7 @@ from app.models import (
     User,
 )
 from app.retros import meetings as retro_service
+from tests.conftest import PASSWORD, using_postgres
 from tests.rollout.helpers import decided_pilot
 from tests.rollout.test_routes import _form as plan_form
 
@@ -213,3 +216,33 @@ def test_old_keys_are_purged_by_the_maintenance_command(app, client, auth, runne
     assert result.exit_code == 0, result.output
     assert "1 expired form submission key" in result.output
     assert db.session.scalars(select(FormSubmission.key)).all() == ["k" * 20]
+
+
+@pytest.mark.postgres
+def test_two_sendings_at_the_same_moment_create_one(app, make_user):
+    """Two requests with the same key in flight together (a double click on a slow line): the
+    second one's claim waits for the first to commit, then answers with its redirect."""
+    if not using_postgres():
+        pytest.skip("TEST_DATABASE_URL does not point at PostgreSQL")
+    user = make_user(Role.CHANGE_LEAD)
+    db.session.commit()
+    user = SimpleNamespace(id=user.id, email=user.email)
+    clients = [app.test_client() for _ in range(2)]
+    data = {"name": "Sent twice at once", "owner_id": user.id, "submission_key": "k" * 32}
+    start = threading.Barrier(2)
+    answers = []
+
+    def send(browser):
+        # logged in on the thread: its requests have their own app context (and current_user)
+        browser.post("/auth/login", data={"email": user.email, "password": PASSWORD})
+        start.wait(timeout=30)
+        answers.append(browser.post("/pilots/new", data=data))
+
+    threads = [threading.Thread(target=send, args=(browser,)) for browser in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [a.status_code for a in answers] == [302, 302]
+    assert answers[0].location == answers[1].location
+    assert count(Pilot) == 1
