@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -539,24 +540,29 @@ def _pilot_for(pilot_id: int, allowed) -> Pilot:
 
 @bp.route("/<int:pilot_id>/archive", methods=["POST"])
 def archive(pilot_id: int):
-    pilot = _pilot_for(pilot_id, can_archive_pilot)
-    if ArchiveForm().validate_on_submit():
-        svc.archive_pilot(pilot, by=current_user)
-        db.session.commit()
-        flash(
-            _("Pilot %(name)s archived: hidden from the list, read-only.", name=pilot.name),
-            "success",
-        )
-    return redirect(url_for("pilots.detail", pilot_id=pilot.id))
+    return _file_pilot(
+        pilot_id,
+        svc.archive_pilot,
+        lambda name: _("Pilot %(name)s archived: hidden from the list, read-only.", name=name),
+    )
 
 
 @bp.route("/<int:pilot_id>/restore", methods=["POST"])
 def restore(pilot_id: int):
+    return _file_pilot(
+        pilot_id,
+        svc.restore_pilot,
+        lambda name: _("Pilot %(name)s restored from the archive.", name=name),
+    )
+
+
+def _file_pilot(pilot_id: int, change: Callable[..., None], done: Callable[[str], str]):
+    """Archive or restore a pilot (``change``) from its page's button, and say so (``done``)."""
     pilot = _pilot_for(pilot_id, can_archive_pilot)
     if ArchiveForm().validate_on_submit():
-        svc.restore_pilot(pilot, by=current_user)
+        change(pilot, by=current_user)
         db.session.commit()
-        flash(_("Pilot %(name)s restored from the archive.", name=pilot.name), "success")
+        flash(done(pilot.name), "success")
     return redirect(url_for("pilots.detail", pilot_id=pilot.id))
 
 
