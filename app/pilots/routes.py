@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -538,31 +537,25 @@ def _pilot_for(pilot_id: int, allowed) -> Pilot:
     return pilot
 
 
-@bp.route("/<int:pilot_id>/archive", methods=["POST"])
-def archive(pilot_id: int):
-    return _file_pilot(
-        pilot_id,
+#: The archive buttons: what each does to the pilot, and what it then says.
+FILING = {
+    "archive": (
         svc.archive_pilot,
-        lambda name: _("Pilot %(name)s archived: hidden from the list, read-only.", name=name),
-    )
+        _l("Pilot %(name)s archived: hidden from the list, read-only."),
+    ),
+    "restore": (svc.restore_pilot, _l("Pilot %(name)s restored from the archive.")),
+}
 
 
-@bp.route("/<int:pilot_id>/restore", methods=["POST"])
-def restore(pilot_id: int):
-    return _file_pilot(
-        pilot_id,
-        svc.restore_pilot,
-        lambda name: _("Pilot %(name)s restored from the archive.", name=name),
-    )
-
-
-def _file_pilot(pilot_id: int, change: Callable[..., None], done: Callable[[str], str]):
-    """Archive or restore a pilot (``change``) from its page's button, and say so (``done``)."""
+@bp.route("/<int:pilot_id>/<any(archive, restore):action>", methods=["POST"])
+def file_pilot(pilot_id: int, action: str):
+    """Archive a pilot, or restore an archived one, from its page's button."""
     pilot = _pilot_for(pilot_id, can_archive_pilot)
+    change, done = FILING[action]
     if ArchiveForm().validate_on_submit():
         change(pilot, by=current_user)
         db.session.commit()
-        flash(done(pilot.name), "success")
+        flash(done % {"name": pilot.name}, "success")
     return redirect(url_for("pilots.detail", pilot_id=pilot.id))
 
 

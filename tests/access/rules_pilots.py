@@ -70,8 +70,10 @@ RULES = {
         ),
         post(lambda w: f"/pilots/{w.pilot.id}/data/import/{FAKE_TOKEN}", EDITORS),
     ],
-    "pilots.archive": post(lambda w: f"/pilots/{w.spare_pilot.id}/archive", EDITORS),
-    "pilots.restore": post(lambda w: f"/pilots/{w.archived_pilot.id}/restore", EDITORS),
+    "pilots.file_pilot": [
+        post(lambda w: f"/pilots/{w.spare_pilot.id}/archive", EDITORS),
+        post(lambda w: f"/pilots/{w.archived_pilot.id}/restore", EDITORS),
+    ],
     "pilots.delete": [
         # a draft: an admin and the change lead who owns it (a POST without the tick keeps it)
         get(lambda w: f"/pilots/{w.leads_draft.id}/delete", EDITORS),
