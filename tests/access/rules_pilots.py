@@ -7,7 +7,7 @@ start, the data upload and the audit log all refuse them.
 from app.core import clock
 from app.extensions import db
 from app.models import Pilot, PilotStatus
-from tests.access.rules import ADMIN, ALL_SEEING, EDITORS, LOGGED_IN, get, post
+from tests.access.rules import ADMIN, ALL_SEEING, EDITORS, LOGGED_IN, form_page, get, post
 
 FAKE_TOKEN = "0-" + "0" * 32 + ".csv"
 NOBODY = frozenset()
@@ -76,8 +76,7 @@ RULES = {
     ],
     "pilots.delete": [
         # a draft: an admin and the change lead who owns it (a POST without the tick keeps it)
-        get(lambda w: f"/pilots/{w.leads_draft.id}/delete", EDITORS),
-        post(lambda w: f"/pilots/{w.leads_draft.id}/delete", EDITORS),
+        *form_page(lambda w: f"/pilots/{w.leads_draft.id}/delete", EDITORS),
         # another lead's draft: admins only; a started pilot: nobody
         get(lambda w: f"/pilots/{w.admins_draft.id}/delete", ADMIN),
         post(lambda w: f"/pilots/{w.pilot.id}/delete", NOBODY),
