@@ -13,6 +13,7 @@ from app.models import Role
 
 users_cli = AppGroup("users", help="Manage accounts.")
 demo_cli = AppGroup("demo", help="Demo data.")
+maintenance_cli = AppGroup("maintenance", help="Housekeeping to run from a daily timer.")
 
 
 @users_cli.command("create")
@@ -126,6 +127,17 @@ def _print_logins() -> None:
             click.echo(f"  {role.value:12s} {email}")
 
 
+@maintenance_cli.command("purge")
+def purge_command():
+    """Forget expired one-time keys of back-office forms (older than FORM_SUBMISSION_KEY_HOURS)."""
+    from app.core import once
+
+    purged = once.purge_expired()
+    db.session.commit()
+    click.echo(f"purged {purged} expired form submission key(s)")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(maintenance_cli)

@@ -66,6 +66,15 @@ class Config:
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024
     TESTING = False
     PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a hash method name, not a secret
+    # -- operations (docs/operations.md) --
+    #: the public address of the app (e.g. https://pilots.example.com): every link and QR code
+    #: printed on sheets or exported is built on it; unset, the address the page was opened at
+    PUBLIC_BASE_URL = (os.environ.get("PUBLIC_BASE_URL") or "").rstrip("/") or None
+    #: how long a back-office form's one-time key is remembered (``flask maintenance purge``)
+    FORM_SUBMISSION_KEY_HOURS = int(os.environ.get("FORM_SUBMISSION_KEY_HOURS") or 48)
+    #: where uploads wait between their preview and their import; with several app servers, a
+    #: folder they all share (default: ``rollwise-uploads`` in the system's temporary folder)
+    UPLOAD_STASH_DIR = os.environ.get("UPLOAD_STASH_DIR") or None
 
     # -- sessions, sign-in and rate limits (docs/security.md, "Sessions and sign-in") --------
     #: how long a sign-in lasts (seconds in the environment); remember-me starts a new one

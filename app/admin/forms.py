@@ -5,7 +5,7 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField, Submi
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.auth.forms import account_email
-from app.core.formfields import choices
+from app.core.formfields import OnceFormMixin, choices
 from app.core.i18n import SUPPORTED
 from app.core.labels import choices_for
 from app.extensions import db
@@ -14,7 +14,7 @@ from app.models import Role, Site, User
 MIN_PASSWORD = 10
 
 
-class UserForm(FlaskForm):
+class UserForm(OnceFormMixin, FlaskForm):
     """Create or edit an account. A staff account must be bound to one site."""
 
     email = StringField(_l("E-mail"), validators=[DataRequired(), account_email, Length(max=254)])

@@ -25,8 +25,12 @@ def users():
 @require_role(Role.ADMIN)
 def create_user():
     form = UserForm()
+    # claimed before validation, which would refuse the resent e-mail as taken by the first
+    if form.is_submitted() and (resent := form.resent()) is not None:
+        return resent
     if form.validate_on_submit():
         user = apply_user_form(None, form.data, by=current_user)
+        form.answered(url_for("admin.users"))
         db.session.commit()
         flash(_("Account %(email)s created.", email=user.email), "success")
         return redirect(url_for("admin.users"))

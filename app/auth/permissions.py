@@ -20,6 +20,7 @@ from app.models import (
     Arm,
     Assignment,
     Pilot,
+    PilotStatus,
     Report,
     Retrospective,
     Role,
@@ -53,7 +54,20 @@ def require_role(*roles: Role) -> Callable[[F], F]:
 
 
 def can_edit_pilot(user: Any, pilot: Pilot) -> bool:
+    """Leads and admins edit a pilot, its feedback and rollout; an archived pilot is read-only."""
+    return user.is_authenticated and user.role in PILOT_EDITORS and not pilot.is_archived
+
+
+def can_archive_pilot(user: Any, pilot: Pilot) -> bool:
+    """Leads and admins archive any pilot and bring an archived one back."""
     return user.is_authenticated and user.role in PILOT_EDITORS
+
+
+def can_delete_pilot(user: Any, pilot: Pilot) -> bool:
+    """A draft pilot may be deleted by an admin or by the change lead who owns it."""
+    if not user.is_authenticated or pilot.status is not PilotStatus.DRAFT:
+        return False
+    return user.role is Role.ADMIN or (user.role is Role.CHANGE_LEAD and pilot.owner_id == user.id)
 
 
 def can_view_pilot(user: Any, pilot: Pilot) -> bool:
@@ -171,7 +185,7 @@ def get_retro_pilot_or_404(pilot_id: int, *, for_edit: bool = False) -> Pilot:
     pilot = db.get_or_404(Pilot, pilot_id)
     if not can_view_retros(current_user, pilot):
         abort(403)
-    if for_edit and not can_edit_retros(current_user):
+    if for_edit and (not can_edit_retros(current_user) or pilot.is_archived):
         abort(403)
     return pilot
 

@@ -26,7 +26,7 @@ from app.auth.permissions import (
     require_role,
     require_staff_site_in,
 )
-from app.core import clock, import_pages
+from app.core import clock, import_pages, urls
 from app.core.errors import show_error
 from app.core.i18n import select_locale
 from app.core.labels import THEME_LABELS, by_value
@@ -344,7 +344,8 @@ def revoke_link(link_id: int):
 
 
 def _public_url(link: FormLink) -> str:
-    return url_for("feedback.public_form", token=link.token, _external=True)
+    """The link printed on sheets and in QR codes: on ``PUBLIC_BASE_URL`` when it is set."""
+    return urls.public_url("feedback.public_form", token=link.token)
 
 
 @bp.route("/links/<int:link_id>/qr.<fmt>")

@@ -7,8 +7,10 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
+from app.core.formfields import OnceFormMixin
 
-class TokenForm(FlaskForm):
+
+class TokenForm(OnceFormMixin, FlaskForm):
     name = StringField(
         _l("Integration name"),
         validators=[DataRequired(), Length(max=120)],

@@ -19,7 +19,10 @@ from app.models import ApiToken
 def tokens():
     form = TokenForm()
     if form.validate_on_submit():
+        if (resent := form.resent()) is not None:
+            return resent
         token, raw = create_token(form.name.data, by=current_user)
+        form.answered(url_for("integrations.tokens"))
         db.session.commit()
         # the secret is shown once, in this response only: never in a redirect or a cookie
         response = make_response(

@@ -13,8 +13,9 @@ from app.pilots.overview import pilot_overview
 @bp.route("/")
 @login_required
 def dashboard():
-    rows = pilot_overview(current_user)
-    return render_template("main/dashboard.html", rows=rows)
+    show_archived = request.args.get("archived") == "1"
+    rows = pilot_overview(current_user, archived=show_archived)
+    return render_template("main/dashboard.html", rows=rows, show_archived=show_archived)
 
 
 @bp.route("/lang/<code>", methods=["GET", "POST"])

@@ -43,6 +43,7 @@ from app.models.retro import (
 )
 from app.models.rollout import MentorPair, PlanStatus, RolloutPlan, Wave, WaveSite, WaveStatus
 from app.models.site import Site, SizeTier
+from app.models.submission import FormSubmission
 from app.models.user import ApiToken, Role, User
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "FeedbackForm",
     "FeedbackResponse",
     "FormLink",
+    "FormSubmission",
     "ImportBatch",
     "MentorPair",
     "Metric",

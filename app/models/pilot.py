@@ -99,6 +99,8 @@ class Pilot(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: when the pilot was archived: hidden from lists by default and read-only; status kept
+    archived_at: Mapped[datetime | None]
 
     owner: Mapped[User | None] = relationship()
     metric_links: Mapped[list[PilotMetric]] = relationship(
@@ -107,6 +109,10 @@ class Pilot(Base):
     assignments: Mapped[list[Assignment]] = relationship(
         back_populates="pilot", cascade="all, delete-orphan"
     )
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
     @property
     def is_locked(self) -> bool:

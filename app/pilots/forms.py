@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import (
+    BooleanField,
     DateField,
     HiddenField,
     IntegerField,
@@ -26,7 +27,7 @@ from wtforms.validators import (
 )
 
 from app.auth.permissions import PILOT_EDITORS
-from app.core.formfields import FiniteFloatField, choices
+from app.core.formfields import FiniteFloatField, OnceFormMixin, choices
 from app.core.labels import (
     CONTROL_RATIO_LABELS,
     DIRECTION_WORDS,
@@ -55,7 +56,7 @@ class ReasonMixin:
     )
 
 
-class DescribeForm(ReasonMixin, FlaskForm):
+class DescribeForm(OnceFormMixin, ReasonMixin, FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     change_description = TextAreaField(
         _l("The process change"),
@@ -175,7 +176,7 @@ class SwapForm(ReasonMixin, FlaskForm):
     site_id = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=2**31 - 1)])
 
 
-class NewMetricForm(FlaskForm):
+class NewMetricForm(OnceFormMixin, FlaskForm):
     """A metric the lead defines in the wizard; it works like any other afterwards."""
 
     name = StringField(
@@ -211,3 +212,15 @@ class RemoveSiteForm(ReasonMixin, FlaskForm):
 
 class StartForm(FlaskForm):
     start = SubmitField(_l("Start the pilot and freeze its design"))
+
+
+class ArchiveForm(FlaskForm):
+    """Archive a pilot, or bring an archived one back (a button: CSRF only)."""
+
+
+class DeletePilotForm(FlaskForm):
+    confirm = BooleanField(
+        _l("Yes, delete this draft and everything set up for it"),
+        validators=[DataRequired(message=_l("Tick the box to confirm the deletion."))],
+    )
+    delete = SubmitField(_l("Delete the draft"))

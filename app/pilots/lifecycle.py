@@ -456,3 +456,33 @@ def audit_events(pilot: Pilot) -> list[AuditEvent]:
             .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
         )
     )
+
+
+# ---------------------------------------------------------------- archive and delete
+
+
+def archive_pilot(pilot: Pilot, *, by: User | None) -> None:
+    """Hide the pilot from lists and make it read-only; its status and data are kept."""
+    if pilot.archived_at is None:
+        pilot.archived_at = clock.utc_now()
+        record("pilot.archived", pilot, by=by, pilot_id=pilot.id)
+
+
+def restore_pilot(pilot: Pilot, *, by: User | None) -> None:
+    """Bring an archived pilot back to the lists, editable again."""
+    if pilot.archived_at is not None:
+        pilot.archived_at = None
+        record("pilot.restored", pilot, by=by, pilot_id=pilot.id)
+
+
+def delete_draft(pilot: Pilot, *, by: User | None) -> None:
+    """Delete a draft pilot with its sites, metric roles and feedback set-up.
+
+    Only a draft: a started pilot is pre-registered and has data, so it is archived instead.
+    The deletion is audited without the pilot (its own audit trail goes with it).
+    """
+    if pilot.status is not PilotStatus.DRAFT:
+        raise DesignError(_("Only a draft pilot can be deleted; archive it instead."))
+    record("pilot.deleted", pilot, by=by, before={"name": pilot.name, "id": pilot.id})
+    db.session.delete(pilot)
+    db.session.flush()

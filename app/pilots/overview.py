@@ -20,8 +20,13 @@ class PilotRow:
     day_number: int | None
 
 
-def pilot_overview(user: User, today: date | None = None) -> list[PilotRow]:
-    """Pilots the user may see, newest first, with their site counts in one query."""
+def pilot_overview(
+    user: User, today: date | None = None, *, archived: bool = False
+) -> list[PilotRow]:
+    """Pilots the user may see, newest first, with their site counts in one query.
+
+    Archived pilots are left out unless ``archived`` (then they are listed with the others).
+    """
     today = today or clock.today()
     counts = (
         select(
@@ -37,6 +42,8 @@ def pilot_overview(user: User, today: date | None = None) -> list[PilotRow]:
         .outerjoin(counts, counts.c.pilot_id == Pilot.id)
         .order_by(Pilot.created_at.desc(), Pilot.id.desc())
     )
+    if not archived:
+        query = query.where(Pilot.archived_at.is_(None))
     if user.role is Role.STAFF:
         mine = select(Assignment.pilot_id).where(Assignment.site_id == user.site_id)
         query = query.where(Pilot.id.in_(mine))

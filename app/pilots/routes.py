@@ -6,11 +6,15 @@ import math
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app.auth.permissions import (
     ALL_SEEING,
     PILOT_EDITORS,
+    can_archive_pilot,
+    can_delete_pilot,
+    can_edit_pilot,
     can_see_pilot_design,
     get_pilot_or_404,
     require_role,
@@ -29,7 +33,9 @@ from app.pilots import observations as obs
 from app.pilots import proposal as pilot_design
 from app.pilots.forms import (
     AddSiteForm,
+    ArchiveForm,
     DatesForm,
+    DeletePilotForm,
     DescribeForm,
     FixForm,
     MetricsForm,
@@ -60,11 +66,15 @@ def create():
     if not form.is_submitted():
         form.owner_id.data = current_user.id
     if form.validate_on_submit():
+        if (resent := form.resent()) is not None:
+            return resent
         pilot = svc.create_pilot(form.data, by=current_user)
+        step = 2 if form.next.data else 1
+        target = url_for("pilots.wizard", pilot_id=pilot.id, step=step)
+        form.answered(target)
         db.session.commit()
         flash(_("Draft pilot %(name)s saved.", name=pilot.name), "success")
-        step = 2 if form.next.data else 1
-        return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=step))
+        return redirect(target)
     return render_template(
         "pilots/wizard_describe.html", form=form, pilot=None, step=1, steps=svc.WIZARD_STEPS
     )
@@ -151,12 +161,16 @@ def define_metric(pilot_id: int):
     """A metric the lead defines in the wizard (then chosen on the metrics step like any)."""
     pilot = get_pilot_or_404(pilot_id, for_edit=True)
     form = NewMetricForm(prefix="metric")
+    target = url_for("pilots.wizard", pilot_id=pilot.id, step=2)
     if form.validate_on_submit():
+        if (resent := form.resent()) is not None:
+            return resent
         try:
             metric = svc.define_metric(form.data, by=current_user, pilot=pilot)
         except svc.DesignError as exc:
             flash(exc.message, "danger")
         else:
+            form.answered(target)
             db.session.commit()
             flash(
                 _("Metric %(name)s added (key %(key)s).", name=metric.name, key=metric.key),
@@ -165,7 +179,7 @@ def define_metric(pilot_id: int):
     else:
         for name, errors in form.errors.items():
             flash(f"{getattr(form, name).label.text}: {'; '.join(errors)}", "danger")
-    return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=2))
+    return redirect(target)
 
 
 def _metric_choices(metrics: list[Metric]) -> tuple[list[svc.MetricChoice], str | None]:
@@ -463,7 +477,10 @@ def detail(pilot_id: int):
         "pilots/detail.html",
         pilot=pilot,
         sees_design=sees_design,
-        can_edit=current_user.role in PILOT_EDITORS,
+        can_edit=can_edit_pilot(current_user, pilot),
+        can_archive=can_archive_pilot(current_user, pilot),
+        can_delete=can_delete_pilot(current_user, pilot),
+        archive_form=ArchiveForm(),
         charts=charts,
         grid=grid,
         grid_metric=metric,
@@ -491,6 +508,53 @@ def _grid_metric(pilot: Pilot, links) -> Metric | None:
         if link.metric.key == wanted:
             return link.metric
     return pilot.primary_metric or (links[0].metric if links else None)
+
+
+# ---------------------------------------------------------------- archive and delete
+
+
+def _pilot_for(pilot_id: int, allowed) -> Pilot:
+    """The pilot, when ``allowed(current_user, pilot)``; else 403 (404 when it is unknown)."""
+    pilot = get_pilot_or_404(pilot_id)
+    if not allowed(current_user, pilot):
+        abort(403)
+    return pilot
+
+
+#: The archive buttons: what each does to the pilot, and what it then says.
+FILING = {
+    "archive": (
+        svc.archive_pilot,
+        _l("Pilot %(name)s archived: hidden from the list, read-only."),
+    ),
+    "restore": (svc.restore_pilot, _l("Pilot %(name)s restored from the archive.")),
+}
+
+
+@bp.route("/<int:pilot_id>/<any(archive, restore):action>", methods=["POST"])
+def file_pilot(pilot_id: int, action: str):
+    """Archive a pilot, or restore an archived one, from its page's button."""
+    pilot = _pilot_for(pilot_id, can_archive_pilot)
+    change, done = FILING[action]
+    if ArchiveForm().validate_on_submit():
+        change(pilot, by=current_user)
+        db.session.commit()
+        flash(done % {"name": pilot.name}, "success")
+    return redirect(url_for("pilots.detail", pilot_id=pilot.id))
+
+
+@bp.route("/<int:pilot_id>/delete", methods=["GET", "POST"])
+def delete(pilot_id: int):
+    """Delete a draft pilot after a confirmation (admins, and the change lead who owns it)."""
+    pilot = _pilot_for(pilot_id, can_delete_pilot)
+    form = DeletePilotForm()
+    if form.validate_on_submit():
+        name = pilot.name
+        svc.delete_draft(pilot, by=current_user)
+        db.session.commit()
+        flash(_("Draft pilot %(name)s deleted.", name=name), "success")
+        return redirect(url_for("main.dashboard"))
+    return render_template("pilots/delete.html", pilot=pilot, form=form)
 
 
 @bp.route("/<int:pilot_id>/audit")

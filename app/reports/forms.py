@@ -7,20 +7,20 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, SelectMultipleField, SubmitField, TextAreaField, widgets
 from wtforms.validators import DataRequired, Length, Optional
 
-from app.core.formfields import choices
+from app.core.formfields import OnceFormMixin, choices
 from app.core.labels import EXPLORATION_METHOD_LABELS, choices_for
 from app.models import Decision
 
 COMMENT_MAX = 4000
 
 
-class CreateReportForm(FlaskForm):
+class CreateReportForm(OnceFormMixin, FlaskForm):
     """Create a snapshot of the pre-registered analysis (no fields: the design decides)."""
 
     submit = SubmitField(_l("Create report"))
 
 
-class ExploreForm(FlaskForm):
+class ExploreForm(OnceFormMixin, FlaskForm):
     """An analyst's exploration: another headline estimator and/or a subset of metrics."""
 
     method = SelectField(

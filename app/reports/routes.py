@@ -79,15 +79,20 @@ def index(pilot_id: int):
     )
 
 
-def _start(pilot: Pilot, **kwargs) -> Response:
+def _start(pilot: Pilot, form, **kwargs) -> Response:
+    """Start a snapshot from a validated ``form`` (once, however often the form is sent)."""
+    if (resent := form.resent()) is not None:
+        return resent
     try:
         report = service.start_snapshot(pilot, by=current_user, **kwargs)
     except service.ReportError as exc:
         show_error(exc)
         return redirect(url_for("reports.index", pilot_id=pilot.id))
+    target = url_for("reports.detail", report_id=report.id)
+    form.answered(target)
     db.session.commit()
     report_jobs.submit(report.id)
-    return redirect(url_for("reports.detail", report_id=report.id))
+    return redirect(target)
 
 
 @bp.post("/pilot/<int:pilot_id>/create")
@@ -97,7 +102,7 @@ def create(pilot_id: int):
     if not form.validate_on_submit():
         flash(_("The form expired; please try again."), "warning")
         return redirect(url_for("reports.index", pilot_id=pilot.id))
-    return _start(pilot)
+    return _start(pilot, form)
 
 
 @bp.post("/pilot/<int:pilot_id>/explore")
@@ -110,7 +115,7 @@ def explore(pilot_id: int):
             for error in errors:
                 flash(error, "warning")
         return redirect(url_for("reports.index", pilot_id=pilot.id))
-    return _start(pilot, exploration=True, method=form.method.data, metrics=form.metrics.data)
+    return _start(pilot, form, exploration=True, method=form.method.data, metrics=form.metrics.data)
 
 
 @bp.get("/<int:report_id>")

@@ -16,7 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from app.core.formfields import choices
+from app.core.formfields import OnceFormMixin, choices
 from app.core.labels import CONDITION_OPERATOR_LABELS, SITE_ATTRIBUTE_LABELS, choices_for
 from app.models import ActionStatus, AdjustmentScope, RetroFormat
 from app.retros.adjustments import CONDITION_ATTRIBUTES, normalise_condition
@@ -52,7 +52,7 @@ class DetailsForm(FlaskForm):
         self.facilitator_id.choices = choices([(0, "—")] + [(u.id, u.name) for u in users])
 
 
-class ItemForm(FlaskForm):
+class ItemForm(OnceFormMixin, FlaskForm):
     category = SelectField(_l("Column"))
     text = TextAreaField(
         _l("Note"),
@@ -82,7 +82,7 @@ class _OwnerAndDueDateForm(FlaskForm):
         self.owner_id.choices = choices([(0, "—")] + [(u.id, u.name) for u in users])
 
 
-class ActionForm(_OwnerAndDueDateForm):
+class ActionForm(OnceFormMixin, _OwnerAndDueDateForm):
     title = StringField(
         _l("Action"),
         validators=[DataRequired(message=_l("An action needs a title.")), Length(max=300)],
@@ -115,7 +115,7 @@ class CloseActionForm(FlaskForm):
     submit = SubmitField(_l("Close the action"))
 
 
-class AdjustmentForm(FlaskForm):
+class AdjustmentForm(OnceFormMixin, FlaskForm):
     title = StringField(
         _l("Adjustment"),
         validators=[DataRequired(message=_l("An adjustment needs a title.")), Length(max=200)],

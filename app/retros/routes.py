@@ -21,6 +21,7 @@ from app.auth.permissions import (
 )
 from app.core import clock
 from app.core.errors import show_error
+from app.core.formfields import OnceFormMixin
 from app.core.labels import (
     ACTION_STATUS_COLOURS,
     ACTION_STATUS_LABELS,
@@ -324,16 +325,23 @@ def _save_on_day(
 ):
     """When ``form`` validates, ``save`` and commit, flash ``done`` and go back to ``anchor``
     of the retro's day; else (or when the workflow refuses, its message on ``error_field``)
-    show the day again with ``form`` as ``form_name``."""
+    show the day again with ``form`` as ``form_name``. A form that creates (``OnceFormMixin``)
+    does so once however often it is sent."""
+    creates = isinstance(form, OnceFormMixin)
     if form.validate_on_submit():
+        if creates and (resent := form.resent()) is not None:
+            return resent
         try:
             save()
         except RetroError as exc:
             show_error(exc, form, field=error_field)
         else:
+            response = _back_to(retro, anchor)
+            if creates:
+                form.answered(response.location)
             db.session.commit()
             flash(done, "success")
-            return _back_to(retro, anchor)
+            return response
     return _render_day(retro.pilot, retro.date, **{form_name: form})
 
 
@@ -433,6 +441,8 @@ def new_adjustment(retro_id: int):
     if not form.is_submitted():
         form.effective_date.data = adjustment_service.default_effective_date(retro)
     if form.validate_on_submit():
+        if (resent := form.resent()) is not None:
+            return resent
         try:
             adjustment = adjustment_service.create_adjustment(
                 retro,
@@ -448,12 +458,14 @@ def new_adjustment(retro_id: int):
         except RetroError as exc:
             show_error(exc, form, field="effective_date")
         else:
+            target = url_for("retros.adjustment", adjustment_id=adjustment.id)
+            form.answered(target)
             db.session.commit()
             if not adjustment.sites:
                 flash(_("Recorded, but no pilot site matches the condition today."), "warning")
             else:
                 flash(_("Adjustment recorded."), "success")
-            return redirect(url_for("retros.adjustment", adjustment_id=adjustment.id))
+            return redirect(target)
     preview = None
     if form.condition:
         preview = [s.code for s in sites if adjustment_service.condition_matches(form.condition, s)]

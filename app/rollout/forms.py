@@ -18,7 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from app.core.formfields import FiniteFloatField, choices
+from app.core.formfields import FiniteFloatField, OnceFormMixin, choices
 from app.core.labels import (
     SIGNOFF_ROLE_LABELS,
     SITE_ATTRIBUTE_LABELS,
@@ -53,7 +53,7 @@ def _weight(label):
     return FiniteFloatField(label, default=None, validators=WEIGHT)
 
 
-class GeneratePlanForm(FlaskForm):
+class GeneratePlanForm(OnceFormMixin, FlaskForm):
     name = StringField(_l("Plan name"), validators=[Optional(), Length(max=200)])
     scope = SelectMultipleField(
         _l("Sites in scope"),

@@ -20,7 +20,7 @@ from app.auth.permissions import (
     require_login,
     require_role,
 )
-from app.core import clock
+from app.core import clock, urls
 from app.core.errors import show_error
 from app.core.formfields import choices
 from app.core.labels import (
@@ -141,6 +141,8 @@ def new(pilot_id: int):
             return redirect(url_for("rollout.index", pilot_id=pilot.id))
         return render_template("rollout/new.html", pilot=pilot, form=form, blocked=True)
     if form.validate_on_submit():
+        if (resent := form.resent()) is not None:
+            return resent
         chosen = set(form.scope.data or [])
         scope = [s for s in candidates if s.id in chosen]
         try:
@@ -182,9 +184,11 @@ def new(pilot_id: int):
             db.session.rollback()
             flash(str(exc), "danger")
         else:
+            target = url_for("rollout.plan", plan_id=plan.id)
+            form.answered(target)
             db.session.commit()
             flash(_("Plan proposed. Review the waves and the reasons per site."), "success")
-            return redirect(url_for("rollout.plan", plan_id=plan.id))
+            return redirect(target)
     return render_template("rollout/new.html", pilot=pilot, form=form, blocked=False)
 
 
@@ -246,7 +250,10 @@ def export(plan_id: int, fmt: str):
         body = exports.to_xlsx(plan)
         mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     elif fmt == "ics":
-        body, mime = exports.to_ics(plan, host=request.host or "rollwise"), "text/calendar"
+        body, mime = (
+            exports.to_ics(plan, host=urls.public_host(request.host or "rollwise")),
+            "text/calendar",
+        )
     else:
         abort(404)
     return Response(

@@ -4,9 +4,31 @@ A staff user cannot see or change a pilot's design: the wizard, the site proposa
 start, the data upload and the audit log all refuse them.
 """
 
-from tests.access.rules import ALL_SEEING, EDITORS, LOGGED_IN, get, post
+from app.core import clock
+from app.extensions import db
+from app.models import Pilot, PilotStatus
+from tests.access.rules import ADMIN, ALL_SEEING, EDITORS, LOGGED_IN, form_page, get, post
 
 FAKE_TOKEN = "0-" + "0" * 32 + ".csv"
+NOBODY = frozenset()
+
+
+def setup(world) -> None:
+    """Pilots the archive and delete rows may change without touching ``world.pilot``."""
+    lead = world.users["change_lead"]
+    world.spare_pilot = Pilot(name="To archive", status=PilotStatus.RUNNING)
+    world.archived_pilot = Pilot(
+        name="Archived", status=PilotStatus.DONE, archived_at=clock.utc_now()
+    )
+    world.leads_draft = Pilot(name="Lead's draft", status=PilotStatus.DRAFT, owner_id=lead.id)
+    world.admins_draft = Pilot(
+        name="Admin's draft", status=PilotStatus.DRAFT, owner_id=world.users["admin"].id
+    )
+    db.session.add_all(
+        [world.spare_pilot, world.archived_pilot, world.leads_draft, world.admins_draft]
+    )
+    db.session.flush()
+
 
 RULES = {
     "pilots.detail": [
@@ -47,5 +69,18 @@ RULES = {
             ok=frozenset({404}),
         ),
         post(lambda w: f"/pilots/{w.pilot.id}/data/import/{FAKE_TOKEN}", EDITORS),
+    ],
+    "pilots.file_pilot": [
+        post(lambda w: f"/pilots/{w.spare_pilot.id}/archive", EDITORS),
+        post(lambda w: f"/pilots/{w.archived_pilot.id}/restore", EDITORS),
+    ],
+    "pilots.delete": [
+        # a draft: an admin and the change lead who owns it (a POST without the tick keeps it)
+        *form_page(lambda w: f"/pilots/{w.leads_draft.id}/delete", EDITORS),
+        # another lead's draft: admins only; a started pilot: nobody
+        get(lambda w: f"/pilots/{w.admins_draft.id}/delete", ADMIN),
+        post(lambda w: f"/pilots/{w.pilot.id}/delete", NOBODY),
+        # an archived pilot is read-only, for its editors too
+        get(lambda w: f"/pilots/{w.archived_pilot.id}/wizard/1", NOBODY),
     ],
 }
