@@ -40,6 +40,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     app.config["SECRET_KEY"] = config_class.init_secret()
     register_extensions(app)
     register_blueprints(app)
+    register_security(app)
     register_errorhandlers(app)
     register_commands(app)
     register_template_helpers(app)
@@ -88,6 +89,12 @@ def register_blueprints(app: Flask) -> None:
         for module_name in web_modules:
             importlib.import_module(f"{package_name}.{module_name}")
         app.register_blueprint(package.bp)
+
+
+def register_security(app: Flask) -> None:
+    from app.core.security import register
+
+    register(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -103,6 +103,23 @@ class Config:
         "socket_timeout": 2,
     }
 
+    # -- headers and TLS proxy (app/core/security.py, docs/security-headers.md). Flags take
+    # 1/true/yes/on or 0/false/no/off; counts are whole numbers.
+    #: redirect plain HTTP to HTTPS; unset: on in production, off elsewhere
+    FORCE_HTTPS = os.environ.get("FORCE_HTTPS") or None
+    #: Strict-Transport-Security on HTTPS answers, in seconds (0: no HSTS)
+    HSTS_MAX_AGE = os.environ.get("HSTS_MAX_AGE") or 31536000
+    HSTS_INCLUDE_SUBDOMAINS = os.environ.get("HSTS_INCLUDE_SUBDOMAINS") or False
+    HSTS_PRELOAD = os.environ.get("HSTS_PRELOAD") or False
+    #: how many proxies in front of the app set each X-Forwarded-* header (0: not trusted)
+    PROXY_FIX_X_FOR = os.environ.get("PROXY_FIX_X_FOR") or 0
+    PROXY_FIX_X_PROTO = os.environ.get("PROXY_FIX_X_PROTO") or 0
+    PROXY_FIX_X_HOST = os.environ.get("PROXY_FIX_X_HOST") or 0
+    PROXY_FIX_X_PORT = os.environ.get("PROXY_FIX_X_PORT") or 0
+    PROXY_FIX_X_PREFIX = os.environ.get("PROXY_FIX_X_PREFIX") or 0
+    #: where browsers report Content-Security-Policy violations (optional)
+    CSP_REPORT_URI = os.environ.get("CSP_REPORT_URI") or None
+
     @classmethod
     def init_secret(cls) -> str:
         return cls.SECRET_KEY or _development_secret()

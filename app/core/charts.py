@@ -98,14 +98,65 @@ def inline_svg(fig: Figure, label: str) -> str:
                 "ignore", message="Glyph .* missing from font", category=UserWarning
             )
             svg = _svg(fig)
-    # scale to the container: drop the fixed size, keep the viewBox
+    # scale to the container (class rw-chart): drop the fixed size, keep the viewBox
     svg = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r"<svg\1", svg, count=1)
+    svg = without_css(svg)
     return svg.replace(
-        "<svg",
-        f'<svg role="img" aria-label="{escape(label, quote=True)}" '
-        'style="width:100%;height:auto" class="rw-chart"',
-        1,
+        "<svg", f'<svg role="img" aria-label="{escape(label, quote=True)}" class="rw-chart"', 1
     )
+
+
+def without_css(svg: str) -> str:
+    """The same drawing with its CSS turned into SVG presentation attributes.
+
+    A page's Content-Security-Policy allows no inline styles, and an SVG inlined in the page
+    is part of it: its ``style`` attributes and ``<style>`` element would be ignored,
+    presentation attributes are not. Matplotlib's one rule, ``*{stroke-linejoin: round;
+    stroke-linecap: butt}``, becomes attributes of the root, which every element inherits
+    unless it sets its own, as before. A property that has no presentation attribute stays
+    in ``style`` (none of the house charts draws one).
+    """
+    defaults = ""
+    rule = _DEFAULT_RULE.search(svg)
+    if rule:
+        defaults = _attributes(rule.group(1))
+        svg = svg[: rule.start()] + svg[rule.end() :]
+    svg = _STYLE_ATTRIBUTE.sub(lambda match: _attributes(match.group(1)), svg)
+    return svg.replace("<svg", f"<svg{defaults}", 1)
+
+
+#: CSS properties that are also SVG presentation attributes (the ones matplotlib writes).
+PRESENTATION_ATTRIBUTES = frozenset(
+    {
+        "clip-path", "clip-rule", "color", "dominant-baseline", "fill", "fill-opacity",
+        "fill-rule", "font-family", "font-size", "font-stretch", "font-style",
+        "font-variant", "font-weight", "letter-spacing", "opacity", "stroke",
+        "stroke-dasharray", "stroke-dashoffset", "stroke-linecap", "stroke-linejoin",
+        "stroke-miterlimit", "stroke-opacity", "stroke-width", "text-anchor",
+        "text-decoration", "visibility", "word-spacing",
+    }
+)  # fmt: skip
+_DEFAULT_RULE = re.compile(r"\s*<defs>\s*<style[^>]*>\*\{([^}<]*)\}</style>\s*</defs>")
+_STYLE_ATTRIBUTE = re.compile(r' style="([^"]*)"')
+
+
+def _attributes(declarations: str) -> str:
+    attributes, kept = [], []
+    for declaration in declarations.split(";"):
+        name, _colon, value = (part.strip() for part in declaration.partition(":"))
+        if not name:
+            continue
+        if name in PRESENTATION_ATTRIBUTES:
+            attributes.append(f' {name}="{_attribute_value(value)}"')
+        else:
+            kept.append(f"{name}: {value}")
+    if kept:
+        attributes.append(f' style="{_attribute_value("; ".join(kept))}"')
+    return "".join(attributes)
+
+
+def _attribute_value(text: str) -> str:
+    return escape(text, quote=False).replace('"', "&quot;")
 
 
 def file_svg(fig: Figure) -> str:
@@ -328,4 +379,5 @@ __all__ = [
     "figure",
     "file_svg",
     "inline_svg",
+    "without_css",
 ]

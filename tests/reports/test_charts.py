@@ -38,8 +38,8 @@ def _daily_chart() -> str:
 def test_the_daily_series_with_start_end_and_adjustments_is_the_shared_chart():
     svg = _daily_chart()
     assert svg.startswith('<svg role="img" aria-label="Waiting time: daily mean')
-    assert f"stroke: {PILOT_COLOUR}" in svg and f"stroke: {CONTROL_COLOUR}" in svg
-    assert f"stroke: {ADJUSTMENT_COLOUR}" in svg and "① 10-07 Second queue" in svg
+    assert f'stroke="{PILOT_COLOUR}"' in svg and f'stroke="{CONTROL_COLOUR}"' in svg
+    assert f'stroke="{ADJUSTMENT_COLOUR}"' in svg and "① 10-07 Second queue" in svg
 
 
 def test_an_error_in_the_shared_chart_surfaces(monkeypatch):

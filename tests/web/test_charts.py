@@ -78,7 +78,9 @@ CHARTS = {
 
 
 def _colours(svg: str) -> set[str]:
-    return {c.lower() for c in re.findall(r"(?:stroke|fill): (#[0-9a-fA-F]{6})", svg)}
+    # CSS in a chart file, presentation attributes in an inline chart (no inline CSS)
+    found = re.findall(r'(?:stroke|fill)(?:: |=")(#[0-9a-fA-F]{6})', svg)
+    return {c.lower() for c in found}
 
 
 @pytest.mark.parametrize("name", CHARTS)

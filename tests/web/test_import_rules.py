@@ -34,6 +34,7 @@ WEB_FACE_MODULES = {
     "app.core.templating",  # template globals of the request
     "app.core.formfields",  # form fields shared by every area's forms.py
     "app.core.import_pages",  # the upload and preview pages of every import
+    "app.core.security",  # the security headers of each answer, by its endpoint
 }
 FORBIDDEN_IN_ANALYSIS = ("flask", "flask_babel", "flask_login", "flask_wtf", "sqlalchemy", "app")
 
