@@ -14,7 +14,7 @@ import re
 import pytest
 from flask import url_for
 from sqlalchemy import select
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import AnyConverter, IntegerConverter
 
 from app.demo.seed import DEMO_PASSWORD, seed
 from app.extensions import db
@@ -90,6 +90,8 @@ def _urls(app, ids, rng, method: str = "POST"):
                 values[arg] = rng.choice(["2026-11-01", "2026-13-45"])
             elif isinstance(rule._converters.get(arg), IntegerConverter):
                 values[arg] = rng.choice([1, 2])
+            elif isinstance(rule._converters.get(arg), AnyConverter):
+                values[arg] = rng.choice(sorted(rule._converters[arg].items))
             else:
                 values[arg] = "zzz"
         with app.test_request_context():

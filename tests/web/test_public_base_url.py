@@ -10,9 +10,20 @@ from app.extensions import db
 from app.feedback import qr
 from app.feedback import questionnaires as svc
 from app.models import Audience, Role
+from tests.conftest import PASSWORD
 from tests.rollout.helpers import decided_pilot, make_plan
 
 INTERNAL = {"base_url": "http://10.0.0.12:8000"}
+
+
+def _sign_in_internally(client, make_user):
+    """The lead browses from the internal address: the sign-in cookie belongs to that host."""
+    user = make_user(Role.CHANGE_LEAD)
+    db.session.commit()
+    answer = client.post(
+        "/auth/login", data={"email": user.email, "password": PASSWORD}, **INTERNAL
+    )
+    assert answer.status_code == 302
 
 
 @pytest.fixture
@@ -33,12 +44,12 @@ def customer_link(make_pilot):
     ],
 )
 def test_sheets_and_qr_codes_carry_the_public_address(
-    app, client, auth, customer_link, setting, expected_base
+    app, client, make_user, customer_link, setting, expected_base
 ):
     app.config["PUBLIC_BASE_URL"] = setting.rstrip("/") if setting else None
     link = customer_link
     expected = f"{expected_base}/feedback/f/{link.token}"
-    auth.login(Role.CHANGE_LEAD)
+    _sign_in_internally(client, make_user)
     sheet = client.get(
         f"/feedback/pilots/{link.pilot_id}/sites/{link.site_id}/sheet", **INTERNAL
     ).get_data(as_text=True)
@@ -50,11 +61,11 @@ def test_sheets_and_qr_codes_carry_the_public_address(
         assert "10.0.0.12" not in sheet
 
 
-def test_calendar_uids_use_the_public_host(app, client, auth, make_pilot, make_site):
+def test_calendar_uids_use_the_public_host(app, client, make_user, make_pilot, make_site):
     pilot, others = decided_pilot(make_pilot, make_site, n_scope=4)
     plan = make_plan(pilot, scope=others)
     db.session.commit()
-    auth.login(Role.CHANGE_LEAD)
+    _sign_in_internally(client, make_user)
     uids = {}
     for setting in ("https://pilots.example.com", None):
         app.config["PUBLIC_BASE_URL"] = setting
