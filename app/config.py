@@ -103,8 +103,8 @@ class Config:
         "socket_timeout": 2,
     }
 
-    # -- headers and TLS proxy (app/core/security.py, docs/security-headers.md). Flags take
-    # 1/true/yes/on or 0/false/no/off; counts are whole numbers.
+    # -- headers and TLS proxy (app/core/security.py; docs/security.md, "Headers and TLS
+    # proxy"). Flags take 1/true/yes/on or 0/false/no/off; counts are whole numbers.
     #: redirect plain HTTP to HTTPS; unset: on in production, off elsewhere
     FORCE_HTTPS = os.environ.get("FORCE_HTTPS") or None
     #: Strict-Transport-Security on HTTPS answers, in seconds (0: no HSTS)

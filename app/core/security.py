@@ -12,7 +12,7 @@
 * Every answer but a static file is ``Cache-Control: no-store``: pages of a signed-in user,
   exports of business data, the public form (its address carries a secret token) alike.
 
-The settings are documented in ``docs/security-headers.md``.
+The settings are documented in ``docs/security.md, "Headers and TLS proxy"``.
 """
 
 from __future__ import annotations
