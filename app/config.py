@@ -56,6 +56,13 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     TESTING = False
     PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a hash method name, not a secret
+    # Errors, logs and input limits: structured log lines (json or text) at LOG_LEVEL on
+    # standard error; the caps on an uploaded table (rows, columns, uncompressed size)
+    LOG_LEVEL = os.environ.get("LOG_LEVEL") or "INFO"
+    LOG_FORMAT = os.environ.get("LOG_FORMAT") or "json"
+    IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS") or 1_000_000)
+    IMPORT_MAX_COLUMNS = int(os.environ.get("IMPORT_MAX_COLUMNS") or 200)
+    IMPORT_MAX_UNCOMPRESSED_MB = int(os.environ.get("IMPORT_MAX_UNCOMPRESSED_MB") or 200)
 
     @classmethod
     def init_secret(cls) -> str:
