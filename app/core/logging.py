@@ -24,7 +24,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -32,6 +32,8 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 #: Marks the handler this module installs, so a second app replaces it instead of doubling it.
 _HANDLER_NAME = "rollwise-structured"
+_ENVIRON_KEY = "rollwise.request_id"
+_STARTED_KEY = "rollwise.request_started"
 
 request_logger = logging.getLogger("rollwise.request")
 error_logger = logging.getLogger("rollwise.error")
@@ -41,9 +43,12 @@ def request_id() -> str | None:
     """The id of the current request (``None`` outside a request)."""
     if not has_request_context():
         return None
-    if "request_id" not in g:  # a hook that ran before ``start_request`` answered already
-        g.request_id = _incoming_or_new_id()
-    return g.request_id
+    # kept in the request's environ: ``g`` may outlive a request (an app context pushed
+    # around several, as in tests and CLI scripts)
+    environ = request.environ
+    if _ENVIRON_KEY not in environ:
+        environ[_ENVIRON_KEY] = _incoming_or_new_id()
+    return environ[_ENVIRON_KEY]
 
 
 def _incoming_or_new_id() -> str:
@@ -123,7 +128,7 @@ def configure(app: Flask) -> None:
 
 def start_request() -> None:
     request_id()
-    g.request_started = time.perf_counter()
+    request.environ[_STARTED_KEY] = time.perf_counter()
 
 
 def finish_request(response: Response) -> Response:
@@ -131,7 +136,7 @@ def finish_request(response: Response) -> Response:
     rid = request_id()
     if rid:
         response.headers[REQUEST_ID_HEADER] = rid
-    started = g.get("request_started")
+    started = request.environ.get(_STARTED_KEY)
     duration = round((time.perf_counter() - started) * 1000, 1) if started else None
     request_logger.info(
         "%s %s %s",
