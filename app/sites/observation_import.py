@@ -260,6 +260,16 @@ def _validate_chunk(chunk: pd.DataFrame, plan: ObservationPlan, lookups: _Lookup
             plan.mapping["denominator"],
             _("The denominator is negative."),
         )
+        huge = (denominators.abs() > MAX_MAGNITUDE).to_numpy()
+        plan.add_errors(
+            rows[huge],
+            plan.mapping["denominator"],
+            [
+                _("%(value)s is too large to be a daily value.", value=v)
+                for v in chunk[plan.mapping["denominator"]][huge]
+            ],
+        )
+        denominators = denominators.where(~huge)
     columns = {"row": rows, "site_id": site_ids, "date": days, "denominator": denominators}
     usable = ~(bad_site | bad_day)
     if plan.form == "long":
