@@ -64,12 +64,16 @@ def handle_http_error(error: HTTPException):
     else:
         message = _messages().get(status, error.description or "")
     if wants_json():
-        return api_error(status, (error.name or "error").lower().replace(" ", "_"), message)
-    template = TEMPLATES.get(status, "errors/generic.html")
-    page = render_template(
-        template, status=status, message=message, reference=request_id() if status >= 500 else None
-    )
-    return page, status
+        code = (error.name or "error").lower().replace(" ", "_")
+        response = make_response(api_error(status, code, message))
+    else:
+        template = TEMPLATES.get(status, "errors/generic.html")
+        reference = request_id() if status >= 500 else None
+        page = render_template(template, status=status, message=message, reference=reference)
+        response = make_response(page, status)
+    if getattr(error, "valid_methods", None):  # a 405 says what is allowed (RFC 9110)
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
 
 
 def _roll_back() -> None:
@@ -110,7 +114,7 @@ def handle_database_unreachable(error: OperationalError):
     _log_exception("database unreachable", error, "database_unreachable")
     # the rest of this request renders as a visitor: loading the user needs the database
     g._login_user = current_app.login_manager.anonymous_user()
-    response = make_response(handle_http_error(ServiceUnavailable()))
+    response = handle_http_error(ServiceUnavailable())
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 

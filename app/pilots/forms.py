@@ -230,7 +230,7 @@ class NewMetricForm(FlaskForm):
     def validate_max_value(self, field) -> None:
         low = self.min_value.data
         if field.data is not None and low is not None and field.data < low:
-            raise ValidationError(_l("The largest value must not be below the smallest."))
+            raise ValidationError(str(_l("The largest value must not be below the smallest.")))
 
 
 class AddSiteForm(ReasonMixin, FlaskForm):
