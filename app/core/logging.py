@@ -120,6 +120,11 @@ def configure(app: Flask) -> None:
         root.removeHandler(old)
     root.addHandler(make_handler(log_format))
     root.setLevel(level)
+    # a logging config file read in this process (Alembic's, when migrations run in it)
+    # disables every logger that existed then: ours must keep writing
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and name.split(".")[0] in ("rollwise", "app"):
+            logger.disabled = False
     app.logger.handlers.clear()  # Flask's own handler would write every record twice
     app.logger.propagate = True
     app.before_request(start_request)
