@@ -19,12 +19,12 @@ import json
 import logging
 import re
 import sys
-import time
 import uuid
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, has_request_context, request
+from flask import Flask
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -32,30 +32,46 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 #: Marks the handler this module installs, so a second app replaces it instead of doubling it.
 _HANDLER_NAME = "rollwise-structured"
-_ENVIRON_KEY = "rollwise.request_id"
-_STARTED_KEY = "rollwise.request_started"
+#: The id of the request being handled in this thread (or task); set and reset by the
+#: request hooks of :mod:`app.errors.handlers`.
+_request_id: ContextVar[str | None] = ContextVar("rollwise_request_id", default=None)
 
 request_logger = logging.getLogger("rollwise.request")
 error_logger = logging.getLogger("rollwise.error")
 
 
 def request_id() -> str | None:
-    """The id of the current request (``None`` outside a request)."""
-    if not has_request_context():
-        return None
-    # kept in the request's environ: ``g`` may outlive a request (an app context pushed
-    # around several, as in tests and CLI scripts)
-    environ = request.environ
-    if _ENVIRON_KEY not in environ:
-        environ[_ENVIRON_KEY] = _incoming_or_new_id()
-    return environ[_ENVIRON_KEY]
+    """The id of the request being handled (``None`` outside one)."""
+    return _request_id.get()
 
 
-def _incoming_or_new_id() -> str:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    if _SANE_REQUEST_ID.fullmatch(incoming):
-        return incoming
-    return uuid.uuid4().hex
+def bind_request_id(incoming: str | None) -> Token:
+    """Make ``incoming`` (a caller's ``X-Request-ID``) the current request's id when it is
+    sane, else a new random one; returns the token that :func:`unbind_request_id` takes."""
+    value = incoming if incoming and _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    return _request_id.set(value)
+
+
+def unbind_request_id(token: Token) -> None:
+    _request_id.reset(token)
+
+
+def log_request(method: str, path: str, status: int, duration_ms: float | None, remote_addr):
+    """The one line of an answered request."""
+    request_logger.info(
+        "%s %s %s",
+        method,
+        path,
+        status,
+        extra={
+            "event": "request",
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "remote_addr": remote_addr,
+        },
+    )
 
 
 class RequestContextFilter(logging.Filter):
@@ -105,7 +121,7 @@ def make_handler(log_format: str, stream: Any = None) -> logging.Handler:
 
 
 def configure(app: Flask) -> None:
-    """Install the structured handler on the root logger and the request id hooks.
+    """Install the structured handler on the root logger.
 
     ``LOG_LEVEL`` and ``LOG_FORMAT`` come from the app's config (from the environment).
     """
@@ -127,34 +143,3 @@ def configure(app: Flask) -> None:
             logger.disabled = False
     app.logger.handlers.clear()  # Flask's own handler would write every record twice
     app.logger.propagate = True
-    app.before_request(start_request)
-    app.after_request(finish_request)
-
-
-def start_request() -> None:
-    request_id()
-    request.environ[_STARTED_KEY] = time.perf_counter()
-
-
-def finish_request(response: Response) -> Response:
-    """Echo the request id and log the request with its status and duration."""
-    rid = request_id()
-    if rid:
-        response.headers[REQUEST_ID_HEADER] = rid
-    started = request.environ.get(_STARTED_KEY)
-    duration = round((time.perf_counter() - started) * 1000, 1) if started else None
-    request_logger.info(
-        "%s %s %s",
-        request.method,
-        request.path,
-        response.status_code,
-        extra={
-            "event": "request",
-            "method": request.method,
-            "path": request.path,
-            "status": response.status_code,
-            "duration_ms": duration,
-            "remote_addr": request.remote_addr,
-        },
-    )
-    return response

@@ -56,6 +56,7 @@ XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ROW_LABEL = "__rollwise_row__"
 #: Past any row a sheet can have: rows are read until the sheet ends (or the row limit).
 EXCEL_MAX_ROW = 2**31 - 1
+MB = 1024 * 1024
 #: Bytes at the start of each XML part of a workbook searched for a document type.
 XML_PROLOG_BYTES = 64 * 1024
 
@@ -68,7 +69,7 @@ class ReadLimits:
 
     rows: int = 1_000_000
     columns: int = 200
-    uncompressed_bytes: int = 200 * 1024 * 1024
+    uncompressed_bytes: int = 200 * MB
 
     @classmethod
     def current(cls) -> ReadLimits:
@@ -79,7 +80,7 @@ class ReadLimits:
         return cls(
             rows=int(config.get("IMPORT_MAX_ROWS") or cls.rows),
             columns=int(config.get("IMPORT_MAX_COLUMNS") or cls.columns),
-            uncompressed_bytes=int(config.get("IMPORT_MAX_UNCOMPRESSED_MB") or 200) * 1024 * 1024,
+            uncompressed_bytes=int(config.get("IMPORT_MAX_UNCOMPRESSED_MB") or 200) * MB,
         )
 
     def check_columns(self, header: list[str]) -> None:
@@ -265,8 +266,8 @@ def check_workbook(stream: IO[bytes], limits: ReadLimits) -> None:
                     _(
                         "The workbook is %(size)s MB once uncompressed; at most %(max)s MB "
                         "are read. Split it into smaller files or save it as CSV.",
-                        size=f"{total / 1024 / 1024:,.0f}",
-                        max=f"{limits.uncompressed_bytes / 1024 / 1024:,.0f}",
+                        size=f"{total / MB:,.0f}",
+                        max=f"{limits.uncompressed_bytes / MB:,.0f}",
                     )
                 )
             for member in members:
@@ -275,10 +276,23 @@ def check_workbook(stream: IO[bytes], limits: ReadLimits) -> None:
                         prolog = part.read(XML_PROLOG_BYTES).upper()
                     if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
                         raise _hostile_workbook()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error) as exc:
+    except UNREADABLE_ZIP as exc:
         raise _damaged_workbook() from exc
     finally:
         stream.seek(start)
+
+
+#: What :mod:`zipfile` raises for an archive it cannot read: damaged, truncated, a part
+#: encrypted (``RuntimeError``) or compressed with a method it lacks (``NotImplementedError``).
+UNREADABLE_ZIP = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    OSError,
+    EOFError,
+    zlib.error,
+    RuntimeError,
+    NotImplementedError,
+)
 
 
 def _excel_rows(stream: IO[bytes], limits: ReadLimits) -> Iterator[list[Any]]:

@@ -1,4 +1,7 @@
-"""Input no view should ever see: refused with a 400 and a clear message before routing.
+"""Input no view should ever see: refused with a 400 and a clear message before the view.
+
+The checks are plain functions of what they check; :mod:`app.errors.handlers` runs them on
+every request.
 
 * A NUL character in a query string or form value (a browser never sends one; PostgreSQL
   cannot store one, and searches choke on it).
@@ -13,9 +16,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 from flask_babel import gettext as _
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, NotFound
 
 #: Largest id or page number anywhere: ids are 32-bit integers in PostgreSQL.
@@ -64,23 +67,24 @@ def refuse_huge_ids(endpoint: str | None, values: dict[str, Any] | None) -> None
             raise NotFound()
 
 
-def refuse_bad_input() -> None:
-    """``before_request``: NUL characters and out-of-range integer parameters are a 400."""
-    sources = [request.args]
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        sources.append(request.form)
-    for values in sources:
+def input_problem(args: MultiDict, form: MultiDict | None) -> str | None:
+    """Why a request's query string (``args``) or form values must be refused, if they must:
+    a NUL character anywhere, or an integer parameter out of range."""
+    for values in (args, form or MultiDict()):
         for key, value in values.items(multi=True):
             if "\x00" in key or "\x00" in value:
-                raise BadInput(_("The request contains a NUL character, which is not allowed."))
+                return _("The request contains a NUL character, which is not allowed.")
     for name in INTEGER_ARGS:
-        for value in request.args.getlist(name):
+        for value in args.getlist(name):
             text = value.strip()
-            if text.lstrip("+-").isdigit() and abs(int(text)) > MAX_INT:
-                raise BadInput(_("The number in '%(name)s' is out of range.", name=name))
+            if _INTEGER.fullmatch(text) and _beyond_any_id(text):
+                return _("The number in '%(name)s' is out of range.", name=name)
+    return None
 
 
-def register(app: Flask) -> None:
-    app.url_value_preprocessor(refuse_huge_ids)
-    app.json = GuardedJSONProvider(app)
-    app.before_request(refuse_bad_input)
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _beyond_any_id(digits: str) -> bool:
+    """A string of digits too long for Python to convert is beyond any id too."""
+    return len(digits.lstrip("+-0")) > len(str(MAX_INT)) or abs(int(digits)) > MAX_INT

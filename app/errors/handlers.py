@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import Flask, current_app, g, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
@@ -9,7 +11,14 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from app.core.errors import ServiceError, error_body
-from app.core.logging import error_logger, request_id
+from app.core.logging import (
+    REQUEST_ID_HEADER,
+    bind_request_id,
+    error_logger,
+    log_request,
+    request_id,
+    unbind_request_id,
+)
 from app.errors import guards
 from app.extensions import db
 
@@ -37,7 +46,7 @@ def wants_json() -> bool:
 def api_error(status: int, code: str, message: str, fields: dict | None = None):
     body = error_body(code, message, fields)
     if status >= 500:
-        body["error"]["request_id"] = request_id()
+        body["error"]["request_id"] = current_request_id()
     return jsonify(body), status
 
 
@@ -68,7 +77,7 @@ def handle_http_error(error: HTTPException):
         response = make_response(api_error(status, code, message))
     else:
         template = TEMPLATES.get(status, "errors/generic.html")
-        reference = request_id() if status >= 500 else None
+        reference = current_request_id() if status >= 500 else None
         page = render_template(template, status=status, message=message, reference=reference)
         response = make_response(page, status)
     if getattr(error, "valid_methods", None):  # a 405 says what is allowed (RFC 9110)
@@ -132,8 +141,58 @@ def _log_exception(message: str, error: Exception, event: str) -> None:
     )
 
 
+# ---------------------------------------------------------------- every request
+
+_BINDING_KEY = "rollwise.request_id_binding"
+_STARTED_KEY = "rollwise.request_started"
+
+
+def current_request_id() -> str:
+    """The request's id (see :mod:`app.core.logging`), bound on first use: a hook that runs
+    before :func:`start_request` (the path's values) may already need it."""
+    if _BINDING_KEY not in request.environ:
+        request.environ[_BINDING_KEY] = bind_request_id(request.headers.get(REQUEST_ID_HEADER))
+    return request_id() or ""
+
+
+def start_request() -> None:
+    current_request_id()
+    request.environ[_STARTED_KEY] = time.perf_counter()
+
+
+def refuse_bad_input() -> None:
+    """NUL characters and out-of-range integer parameters are a 400 (:mod:`guards`)."""
+    form = request.form if request.mimetype in FORM_TYPES else None
+    problem = guards.input_problem(request.args, form)
+    if problem:
+        raise guards.BadInput(problem)
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def finish_request(response):
+    """Echo the request id and log the request with its status and duration."""
+    response.headers[REQUEST_ID_HEADER] = current_request_id()
+    started = request.environ.get(_STARTED_KEY)
+    duration = round((time.perf_counter() - started) * 1000, 1) if started else None
+    log_request(request.method, request.path, response.status_code, duration, request.remote_addr)
+    return response
+
+
+def end_request(_error: BaseException | None) -> None:
+    token = request.environ.pop(_BINDING_KEY, None)
+    if token is not None:
+        unbind_request_id(token)
+
+
 def register(app: Flask) -> None:
-    guards.register(app)
+    app.before_request(start_request)  # first: every later hook and answer has the id
+    app.url_value_preprocessor(guards.refuse_huge_ids)
+    app.before_request(refuse_bad_input)
+    app.after_request(finish_request)
+    app.teardown_request(end_request)
+    app.json = guards.GuardedJSONProvider(app)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(ServiceError, handle_service_error)
