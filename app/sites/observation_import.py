@@ -418,33 +418,31 @@ def _check_bounds(plan, rows, column: str, text, values: pd.Series, metric_ids, 
     below = (values < low) & ~too_large
     above = (values > high) & ~too_large
     keys = metric_ids.map(lookups.metric_keys)
-    plan.add_errors(
-        rows[below.to_numpy()],
-        column,
-        [
-            _(
-                "%(value)s is below %(bound)s, the smallest value of %(metric)s.",
-                value=v,
-                bound=_number(b),
-                metric=k,
-            )
-            for v, b, k in zip(text[below], low[below], keys[below], strict=True)
-        ],
-    )
-    plan.add_errors(
-        rows[above.to_numpy()],
-        column,
-        [
-            _(
-                "%(value)s is above %(bound)s, the largest value of %(metric)s.",
-                value=v,
-                bound=_number(b),
-                metric=k,
-            )
-            for v, b, k in zip(text[above], high[above], keys[above], strict=True)
-        ],
-    )
+    refusals = ((below, low, _below_bound), (above, high, _above_bound))
+    for outside, bound, message in refusals:
+        cells = zip(text[outside], bound[outside], keys[outside], strict=True)
+        plan.add_errors(
+            rows[outside.to_numpy()], column, [message(v, _number(b), k) for v, b, k in cells]
+        )
     return too_large | below | above
+
+
+def _below_bound(value: str, bound: str, metric: str) -> str:
+    return _(
+        "%(value)s is below %(bound)s, the smallest value of %(metric)s.",
+        value=value,
+        bound=bound,
+        metric=metric,
+    )
+
+
+def _above_bound(value: str, bound: str, metric: str) -> str:
+    return _(
+        "%(value)s is above %(bound)s, the largest value of %(metric)s.",
+        value=value,
+        bound=bound,
+        metric=metric,
+    )
 
 
 def _number(value: float) -> str:

@@ -127,44 +127,36 @@ def test_a_page_answers_503_without_needing_the_database():
 # ---------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "/sites/?q=%00",
-        "/sites/?q=a%00b&region=East",
-        "/sites/?%00=1",
-        "/auth/login?next=%00",
-        "/feedback/pilots/1/comments?tag=%00",
-    ],
-)
-def test_a_nul_byte_in_a_query_is_a_400_with_a_clear_message(client, auth, url):
-    auth.login(Role.ANALYST)
-    response = client.get(url)
-    assert response.status_code == 400
-    assert "NUL character" in response.get_data(as_text=True)
-
-
 def test_a_nul_byte_in_a_form_value_is_a_400(client):
     response = client.post("/auth/login", data={"email": "a\x00@example.com", "password": "x"})
     assert response.status_code == 400
     assert "NUL character" in response.get_data(as_text=True)
 
 
+NUL = "NUL character"
+OUT_OF_RANGE = "out of range"
+
+
 @pytest.mark.parametrize(
-    "url",
+    ("url", "message"),
     [
-        f"/sites/?page={HUGE}",
-        f"/sites/?page=-{HUGE}",
-        f"/feedback/pilots/1/comments?site={HUGE}",
-        f"/feedback/staff?days={HUGE}",
-        "/sites/?page=" + "9" * 5000,  # beyond what Python converts to an int
+        ("/sites/?q=%00", NUL),
+        ("/sites/?q=a%00b&region=East", NUL),
+        ("/sites/?%00=1", NUL),
+        ("/auth/login?next=%00", NUL),
+        ("/feedback/pilots/1/comments?tag=%00", NUL),
+        (f"/sites/?page={HUGE}", OUT_OF_RANGE),
+        (f"/sites/?page=-{HUGE}", OUT_OF_RANGE),
+        (f"/feedback/pilots/1/comments?site={HUGE}", OUT_OF_RANGE),
+        (f"/feedback/staff?days={HUGE}", OUT_OF_RANGE),
+        ("/sites/?page=" + "9" * 5000, OUT_OF_RANGE),  # beyond what Python converts to an int
     ],
 )
-def test_an_out_of_range_integer_query_value_is_a_400(client, auth, url):
+def test_a_nul_byte_or_an_out_of_range_integer_in_a_query_is_a_400(client, auth, url, message):
     auth.login(Role.ADMIN)
     response = client.get(url)
     assert response.status_code == 400
-    assert "out of range" in response.get_data(as_text=True)
+    assert message in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
