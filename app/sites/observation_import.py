@@ -418,31 +418,20 @@ def _check_bounds(plan, rows, column: str, text, values: pd.Series, metric_ids, 
     below = (values < low) & ~too_large
     above = (values > high) & ~too_large
     keys = metric_ids.map(lookups.metric_keys)
-    refusals = ((below, low, _below_bound), (above, high, _above_bound))
-    for outside, bound, message in refusals:
+    for outside, bound in ((below, low), (above, high)):
         cells = zip(text[outside], bound[outside], keys[outside], strict=True)
-        plan.add_errors(
-            rows[outside.to_numpy()], column, [message(v, _number(b), k) for v, b, k in cells]
-        )
+        messages = [_outside_bound(v, _number(b), k, below=outside is below) for v, b, k in cells]
+        plan.add_errors(rows[outside.to_numpy()], column, messages)
     return too_large | below | above
 
 
-def _below_bound(value: str, bound: str, metric: str) -> str:
-    return _(
-        "%(value)s is below %(bound)s, the smallest value of %(metric)s.",
-        value=value,
-        bound=bound,
-        metric=metric,
+def _outside_bound(value: str, bound: str, metric: str, *, below: bool) -> str:
+    template = (
+        _("%(value)s is below %(bound)s, the smallest value of %(metric)s.")
+        if below
+        else _("%(value)s is above %(bound)s, the largest value of %(metric)s.")
     )
-
-
-def _above_bound(value: str, bound: str, metric: str) -> str:
-    return _(
-        "%(value)s is above %(bound)s, the largest value of %(metric)s.",
-        value=value,
-        bound=bound,
-        metric=metric,
-    )
+    return template % {"value": value, "bound": bound, "metric": metric}
 
 
 def _number(value: float) -> str:
