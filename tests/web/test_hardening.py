@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from contextlib import contextmanager
 
 import pytest
 
@@ -27,8 +28,17 @@ def redis_reachable() -> bool:
     return True
 
 
-def app_with(**settings):
-    return create_app(type("HardeningConfig", (TestConfig,), settings))
+@contextmanager
+def client_with(**settings):
+    """A client of an app with these settings, on the suite's database (disposed after)."""
+    app = create_app(type("HardeningConfig", (TestConfig,), settings))
+    with app.app_context():
+        db.create_all()
+        try:
+            yield app.test_client()
+        finally:
+            db.session.remove()
+            db.engine.dispose()
 
 
 class DatabaseDownConfig(TestConfig):
@@ -61,10 +71,8 @@ def test_health_answers_503_naming_the_database_when_it_is_down(caplog):
 
 
 def test_health_answers_503_when_the_configured_redis_is_unreachable():
-    app = app_with(REDIS_URL=UNREACHABLE_REDIS)
-    with app.app_context():
-        db.create_all()
-        response = app.test_client().get("/healthz")
+    with client_with(REDIS_URL=UNREACHABLE_REDIS) as client:
+        response = client.get("/healthz")
     assert response.status_code == 503
     body = response.get_json()
     assert body["failed"] == ["queue", "redis"]
@@ -73,19 +81,15 @@ def test_health_answers_503_when_the_configured_redis_is_unreachable():
 
 
 def test_health_does_not_check_a_queue_reports_do_not_use():
-    app = app_with(REDIS_URL=UNREACHABLE_REDIS, REPORT_RUNNER="thread")
-    with app.app_context():
-        db.create_all()
-        body = app.test_client().get("/healthz").get_json()
+    with client_with(REDIS_URL=UNREACHABLE_REDIS, REPORT_RUNNER="thread") as client:
+        body = client.get("/healthz").get_json()
     assert set(body["checks"]) == {"database", "redis"}
 
 
 @pytest.mark.skipif(not redis_reachable(), reason="no Redis on 127.0.0.1:6379")
 def test_health_reports_redis_and_the_report_queue_when_they_answer():
-    app = app_with(REDIS_URL=LOCAL_REDIS)
-    with app.app_context():
-        db.create_all()
-        response = app.test_client().get("/healthz")
+    with client_with(REDIS_URL=LOCAL_REDIS) as client:
+        response = client.get("/healthz")
     assert response.status_code == 200
     checks = response.get_json()["checks"]
     assert checks["redis"] == {"ok": True}

@@ -37,6 +37,7 @@ def failing_app():
         db.create_all()
         yield app
         db.session.remove()
+        db.engine.dispose()
 
 
 def json_lines(caplog, logger: str) -> list[dict]:
