@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -116,8 +114,9 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def configure_logging(app: Flask) -> None:
-    if not app.debug and not app.testing:
-        logging.basicConfig(level=logging.INFO)
+    from app.core.logging import configure
+
+    configure(app)
 
 
 @event.listens_for(Engine, "connect")

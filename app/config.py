@@ -119,6 +119,13 @@ class Config:
     PROXY_FIX_X_PREFIX = os.environ.get("PROXY_FIX_X_PREFIX") or 0
     #: where browsers report Content-Security-Policy violations (optional)
     CSP_REPORT_URI = os.environ.get("CSP_REPORT_URI") or None
+    # Errors, logs and input limits: structured log lines (json or text) at LOG_LEVEL on
+    # standard error; the caps on an uploaded table (rows, columns, uncompressed size)
+    LOG_LEVEL = os.environ.get("LOG_LEVEL") or "INFO"
+    LOG_FORMAT = os.environ.get("LOG_FORMAT") or "json"
+    IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS") or 1_000_000)
+    IMPORT_MAX_COLUMNS = int(os.environ.get("IMPORT_MAX_COLUMNS") or 200)
+    IMPORT_MAX_UNCOMPRESSED_MB = int(os.environ.get("IMPORT_MAX_UNCOMPRESSED_MB") or 200)
 
     @classmethod
     def init_secret(cls) -> str:

@@ -25,6 +25,9 @@ from app.sites.observation_import import (
     plan_observations,
 )
 
+#: The largest id a row can have (a 32-bit integer in PostgreSQL).
+MAX_ID = 2**31 - 1
+
 #: API rows always use the long form, with these field names.
 LONG_FORM = {
     "site": "site",
@@ -86,7 +89,8 @@ def batch_rows(payload: Any) -> tuple[list[Any], Pilot | None]:
 def _pilot(pilot_id: Any) -> Pilot:
     if not isinstance(pilot_id, int) or isinstance(pilot_id, bool):
         raise ServiceError(_("pilot_id must be a number."), fields={"pilot_id": _("not a number")})
-    pilot = db.session.get(Pilot, pilot_id)
+    # an id no row can have (ids are 32-bit) is unknown, not a database error
+    pilot = db.session.get(Pilot, pilot_id) if abs(pilot_id) <= MAX_ID else None
     if pilot is None:
         raise ServiceError(_("There is no such pilot."), fields={"pilot_id": _("unknown pilot")})
     return pilot

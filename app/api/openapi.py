@@ -154,8 +154,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                             }
                         ),
                     },
+                    "request_id": {
+                        "type": "string",
+                        "description": "With 500 and 503: the reference of the server's logs.",
+                    },
                 },
-                optional=("rows",),
+                optional=("rows", "request_id"),
             )
         }
     ),

@@ -84,7 +84,9 @@ def post_observations():
               schema: ImportResult
               example: {inserted: 1, updated: 1, unchanged: 0, batch_id: 42}
         400:
-          description: The body is not JSON (`invalid_json`).
+          description: >-
+            The body is not JSON (`invalid_json`) or is nested more than 32 levels deep
+            (`bad_request`).
           content: {application/json: {schema: Error}}
         401: Unauthorized
         409:
@@ -97,6 +99,11 @@ def post_observations():
           description: >-
             Invalid rows (`invalid_rows`, every error listed in `fields` and `rows`) or an
             invalid batch (`invalid`).
+          content: {application/json: {schema: Error}}
+        503:
+          description: >-
+            The database is unreachable (`service_unavailable`, with the `request_id` of the
+            server's logs); retry after `Retry-After` seconds.
           content: {application/json: {schema: Error}}
     """
     payload = request.get_json(silent=True)

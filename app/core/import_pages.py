@@ -4,7 +4,8 @@ An area's view loads what it guards (the pilot, with its access rule), builds it
 :class:`~app.core.imports.ImportKind` and hands over to :func:`upload_page` or
 :func:`preview_page`. Those read the request (the upload, the column choices ``map_<field>``
 of the preview form), keep the file between the two steps (owner-bound, in the upload stash
-of :mod:`app.core.tables`), render ``imports/preview.html`` and, on confirmation, apply the
+of :mod:`app.core.tables`, parsed once: later pages read the rows its first reading kept),
+render ``imports/preview.html`` and, on confirmation, apply the
 plan, commit once, flash the kind's message and redirect. The workflow steps themselves are
 in :mod:`app.core.imports`.
 """
@@ -86,7 +87,9 @@ def preview_page(
     posted = request.method == "POST"
     fields = kind.fields()
     chosen = chosen_mapping(request.form if posted else request.args, fields)
-    preview = imports.preview(kind, path, chosen, filename=filename)
+    # parsed once per upload: every later preview and the confirmation read the kept rows
+    source = tables.StashedUpload(path, filename)
+    preview = imports.preview(kind, source, chosen, filename=filename)
     if posted and form.validate_on_submit() and preview.ok:
         try:
             outcome = imports.apply(kind, preview.plan, by=current_user, filename=filename)

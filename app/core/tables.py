@@ -21,6 +21,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import os
 import re
 import secrets
@@ -29,13 +30,17 @@ import tempfile
 import time as time_module
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import IO, Any
 from urllib.parse import quote
+from xml.etree.ElementTree import ParseError
 
 import pandas as pd
-from flask import Response
+from defusedxml import DefusedXmlException
+from flask import Response, current_app, has_app_context
 from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound
 
@@ -47,6 +52,57 @@ SAMPLE_BYTES = 256 * 1024
 DEFAULT_CHUNK_ROWS = 100_000
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: The name of the row-number column in the rows a :class:`StashedUpload` keeps.
+ROW_LABEL = "__rollwise_row__"
+#: Past any row a sheet can have: rows are read until the sheet ends (or the row limit).
+EXCEL_MAX_ROW = 2**31 - 1
+MB = 1024 * 1024
+#: Bytes at the start of each XML part of a workbook searched for a document type.
+XML_PROLOG_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ReadLimits:
+    """The most an upload may hold: data rows, columns, and (for a workbook, whose parts are
+    compressed) bytes once uncompressed. Beyond them the upload is refused before or while
+    it is read, never parsed to the end."""
+
+    rows: int = 1_000_000
+    columns: int = 200
+    uncompressed_bytes: int = 200 * MB
+
+    @classmethod
+    def current(cls) -> ReadLimits:
+        """The app's ``IMPORT_MAX_*`` settings (the defaults outside an app)."""
+        if not has_app_context():
+            return cls()
+        config = current_app.config
+        return cls(
+            rows=int(config.get("IMPORT_MAX_ROWS") or cls.rows),
+            columns=int(config.get("IMPORT_MAX_COLUMNS") or cls.columns),
+            uncompressed_bytes=int(config.get("IMPORT_MAX_UNCOMPRESSED_MB") or 200) * MB,
+        )
+
+    def check_columns(self, header: list[str]) -> None:
+        if len(header) > self.columns:
+            raise ImportFailed(
+                _(
+                    "The file has %(n)s columns; at most %(max)s are read. Remove the columns "
+                    "the import does not need.",
+                    n=f"{len(header):,}",
+                    max=f"{self.columns:,}",
+                )
+            )
+
+    def check_rows(self, last_row: int, header_row: int) -> None:
+        """``last_row`` (a row number of the file) is beyond the header and ``rows`` data rows."""
+        if last_row - header_row > self.rows:
+            raise ImportFailed(
+                _(
+                    "The file has more than %(max)s data rows. Split it into smaller files.",
+                    max=f"{self.rows:,}",
+                )
+            )
 
 
 # ---------------------------------------------------------------- reading
@@ -177,25 +233,99 @@ def _clean_column(column: pd.Series) -> pd.Series:
     return column
 
 
-def _excel_rows(stream: IO[bytes]) -> Iterator[list[Any]]:
+def _damaged_workbook() -> ImportFailed:
+    return ImportFailed(
+        _("This file could not be opened as an Excel workbook (.xlsx). Is it damaged?")
+    )
+
+
+def _hostile_workbook() -> ImportFailed:
+    return ImportFailed(
+        _(
+            "This workbook contains XML entity or document type declarations, which Excel "
+            "never writes; it was refused for safety. Save the sheet again from Excel, or as "
+            "CSV."
+        )
+    )
+
+
+def check_workbook(stream: IO[bytes], limits: ReadLimits) -> None:
+    """Refuse a workbook before parsing it: more bytes uncompressed than ``limits`` allow
+    (a zip bomb), or an XML part declaring a document type (entities: XXE, billion laughs).
+
+    Parts report their uncompressed size in the zip directory, and :mod:`zipfile` never
+    inflates a part beyond it, so the sum bounds the work openpyxl can be made to do.
+    """
+    start = stream.tell()
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            members = archive.infolist()
+            total = sum(member.file_size for member in members)
+            if total > limits.uncompressed_bytes:
+                raise ImportFailed(
+                    _(
+                        "The workbook is %(size)s MB once uncompressed; at most %(max)s MB "
+                        "are read. Split it into smaller files or save it as CSV.",
+                        size=f"{total / MB:,.0f}",
+                        max=f"{limits.uncompressed_bytes / MB:,.0f}",
+                    )
+                )
+            for member in members:
+                if member.filename.lower().endswith((".xml", ".rels", ".vml")):
+                    with archive.open(member) as part:
+                        prolog = part.read(XML_PROLOG_BYTES).upper()
+                    if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
+                        raise _hostile_workbook()
+    except UNREADABLE_ZIP as exc:
+        raise _damaged_workbook() from exc
+    finally:
+        stream.seek(start)
+
+
+#: What :mod:`zipfile` raises for an archive it cannot read: damaged, truncated, a part
+#: encrypted (``RuntimeError``) or compressed with a method it lacks (``NotImplementedError``).
+UNREADABLE_ZIP = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    OSError,
+    EOFError,
+    zlib.error,
+    RuntimeError,
+    NotImplementedError,
+)
+
+
+def _excel_rows(stream: IO[bytes], limits: ReadLimits) -> Iterator[list[Any]]:
+    """The rows of the first sheet, streamed (openpyxl's read-only mode), at most
+    ``limits.columns + 1`` cells a row (the caller stops at the row limit)."""
     from openpyxl import load_workbook
 
+    check_workbook(stream, limits)
     try:
         workbook = load_workbook(stream, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise ImportFailed(
-            _("This file could not be opened as an Excel workbook (.xlsx). Is it damaged?")
-        ) from exc
+    except DefusedXmlException as exc:
+        raise _hostile_workbook() from exc
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, ParseError) as exc:
+        raise _damaged_workbook() from exc
     try:
         sheet = workbook.worksheets[0]
-        for row in sheet.iter_rows(values_only=True):
-            yield list(row)
+        # the declared size (the sheet's <dimension>) pads every row: never beyond the caps
+        declared = sheet.max_column if isinstance(sheet.max_column, int) else None
+        max_col = min(declared or limits.columns + 1, limits.columns + 1)
+        # an explicit last row: openpyxl would otherwise stop at the declared one, silently
+        # dropping the rows of a file whose <dimension> understates them
+        rows = sheet.iter_rows(values_only=True, max_col=max_col, max_row=EXCEL_MAX_ROW)
+        yield from (list(row) for row in rows)
+    except DefusedXmlException as exc:
+        raise _hostile_workbook() from exc
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, ParseError, zlib.error) as exc:
+        raise _damaged_workbook() from exc
     finally:
         workbook.close()
 
 
-def _chunks_excel(stream: IO[bytes], chunk_rows: int) -> Iterator[pd.DataFrame]:
-    rows = _excel_rows(stream)
+def _chunks_excel(stream: IO[bytes], chunk_rows: int, limits: ReadLimits) -> Iterator[pd.DataFrame]:
+    rows = _excel_rows(stream, limits)
     header: list[str] | None = None
     line = 0
     for raw in rows:
@@ -208,9 +338,13 @@ def _chunks_excel(stream: IO[bytes], chunk_rows: int) -> Iterator[pd.DataFrame]:
     # trailing empty header cells are not columns
     while header and header[-1].startswith("column ") and len(header) > 1:
         header.pop()
+    limits.check_columns(header)
     buffer: list[list[str]] = []
     first = line + 1
+    last_allowed = line + limits.rows  # rows missing from the file count: they are read too
     for raw in rows:
+        if first + len(buffer) > last_allowed:
+            limits.check_rows(first + len(buffer), line)
         buffer.append([_cell_text(v) for v in raw])
         if len(buffer) >= chunk_rows:
             yield _frame(buffer, header, first)
@@ -219,7 +353,7 @@ def _chunks_excel(stream: IO[bytes], chunk_rows: int) -> Iterator[pd.DataFrame]:
     yield _frame(buffer, header, first)
 
 
-def _chunks_csv(stream: IO[bytes], chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _chunks_csv(stream: IO[bytes], chunk_rows: int, limits: ReadLimits) -> Iterator[pd.DataFrame]:
     stream = _seekable(stream)
     start = stream.tell()
     sample = stream.read(SAMPLE_BYTES)
@@ -244,6 +378,7 @@ def _chunks_csv(stream: IO[bytes], chunk_rows: int) -> Iterator[pd.DataFrame]:
             line += 1
             if raw_line.strip():
                 header = _clean_header(next(csv.reader([raw_line], delimiter=delimiter)))
+        limits.check_columns(header)
         first = line + 1
         # pandas' C parser: every physical line is a row (blank ones dropped afterwards), so
         # the index stays the line number the user sees
@@ -264,6 +399,7 @@ def _chunks_csv(stream: IO[bytes], chunk_rows: int) -> Iterator[pd.DataFrame]:
             chunk = chunk.fillna("")
             chunk.index = pd.RangeIndex(first, first + len(chunk), name="row")
             first += len(chunk)
+            limits.check_rows(first - 1, line)
             yield _drop_empty(chunk)
     except UnicodeDecodeError as exc:
         raise ImportFailed(
@@ -296,13 +432,24 @@ def _chunks_csv(stream: IO[bytes], chunk_rows: int) -> Iterator[pd.DataFrame]:
 
 
 def iter_upload(
-    source: Any, *, filename: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    source: Any,
+    *,
+    filename: str | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    limits: ReadLimits | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Yield the upload as frames of at most ``chunk_rows`` rows (same shape as ``read_upload``).
 
     Memory stays bounded by the chunk size for CSV; Excel is read with openpyxl's read-only
     (streaming) mode. Every chunk has the same columns; the index is the file's row number.
+    An upload beyond ``limits`` (default: the app's ``IMPORT_MAX_*`` settings) fails with
+    ``ImportFailed``, as does a workbook with XML entities. A :class:`StashedUpload` is read
+    from the rows its first reading kept.
     """
+    limits = limits or ReadLimits.current()
+    if isinstance(source, StashedUpload):
+        yield from source.chunks(chunk_rows, limits)
+        return
     stream, owned = _open_binary(source)
     try:
         stream = _seekable(stream)
@@ -316,9 +463,9 @@ def iter_upload(
                 _("Old Excel files (.xls) are not supported. Save the sheet as .xlsx or CSV.")
             )
         if _is_excel(name, head):
-            yield from _chunks_excel(stream, chunk_rows)
+            yield from _chunks_excel(stream, chunk_rows, limits)
         else:
-            yield from _chunks_csv(stream, chunk_rows)
+            yield from _chunks_csv(stream, chunk_rows, limits)
     finally:
         if owned:
             stream.close()
@@ -583,6 +730,8 @@ __all__ = [
     "read_upload",
     "stash_upload",
     "stashed_path",
+    "ReadLimits",
+    "StashedUpload",
     "whole",
     "xlsx_bytes",
     "xlsx_response",
@@ -641,7 +790,68 @@ def stashed_path(token: str, *, owner: int | None) -> str | None:
 
 
 def drop_stash(token: str) -> None:
-    try:
-        os.remove(os.path.join(_stash_dir(), token))
-    except OSError:
-        pass
+    """Remove a stashed upload and what its first reading kept."""
+    path = os.path.join(_stash_dir(), token)
+    for name in (path, path + StashedUpload.ROWS_SUFFIX, path + StashedUpload.FAILED_SUFFIX):
+        try:
+            os.remove(name)
+        except FileNotFoundError:
+            pass
+
+
+class StashedUpload:
+    """A stashed upload that is parsed once: the first reading keeps its rows (or why it
+    could not be read) next to the file, and every later page of the preview reads those.
+
+    The rows are kept as UTF-8 CSV with the file's row numbers in the first column, as
+    cleaned strings: reading them back is pandas' C parser over plain text, fast even for a
+    workbook that took openpyxl a minute. The CSV is written to a temporary name and renamed,
+    so a reader never sees half of it.
+    """
+
+    ROWS_SUFFIX = ".rows.csv"
+    FAILED_SUFFIX = ".failed.json"
+
+    def __init__(self, path: str, filename: str | None = None):
+        self.path = path
+        self.filename = filename
+        self.rows_path = path + self.ROWS_SUFFIX
+        self.failed_path = path + self.FAILED_SUFFIX
+
+    def chunks(self, chunk_rows: int, limits: ReadLimits) -> Iterator[pd.DataFrame]:
+        if os.path.exists(self.failed_path):
+            with open(self.failed_path, encoding="utf-8") as failed:
+                raise ImportFailed([RowError(**error) for error in json.load(failed)])
+        if not os.path.exists(self.rows_path):
+            self._keep_rows(limits)
+        yield from self._read_rows(chunk_rows)
+
+    def _keep_rows(self, limits: ReadLimits) -> None:
+        partial = f"{self.rows_path}.{secrets.token_hex(4)}.part"
+        try:
+            chunks = iter_upload(self.path, filename=self.filename, limits=limits)
+            with open(partial, "w", encoding="utf-8", newline="") as out:
+                for number, chunk in enumerate(chunks):
+                    chunk.to_csv(out, header=number == 0, index=True, index_label=ROW_LABEL)
+            os.replace(partial, self.rows_path)
+        except ImportFailed as failure:
+            with open(self.failed_path, "w", encoding="utf-8") as failed:
+                json.dump([error.to_dict() for error in failure.errors], failed)
+            raise
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+
+    def _read_rows(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        options = {"dtype": object, "keep_default_na": False, "na_filter": False, "index_col": 0}
+        reader = pd.read_csv(self.rows_path, encoding="utf-8", chunksize=chunk_rows, **options)
+        yielded = False
+        with reader:
+            for chunk in reader:
+                chunk.index = pd.Index(chunk.index.astype("int64"), name="row")
+                yielded = True
+                yield chunk
+        if not yielded:  # a header without data rows: the columns alone
+            empty = pd.read_csv(self.rows_path, encoding="utf-8", nrows=0, **options)
+            empty.index = pd.Index(empty.index.astype("int64"), name="row")
+            yield empty

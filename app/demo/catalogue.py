@@ -82,6 +82,20 @@ ROLLOUT_METRICS = [
     ("order_errors", "Order errors", "点单错误", "errors", "count", "decrease"),
 ]
 
+#: The bounds of the demo metrics' daily values, ``key: (min, max)`` (``None``: unbounded): a
+#: wait cannot be negative nor last beyond a day, a share lies between 0 and 1, counts and
+#: amounts are never negative.
+METRIC_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "avg_wait_min": (0.0, 1440.0),
+    "table_turnover": (0.0, None),
+    "orders": (0.0, None),
+    "avg_ticket": (0.0, None),
+    "complaints": (0.0, None),
+    "satisfaction_rate": (0.0, 1.0),
+    "counter_queue_min": (0.0, 1440.0),
+    "order_errors": (0.0, None),
+}
+
 CUSTOMER_COMMENTS = {
     "positive": [
         "扫码点餐很方便，不用排队了",

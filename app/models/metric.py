@@ -61,6 +61,18 @@ class Metric(Base):
     )
     description: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(20), default="operations")
+    #: The smallest and largest value a day can have (``None``: no bound); imports and the
+    #: API refuse values outside them, naming the row and column.
+    min_value: Mapped[float | None]
+    max_value: Mapped[float | None]
+
+    @property
+    def bounds(self) -> tuple[float | None, float | None]:
+        """``(min, max)`` a value must lie within; a count is never negative."""
+        low = self.min_value
+        if low is None and self.kind == MetricKind.COUNT:
+            low = 0.0
+        return low, self.max_value
 
     def display_name(self, locale: str | None = None) -> str:
         if locale and locale.startswith("zh") and self.name_zh:

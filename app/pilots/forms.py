@@ -197,7 +197,22 @@ class NewMetricForm(OnceFormMixin, FlaskForm):
         _l("Better when it"),
         choices=choices((d.value, label) for d, label in DIRECTION_WORDS.items()),
     )
+    min_value = FiniteFloatField(
+        _l("Smallest possible value (optional)"),
+        validators=[Optional(), NumberRange(min=-1e12, max=1e12)],
+        description=_l("Imports refuse a day below it, e.g. 0 for a time or a count."),
+    )
+    max_value = FiniteFloatField(
+        _l("Largest possible value (optional)"),
+        validators=[Optional(), NumberRange(min=-1e12, max=1e12)],
+        description=_l("Imports refuse a day above it, e.g. 1 for a share, 100 for a percentage."),
+    )
     define = SubmitField(_l("Add the metric"))
+
+    def validate_max_value(self, field) -> None:
+        low = self.min_value.data
+        if field.data is not None and low is not None and field.data < low:
+            raise ValidationError(str(_l("The largest value must not be below the smallest.")))
 
 
 class AddSiteForm(ReasonMixin, FlaskForm):

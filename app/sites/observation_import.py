@@ -74,6 +74,8 @@ API_MAX_ROWS = 10_000
 #: A day of slack for systems whose clock runs ahead of ours.
 FUTURE_SLACK = timedelta(days=1)
 VALUE_TOLERANCE = 1e-9
+#: No daily value of any metric comes near this: a larger one is a mistake (or an attack).
+MAX_MAGNITUDE = 1e12
 #: Rows per COPY slice on PostgreSQL.
 COPY_SLICE = 100_000
 
@@ -119,30 +121,33 @@ class _Lookups:
     low: date | None
     high: date
     high_is_pilot_end: bool
+    metric_bounds: dict[int, tuple[float | None, float | None]]  # id -> (min, max)
 
     @classmethod
     def load(cls, pilot: Pilot | None, today: date) -> _Lookups:
         sites = {code: sid for sid, code in db.session.execute(select(Site.id, Site.code))}
-        metric_ids, metric_keys = _lookup_metrics()
+        metric_ids, metric_keys, bounds = _lookup_metrics()
         latest = today + FUTURE_SLACK
         if pilot is None:
-            return cls(sites, metric_ids, metric_keys, None, latest, False)
+            return cls(sites, metric_ids, metric_keys, None, latest, False, bounds)
         high = min(pilot.end_date, latest) if pilot.end_date else latest
         low = pilot.pre_start or pilot.start_date
-        return cls(sites, metric_ids, metric_keys, low, high, high == pilot.end_date)
+        return cls(sites, metric_ids, metric_keys, low, high, high == pilot.end_date, bounds)
 
 
-def _lookup_metrics() -> tuple[dict[str, int], dict[int, str]]:
+def _lookup_metrics() -> tuple[dict[str, int], dict[int, str], dict[int, tuple]]:
     by_name: dict[str, int] = {}
     keys: dict[int, str] = {}
+    bounds: dict[int, tuple[float | None, float | None]] = {}
     for metric in db.session.scalars(select(Metric)):
         keys[metric.id] = metric.key
+        bounds[metric.id] = metric.bounds
         for name in (metric.name, metric.name_zh):
             if name:
                 by_name.setdefault(normalise_header(name), metric.id)
     for metric_id, key in keys.items():  # keys win over names
         by_name[normalise_header(key)] = metric_id
-    return by_name, keys
+    return by_name, keys, bounds
 
 
 def plan_observations(
@@ -255,6 +260,16 @@ def _validate_chunk(chunk: pd.DataFrame, plan: ObservationPlan, lookups: _Lookup
             plan.mapping["denominator"],
             _("The denominator is negative."),
         )
+        huge = (denominators.abs() > MAX_MAGNITUDE).to_numpy()
+        plan.add_errors(
+            rows[huge],
+            plan.mapping["denominator"],
+            [
+                _("%(value)s is too large to be a daily value.", value=v)
+                for v in chunk[plan.mapping["denominator"]][huge]
+            ],
+        )
+        denominators = denominators.where(~huge)
     columns = {"row": rows, "site_id": site_ids, "date": days, "denominator": denominators}
     usable = ~(bad_site | bad_day)
     if plan.form == "long":
@@ -367,7 +382,10 @@ def _long_rows(chunk, rows, plan, lookups: _Lookups, columns, usable) -> pd.Data
     values, bad_value = _numbers(chunk, value_column, rows, plan)
     blank_value = chunk[value_column] == ""
     plan.add_errors(rows[blank_value.to_numpy()], value_column, _("The value is empty."))
-    keep = usable & ~(bad_metric | bad_value | blank_value)
+    outside = _check_bounds(
+        plan, rows, value_column, chunk[value_column], values, metric_ids, lookups
+    )
+    keep = usable & ~(bad_metric | bad_value | blank_value | outside)
     return _compact(columns, metric_ids, values, keep)
 
 
@@ -376,9 +394,49 @@ def _wide_rows(chunk, rows, plan, lookups: _Lookups, columns, usable) -> pd.Data
     pieces = []
     for column, key in plan.metric_columns.items():
         values, bad_value = _numbers(chunk, column, rows, plan)
-        keep = (chunk[column] != "") & ~bad_value & usable
-        pieces.append(_compact(columns, lookups.metric_ids[normalise_header(key)], values, keep))
+        metric_id = lookups.metric_ids[normalise_header(key)]
+        ids = pd.Series(metric_id, index=chunk.index)
+        outside = _check_bounds(plan, rows, column, chunk[column], values, ids, lookups)
+        keep = (chunk[column] != "") & ~bad_value & ~outside & usable
+        pieces.append(_compact(columns, metric_id, values, keep))
     return pd.concat(pieces, ignore_index=True)
+
+
+def _check_bounds(plan, rows, column: str, text, values: pd.Series, metric_ids, lookups):
+    """A mask of the values beyond :data:`MAX_MAGNITUDE` or outside their metric's bounds;
+    each is an error naming the value and the bound."""
+    too_large = values.abs() > MAX_MAGNITUDE
+    plan.add_errors(
+        rows[too_large.to_numpy()],
+        column,
+        [_("%(value)s is too large to be a daily value.", value=v) for v in text[too_large]],
+    )
+    lows = {m: low for m, (low, _high) in lookups.metric_bounds.items()}
+    highs = {m: high for m, (_low, high) in lookups.metric_bounds.items()}
+    low = metric_ids.map(lows).astype("float64")
+    high = metric_ids.map(highs).astype("float64")
+    below = (values < low) & ~too_large
+    above = (values > high) & ~too_large
+    keys = metric_ids.map(lookups.metric_keys)
+    for outside, bound in ((below, low), (above, high)):
+        cells = zip(text[outside], bound[outside], keys[outside], strict=True)
+        messages = [_outside_bound(v, _number(b), k, below=outside is below) for v, b, k in cells]
+        plan.add_errors(rows[outside.to_numpy()], column, messages)
+    return too_large | below | above
+
+
+def _outside_bound(value: str, bound: str, metric: str, *, below: bool) -> str:
+    template = (
+        _("%(value)s is below %(bound)s, the smallest value of %(metric)s.")
+        if below
+        else _("%(value)s is above %(bound)s, the largest value of %(metric)s.")
+    )
+    return template % {"value": value, "bound": bound, "metric": metric}
+
+
+def _number(value: float) -> str:
+    """A bound as people write it: ``0``, ``1``, ``1440``, ``0.5``."""
+    return f"{value:g}"
 
 
 def _compact(columns: dict[str, Any], metric_ids: Any, values, keep: pd.Series) -> pd.DataFrame:
@@ -544,9 +602,58 @@ def apply_observations(
     if not new.empty:
         _insert_new(new, batch.id, now)
     if not changed.empty:
+        changed = _still_changed(changed)
+        moved = plan.updated - len(changed)  # written meanwhile by a concurrent batch
+        if moved:
+            batch.rows_updated -= moved
+            batch.rows_unchanged += moved
+            db.session.flush()
+    if not changed.empty:
         _update_changed(changed, batch.id, now)
     db.session.expire_all()
     return batch
+
+
+#: Stored rows locked and read again per statement before they are changed.
+LOCK_SLICE = 10_000
+
+
+def _still_changed(changed: pd.DataFrame) -> pd.DataFrame:
+    """The planned changes that still change something, with the values they replace.
+
+    The plan compared the file with the values stored when it was read; a concurrent batch
+    may have written the same values since. The rows are read again under a row lock
+    (``FOR UPDATE`` on PostgreSQL, in id order so two batches never deadlock; SQLite holds
+    the database's write lock since the batch row was written), so of several identical
+    batches only the first writes a revision; the others find nothing left to change.
+    """
+    table = Observation.__table__
+    ids = sorted(int(i) for i in changed["id"])
+    blocks = []
+    for lo in range(0, len(ids), LOCK_SLICE):
+        query = (
+            select(table.c.id, table.c.value, table.c.denominator)
+            .where(table.c.id.in_(ids[lo : lo + LOCK_SLICE]))
+            .order_by(table.c.id)
+            .with_for_update()
+        )
+        blocks.append(pd.DataFrame(db.session.execute(query).all(), columns=_CURRENT_COLUMNS))
+    current = pd.concat(blocks, ignore_index=True).astype(_CURRENT_TYPES).set_index("id")
+    ids_column = changed["id"].astype("int64")
+    present = ids_column.isin(current.index).to_numpy()  # a deleted row is not revised
+    changed = changed.loc[present].copy()
+    ids_column = ids_column[present]
+    changed["stored_value"] = current["value"].reindex(ids_column).to_numpy()
+    changed["stored_den"] = current["denominator"].reindex(ids_column).to_numpy()
+    same_value = np.isclose(changed["value"], changed["stored_value"], rtol=0, atol=VALUE_TOLERANCE)
+    same_den = changed["denominator"].isna() | np.isclose(
+        changed["denominator"], changed["stored_den"], rtol=0, atol=VALUE_TOLERANCE
+    )
+    return changed.loc[~(same_value & same_den).to_numpy()]
+
+
+_CURRENT_COLUMNS = ["id", "value", "denominator"]
+_CURRENT_TYPES = {"id": "int64", "value": "float64", "denominator": "float64"}
 
 
 def _insert_new(new: pd.DataFrame, batch_id: int, now: datetime) -> None:

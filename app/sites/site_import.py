@@ -75,11 +75,11 @@ FALSE_WORDS = {"no", "n", "false", "0", "否", "停用", "关闭", "inactive", "
 
 #: (field, minimum, maximum, whole number, accepts percent)
 NUMERIC_RULES = {
-    "staff_count": (0, None, True, False),
+    "staff_count": (0, 100_000, True, False),
     "management_score": (0, 100, False, False),
     "digital_readiness": (0, 100, False, False),
     "senior_share": (0, 1, False, True),
-    "daily_orders": (0, None, False, False),
+    "daily_orders": (0, 1_000_000_000, False, False),
 }
 
 TEXT_LIMITS = {"code": 40, "name": 200, "region": 80, "city": 80}

@@ -6,7 +6,7 @@ is answered with that redirect and creates nothing. ``pilots.archived_at`` marks
 pilot (hidden from lists by default, read-only) while keeping its status.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-07 17:20:00
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -56,7 +56,9 @@ def test_language_switch_refuses_external_next(client):
 
 
 def test_health_endpoint(client):
-    assert client.get("/healthz").get_json() == {"status": "ok"}
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "checks": {"database": {"ok": True}}}
 
 
 def test_static_assets_are_served_locally(client):
