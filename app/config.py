@@ -66,6 +66,17 @@ class Config:
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024
     TESTING = False
     PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a hash method name, not a secret
+    # -- the public feedback form's rate limits (Flask-Limiter syntax; docs/feedback.md) --
+    #: one table sticker cannot be used to flood the pilot
+    FEEDBACK_RATELIMIT_PER_TOKEN = os.environ.get("FEEDBACK_RATELIMIT_PER_TOKEN") or (
+        "20 per minute;300 per hour"
+    )
+    #: a whole restaurant can share one public address (guest Wi-Fi): generous per address
+    FEEDBACK_RATELIMIT_PER_ADDRESS = os.environ.get("FEEDBACK_RATELIMIT_PER_ADDRESS") or (
+        "30 per minute;600 per hour"
+    )
+    FEEDBACK_RATELIMIT_VIEW = os.environ.get("FEEDBACK_RATELIMIT_VIEW") or "120 per minute"
+
     # -- operations (docs/operations.md) --
     #: the public address of the app (e.g. https://pilots.example.com): every link and QR code
     #: printed on sheets or exported is built on it; unset, the address the page was opened at

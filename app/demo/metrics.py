@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app.demo.catalogue import METRIC_BOUNDS
 from app.extensions import db
 from app.models import Direction, Metric, MetricKind
 
@@ -17,8 +18,10 @@ def add_metric(
     better: str,
     description: str | None = None,
 ) -> Metric:
-    """A new metric from a row of the demo catalogue, added to the session."""
+    """A new metric from a row of the demo catalogue, with its plausible bounds, added to the
+    session."""
     metric = Metric(key=key, name=name, name_zh=name_zh, unit=unit, description=description)
+    metric.min_value, metric.max_value = METRIC_BOUNDS.get(key, (None, None))
     metric.kind = MetricKind(kind)
     metric.better_direction = Direction(better)
     db.session.add(metric)

@@ -60,17 +60,9 @@ from app.sites.registry import pilot_sites
 
 # ------------------------------------------------------------------ rate limits
 
-DEFAULT_LIMITS = {
-    # a whole restaurant can share one public address (guest Wi-Fi): generous per address
-    "FEEDBACK_RATELIMIT_PER_ADDRESS": "30 per minute;600 per hour",
-    # one table sticker cannot be used to flood the pilot
-    "FEEDBACK_RATELIMIT_PER_TOKEN": "20 per minute;300 per hour",
-    "FEEDBACK_RATELIMIT_VIEW": "120 per minute",
-}
-
 
 def _limit(name: str):
-    return lambda: current_app.config.get(name) or DEFAULT_LIMITS[name]
+    return lambda: current_app.config[name]  # app/config.py, from the environment
 
 
 def _token_key() -> str:

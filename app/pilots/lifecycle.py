@@ -283,6 +283,8 @@ def define_metric(data: dict[str, Any], *, by: User | None, pilot: Pilot) -> Met
         unit=data["unit"].strip(),
         kind=MetricKind(data["kind"]),
         better_direction=Direction(data["better_direction"]),
+        min_value=data.get("min_value"),
+        max_value=data.get("max_value"),
         source="wizard",
     )
     db.session.add(metric)

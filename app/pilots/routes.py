@@ -178,7 +178,7 @@ def define_metric(pilot_id: int):
             )
     else:
         for name, errors in form.errors.items():
-            flash(f"{getattr(form, name).label.text}: {'; '.join(errors)}", "danger")
+            flash(f"{getattr(form, name).label.text}: {'; '.join(map(str, errors))}", "danger")
     return redirect(target)
 
 
@@ -303,7 +303,7 @@ def propose_sites(pilot_id: int):
     form = _propose_form(pilot)
     if not form.validate_on_submit():
         for name, errors in form.errors.items():
-            flash(f"{getattr(form, name).label.text}: {'; '.join(errors)}", "danger")
+            flash(f"{getattr(form, name).label.text}: {'; '.join(map(str, errors))}", "danger")
         return _to_sites(pilot)
     _run_proposal(pilot, form, _settings(form))
     return _to_sites(pilot)

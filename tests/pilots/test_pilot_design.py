@@ -219,11 +219,14 @@ def test_a_metric_defined_in_the_wizard_flows_into_api_report_brief_and_gates(
             "metric-unit": "%",
             "metric-kind": "proportion",
             "metric-better_direction": "increase",
+            "metric-min_value": "0",
+            "metric-max_value": "100",
         },
     )
     assert response.status_code == 302
     metric = db.session.scalar(select(Metric).where(Metric.key.like("qr_ordering%")))
     assert (metric.unit, metric.kind) == ("%", MetricKind.PROPORTION)
+    assert (metric.min_value, metric.max_value) == (0.0, 100.0)
     page = client.get(f"/pilots/{pilot.id}/wizard/2").get_data(as_text=True)
     assert "QR ordering adoption among customers 60+ (%)" in page
     # the same name twice is refused

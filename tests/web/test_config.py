@@ -35,3 +35,20 @@ def test_development_generates_and_keeps_a_local_secret(tmp_path, monkeypatch):
     second = create_app(Dev).config["SECRET_KEY"]
     assert first == second and len(first) == 64
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_the_public_forms_rate_limits_come_from_the_environment():
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from app.config import Config as C; "
+        "print(C.FEEDBACK_RATELIMIT_PER_TOKEN, '|', C.FEEDBACK_RATELIMIT_VIEW)"
+    )
+    env = {**os.environ, "FEEDBACK_RATELIMIT_PER_TOKEN": "5 per minute"}
+    env.pop("FEEDBACK_RATELIMIT_VIEW", None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "5 per minute | 120 per minute"  # the setting, and a default

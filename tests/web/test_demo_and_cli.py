@@ -9,6 +9,7 @@ from app.models import (
     Assignment,
     FeedbackAnswer,
     FeedbackResponse,
+    Metric,
     Observation,
     Pilot,
     Role,
@@ -42,6 +43,9 @@ def test_demo_seed_builds_the_qr_ordering_pilot(runner):
     assert roles == set(Role)
     staff = db.session.scalar(select(User).where(User.role == Role.STAFF))
     assert staff.site_id in {s.id for s in pilot.sites_in(Arm.PILOT)}
+    # the demo's metrics carry their plausible bounds (a wait is never negative)
+    wait = db.session.scalar(select(Metric).where(Metric.key == "avg_wait_min"))
+    assert (wait.min_value, wait.max_value) == (0.0, 1440.0)
 
 
 def test_demo_seed_refuses_a_full_database(runner):
