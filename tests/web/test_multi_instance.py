@@ -426,9 +426,24 @@ def test_a_report_started_on_one_instance_is_computed_by_the_worker_and_shows_on
         assert status == 200 and "Waiting time" in page
 
 
-# logout on one ends the session on the other: the coordinator adds this check after merging the
-# server-side session ending (log in on instance 1, log out on instance 2, the copied session
-# cookie then opens no page on instance 1).
+def test_a_logout_on_one_instance_ends_the_session_on_the_other(shared_state):
+    database_url, seeded = shared_state
+    with instances(database_url) as ports:
+        first, second = ports
+        browser = Browser()
+        login = browser.form_fields(first, "/auth/login")
+        credentials = {"email": seeded.analyst_email, "password": PASSWORD}
+        status, _, _ = browser.request(first, "POST", "/auth/login", {**login, **credentials})
+        assert status == 302, "the analyst could not log in on instance 1"
+        copied = Browser(cookies=dict(browser.cookies))  # e.g. a cookie taken from the browser
+        assert copied.request(second, "GET", "/")[0] == 200  # one sign-in, both servers
+        page_fields = browser.form_fields(second, "/")
+        status, location, _ = browser.request(second, "POST", "/auth/logout", page_fields)
+        assert status == 302 and "/auth/login" in location
+        # the copy opens nothing any more, on either server
+        for port in (first, second):
+            status, location, _ = copied.request(port, "GET", "/")
+            assert status == 302 and "/auth/login" in location, (port, status)
 
 
 def test_2000_public_submissions_over_both_instances_store_exactly_2000(shared_state):
