@@ -1,20 +1,15 @@
 from __future__ import annotations
 
-import logging
-
 from flask import current_app, jsonify, redirect, render_template, request, session
 from flask_login import current_user, login_required
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.auth.routes import safe_next
+from app.core import health as health_checks
 from app.core.i18n import SUPPORTED
 from app.extensions import db
 from app.main import bp
 from app.pilots.overview import pilot_overview
 from app.reports.jobs import QUEUE_NAME
-
-health_log = logging.getLogger("rollwise.health")
 
 
 @bp.route("/")
@@ -42,11 +37,12 @@ def set_language(code: str):
 def health():
     """For load balancers: 200 when the database (and Redis and the report queue, when
     configured) answer, else 503 naming the failed check. No login, no details of errors."""
-    checks = {"database": _check_database()}
+    checks = {"database": health_checks.database()}
     redis_url = current_app.config.get("REDIS_URL")
     if redis_url:
         uses_queue = current_app.config.get("REPORT_RUNNER") in (None, "rq")
-        checks.update(_check_redis_and_queue(redis_url, queue=uses_queue))
+        queue = QUEUE_NAME if uses_queue else None
+        checks.update(health_checks.redis_and_queue(redis_url, queue=queue))
     healthy = all(check["ok"] for check in checks.values())
     body = {"status": "ok" if healthy else "unavailable", "checks": checks}
     if not healthy:
@@ -55,42 +51,3 @@ def health():
     response.status_code = 200 if healthy else 503
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _check_database() -> dict:
-    try:
-        db.session.execute(text("SELECT 1"))
-        db.session.rollback()
-    except SQLAlchemyError as exc:
-        health_log.error("health check: database unreachable", exc_info=exc)
-        db.session.rollback()
-        return {"ok": False, "error": type(exc).__name__}
-    return {"ok": True}
-
-
-def _check_redis_and_queue(redis_url: str, *, queue: bool) -> dict:
-    """Redis answers a PING and, when reports run on RQ, the report queue can be read (its
-    length and workers; no worker is reported, not a failure of this app server)."""
-    from redis import Redis
-    from redis.exceptions import RedisError
-    from rq import Queue, Worker
-
-    connection = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        connection.ping()
-    except RedisError as exc:
-        health_log.error("health check: Redis unreachable", exc_info=exc)
-        failed = {"ok": False, "error": type(exc).__name__}
-        return {"redis": failed, "queue": dict(failed)} if queue else {"redis": failed}
-    if not queue:
-        connection.close()
-        return {"redis": {"ok": True}}
-    try:
-        reports = Queue(QUEUE_NAME, connection=connection)
-        queue_check = {"ok": True, "queued": reports.count, "workers": Worker.count(queue=reports)}
-    except RedisError as exc:
-        health_log.error("health check: report queue unreadable", exc_info=exc)
-        queue_check = {"ok": False, "error": type(exc).__name__}
-    finally:
-        connection.close()
-    return {"redis": {"ok": True}, "queue": queue_check}

@@ -52,10 +52,12 @@ def live_server(tmp_path_factory):
         assert result.exit_code == 0, result.output
         db.session.remove()
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    server.daemon_threads = False  # server_close() then waits for requests still running
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+    server.server_close()  # their database connections go back to the pool before it closes
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
