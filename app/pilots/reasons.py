@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import g
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -96,10 +97,12 @@ def _prepare(code: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def _metric_words(key: str) -> tuple[str, str]:
     """A metric's name in the reader's language and its unit (the key itself when the
     metric is gone): reasons store keys, readers see names."""
-    metric = db.session.scalar(select(Metric).where(Metric.key == key))
-    if metric is None:
-        return key, ""
-    return metric.display_name(str(get_locale() or "en")), metric.unit
+    known = g.setdefault("metric_words", {})  # one query per page, not one per reason
+    if not known:
+        locale = str(get_locale() or "en")
+        for metric in db.session.scalars(select(Metric)):
+            known[metric.key] = (metric.display_name(locale), metric.unit)
+    return known.get(key, (key, ""))
 
 
 def site_reason_text(reason: Any) -> str:
