@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Flask, request
-from flask_babel import format_date, format_decimal, format_percent, get_locale
+from flask_babel import format_date, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from app.core import i18n, labels
+from app.core import i18n, labels, numbers
 from app.core.i18n import SUPPORTED
 from app.models import Role
 
@@ -41,8 +41,14 @@ def nav_items(app: Flask) -> list[NavItem]:
 def register(app: Flask) -> None:
     i18n.register(app)
     app.add_template_filter(lambda d: format_date(d, "medium") if d else "—", "format_date")
-    app.add_template_filter(lambda x, digits=1: _number(x, digits), "number")
-    app.add_template_filter(lambda x, digits=0: _percent(x, digits), "percent")
+    app.add_template_filter(
+        lambda x, digits=1, signed=False: numbers.num(x, digits, signed=signed), "number"
+    )
+    app.add_template_filter(
+        lambda x, digits=0, signed=False: numbers.pct(x, signed=signed, digits=digits), "percent"
+    )
+    app.add_template_filter(numbers.p_text, "p_value")
+    app.add_template_filter(numbers.p_expr, "p_expression")
     app.add_template_global(labels.label, "label")
     app.add_template_global(labels.colour, "colour")
 
@@ -58,17 +64,3 @@ def register(app: Flask) -> None:
             "request_path": request.full_path if request.query_string else request.path,
             "has_endpoint": lambda name: name in app.view_functions,
         }
-
-
-def _number(value: float | None, digits: int = 1) -> str:
-    if value is None:
-        return "—"
-    return format_decimal(
-        round(float(value), digits), format=f"#,##0.{'0' * digits}" if digits else "#,##0"
-    )
-
-
-def _percent(value: float | None, digits: int = 0) -> str:
-    if value is None:
-        return "—"
-    return format_percent(value, format=f"#,##0.{'0' * digits}%" if digits else "#,##0%")

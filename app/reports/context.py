@@ -9,6 +9,7 @@ from typing import Any
 from flask_babel import gettext as _
 from markupsafe import Markup
 
+from app.core import numbers as fmt
 from app.core.cache import lru_cached
 from app.core.labels import (
     ARM_BEFORE_AFTER_LABELS,
@@ -45,16 +46,16 @@ def headline_rows(results: dict[str, Any], locale: str) -> list[dict[str, Any]]:
                 "role": role_labels.get(res["role"], res["role"]),
                 "role_key": res["role"],
                 "unit": say.unit_of(m),
-                "effect": say.num(
+                "effect": fmt.num(
                     None if res.get("effect") is None else res["effect"] * s, digits, signed=True
                 ),
-                "relative": say.pct(res.get("relative_effect")),
+                "relative": fmt.pct(res.get("relative_effect")),
                 "ci": "{} – {}".format(
-                    say.num(None if res.get("ci_low") is None else res["ci_low"] * s, digits),
-                    say.num(None if res.get("ci_high") is None else res["ci_high"] * s, digits),
+                    fmt.num(None if res.get("ci_low") is None else res["ci_low"] * s, digits),
+                    fmt.num(None if res.get("ci_high") is None else res["ci_high"] * s, digits),
                 ),
-                "p": say.p_text(res.get("p_value")),
-                "p_adjusted": say.p_text(res.get("p_adjusted")),
+                "p": fmt.p_text(res.get("p_value")),
+                "p_adjusted": fmt.p_text(res.get("p_adjusted")),
                 "method": METHOD_LABELS.get(say.method_key(res), say.method_key(res)),
                 "method_reason": res.get("method_reason"),
                 "verdict": res.get("verdict"),
@@ -80,11 +81,11 @@ def method_rows(res: dict[str, Any], digits: int, scale: float) -> list[dict[str
             {
                 "name": METHOD_LABELS.get(name, name),
                 "key": name,
-                "effect": say.num(_mul(r.get("effect"), scale), digits, signed=True),
-                "se": say.num(_mul(r.get("se"), scale), digits),
-                "ci": f"{say.num(_mul(r.get('ci_low'), scale), digits)} – "
-                f"{say.num(_mul(r.get('ci_high'), scale), digits)}",
-                "p": say.p_text(r.get("p_two_sided", r.get("p_value"))),
+                "effect": fmt.num(_mul(r.get("effect"), scale), digits, signed=True),
+                "se": fmt.num(_mul(r.get("se"), scale), digits),
+                "ci": f"{fmt.num(_mul(r.get('ci_low'), scale), digits)} – "
+                f"{fmt.num(_mul(r.get('ci_high'), scale), digits)}",
+                "p": fmt.p_text(r.get("p_two_sided", r.get("p_value"))),
                 "error": r.get("error"),
                 "headline": say.method_key(res) == name,
             }
@@ -305,11 +306,11 @@ def feedback_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                         "audience": aud,
                         "measure": _("NPS"),
                         "comparison": _("Pilot vs control, during the pilot"),
-                        "a": say.num((cells.get("pilot_post") or {}).get("nps"), 0),
-                        "b": say.num((cells.get("control_post") or {}).get("nps"), 0),
-                        "diff": say.num(diff["difference"], 1, signed=True),
-                        "ci": f"{say.num(diff['ci_low'], 1)} – {say.num(diff['ci_high'], 1)}",
-                        "p": say.p_text(diff.get("p_value")),
+                        "a": fmt.num((cells.get("pilot_post") or {}).get("nps"), 0),
+                        "b": fmt.num((cells.get("control_post") or {}).get("nps"), 0),
+                        "diff": fmt.num(diff["difference"], 1, signed=True),
+                        "ci": f"{fmt.num(diff['ci_low'], 1)} – {fmt.num(diff['ci_high'], 1)}",
+                        "p": fmt.p_text(diff.get("p_value")),
                         "error": None,
                     }
                 )
@@ -323,7 +324,7 @@ def feedback_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                             "comparison": label,
                             "a": _nps_cell(post),
                             "b": _nps_cell(pre),
-                            "diff": say.num(post["nps"] - pre["nps"], 1, signed=True),
+                            "diff": fmt.num(post["nps"] - pre["nps"], 1, signed=True),
                             "ci": "",
                             "p": "",
                             "error": None,
@@ -333,11 +334,11 @@ def feedback_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _interval(low: float | None, high: float | None, digits: int) -> str:
-    return f"{say.num(low, digits)} – {say.num(high, digits)}"
+    return f"{fmt.num(low, digits)} – {fmt.num(high, digits)}"
 
 
 def _nps_cell(cell: dict[str, Any]) -> str:
-    return f"{say.num(cell['nps'], 0)} ({_interval(cell['ci_low'], cell['ci_high'], 0)})"
+    return f"{fmt.num(cell['nps'], 0)} ({_interval(cell['ci_low'], cell['ci_high'], 0)})"
 
 
 def _rate_row(aud, measure, comparison, r, a, b, diff) -> dict[str, Any]:
@@ -357,11 +358,11 @@ def _rate_row(aud, measure, comparison, r, a, b, diff) -> dict[str, Any]:
         "audience": aud,
         "measure": measure,
         "comparison": comparison,
-        "a": say.pct(r.get(a), signed=False),
-        "b": say.pct(r.get(b), signed=False),
-        "diff": say.num(_mul(r.get(diff), 100), 1, signed=True) + " " + _("pp"),
+        "a": fmt.pct(r.get(a), signed=False),
+        "b": fmt.pct(r.get(b), signed=False),
+        "diff": fmt.num(_mul(r.get(diff), 100), 1, signed=True) + " " + _("pp"),
         "ci": _interval(_mul(r.get("ci_low"), 100), _mul(r.get("ci_high"), 100), 1),
-        "p": say.p_text(r.get("p_value")),
+        "p": fmt.p_text(r.get("p_value")),
         "error": None,
     }
 
@@ -403,4 +404,5 @@ def report_context(report: Report, locale: str) -> dict[str, Any]:
         ],
         "segment_label": _segment_label,
         "say": say,
+        "fmt": fmt,
     }

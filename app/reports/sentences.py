@@ -14,68 +14,15 @@ Rules (see docs/reports.md):
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from flask_babel import format_decimal, format_percent
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 
 from app.core.labels import by_value, colours_by_value
+from app.core.numbers import decimals_for, num, p_expr, pct
+from app.core.numbers import finite as _finite
 from app.models import Decision
-
-MINUS = "\u2212"
-
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def decimals_for(half_width: float | None, default: int = 2) -> int:
-    """Two significant digits of the interval's half-width, between 0 and 4 decimals."""
-    if not _finite(half_width) or half_width <= 0:
-        return default
-    return max(0, min(4, 1 - math.floor(math.log10(half_width))))
-
-
-def num(x: float | None, digits: int = 2, signed: bool = False) -> str:
-    """Locale-formatted number with a true minus sign; '—' when missing."""
-    if not _finite(x):
-        return "—"
-    pattern = "#,##0." + "0" * digits if digits else "#,##0"
-    text = format_decimal(round(float(x), digits), format=pattern)
-    if text.startswith("-"):
-        text = MINUS + text[1:]
-    elif signed and round(float(x), digits) != 0:
-        text = "+" + text
-    if text in (MINUS + "0", MINUS + "0." + "0" * digits):
-        text = text[1:]
-    return text
-
-
-def pct(x: float | None, signed: bool = True) -> str:
-    if not _finite(x):
-        return "—"
-    digits = 0 if abs(x) >= 0.1 else 1
-    text = format_percent(x, format="#,##0." + "0" * digits + "%" if digits else "#,##0%")
-    if text.startswith("-"):
-        text = MINUS + text[1:]
-    elif signed and x > 0:
-        text = "+" + text
-    return text
-
-
-def p_expr(p: float | None, name: str = "p") -> str:
-    """``p = 0.03`` or ``p < 0.001``."""
-    text = p_text(p)
-    return f"{name} {text}" if text.startswith("<") else f"{name} = {text}"
-
-
-def p_text(p: float | None) -> str:
-    if not _finite(p):
-        return "—"
-    if p < 0.001:
-        return "< " + format_decimal(0.001, format="0.000")
-    return format_decimal(p, format="0.000" if p < 0.01 else "0.00")
 
 
 def metric_name(meta: dict[str, Any] | None, key: str, locale: str = "en") -> str:

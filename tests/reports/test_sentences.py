@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from app.core import numbers as fmt
 from app.reports import sentences as say
 from app.reports import snapshots as service
 
@@ -106,13 +107,13 @@ def test_rates_are_in_percentage_points_and_guardrails_mention_the_margin(en):
 
 
 def test_number_formatting(en):
-    assert say.num(-2.0, 1) == "−2.0"
-    assert say.num(-0.001, 2) == "0.00"
-    assert say.num(1234.5, 0) == "1,234"
-    assert say.num(None) == "—"
-    assert say.num(float("nan")) == "—"
-    assert say.decimals_for(1.1) == 1 and say.decimals_for(0.34) == 2 and say.decimals_for(12) == 0
-    assert say.p_text(0.0004) == "< 0.001" and say.p_text(0.0123) == "0.01"
+    assert fmt.num(-2.0, 1) == "−2.0"
+    assert fmt.num(-0.001, 2) == "0.00"
+    assert fmt.num(1234.5, 0) == "1,234"
+    assert fmt.num(None) == "—"
+    assert fmt.num(float("nan")) == "—"
+    assert fmt.decimals_for(1.1) == 1 and fmt.decimals_for(0.34) == 2 and fmt.decimals_for(12) == 0
+    assert fmt.p_text(0.0004) == "< 0.001" and fmt.p_text(0.0123) == "0.01"
 
 
 def _comp(primary: dict, *guards: dict) -> dict:

@@ -58,6 +58,7 @@ def _displayed(html: str, key: str, field: str) -> str:
 
 
 def test_numbers_on_the_page_equal_the_engine_results(client, analyst_client, report_pilot):
+    from app.core import numbers as fmt
     from app.reports import sentences as say
 
     pilot = report_pilot()
@@ -67,12 +68,12 @@ def test_numbers_on_the_page_equal_the_engine_results(client, analyst_client, re
     with client.application.test_request_context():
         for key, res in expected["metrics"].items():
             digits = say.digits_for(res, None)
-            assert _displayed(html, key, "effect") == say.num(res["effect"], digits, signed=True)
+            assert _displayed(html, key, "effect") == fmt.num(res["effect"], digits, signed=True)
             assert _displayed(html, key, "ci") == (
-                f"{say.num(res['ci_low'], digits)} – {say.num(res['ci_high'], digits)}"
+                f"{fmt.num(res['ci_low'], digits)} – {fmt.num(res['ci_high'], digits)}"
             )
-            assert _displayed(html, key, "p").replace("&lt;", "<") == say.p_text(res["p_value"])
-            assert _displayed(html, key, "p_adjusted").replace("&lt;", "<") == say.p_text(
+            assert _displayed(html, key, "p").replace("&lt;", "<") == fmt.p_text(res["p_value"])
+            assert _displayed(html, key, "p_adjusted").replace("&lt;", "<") == fmt.p_text(
                 res["p_adjusted"]
             )
     primary = expected["metrics"][pilot.primary_metric.key]
