@@ -12,15 +12,17 @@ from typing import Any, TypeVar
 
 from flask import abort
 from flask_login import current_user, login_required
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from app.extensions import db, login_manager
 from app.models import (
     ActionItem,
     Arm,
     Assignment,
+    MentorPair,
     Pilot,
     PilotStatus,
+    PlanStatus,
     Report,
     Retrospective,
     Role,
@@ -213,6 +215,44 @@ def require_staff_site_in(pilot: Pilot) -> Site:
     """The logged-in staff member's site, which must take part in ``pilot`` (else 403)."""
     site = getattr(current_user, "site", None)
     if site is None or not staff_site_in_pilot(site.id, pilot.id):
+        abort(403)
+    return site
+
+
+def mentee_site_ids(user: Any) -> set[int]:
+    """Sites that a staff member's own site (or the member in person) mentors in an active
+    rollout plan: their staff follow those sites' customer feedback."""
+    if not getattr(user, "is_authenticated", False) or user.role is not Role.STAFF:
+        return set()
+    mentors = [MentorPair.mentor_user_id == user.id]
+    if user.site_id is not None:
+        mentors.append(MentorPair.mentor_site_id == user.site_id)
+    return set(
+        db.session.scalars(
+            select(MentorPair.mentee_site_id)
+            .join(RolloutPlan, RolloutPlan.id == MentorPair.plan_id)
+            .where(or_(*mentors), RolloutPlan.status == PlanStatus.ACTIVE)
+        )
+    )
+
+
+def can_view_site_feedback(user: Any, site: Site) -> bool:
+    """A site's customer feedback: everyone who sees all sites, the site's own staff, and the
+    staff of the site that mentors it during an active rollout."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.role in ALL_SEEING:
+        return True
+    if user.role is not Role.STAFF:
+        return False
+    return user.site_id == site.id or site.id in mentee_site_ids(user)
+
+
+def get_feedback_site_or_404(site_id: int) -> Site:
+    """A site whose customer feedback the current user may read (403 otherwise)."""
+    require_login()
+    site = db.get_or_404(Site, site_id)
+    if not can_view_site_feedback(current_user, site):
         abort(403)
     return site
 

@@ -16,6 +16,10 @@ raises :class:`app.feedback.responses.StaleTarget`, and the view reads the targe
 and answers with what is true now (404 for a revoked link, the closed page, or the new
 questions). A revocation or an edit therefore takes effect with the next request, in every
 worker.
+
+**Rollout.** Once a pilot is decided its own links close, but the links of sites in a started
+wave (live, held or passed) of an active rollout plan of that pilot stay open: the lookup
+reads that as ``rollout_open`` and the writer checks it again in the same statement.
 """
 
 from __future__ import annotations
@@ -27,11 +31,23 @@ from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, and_, bindparam, select
+from sqlalchemy import Select, and_, bindparam, exists, select
 
 from app.extensions import db
 from app.feedback.questionnaires import window_is_open
-from app.models import Audience, FeedbackForm, FormLink, Pilot, PilotStatus, Site
+from app.models import (
+    Audience,
+    FeedbackForm,
+    FormLink,
+    Pilot,
+    PilotStatus,
+    PlanStatus,
+    RolloutPlan,
+    Site,
+    Wave,
+    WaveSite,
+    WaveStatus,
+)
 
 __all__ = ["FormDefinition", "PublicTarget", "SiteRef", "find_target", "recall"]
 
@@ -76,6 +92,8 @@ class PublicTarget:
     audience: Audience
     site: SiteRef
     form: FormDefinition | None
+    #: the site is in a started wave of an active rollout plan of the pilot
+    rollout_open: bool = False
     #: True when this came from :func:`recall` rather than from the database just now
     remembered: bool = False
 
@@ -84,7 +102,29 @@ class PublicTarget:
         return self.link_id
 
     def is_open(self, today: date | None = None) -> bool:
-        return self.form is not None and window_is_open(self.pilot_status, self.pre_start, today)
+        if self.form is None:
+            return False
+        return self.rollout_open or window_is_open(self.pilot_status, self.pre_start, today)
+
+
+#: Wave statuses in which a wave's sites collect feedback.
+STARTED_WAVES = (WaveStatus.LIVE, WaveStatus.HELD, WaveStatus.PASSED)
+
+
+def rollout_site_open(pilot_id: Any, site_id: Any):
+    """SQL: the site is in a started wave of an active rollout plan of the pilot."""
+    ws, wave, plan = (m.__table__ for m in (WaveSite, Wave, RolloutPlan))
+    return exists(
+        select(ws.c.id)
+        .join(wave, wave.c.id == ws.c.wave_id)
+        .join(plan, plan.c.id == ws.c.plan_id)
+        .where(
+            ws.c.site_id == site_id,
+            plan.c.pilot_id == pilot_id,
+            plan.c.status == PlanStatus.ACTIVE,
+            wave.c.status.in_(STARTED_WAVES),
+        )
+    )
 
 
 @cache
@@ -98,6 +138,7 @@ def _lookup_statement() -> Select:
     )
     return (
         select(
+            rollout_site_open(link.c.pilot_id, link.c.site_id).label("rollout_open"),
             link.c.id,
             link.c.pilot_id,
             link.c.site_id,
@@ -174,6 +215,7 @@ def find_target(token: str) -> PublicTarget | None:
         audience=row.audience,
         site=SiteRef(row.site_id, row.site_name),
         form=form,
+        rollout_open=bool(row.rollout_open),
     )
     _remember(token, target)
     return target

@@ -208,20 +208,26 @@ def window_is_open(status: PilotStatus, pre_start: date | None, today: date | No
 
 def ensure_links(pilot: Pilot) -> list[FormLink]:
     """An active link for every (site in the pilot, audience); existing links are kept."""
+    ensure_site_links(pilot, [assignment.site_id for assignment in pilot.assignments])
+    return pilot_links(pilot.id)
+
+
+def ensure_site_links(pilot: Pilot, site_ids: list[int]) -> list[FormLink]:
+    """An active link of ``pilot``'s forms for every (site in ``site_ids``, audience), e.g.
+    the sites of a rollout wave; existing links are kept. Returns those sites' links."""
+    wanted = set(site_ids)
     existing = {
         (link.site_id, link.audience)
         for link in db.session.scalars(
             select(FormLink).where(FormLink.pilot_id == pilot.id, FormLink.revoked_at.is_(None))
         )
     }
-    for assignment in pilot.assignments:
+    for site_id in sorted(wanted):
         for audience in Audience:
-            if (assignment.site_id, audience) not in existing:
-                db.session.add(
-                    FormLink(pilot_id=pilot.id, site_id=assignment.site_id, audience=audience)
-                )
+            if (site_id, audience) not in existing:
+                db.session.add(FormLink(pilot_id=pilot.id, site_id=site_id, audience=audience))
     db.session.flush()
-    return pilot_links(pilot.id)
+    return [link for link in pilot_links(pilot.id) if link.site_id in wanted]
 
 
 def pilot_links(pilot_id: int, *, include_revoked: bool = False) -> list[FormLink]:

@@ -22,7 +22,9 @@ from flask_login import current_user
 from app.auth.permissions import (
     ALL_SEEING,
     PILOT_EDITORS,
+    get_feedback_site_or_404,
     get_pilot_or_404,
+    mentee_site_ids,
     require_role,
     require_staff_site_in,
 )
@@ -260,6 +262,27 @@ def staff_feed():
         days=days,
         pilots=pilots,
         theme_labels=THEME_LABELS,
+        mentees=site_feed.mentee_sites(mentee_site_ids(current_user)),
+        mentee=False,
+    )
+
+
+@bp.route("/staff/sites/<int:site_id>")
+def site_feed_of(site_id: int):
+    """Recent customer feedback of a site the reader's site mentors during a rollout (staff),
+    or of any site (leads, admins, analysts)."""
+    site = get_feedback_site_or_404(site_id)
+    days = request.args.get("days", 14, type=int)
+    days = days if days in (1, 7, 14, 30) else 14
+    return render_template(
+        "feedback/staff_feed.html",
+        site=site,
+        responses=site_feed.recent_responses(site.id, days=days),
+        days=days,
+        pilots=[],
+        theme_labels=THEME_LABELS,
+        mentees=[],
+        mentee=True,
     )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 from app.core import clock
 from app.extensions import db
 from app.feedback.questionnaires import form_is_open
-from app.models import Assignment, Audience, FeedbackAnswer, FeedbackResponse, Pilot
+from app.models import Assignment, Audience, FeedbackAnswer, FeedbackResponse, Pilot, Site
 
 
 def recent_responses(site_id: int, *, days: int = 14, limit: int = 100) -> list[FeedbackResponse]:
@@ -41,3 +41,12 @@ def open_pilots(site_id: int) -> list[Pilot]:
         select(Pilot).join(Assignment).where(Assignment.site_id == site_id).order_by(Pilot.id)
     ).all()
     return [p for p in pilots if form_is_open(p)]
+
+
+def mentee_sites(site_ids: set[int]) -> list[Site]:
+    """The sites mentored by the reader (see ``app.auth.permissions.mentee_site_ids``)."""
+    if not site_ids:
+        return []
+    return list(
+        db.session.scalars(select(Site).where(Site.id.in_(sorted(site_ids))).order_by(Site.code))
+    )

@@ -51,7 +51,13 @@ from app.models import (
     WaveSite,
     WaveStatus,
 )
-from app.rollout.plans import RolloutError, checklist_progress, mark_pilot_rolling_out
+from app.rollout.plans import (
+    RolloutError,
+    activate_plan,
+    checklist_progress,
+    mark_pilot_rolling_out,
+)
+from app.rollout.wave_feedback import open_wave_feedback, wave_feedback
 
 PASS, HOLD, FAIL = "pass", "hold", "fail"
 #: Days of data before a wave's first go-live used to fit site and day effects.
@@ -259,6 +265,7 @@ def evaluate_gate(
         "criteria": criteria,
         "estimator": "imputation (Borusyak-Jaravel-Spiess); not-yet-treated and holdback sites "
         "as controls",
+        "feedback": wave_feedback(plan, wave).to_dict(),
     }
     wave.gate_result = result
     audit.record(
@@ -345,10 +352,11 @@ def decide(
                     n=waves[index - 1].number,
                 )
             )
-        wave.status = WaveStatus.LIVE
         if plan.status is PlanStatus.DRAFT:
-            plan.status = PlanStatus.ACTIVE
-            mark_pilot_rolling_out(plan.pilot, by=by)
+            activate_plan(plan, by=by)
+        wave.status = WaveStatus.LIVE
+        mark_pilot_rolling_out(plan.pilot, by=by)
+        open_wave_feedback(plan, wave)
     elif action == "go":
         if wave.status is not WaveStatus.LIVE:
             raise RolloutError(_("Only a live wave can pass its gate."))
@@ -376,8 +384,6 @@ def decide(
     wave.decided_by_id = by.id if by is not None and getattr(by, "id", None) else None
     wave.decided_at = clock.utc_now()
     wave.decision_reason = reason or None
-    if all(w.status is WaveStatus.PASSED for w in waves):
-        plan.status = PlanStatus.DONE
     audit.record(
         f"rollout.wave_{action}",
         wave,
@@ -394,6 +400,12 @@ def decide(
     )
     db.session.flush()
     return wave
+
+
+def start_wave(plan: RolloutPlan, wave: Wave, *, by: User | None) -> Wave:
+    """Start ``wave`` (the first one of a draft plan activates the plan): its sites go live and
+    get their customer and staff feedback links (:func:`open_wave_feedback`)."""
+    return decide(plan, wave, "start", reason=None, by=by)
 
 
 def sign_off(plan: RolloutPlan, wave: Wave, *, by: User, note: str | None = None) -> Wave:

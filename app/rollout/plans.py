@@ -1044,3 +1044,118 @@ def mark_pilot_rolling_out(pilot: Pilot, *, by: User | None) -> None:
             pilot_id=pilot.id,
             reason="first rollout wave started",
         )
+
+
+# --------------------------------------------------------------------------------------------
+# The plan's life: activate, (waves start and pass in app.rollout.gates), sign off
+
+#: Wave statuses in which the wave has started (its sites collect feedback).
+STARTED_WAVE_STATUSES = (WaveStatus.LIVE, WaveStatus.HELD, WaveStatus.PASSED)
+#: Wave statuses that end a wave.
+FINISHED_WAVE_STATUSES = (WaveStatus.PASSED, WaveStatus.FAILED)
+#: A gate is "near" this many days before its date: the next step is to evaluate it.
+GATE_NEAR_DAYS = 3
+
+
+def activate_plan(plan: RolloutPlan, *, by: User | None) -> RolloutPlan:
+    """Make a draft plan the plan being followed (its waves can then start), audited."""
+    if plan.status is not PlanStatus.DRAFT:
+        raise RolloutError(_("Only a draft plan can be activated."))
+    if not any(ws.wave_id is not None and not ws.is_holdback for ws in plan.sites):
+        raise RolloutError(_("The plan has no site in any wave: move sites into a wave first."))
+    audit.record_change(
+        "rollout.plan_activated",
+        plan,
+        "status",
+        PlanStatus.ACTIVE,
+        by=by,
+        pilot_id=plan.pilot_id,
+    )
+    db.session.flush()
+    return plan
+
+
+def complete_plan(plan: RolloutPlan, *, by: User | None, note: str | None = None) -> RolloutPlan:
+    """Sign the rollout off once every wave has passed or been stopped: the plan is done,
+    and so is the pilot's rollout."""
+    if plan.status is not PlanStatus.ACTIVE:
+        raise RolloutError(_("Only an active plan can be signed off."))
+    unfinished = [w.number for w in plan.waves if w.status not in FINISHED_WAVE_STATUSES]
+    if unfinished:
+        raise RolloutError(
+            _(
+                "Wave %(n)s has not finished: every wave must pass or be stopped first.",
+                n=unfinished[0],
+            )
+        )
+    if not any(w.status is WaveStatus.PASSED for w in plan.waves):
+        raise RolloutError(_("No wave passed its gate: cancel the plan instead."))
+    note = (note or "").strip() or None
+    audit.record_change(
+        "rollout.plan_completed",
+        plan,
+        "status",
+        PlanStatus.DONE,
+        by=by,
+        pilot_id=plan.pilot_id,
+        reason=note,
+    )
+    pilot = plan.pilot
+    if pilot.status is PilotStatus.ROLLING_OUT:
+        audit.record_change(
+            "pilot.status",
+            pilot,
+            "status",
+            PilotStatus.DONE,
+            by=by,
+            pilot_id=pilot.id,
+            reason="rollout signed off",
+        )
+    db.session.flush()
+    return plan
+
+
+@dataclass(frozen=True, slots=True)
+class NextStep:
+    """What the plan's page tells people to do now.
+
+    ``kind`` is one of ``activate``, ``start``, ``wait``, ``evaluate``, ``go``, ``held``,
+    ``stopped``, ``complete``, ``done``, ``cancelled``; ``wave`` the wave it concerns (if any).
+    """
+
+    kind: str
+    wave: Wave | None = None
+
+    @property
+    def has_button(self) -> bool:
+        return self.kind in ("activate", "start", "evaluate", "go", "complete")
+
+
+def next_step(plan: RolloutPlan, today: date | None = None) -> NextStep:
+    """The one next step of the plan (see :class:`NextStep`)."""
+    today = today or clock.today()
+    if plan.status is PlanStatus.CANCELLED:
+        return NextStep("cancelled")
+    if plan.status is PlanStatus.DONE:
+        return NextStep("done")
+    if plan.status is PlanStatus.DRAFT:
+        return NextStep("activate")
+    waves = list(plan.waves)
+    current = next((w for w in waves if w.status in (WaveStatus.LIVE, WaveStatus.HELD)), None)
+    if current is not None:
+        if current.status is WaveStatus.HELD:
+            return NextStep("held", current)
+        if (current.gate_result or {}).get("outcome") == "pass":
+            return NextStep("go", current)
+        if (current.end_date - today).days <= GATE_NEAR_DAYS:
+            return NextStep("evaluate", current)
+        return NextStep("wait", current)
+    upcoming = next((w for w in waves if w.status is WaveStatus.PLANNED), None)
+    if upcoming is None:
+        if any(w.status is WaveStatus.PASSED for w in waves):
+            return NextStep("complete")
+        return NextStep("stopped", waves[-1] if waves else None)
+    index = waves.index(upcoming)
+    if index > 0 and waves[index - 1].status is WaveStatus.FAILED:
+        return NextStep("stopped", waves[index - 1])
+    return NextStep("start", upcoming)
