@@ -465,6 +465,8 @@ ROLLOUT_HISTORY_LABELS = {
     "rollout.wave_resume": _l("Wave resumed"),
     "rollout.wave_stop": _l("Wave stopped"),
     "rollout.plan_cancelled": _l("Plan cancelled"),
+    "rollout.plan_activated": _l("Plan activated"),
+    "rollout.plan_completed": _l("Rollout signed off"),
 }
 
 #: The columns of a plan's CSV and Excel export.

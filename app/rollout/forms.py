@@ -205,3 +205,9 @@ class SignoffForm(FlaskForm):
 class CancelForm(FlaskForm):
     reason = StringField(_l("Reason"), validators=REASON)
     submit = SubmitField(_l("Cancel the plan"))
+
+
+class PlanStepForm(FlaskForm):
+    """The plan's next step (activate, sign the rollout off): a button with an optional note."""
+
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=500)])

@@ -36,8 +36,9 @@ from app.core.labels import (
     WAVE_STATUS_LABELS,
 )
 from app.extensions import db
+from app.feedback import qr
 from app.models import PlanStatus, RolloutPlan, Site, WaveStatus
-from app.rollout import bp, exports, gates
+from app.rollout import bp, exports, gates, wave_feedback
 from app.rollout import plans as service
 from app.rollout.charts import timeline_svg
 from app.rollout.forms import (
@@ -48,6 +49,7 @@ from app.rollout.forms import (
     GeneratePlanForm,
     MentorForm,
     MoveSiteForm,
+    PlanStepForm,
     SignoffForm,
     WaveDatesForm,
 )
@@ -225,6 +227,8 @@ def _plan_context(plan: RolloutPlan) -> dict:
         "chart": timeline_svg(plan, today=clock.today()),
         "cancel_form": CancelForm(),
         "history": service.plan_history(plan),
+        "step": service.next_step(plan),
+        "today": clock.today(),
     }
 
 
@@ -288,6 +292,34 @@ def cancel(plan_id: int):
     else:
         _flash_form_errors(form)
     return redirect(url_for("rollout.plan", plan_id=plan.id))
+
+
+@bp.route("/<int:plan_id>/activate", methods=["POST"])
+@require_role(*PILOT_EDITORS)
+def activate(plan_id: int):
+    """Next step of a draft plan: make it the plan being followed."""
+    plan = get_plan_or_404(plan_id, for_edit=True)
+    form = PlanStepForm()
+    if form.validate_on_submit():
+        with _committing(_("The plan is active. Start wave 1 when its sites are ready.")):
+            service.activate_plan(plan, by=current_user)
+    else:
+        _flash_form_errors(form)
+    return redirect(url_for("rollout.plan", plan_id=plan.id) + "#next-step")
+
+
+@bp.route("/<int:plan_id>/complete", methods=["POST"])
+@require_role(*PILOT_EDITORS)
+def complete(plan_id: int):
+    """Last step: sign the rollout off once every wave has finished."""
+    plan = get_plan_or_404(plan_id, for_edit=True)
+    form = PlanStepForm()
+    if form.validate_on_submit():
+        with _committing(_("The rollout is signed off.")):
+            service.complete_plan(plan, by=current_user, note=form.note.data)
+    else:
+        _flash_form_errors(form)
+    return redirect(url_for("rollout.plan", plan_id=plan.id) + "#next-step")
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,7 +468,45 @@ def wave(plan_id: int, number: int):
         can_sign_off=can_sign_off_gate(current_user, wave),
         mentor_label=service._mentor_label,
         mentors={p.mentee_site_id: p for p in plan.mentor_pairs},
+        **_wave_feedback_context(plan, wave),
     )
+
+
+def _wave_feedback_context(plan: RolloutPlan, wave) -> dict:
+    """The wave's feedback links and what its sites said (once the wave has started)."""
+    started = wave.status in service.STARTED_WAVE_STATUSES
+    return {
+        "feedback_started": started,
+        "feedback": wave_feedback.wave_feedback(plan, wave) if started else None,
+        "links": wave_feedback.wave_links(plan, wave) if started else {},
+    }
+
+
+@bp.route("/<int:plan_id>/waves/<int:number>/qr-sheets")
+@require_role(*PILOT_EDITORS)
+def wave_sheets(plan_id: int, number: int):
+    """Printable A4 sheets: every wave site's customer and staff QR codes."""
+    plan = get_plan_or_404(plan_id, for_edit=True)
+    wave = _wave_or_404(plan, number)
+    links = wave_feedback.wave_links(plan, wave)
+    sheets = []
+    for ws in wave_feedback.wave_members(plan, wave):
+        for audience, link in sorted(
+            links.get(ws.site_id, {}).items(), key=lambda item: item[0].value
+        ):
+            url = urls.public_url("feedback.public_form", token=link.token)
+            sheets.append(
+                {
+                    "site": ws.site,
+                    "audience": audience,
+                    "url": url,
+                    "svg": qr.qr_svg_inline(url, scale=10),
+                }
+            )
+    if not sheets:
+        flash(_("The wave's sites get their QR codes when the wave starts."), "info")
+        return redirect(_wave_url(plan, wave) + "#feedback")
+    return render_template("rollout/wave_sheets.html", plan=plan, wave=wave, sheets=sheets)
 
 
 ACTIONS_BY_STATUS = {
@@ -494,6 +564,7 @@ def wave_dates(plan_id: int, number: int):
         can_sign_off=can_sign_off_gate(current_user, wave),
         mentor_label=service._mentor_label,
         mentors={p.mentee_site_id: p for p in plan.mentor_pairs},
+        **_wave_feedback_context(plan, wave),
     )
 
 

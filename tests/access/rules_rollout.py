@@ -1,4 +1,7 @@
-"""Rollout routes: editors change plans, analysts read, staff see their own site's card."""
+"""Rollout routes: editors change plans, analysts read, staff see their own site's card.
+
+The staff user's site (``world.site``) mentors ``world.other_site`` in the active plan: its
+staff read that site's feedback, not the feedback of a site it does not mentor."""
 
 from __future__ import annotations
 
@@ -6,7 +9,16 @@ from datetime import date, timedelta
 
 from analysis.planning import PlanSettings
 from app.extensions import db
-from app.models import Arm, Assignment, Decision, Pilot, PilotStatus, Site
+from app.models import (
+    Arm,
+    Assignment,
+    Decision,
+    MentorPair,
+    Pilot,
+    PilotStatus,
+    PlanStatus,
+    Site,
+)
 from tests.access.rules import ALL_SEEING, EDITORS, LOGGED_IN, get, post
 
 
@@ -40,6 +52,14 @@ def setup(world) -> None:
         scope=[world.site, world.other_site, extra],
     )
     db.session.flush()
+    pair = next((p for p in plan.mentor_pairs if p.mentee_site_id == world.other_site.id), None)
+    if pair is None:
+        pair = MentorPair(plan=plan, mentee_site=world.other_site)
+        db.session.add(pair)
+    pair.mentor_site, pair.mentor_user = world.site, None
+    plan.status = PlanStatus.ACTIVE
+    db.session.flush()
+    world.extra_site = extra
     world.rollout_pilot = pilot
     world.plan = plan
     world.own_site = world.site
@@ -69,6 +89,16 @@ RULES = {
         get(lambda w: _plan(w) + "/export.csv", ALL_SEEING),
         get(lambda w: _plan(w) + "/export.xlsx", ALL_SEEING),
         get(lambda w: _plan(w) + "/export.ics", ALL_SEEING),
+    ],
+    "rollout.activate": post(lambda w: _plan(w) + "/activate", EDITORS, data=lambda w: {}),
+    "rollout.complete": post(lambda w: _plan(w) + "/complete", EDITORS, data=lambda w: {}),
+    "rollout.wave_sheets": get(
+        lambda w: _plan(w) + "/waves/1/qr-sheets", EDITORS, ok=frozenset({200, 302})
+    ),
+    "feedback.site_feed_of": [
+        get(lambda w: f"/feedback/staff/sites/{w.other_site.id}", LOGGED_IN),
+        get(lambda w: f"/feedback/staff/sites/{w.extra_site.id}", ALL_SEEING),
+        get(lambda w: f"/feedback/staff/sites/{w.site.id}", LOGGED_IN),
     ],
     "rollout.cancel": post(lambda w: _plan(w) + "/cancel", EDITORS, data=lambda w: {}),
     "rollout.site_card": [
