@@ -267,6 +267,9 @@ def test_the_wave_qr_sheets_have_a_customer_and_a_staff_code_per_site(client, au
         for audience in (Audience.CUSTOMER, Audience.STAFF):
             assert f"/feedback/f/{_link(pilot, ws.site_id, audience).token}" in page
     assert "扫码告诉我们您的感受" in page and "员工反馈：扫码填写" in page
+    # the pilot's link list names the wave sites as rollout sites, not as controls
+    links_page = client.get(f"/feedback/pilots/{pilot.id}").get_data(as_text=True)
+    assert links_page.count("rollout site") == 2 * len(members)
 
 
 # ------------------------------------------------------------------ the next step
