@@ -52,6 +52,12 @@ from app.core import clock
 
 #: Values closer than this are the same value (no update, no revision).
 VALUE_TOLERANCE = 1e-9
+#: PostgreSQL: check references once per key and run the upsert without the per-row
+#: foreign-key triggers when the role may (see the module's docstring). ``False``: always
+#: let the triggers run.
+SKIP_FK_TRIGGERS = True
+#: PostgreSQL ``work_mem`` for the import's transaction (hash joins over the staged rows).
+WORK_MEM = "64MB"
 #: Rows per block written to the staging table.
 DEFAULT_BATCH = 100_000
 #: Columns of a staged block (a DataFrame): the file's row number and the observation.
@@ -114,6 +120,11 @@ class Stage:
         self.postgres = connection.dialect.name == "postgresql"
         self.name = f"observation_stage_{next(_names)}"
         self.n_rows = 0
+        self.site_ids: set[int] = set()
+        self.metric_ids: set[int] = set()
+        self.first: np.datetime64 | None = None
+        self.last: np.datetime64 | None = None
+        self._analysed = False
         self._dbapi = connection.connection.driver_connection
         columns = (
             "row BIGINT, site_id INTEGER, metric_id INTEGER, date {date}, value {real}, "
@@ -121,6 +132,10 @@ class Stage:
         )
         if self.postgres:
             definition = columns.format(date="DATE", real="DOUBLE PRECISION")
+            # for this transaction: no JIT compile (seconds) for one-off statements, and
+            # room for the hash joins and aggregates over the staged rows
+            self._run("SET LOCAL jit = off")
+            self._run(f"SET LOCAL work_mem = '{WORK_MEM}'")
             self._run(f"CREATE TEMPORARY TABLE {self.name} ({definition}) ON COMMIT DROP")
         else:
             self._run(f"DROP TABLE IF EXISTS temp.{self.name}")
@@ -167,6 +182,31 @@ class Stage:
         else:
             self._insert(block)
         self.n_rows += len(block)
+        self._analysed = False
+        self.site_ids.update(int(i) for i in block["site_id"].unique())
+        self.metric_ids.update(int(i) for i in block["metric_id"].unique())
+        days = block["date"].to_numpy(dtype="datetime64[D]")
+        low, high = days.min(), days.max()
+        self.first = low if self.first is None else min(self.first, low)
+        self.last = high if self.last is None else max(self.last, high)
+
+    def _analyse(self) -> None:
+        """PostgreSQL: statistics of the staged rows, for the plans of the joins."""
+        if self.postgres and not self._analysed:
+            self._run(f"ANALYZE {self.name}")
+        self._analysed = True
+
+    def _any_stored(self) -> bool:
+        """Whether any stored observation has one of the staged metrics on a staged day."""
+        if self.first is None:
+            return False
+        metrics = ", ".join(str(int(m)) for m in sorted(self.metric_ids))
+        found = self._run(
+            f"SELECT 1 FROM observations WHERE metric_id IN ({metrics}) "
+            f"AND date >= {self._mark} AND date <= {self._mark} LIMIT 1",
+            (str(self.first), str(self.last)),
+        )
+        return bool(found)
 
     def _copy(self, block: pd.DataFrame) -> None:
         packed = np.empty(len(block), dtype=_COPY_ROW)
@@ -191,16 +231,14 @@ class Stage:
             cursor.close()
 
     def _insert(self, block: pd.DataFrame) -> None:
-        days = block["date"].to_numpy(dtype="datetime64[D]").astype(str)
-        den = block["denominator"].astype(object)
-        den = den.where(block["denominator"].notna(), None)
+        den = block["denominator"]
         rows = zip(
-            block["row"].tolist(),
-            block["site_id"].tolist(),
-            block["metric_id"].tolist(),
-            days.tolist(),
-            block["value"].tolist(),
-            den.tolist(),
+            block["row"].to_numpy(dtype="int64").tolist(),
+            block["site_id"].to_numpy(dtype="int64").tolist(),
+            block["metric_id"].to_numpy(dtype="int64").tolist(),
+            block["date"].dt.strftime("%Y-%m-%d").tolist(),  # as SQLAlchemy stores a date
+            block["value"].to_numpy(dtype="float64").tolist(),
+            den.astype(object).where(den.notna(), None).tolist(),
             strict=True,
         )
         cursor = self._dbapi.cursor()
@@ -215,6 +253,7 @@ class Stage:
         """How many staged rows repeat an earlier row's site, metric and day, and the first
         ``limit`` of them (``per_row``: each row once, as a wide file's row holds several
         metrics)."""
+        self._analyse()
         if not self._run(
             f"SELECT 1 FROM {self.name} GROUP BY site_id, metric_id, date "
             "HAVING count(*) > 1 LIMIT 1"
@@ -254,6 +293,7 @@ class Stage:
         """What :meth:`upsert` would do with the stored rows as they are now (writes nothing)."""
         if not self.exists():
             raise StageGone(self.name)
+        self._analyse()
         new, changed, total = self._run(
             "SELECT coalesce(sum(CASE WHEN o.id IS NULL THEN 1 ELSE 0 END), 0), "
             f"coalesce(sum(CASE WHEN o.id IS NOT NULL AND {self._differs()} THEN 1 ELSE 0 END), 0),"
@@ -273,58 +313,76 @@ class Stage:
             return self._upsert_postgres(batch_id, now)
         return self._upsert_sqlite(batch_id, now)
 
+    def _match(self, target: str = "o") -> str:
+        return (
+            f"{target}.site_id = s.site_id AND {target}.date = s.date "
+            f"AND {target}.metric_id = s.metric_id"
+        )
+
+    def _insert_new(self, params: Any, *, any_stored: bool) -> int:
+        """Insert the staged rows no stored observation has yet; how many."""
+        mark = "%(batch)s, %(now)s" if self.postgres else "?, ?"
+        sql = (
+            "INSERT INTO observations "
+            "(site_id, metric_id, date, value, denominator, batch_id, updated_at) "
+            f"SELECT s.site_id, s.metric_id, s.date, s.value, {self._den}, {mark} "
+            f"FROM {self.name} s"
+        )
+        if any_stored:
+            sql += f" WHERE NOT EXISTS (SELECT 1 FROM observations o WHERE {self._match()})"
+        # in the order of the unique index: its pages are filled one after the other
+        sql += " ORDER BY s.site_id, s.date, s.metric_id"
+        return int(self._run(sql, params))
+
     def _upsert_postgres(self, batch_id: int | None, now: datetime) -> WriteCounts:
-        sql = f"""
-            WITH src AS (
-                SELECT s.site_id, s.metric_id, s.date, s.value, {self._den} AS denominator,
-                       o.id AS old_id, o.value AS old_value
-                FROM {self._join()}
-                WHERE o.id IS NULL OR {self._differs()}
-            ), up AS (
-                INSERT INTO observations
-                    (site_id, metric_id, date, value, denominator, batch_id, updated_at)
-                SELECT site_id, metric_id, date, value, denominator, %(batch)s, %(now)s
-                FROM src
-                ON CONFLICT (site_id, date, metric_id) DO UPDATE SET
-                    value = excluded.value,
-                    denominator = coalesce(excluded.denominator, observations.denominator),
-                    batch_id = excluded.batch_id,
-                    updated_at = excluded.updated_at
-                WHERE abs(observations.value - excluded.value) > {VALUE_TOLERANCE!r}
-                   OR (excluded.denominator IS NOT NULL AND (observations.denominator IS NULL
-                       OR abs(observations.denominator - excluded.denominator)
-                          > {VALUE_TOLERANCE!r}))
-                RETURNING id, value, (xmax = 0) AS inserted
-            ), revised AS (
-                INSERT INTO observation_revisions
-                    (observation_id, old_value, new_value, batch_id, changed_at)
-                SELECT up.id, src.old_value, up.value, %(batch)s, %(now)s
-                FROM up JOIN src ON src.old_id = up.id
-                WHERE NOT up.inserted
-            )
-            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
-            FROM up
-        """
+        # Changed rows are updated in place; the join of ``observations`` with itself
+        # (``old``) gives the value each replaces. A concurrent import of the same rows
+        # waits for the row lock, then the WHERE is checked again on the value it wrote:
+        # only one of several identical imports revises a value. A concurrent insert of a
+        # new key makes the INSERT fail (IntegrityError): nothing written, import again.
+        self._analyse()
         params = {"batch": batch_id, "now": now}
+        any_stored = self._any_stored()
         fast = self._without_fk_triggers(batch_id)
         try:
-            inserted, updated = self._run(sql, params)[0]
+            updated = 0
+            if any_stored:
+                updated = self._run(
+                    f"""
+                    WITH changed AS (
+                        UPDATE observations o SET
+                            value = s.value,
+                            denominator = coalesce({self._den}, o.denominator),
+                            batch_id = %(batch)s,
+                            updated_at = %(now)s
+                        FROM {self.name} s, observations old
+                        WHERE {self._match()} AND old.id = o.id AND {self._differs()}
+                        RETURNING o.id, old.value AS old_value, o.value AS new_value
+                    ), revised AS (
+                        INSERT INTO observation_revisions
+                            (observation_id, old_value, new_value, batch_id, changed_at)
+                        SELECT id, old_value, new_value, %(batch)s, %(now)s FROM changed
+                    )
+                    SELECT count(*) FROM changed
+                    """,
+                    params,
+                )[0][0]
+            inserted = self._insert_new(params, any_stored=any_stored)
         finally:
             if fast:
                 self._run("SET LOCAL session_replication_role = origin")
-        unchanged = self.n_rows - int(inserted) - int(updated)
-        return WriteCounts(int(inserted), int(updated), unchanged)
+        return WriteCounts(inserted, int(updated), self.n_rows - inserted - int(updated))
 
     def _without_fk_triggers(self, batch_id: int | None) -> bool:
         """PostgreSQL: check the references once (locking them as the foreign-key triggers
-        would) and turn the triggers off for the next statement, if this role may."""
-        for table, column in (("sites", "site_id"), ("metrics", "metric_id")):
-            wanted = self._run(f"SELECT count(DISTINCT {column}) FROM {self.name}")[0][0]
+        would) and turn the triggers off for the next statements, if this role may."""
+        if not SKIP_FK_TRIGGERS:
+            return False
+        for table, ids in (("sites", self.site_ids), ("metrics", self.metric_ids)):
             locked = self._run(
-                f"SELECT count(*) FROM (SELECT id FROM {table} WHERE id IN "
-                f"(SELECT DISTINCT {column} FROM {self.name}) FOR KEY SHARE) x"
-            )[0][0]
-            if locked != wanted:
+                f"SELECT id FROM {table} WHERE id = ANY(%s) FOR KEY SHARE", (sorted(ids),)
+            )
+            if len(locked) != len(ids):
                 return False  # a missing reference: let the triggers name it
         if batch_id is not None and not self._run(
             "SELECT 1 FROM import_batches WHERE id = %s FOR KEY SHARE", (batch_id,)
@@ -343,28 +401,26 @@ class Stage:
     def _upsert_sqlite(self, batch_id: int | None, now: datetime) -> WriteCounts:
         # the transaction holds SQLite's write lock (one writer): nothing changes meanwhile
         stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")  # as SQLAlchemy stores a DateTime
-        updated = self._run(
-            "INSERT INTO observation_revisions "
-            "(observation_id, old_value, new_value, batch_id, changed_at) "
-            f"SELECT o.id, o.value, s.value, ?, ? FROM {self._join()} "
-            f"WHERE o.id IS NOT NULL AND {self._differs()}",
-            (batch_id, stamp),
-        )
-        written = self._run(
-            "INSERT INTO observations "
-            "(site_id, metric_id, date, value, denominator, batch_id, updated_at) "
-            f"SELECT s.site_id, s.metric_id, s.date, s.value, s.denominator, ?, ? "
-            f"FROM {self.name} s WHERE true "
-            "ON CONFLICT (site_id, date, metric_id) DO UPDATE SET "
-            "value = excluded.value, "
-            "denominator = coalesce(excluded.denominator, observations.denominator), "
-            "batch_id = excluded.batch_id, updated_at = excluded.updated_at "
-            f"WHERE abs(observations.value - excluded.value) > {VALUE_TOLERANCE!r} "
-            "OR (excluded.denominator IS NOT NULL AND (observations.denominator IS NULL "
-            f"OR abs(observations.denominator - excluded.denominator) > {VALUE_TOLERANCE!r}))",
-            (batch_id, stamp),
-        )
-        inserted = written - updated
+        params = (batch_id, stamp)
+        updated = 0
+        any_stored = self._any_stored()
+        if any_stored:
+            updated = self._run(
+                "INSERT INTO observation_revisions "
+                "(observation_id, old_value, new_value, batch_id, changed_at) "
+                f"SELECT o.id, o.value, s.value, ?, ? FROM {self.name} s "
+                f"JOIN observations o ON {self._match()} WHERE {self._differs()}",
+                params,
+            )
+            if updated:
+                self._run(
+                    "UPDATE observations AS o SET value = s.value, "
+                    "denominator = coalesce(s.denominator, o.denominator), "
+                    "batch_id = ?, updated_at = ? "
+                    f"FROM {self.name} s WHERE {self._match()} AND {self._differs()}",
+                    params,
+                )
+        inserted = self._insert_new(params, any_stored=any_stored)
         return WriteCounts(inserted, updated, self.n_rows - inserted - updated)
 
 
