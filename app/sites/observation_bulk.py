@@ -39,14 +39,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import psycopg
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from app.core import clock
 
@@ -58,6 +59,9 @@ VALUE_TOLERANCE = 1e-9
 SKIP_FK_TRIGGERS = True
 #: PostgreSQL ``work_mem`` for the import's transaction (hash joins over the staged rows).
 WORK_MEM = "64MB"
+#: SQLite: page cache (KiB) while the staged rows are checked and written, so the indexes
+#: being filled stay in memory (the default is 2 MB); the connection's own is restored.
+SQLITE_CACHE_KB = 131_072
 #: Rows per block written to the staging table.
 DEFAULT_BATCH = 100_000
 #: Columns of a staged block (a DataFrame): the file's row number and the observation.
@@ -145,12 +149,23 @@ class Stage:
     # ------------------------------------------------------------ plumbing
 
     def _run(self, sql: str, params: Any = None) -> Any:
-        cursor = self._dbapi.cursor()
+        """Rows of a query, or the rowcount; driver errors as SQLAlchemy's (an
+        ``IntegrityError`` is one whichever the database)."""
+        result = self.connection.exec_driver_sql(sql, params if params is not None else ())
+        return result.fetchall() if result.returns_rows else result.rowcount
+
+    @contextmanager
+    def _cache(self) -> Iterator[None]:
+        """SQLite: a larger page cache for the statements inside (then the previous one)."""
+        if self.postgres:
+            yield
+            return
+        previous = int(self._run("PRAGMA cache_size")[0][0])
+        self._run(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
         try:
-            cursor.execute(sql, params) if params is not None else cursor.execute(sql)
-            return cursor.fetchall() if cursor.description else cursor.rowcount
+            yield
         finally:
-            cursor.close()
+            self._run(f"PRAGMA cache_size = {previous}")
 
     @property
     def _mark(self) -> str:
@@ -254,6 +269,10 @@ class Stage:
         ``limit`` of them (``per_row``: each row once, as a wide file's row holds several
         metrics)."""
         self._analyse()
+        with self._cache():
+            return self._duplicates(limit, per_row)
+
+    def _duplicates(self, limit: int, per_row: bool) -> tuple[int, list[Duplicate]]:
         if not self._run(
             f"SELECT 1 FROM {self.name} GROUP BY site_id, metric_id, date "
             "HAVING count(*) > 1 LIMIT 1"
@@ -294,11 +313,12 @@ class Stage:
         if not self.exists():
             raise StageGone(self.name)
         self._analyse()
-        new, changed, total = self._run(
-            "SELECT coalesce(sum(CASE WHEN o.id IS NULL THEN 1 ELSE 0 END), 0), "
-            f"coalesce(sum(CASE WHEN o.id IS NOT NULL AND {self._differs()} THEN 1 ELSE 0 END), 0),"
-            f" count(*) FROM {self._join()}"
-        )[0]
+        with self._cache():
+            new, changed, total = self._run(
+                "SELECT coalesce(sum(CASE WHEN o.id IS NULL THEN 1 ELSE 0 END), 0), "
+                f"coalesce(sum(CASE WHEN o.id IS NOT NULL AND {self._differs()} "
+                f"THEN 1 ELSE 0 END), 0), count(*) FROM {self._join()}"
+            )[0]
         return WriteCounts(int(new), int(changed), int(total) - int(new) - int(changed))
 
     # ------------------------------------------------------------ writing observations
@@ -311,7 +331,8 @@ class Stage:
         now = now or clock.utc_now()
         if self.postgres:
             return self._upsert_postgres(batch_id, now)
-        return self._upsert_sqlite(batch_id, now)
+        with self._cache():
+            return self._upsert_sqlite(batch_id, now)
 
     def _match(self, target: str = "o") -> str:
         return (
@@ -391,7 +412,7 @@ class Stage:
         self._run("SAVEPOINT rollwise_stage_fk")
         try:
             self._run("SET LOCAL session_replication_role = replica")
-        except psycopg.Error:  # no right to: the triggers run as usual
+        except DBAPIError:  # no right to: the triggers run as usual
             self._run("ROLLBACK TO SAVEPOINT rollwise_stage_fk")
             self._run("RELEASE SAVEPOINT rollwise_stage_fk")
             return False
