@@ -1,4 +1,4 @@
-"""Writing many observations at the database's own speed: a staging table and one upsert.
+"""Writing many observations in bulk: a staging table, then set-based SQL.
 
 Rows go into a temporary **staging table** on the caller's connection a block at a time
 (PostgreSQL: binary ``COPY`` built with numpy, no Python object per row; SQLite:
@@ -6,25 +6,28 @@ Rows go into a temporary **staging table** on the caller's connection a block at
 inside the caller's transaction:
 
 * duplicates (same site, metric and day twice) are found in SQL, naming the rows;
-* one ``INSERT … SELECT … ON CONFLICT (site_id, date, metric_id) DO UPDATE`` writes the rows
-  that are new or changed (values equal within :data:`VALUE_TOLERANCE` are left alone; a
-  blank denominator keeps the stored one), and every changed value gets an
-  ``ObservationRevision`` with the value it replaced;
-* the counts inserted / updated / unchanged come from the statement itself (on PostgreSQL
-  from its ``RETURNING`` rows, so a concurrent identical import finds nothing left to change
-  and writes no second revision).
+* changed values are updated in one ``UPDATE … FROM`` (values equal within
+  :data:`VALUE_TOLERANCE` are left alone; a blank denominator keeps the stored one), each
+  with an ``ObservationRevision`` holding the value it replaced. On PostgreSQL a
+  concurrent identical import waits for the row lock and then finds nothing left to
+  change, so it writes no second revision;
+* new rows go in with one ``INSERT … SELECT`` in the order of the unique index (when
+  nothing is stored for the staged metrics and days, without looking for matches). A
+  concurrent insert of the same key makes it fail with ``IntegrityError``: nothing is
+  written, and the import can simply be run again;
+* the counts inserted / updated / unchanged are those of the statements.
 
 Nothing is committed here: the caller's transaction makes it atomic.
 
 On PostgreSQL the per-row foreign-key triggers of ``observations`` (site, metric, import
-batch: three lookups per row) cost more than everything else together. When the database
-role may set ``session_replication_role`` (a superuser, or PostgreSQL ≥ 15 with
-``GRANT SET ON PARAMETER session_replication_role TO <role>``), the upsert checks the
-references once per distinct key instead — the sites and metrics it refers to are locked
-``FOR KEY SHARE`` exactly as the triggers would lock them, the batch row is the
-transaction's own — and runs that one statement with the triggers off
-(``SET LOCAL session_replication_role = replica``, reset at once). Without that right, or
-when a reference is missing, the triggers run as usual.
+batch: three lookups per row) cost more than the insert itself. When the database role may
+set ``session_replication_role`` (a superuser, or PostgreSQL ≥ 15 with
+``GRANT SET ON PARAMETER session_replication_role TO <role>``), the references are checked
+once per distinct key instead — the sites and metrics are locked ``FOR KEY SHARE`` exactly
+as the triggers would lock them, the batch row is the transaction's own — and the update
+and insert run with the triggers off (``SET LOCAL session_replication_role = replica``,
+reset right after). Without that right, with :data:`SKIP_FK_TRIGGERS` off, or when a
+reference is missing, the triggers run as usual.
 
 :func:`bulk_write` is the public entry for code that has ids already (seeding, jobs); the
 file and API imports (:mod:`app.sites.observation_import`) use :class:`Stage` directly so

@@ -14,11 +14,11 @@ functions below directly):
    the file. Duplicates across the whole file are then found in SQL. Nothing is written
    to ``observations``; inserted / updated / unchanged are worked out from the staging
    table when the preview asks for them.
-2. ``apply_observations(plan, by=…)`` writes the staged rows with one
-   ``INSERT … SELECT … ON CONFLICT DO UPDATE`` in the same transaction, stores the previous
-   value of every changed observation as an ``ObservationRevision`` tied to the
-   ``ImportBatch`` (who, when, which file or token), and returns the batch with the counts
-   the statement itself reports.
+2. ``apply_observations(plan, by=…)`` writes the staged rows set-based (one ``UPDATE …
+   FROM`` for changed values, one ``INSERT … SELECT`` for new ones) in the same
+   transaction, stores the previous value of every changed observation as an
+   ``ObservationRevision`` tied to the ``ImportBatch`` (who, when, which file or token),
+   and returns the batch with the counts the statements report.
 
 Errors (unknown site codes, unknown metrics, non-dates, dates outside the pilot or in the
 future, non-numbers, duplicates inside one file) are all collected and reported together
@@ -539,7 +539,7 @@ def apply_observations(
     filename: str | None = None,
     kind: str = "observations",
 ) -> ImportBatch:
-    """Write a valid plan in the current transaction (one upsert from its staging table,
+    """Write a valid plan in the current transaction (set-based, from its staging table,
     a revision for every changed value); the caller commits."""
     if not plan.ok:
         raise ImportFailed(plan.errors)
