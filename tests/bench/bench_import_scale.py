@@ -207,9 +207,11 @@ def main() -> None:
                     result = run_child(mode, url, source, args.with_fk_triggers)
                     results.setdefault((name, mode), []).append(result)
                     counts = result.get("counts", "")
+                    bare = results[(name, "bare")][-1]["seconds"]
+                    ratio = "" if mode == "bare" else f"{result['seconds'] / bare:5.2f} × bare"
                     print(
                         f"round {round_} {name:<10} {mode:<6} {result['seconds']:6.2f} s  "
-                        f"peak RSS {result['peak_rss_mb']:5.0f} MB  {counts}",
+                        f"{ratio:<13} peak RSS {result['peak_rss_mb']:5.0f} MB  {counts}",
                         flush=True,
                     )
         print("\nmedians:")
