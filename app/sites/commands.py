@@ -91,13 +91,14 @@ def import_observations_command(path: str, pilot_id: int | None, dry_run: bool, 
             if plan.more_errors:
                 click.echo(f"{plan.n_errors} errors in all", err=True)
             _fail(plan.errors)
-        counts = plan.counts()
-        summary = ", ".join(f"{v} {k}" for k, v in counts.items())
         if dry_run:
+            summary = ", ".join(f"{v} {k}" for k, v in plan.counts().items())
             click.echo(f"dry run: {plan.n_rows} rows ({plan.form} form): {summary}")
             return
         imports.apply(kind, plan, by=None, filename=path)
         db.session.commit()
+        # the counts of the write itself (asked before it, they cost a join of their own)
+        summary = ", ".join(f"{v} {k}" for k, v in plan.counts().items())
     click.echo(
         f"imported {plan.n_rows} rows ({plan.form} form): {summary} "
         f"in {time.perf_counter() - started:.1f} s"

@@ -5,16 +5,20 @@ One code path for the upload pages, ``flask observations import`` and
 :class:`ObservationImport`, a kind of :mod:`app.core.imports`; the API calls the two
 functions below directly):
 
-1. ``plan_observations(chunks, pilot=…)`` reads the rows chunk by chunk (memory bounded),
-   maps the columns, recognises the **long** form (``site, date, metric, value``
-   [, ``denominator``]) or the **wide** form (``site, date`` and one column per metric),
-   validates every cell vectorised, and keeps only compact numbers (site id, metric id,
-   day, value) for the rows. It then checks duplicates across the whole file and compares
-   with the stored values: inserted / updated / unchanged. Nothing is written.
-2. ``apply_observations(plan, by=…)`` writes the plan in the caller's transaction with the
-   database's bulk path (``COPY`` on PostgreSQL, ``executemany`` on SQLite), stores the
-   previous value of every changed observation as an ``ObservationRevision`` tied to the
-   ``ImportBatch`` (who, when, which file or token), and returns the batch.
+1. ``plan_observations(chunks, pilot=…)`` reads the rows chunk by chunk, maps the columns,
+   recognises the **long** form (``site, date, metric, value`` [, ``denominator``]) or the
+   **wide** form (``site, date`` and one column per metric), validates every cell
+   vectorised and puts each chunk's valid rows (site id, metric id, day, value) into a
+   staging table of the current transaction (:mod:`app.sites.observation_bulk`: ``COPY``
+   on PostgreSQL, ``executemany`` on SQLite) — memory holds one chunk, whatever the size of
+   the file. Duplicates across the whole file are then found in SQL. Nothing is written
+   to ``observations``; inserted / updated / unchanged are worked out from the staging
+   table when the preview asks for them.
+2. ``apply_observations(plan, by=…)`` writes the staged rows set-based (one ``UPDATE …
+   FROM`` for changed values, one ``INSERT … SELECT`` for new ones) in the same
+   transaction, stores the previous value of every changed observation as an
+   ``ObservationRevision`` tied to the ``ImportBatch`` (who, when, which file or token),
+   and returns the batch with the counts the statements report.
 
 Errors (unknown site codes, unknown metrics, non-dates, dates outside the pilot or in the
 future, non-numbers, duplicates inside one file) are all collected and reported together
@@ -26,30 +30,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from flask_babel import gettext as _
-from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy import select
 
 from app.core import clock
 from app.core.errors import ImportFailed, RowError
 from app.core.imports import MAX_LISTED_ERRORS, Field, ImportKind, ImportPlan, propose_mapping
-from app.core.rawsql import driver_many, driver_sql, is_postgres, raw_connection, stored
 from app.core.tables import normalise_header, parse_dates, parse_numbers
 from app.extensions import db
-from app.models import (
-    ApiToken,
-    ImportBatch,
-    Metric,
-    Observation,
-    ObservationRevision,
-    Pilot,
-    Site,
-    User,
-)
+from app.models import ApiToken, ImportBatch, Metric, Pilot, Site, User
+from app.sites.observation_bulk import Stage, StageGone, WriteCounts
 
 OBSERVATION_ALIASES: dict[str, list[str]] = {
     "site": ["site code", "site id", "store", "store code", "store id", "branch", "code",
@@ -73,23 +68,22 @@ FIELD_LABELS = {
 API_MAX_ROWS = 10_000
 #: A day of slack for systems whose clock runs ahead of ours.
 FUTURE_SLACK = timedelta(days=1)
-VALUE_TOLERANCE = 1e-9
 #: No daily value of any metric comes near this: a larger one is a mistake (or an attack).
 MAX_MAGNITUDE = 1e12
-#: Rows per COPY slice on PostgreSQL.
-COPY_SLICE = 100_000
 
 
 @dataclass
 class ObservationPlan(ImportPlan):
-    """What an import would do. ``ok`` means ``apply_observations`` may run."""
+    """What an import would do. ``ok`` means ``apply_observations`` may run.
+
+    The valid rows wait in a staging table (:class:`~app.sites.observation_bulk.Stage`) of
+    the current transaction; the counts are worked out from it when first asked for (the
+    preview) and are the written ones once the plan is applied.
+    """
 
     form: str = "long"
     metric_columns: dict[str, str] = field(default_factory=dict)  # column -> metric key
     ignored_columns: list[str] = field(default_factory=list)
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
     first_date: date | None = None
     last_date: date | None = None
     n_sites: int = 0
@@ -97,11 +91,40 @@ class ObservationPlan(ImportPlan):
     outside_pilot_sites: list[str] = field(default_factory=list)
     pilot_id: int | None = None
     source: str | None = None
-    frame: pd.DataFrame | None = None  # compact rows: row, site_id, metric_id, date, value, den
-    existing: pd.DataFrame | None = None  # matched stored rows: id, value, denominator
+    stage: Stage | None = None
+    written: WriteCounts | None = None
+    _compared: WriteCounts | None = None
+
+    def _counts(self) -> WriteCounts:
+        if self.written is not None:
+            return self.written
+        if self._compared is None:
+            if self.stage is None or not self.ok:
+                return WriteCounts()
+            try:
+                self._compared = self.stage.compare()
+            except StageGone:
+                raise ImportFailed(_stage_gone()) from None
+        return self._compared
+
+    @property
+    def inserted(self) -> int:
+        return self._counts().inserted
+
+    @property
+    def updated(self) -> int:
+        return self._counts().updated
+
+    @property
+    def unchanged(self) -> int:
+        return self._counts().unchanged
 
     def counts(self) -> dict[str, int]:
-        return {"inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged}
+        return self._counts().to_dict()
+
+
+def _stage_gone() -> str:
+    return _("The checked rows are no longer at hand. Preview the file again, then import.")
 
 
 def observation_fields() -> list[Field]:
@@ -158,18 +181,21 @@ def plan_observations(
     max_errors: int = MAX_LISTED_ERRORS,
     today: date | None = None,
     source: str | None = None,
-    compare: bool = True,
 ) -> ObservationPlan:
-    """Validate all rows and work out inserted/updated/unchanged. Writes nothing.
+    """Validate all rows and stage the valid ones; nothing is written to ``observations``.
 
     ``chunks`` are frames of strings indexed by the row number the user sees (as from
-    ``tabular.iter_upload``). ``pilot`` restricts dates to its pre-period start … planned end.
+    ``tabular.iter_upload``); each is validated and its valid rows go to a staging table
+    at once, so memory holds one chunk whatever the size of the file. ``pilot`` restricts
+    dates to its pre-period start … planned end. The plan must be applied in the same
+    transaction (the staging table ends with it).
     """
     plan = ObservationPlan(
         pilot_id=pilot.id if pilot else None, source=source, max_errors=max_errors
     )
     lookups = _Lookups.load(pilot, today or clock.today())
-    parts: list[pd.DataFrame] = []
+    seen = _Seen()
+    stage: Stage | None = None
     mapped = False
     for chunk in chunks:
         if not mapped:
@@ -178,33 +204,55 @@ def plan_observations(
         if chunk.empty:
             continue
         plan.n_rows += len(chunk)
-        parts.append(_validate_chunk(chunk, plan, lookups))
+        block = _validate_chunk(chunk, plan, lookups)
+        if block.empty:
+            continue
+        seen.add(block)
+        if stage is None:
+            stage = Stage(db.session.connection())
+        stage.write(block)
+        del block
     if plan.n_rows == 0:
         raise ImportFailed(_("The file has a header row but no data rows."))
-    frame = pd.concat(parts, ignore_index=True)
-    _check_duplicates(frame, plan, lookups.metric_keys)
+    if stage is not None:
+        _check_duplicates(stage, plan, lookups.metric_keys)
     plan.sort_errors()
-    if frame.empty:
+    if stage is None:
         return plan
-    _describe(frame, plan, pilot, lookups)
+    seen.describe(plan, pilot, lookups)
     if plan.ok:
-        plan.frame = frame
-        if compare:
-            _compare_with_stored(plan)
+        plan.stage = stage
+    else:
+        stage.drop()
     return plan
 
 
-def _describe(frame: pd.DataFrame, plan: ObservationPlan, pilot: Pilot | None, lookups) -> None:
-    """Days, sites and metrics of the valid rows, and the sites outside the pilot."""
-    plan.first_date = frame["date"].min().date()
-    plan.last_date = frame["date"].max().date()
-    plan.n_sites = int(frame["site_id"].nunique())
-    plan.metric_keys = sorted(lookups.metric_keys[m] for m in frame["metric_id"].unique())
-    if pilot is not None:
-        in_pilot = {a.site_id for a in pilot.assignments}
-        codes = {sid: code for code, sid in lookups.sites.items()}
-        outside = sorted(set(frame["site_id"].unique()) - in_pilot)
-        plan.outside_pilot_sites = [codes[int(s)] for s in outside]
+class _Seen:
+    """Days, sites and metrics of the valid rows, gathered chunk by chunk (small sets)."""
+
+    def __init__(self) -> None:
+        self.first: pd.Timestamp | None = None
+        self.last: pd.Timestamp | None = None
+        self.sites: set[int] = set()
+        self.metrics: set[int] = set()
+
+    def add(self, block: pd.DataFrame) -> None:
+        low, high = block["date"].min(), block["date"].max()
+        self.first = low if self.first is None else min(self.first, low)
+        self.last = high if self.last is None else max(self.last, high)
+        self.sites.update(int(s) for s in block["site_id"].unique())
+        self.metrics.update(int(m) for m in block["metric_id"].unique())
+
+    def describe(self, plan: ObservationPlan, pilot: Pilot | None, lookups: _Lookups) -> None:
+        """Days, sites and metrics of the valid rows, and the sites outside the pilot."""
+        plan.first_date = self.first.date()
+        plan.last_date = self.last.date()
+        plan.n_sites = len(self.sites)
+        plan.metric_keys = sorted(lookups.metric_keys[m] for m in self.metrics)
+        if pilot is not None:
+            in_pilot = {a.site_id for a in pilot.assignments}
+            codes = {sid: code for code, sid in lookups.sites.items()}
+            plan.outside_pilot_sites = [codes[s] for s in sorted(self.sites - in_pilot)]
 
 
 def _map(chunk: pd.DataFrame, plan: ObservationPlan, lookups: _Lookups, chosen) -> None:
@@ -455,115 +503,32 @@ def _compact(columns: dict[str, Any], metric_ids: Any, values, keep: pd.Series) 
     return frame.loc[keep.to_numpy()]
 
 
-def _check_duplicates(frame: pd.DataFrame, plan: ObservationPlan, metric_keys) -> None:
-    if frame.empty:
+def _check_duplicates(stage: Stage, plan: ObservationPlan, metric_keys) -> None:
+    """Rows repeating an earlier row's site, day (and metric): errors naming both rows."""
+    room = max(plan.max_errors - len(plan.errors), 0)
+    wide = plan.form == "wide"
+    total, listed = stage.duplicates(room, per_row=wide)
+    if not total:
         return
-    keys = ["site_id", "metric_id", "date"]
-    dup = frame.duplicated(keys, keep=False)
-    if not dup.any():
-        return
-    dups = frame.loc[dup].sort_values("row")
-    first = dups.groupby(keys)["row"].transform("min")
-    later = dups.loc[dups["row"] != first]
-    if plan.form == "wide":
-        later = later.drop_duplicates("row")
-        plan.add_errors(
-            later["row"],
-            plan.mapping["date"],
-            [
-                _("Duplicate of row %(first)s (same site and date).", first=int(f))
-                for f in first[later.index]
-            ],
-        )
-        return
-    column = plan.mapping.get("metric") or plan.mapping["date"]
-    messages = [
-        _(
-            "Duplicate of row %(first)s (same site, date and metric %(metric)s).",
-            first=int(f),
-            metric=metric_keys[int(m)],
-        )
-        for f, m in zip(first[later.index], later["metric_id"], strict=True)
-    ]
-    plan.add_errors(later["row"], column, messages)
+    if wide:
+        column = plan.mapping["date"]
+        message = _("Duplicate of row %(first)s (same site and date).", first="{first}")
+        messages = [message.replace("{first}", str(d.first)) for d in listed]
+    else:
+        column = plan.mapping.get("metric") or plan.mapping["date"]
+        messages = [
+            _(
+                "Duplicate of row %(first)s (same site, date and metric %(metric)s).",
+                first=d.first,
+                metric=metric_keys[d.metric_id],
+            )
+            for d in listed
+        ]
+    plan.add_errors([d.row for d in listed], column, messages)
+    plan.n_errors += total - len(listed)
 
 
-# ---------------------------------------------------------------- comparing and writing
-
-
-def _compare_with_stored(plan: ObservationPlan) -> None:
-    frame = plan.frame
-    assert frame is not None
-    stored = _fetch_stored(_stored_query(frame, plan.first_date, plan.last_date))
-    if stored.empty:
-        plan.inserted = len(frame)
-        plan.existing = None
-        frame["id"] = pd.array([pd.NA] * len(frame), dtype="Int64")
-        return
-    merged = frame.merge(stored, on=["site_id", "metric_id", "date"], how="left")
-    matched = merged["id"].notna()
-    same_value = (
-        np.isclose(merged["value"], merged["stored_value"], rtol=0, atol=VALUE_TOLERANCE)
-        & matched.to_numpy()
-    )
-    # a blank denominator in the file keeps the stored one
-    den_same = merged["denominator"].isna() | np.isclose(
-        merged["denominator"], merged["stored_den"], rtol=0, atol=VALUE_TOLERANCE
-    )
-    changed = matched & ~(same_value & den_same)
-    plan.inserted = int((~matched).sum())
-    plan.updated = int(changed.sum())
-    plan.unchanged = int((matched & ~changed).sum())
-    merged["id"] = merged["id"].astype("Int64")
-    merged["changed"] = changed
-    plan.frame = merged
-
-
-def _stored_query(frame: pd.DataFrame, first: date | None, last: date | None) -> Select:
-    """The stored observations a file's rows may match (its metrics and days, its sites when
-    they are few enough to list)."""
-    table = Observation.__table__
-    columns = ("id", "site_id", "metric_id", "date", "value", "denominator")
-    query = select(*(table.c[name] for name in columns)).where(
-        table.c.metric_id.in_(sorted(int(m) for m in frame["metric_id"].unique())),
-        table.c.date >= first,
-        table.c.date <= last,
-    )
-    site_ids = sorted(int(s) for s in frame["site_id"].unique())
-    if len(site_ids) <= 500:
-        query = query.where(table.c.site_id.in_(site_ids))
-    return query
-
-
-_STORED_COLUMNS = ["id", "site_id", "metric_id", "date", "stored_value", "stored_den"]
-_STORED_TYPES = {
-    "id": "int64", "site_id": "int64", "metric_id": "int64",
-    "stored_value": "float64", "stored_den": "float64",
-}  # fmt: skip
-#: Stored rows are read and typed this many at a time: the driver's tuples of one block are
-#: freed before the next, so memory grows with compact columns, not Python objects.
-FETCH_BLOCK = 100_000
-
-
-def _fetch_stored(query: Select) -> pd.DataFrame:
-    """The stored rows a file may match, as typed columns (read block by block)."""
-    sql, params = driver_sql(query)
-    blocks = []
-    connection = raw_connection()
-    # PostgreSQL: a server-side cursor, so the driver holds one block, not the whole result
-    cursor = connection.cursor(name="rollwise_stored") if is_postgres() else connection.cursor()
-    try:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(FETCH_BLOCK):  # bounded by the result's size
-            block = pd.DataFrame(rows, columns=_STORED_COLUMNS)
-            del rows
-            block["date"] = pd.to_datetime(block["date"])
-            blocks.append(block.astype(_STORED_TYPES))
-    finally:
-        cursor.close()
-    if not blocks:
-        return pd.DataFrame(columns=_STORED_COLUMNS)
-    return pd.concat(blocks, ignore_index=True)
+# ---------------------------------------------------------------- writing
 
 
 def apply_observations(
@@ -574,176 +539,35 @@ def apply_observations(
     filename: str | None = None,
     kind: str = "observations",
 ) -> ImportBatch:
-    """Write a valid plan in the current transaction; the caller commits."""
+    """Write a valid plan in the current transaction (set-based, from its staging table,
+    a revision for every changed value); the caller commits."""
     if not plan.ok:
         raise ImportFailed(plan.errors)
+    if plan.written is not None:
+        raise ImportFailed(_stage_gone())  # a plan is applied once
     batch = ImportBatch(
         kind=kind,
         filename=filename,
         user_id=getattr(by, "id", None) if by is not None else None,
         api_token_id=token.id if token is not None else None,
         pilot_id=plan.pilot_id,
-        rows_inserted=plan.inserted,
-        rows_updated=plan.updated,
-        rows_unchanged=plan.unchanged,
     )
     db.session.add(batch)
     db.session.flush()
-    frame = plan.frame
-    if frame is None or frame.empty:
-        return batch
-    if "id" not in frame.columns:
-        frame["id"] = pd.array([pd.NA] * len(frame), dtype="Int64")
-    if "changed" not in frame.columns:
-        frame["changed"] = False
-    now = clock.utc_now()
-    new = frame.loc[frame["id"].isna()]
-    changed = frame.loc[frame["changed"].astype(bool)]
-    if not new.empty:
-        _insert_new(new, batch.id, now)
-    if not changed.empty:
-        changed = _still_changed(changed)
-        moved = plan.updated - len(changed)  # written meanwhile by a concurrent batch
-        if moved:
-            batch.rows_updated -= moved
-            batch.rows_unchanged += moved
-            db.session.flush()
-    if not changed.empty:
-        _update_changed(changed, batch.id, now)
+    counts = WriteCounts()
+    if plan.stage is not None:
+        try:
+            counts = plan.stage.upsert(batch.id, clock.utc_now())
+        except StageGone:
+            raise ImportFailed(_stage_gone()) from None
+        plan.stage.drop()
+    plan.written = counts
+    batch.rows_inserted = counts.inserted
+    batch.rows_updated = counts.updated
+    batch.rows_unchanged = counts.unchanged
+    db.session.flush()
     db.session.expire_all()
     return batch
-
-
-#: Stored rows locked and read again per statement before they are changed.
-LOCK_SLICE = 10_000
-
-
-def _still_changed(changed: pd.DataFrame) -> pd.DataFrame:
-    """The planned changes that still change something, with the values they replace.
-
-    The plan compared the file with the values stored when it was read; a concurrent batch
-    may have written the same values since. The rows are read again under a row lock
-    (``FOR UPDATE`` on PostgreSQL, in id order so two batches never deadlock; SQLite holds
-    the database's write lock since the batch row was written), so of several identical
-    batches only the first writes a revision; the others find nothing left to change.
-    """
-    table = Observation.__table__
-    ids = sorted(int(i) for i in changed["id"])
-    blocks = []
-    for lo in range(0, len(ids), LOCK_SLICE):
-        query = (
-            select(table.c.id, table.c.value, table.c.denominator)
-            .where(table.c.id.in_(ids[lo : lo + LOCK_SLICE]))
-            .order_by(table.c.id)
-            .with_for_update()
-        )
-        blocks.append(pd.DataFrame(db.session.execute(query).all(), columns=_CURRENT_COLUMNS))
-    current = pd.concat(blocks, ignore_index=True).astype(_CURRENT_TYPES).set_index("id")
-    ids_column = changed["id"].astype("int64")
-    present = ids_column.isin(current.index).to_numpy()  # a deleted row is not revised
-    changed = changed.loc[present].copy()
-    ids_column = ids_column[present]
-    changed["stored_value"] = current["value"].reindex(ids_column).to_numpy()
-    changed["stored_den"] = current["denominator"].reindex(ids_column).to_numpy()
-    same_value = np.isclose(changed["value"], changed["stored_value"], rtol=0, atol=VALUE_TOLERANCE)
-    same_den = changed["denominator"].isna() | np.isclose(
-        changed["denominator"], changed["stored_den"], rtol=0, atol=VALUE_TOLERANCE
-    )
-    return changed.loc[~(same_value & same_den).to_numpy()]
-
-
-_CURRENT_COLUMNS = ["id", "value", "denominator"]
-_CURRENT_TYPES = {"id": "int64", "value": "float64", "denominator": "float64"}
-
-
-def _insert_new(new: pd.DataFrame, batch_id: int, now: datetime) -> None:
-    table = Observation.__table__
-    cursor = raw_connection().cursor()
-    try:
-        if is_postgres():
-            _copy_new(cursor, new, batch_id, now)
-            return
-        days = new["date"].dt.strftime("%Y-%m-%d")  # as SQLAlchemy stores a date in SQLite
-        columns = {
-            "site_id": new["site_id"].tolist(),
-            "metric_id": new["metric_id"].tolist(),
-            "date": days.tolist(),
-            "value": new["value"].tolist(),
-            "denominator": _nullable(new["denominator"]),
-            "batch_id": [batch_id] * len(new),
-            "updated_at": [stored(table.c.updated_at, now)] * len(new),
-        }
-        cursor.executemany(*driver_many(insert(table).inline(), columns))
-    finally:
-        cursor.close()
-
-
-def _copy_new(cursor: Any, new: pd.DataFrame, batch_id: int, now: datetime) -> None:
-    """PostgreSQL: COPY in text format, a slice at a time (fast and memory bounded)."""
-    columns = "site_id, metric_id, date, value, denominator, batch_id, updated_at"
-    with cursor.copy(f"COPY observations ({columns}) FROM STDIN") as copy:
-        for lo in range(0, len(new), COPY_SLICE):
-            part = new.iloc[lo : lo + COPY_SLICE]
-            text = pd.DataFrame(
-                {
-                    "site_id": part["site_id"],
-                    "metric_id": part["metric_id"],
-                    "date": part["date"].dt.strftime("%Y-%m-%d"),
-                    "value": part["value"].map(repr),
-                    "denominator": part["denominator"],
-                    "batch_id": batch_id,
-                    "updated_at": now.isoformat(),
-                }
-            ).to_csv(sep="\t", header=False, index=False, na_rep="\\N")
-            copy.write(text)
-
-
-def _nullable(column: pd.Series) -> list[Any]:
-    return column.astype(object).where(column.notna(), None).tolist()
-
-
-def _update_changed(changed: pd.DataFrame, batch_id: int, now: datetime) -> None:
-    observations = Observation.__table__
-    revisions = ObservationRevision.__table__
-    ids = changed["id"].astype("int64").tolist()
-    new_values = changed["value"].tolist()
-    dens = changed["denominator"].where(changed["denominator"].notna(), changed["stored_den"])
-    stamp = stored(observations.c.updated_at, now)
-    update_values = update(observations).where(observations.c.id == bindparam("observation_id"))
-    update_values = update_values.values(
-        value=bindparam("new_value"),
-        denominator=bindparam("new_denominator"),
-        batch_id=bindparam("new_batch_id"),
-        updated_at=bindparam("stamp"),
-    )
-    cursor = raw_connection().cursor()
-    try:
-        cursor.executemany(
-            *driver_many(
-                update_values,
-                {
-                    "new_value": new_values,
-                    "new_denominator": _nullable(dens),
-                    "new_batch_id": [batch_id] * len(ids),
-                    "stamp": [stamp] * len(ids),
-                    "observation_id": ids,
-                },
-            )
-        )
-        cursor.executemany(
-            *driver_many(
-                insert(revisions).inline(),
-                {
-                    "observation_id": ids,
-                    "old_value": changed["stored_value"].tolist(),
-                    "new_value": new_values,
-                    "batch_id": [batch_id] * len(ids),
-                    "changed_at": [stamp] * len(ids),
-                },
-            )
-        )
-    finally:
-        cursor.close()
 
 
 # ---------------------------------------------------------------- the API's rows
