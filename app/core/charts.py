@@ -40,6 +40,8 @@ from flask_babel import gettext as _
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 
+from app.core.cache import lru_cached
+
 # Figures never go through pyplot; should anything import it (pandas' .plot, a notebook
 # helper), it stays headless.
 matplotlib.use("Agg")
@@ -208,7 +210,31 @@ def _axis_label(title: str, unit: str) -> str:
     return f"{title} ({unit})" if unit else title
 
 
-def daily_series_svg(
+def daily_series_svg(frame: pd.DataFrame, **options: Any) -> str:
+    """:func:`draw_daily_series` remembered for equal data, options and language: drawing
+    takes matplotlib a few hundred milliseconds, and a dashboard draws the same charts again
+    and again until new data arrives."""
+    options["adjustments"] = tuple(options.get("adjustments") or ())
+    return _remembered_series(frame, **options)
+
+
+def _series_key(frame: pd.DataFrame | None, **options: Any) -> tuple:
+    from flask_babel import get_locale
+
+    digest = (
+        None
+        if frame is None
+        else (tuple(frame.columns), int(pd.util.hash_pandas_object(frame).sum()), len(frame))
+    )
+    return digest, tuple(sorted(options.items())), str(get_locale())
+
+
+@lru_cached(64, key=_series_key)
+def _remembered_series(frame: pd.DataFrame, **options: Any) -> str:
+    return draw_daily_series(frame, **options)
+
+
+def draw_daily_series(
     frame: pd.DataFrame,
     *,
     start: date | None,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import selectinload
 
 from analysis import feedback as fb
 from app.core.clock import day_bounds, local_day
+from app.core.queries import load_sites
 from app.extensions import db
 from app.feedback import themes
 from app.feedback.questionnaires import current_form, headline_key
@@ -441,6 +442,7 @@ def _site_table(pilot: Pilot, key: str | None) -> list[dict[str, Any]]:
         ).all()
     )
     rows = []
+    _sites = load_sites(a.site_id for a in pilot.assignments)  # one query, not one per row
     for assignment in sorted(pilot.assignments, key=lambda a: a.site.code):
         site = assignment.site
         mine = frame[frame["site_pk"] == site.id]

@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from app.core import clock
+from app.core.queries import load_sites
 from app.extensions import db
 from app.models import Adjustment, Arm, Metric, Observation, Pilot, Site
 
@@ -96,6 +97,7 @@ def completeness_grid(
     first, last = window
     end = pilot.end_date or last
     days = [first + timedelta(days=i) for i in range((end - first).days + 1)]
+    _sites = load_sites(a.site_id for a in pilot.assignments)  # one query, not one per row
     assignments = sorted(
         (a for a in pilot.assignments if site_ids is None or a.site_id in site_ids),
         key=lambda a: (a.arm is not Arm.PILOT, a.site.code),
