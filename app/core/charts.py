@@ -341,7 +341,19 @@ def _circled(number: int) -> str:
     return chr(0x2460 + number - 1) if 1 <= number <= 20 else f"({number})"
 
 
-def bar_chart_svg(
+def _bar_key(labels: Sequence[Any], values: Sequence[float | None], **options: Any) -> str:
+    from flask_babel import get_locale
+
+    return repr((list(labels), list(values), sorted(options.items()), str(get_locale())))
+
+
+@lru_cached(64, key=_bar_key)
+def bar_chart_svg(labels: Sequence[Any], values: Sequence[float | None], **options: Any) -> str:
+    """:func:`draw_bar_chart`, remembered for equal labels, values, options and language."""
+    return draw_bar_chart(labels, values, **options)
+
+
+def draw_bar_chart(
     labels: Sequence[Any],
     values: Sequence[float | None],
     *,

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
+from sqlalchemy import text as sql
 
 from app.demo.catalogue import CUSTOMER_COMMENTS, METRICS, RETRO_NOTES, ROLLOUT_METRICS
 from app.demo.metrics import add_metric
@@ -173,6 +174,8 @@ def seed_chain(
     n_resp = _make_feedback(rng, size, pilots, progress)
     db.session.commit()
     plans = _make_plans(size, pilots, sites, users)
+    db.session.commit()
+    db.session.execute(sql("ANALYZE"))  # fresh planner statistics after a bulk load
     db.session.commit()
     return ChainSummary(
         sites=len(sites),
@@ -339,7 +342,7 @@ def _make_observations(rng, size: ChainSize, sites, metrics, pilots, progress: P
     from app.sites.observation_import import apply_observations, plan_observations
 
     days = pd.date_range(size.first_day, size.last_day, freq="D")
-    weekend = (days.weekday >= 5).astype(float)
+    weekend = (days.day_of_week >= 5).astype(float)
     effect = _pilot_effects(size, sites, pilots, days)
     keys = list(metrics)
     written = 0

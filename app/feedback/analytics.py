@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from analysis import feedback as fb
-from app.core.clock import day_bounds, local_day
+from app.core.clock import day_bounds, local_day, organisation_zone
 from app.core.queries import load_sites
 from app.extensions import db
 from app.feedback import themes
@@ -90,11 +90,12 @@ def responses_frame(
     if site_ids is not None:
         query = query.where(FeedbackResponse.site_id.in_(list(site_ids)))
     rows = []
+    zone = organisation_zone()
     for row in db.session.execute(query):
         if row[1] not in arms:
             continue  # a site no longer assigned to the pilot
         code, arm = arms[row[1]]
-        day = local_day(row[2])
+        day = local_day(row[2], zone)
         period = "pre" if pilot.start_date is not None and day < pilot.start_date else "post"
         value = row[4] if question_key is not None else math.nan
         rows.append(
@@ -443,9 +444,11 @@ def _site_table(pilot: Pilot, key: str | None) -> list[dict[str, Any]]:
     )
     rows = []
     _sites = load_sites(a.site_id for a in pilot.assignments)  # one query, not one per row
+    by_site = dict(tuple(frame.groupby("site_pk")))  # split once, not filtered per site
+    staff_counts = staff["site_pk"].value_counts()
     for assignment in sorted(pilot.assignments, key=lambda a: a.site.code):
         site = assignment.site
-        mine = frame[frame["site_pk"] == site.id]
+        mine = by_site.get(site.id, frame.iloc[0:0])
         post = mine[mine["period"] == "post"]
         seniors = post[post["segment"] == SENIOR_SEGMENT]
         rows.append(
@@ -453,7 +456,7 @@ def _site_table(pilot: Pilot, key: str | None) -> list[dict[str, Any]]:
                 "site": site,
                 "arm": assignment.arm.value,
                 "n_customer": int(len(mine)),
-                "n_staff": int((staff["site_pk"] == site.id).sum()),
+                "n_staff": int(staff_counts.get(site.id, 0)),
                 "csat_post": csat(post["value"]),
                 "senior_csat_post": csat(seniors["value"]),
                 "n_seniors_post": int(seniors["value"].notna().sum()),
