@@ -326,3 +326,26 @@ def test_remembered_chart_is_the_drawn_chart_and_follows_the_data(chain):
     )
     assert charts.daily_series_svg(changed, **options) != drawn
     assert len(charts._remembered_series.cache) == 2
+
+
+def test_feedback_overview_reads_each_frame_once_with_the_plain_numbers(chain):
+    from app.feedback import analytics
+
+    pilot = running_pilot()
+    overview = analytics.pilot_overview(pilot)
+    assigned = [a.site_id for a in pilot.assignments]
+    for audience in Audience:
+        plain = db.session.scalar(
+            select(func.count(FeedbackResponse.id)).where(
+                FeedbackResponse.pilot_id == pilot.id,
+                FeedbackResponse.audience == audience,
+                FeedbackResponse.site_id.in_(assigned),
+            )
+        )
+        assert overview["audiences"][audience.value]["n"] == plain > 0
+    frames = analytics._frames_of(pilot)
+    once = frames("overall", Audience.CUSTOMER)
+    assert frames("overall", Audience.CUSTOMER) is once
+    pd.testing.assert_frame_equal(
+        once, analytics.responses_frame(pilot, "overall", audience=Audience.CUSTOMER)
+    )
