@@ -349,3 +349,39 @@ def test_feedback_overview_reads_each_frame_once_with_the_plain_numbers(chain):
     pd.testing.assert_frame_equal(
         once, analytics.responses_frame(pilot, "overall", audience=Audience.CUSTOMER)
     )
+
+
+def test_timeline_ends_where_the_plain_latest_observation_says(chain):
+    from app.models import ActionItem, Adjustment, Retrospective
+    from app.retros.timeline import DAYS_AHEAD, pilot_timeline
+
+    today = ChainSize(sites=SITES, days=DAYS).last_day
+    checked = 0
+    for pilot in db.session.scalars(select(Pilot).where(Pilot.start_date.is_not(None))):
+        first = pilot.start_date
+        plain = db.session.scalar(
+            select(func.max(Observation.date))
+            .join(
+                Assignment,
+                (Assignment.site_id == Observation.site_id) & (Assignment.pilot_id == pilot.id),
+            )
+            .where(Observation.date >= first)
+        )
+        dates = [plain]
+        dates += db.session.scalars(
+            select(Retrospective.date).where(Retrospective.pilot_id == pilot.id)
+        )
+        dates += db.session.scalars(
+            select(Adjustment.effective_date).where(Adjustment.pilot_id == pilot.id)
+        )
+        for created, closed in db.session.execute(
+            select(ActionItem.created_on, ActionItem.closed_on).where(
+                ActionItem.pilot_id == pilot.id
+            )
+        ):
+            dates += [created, closed]
+        last = max((d for d in dates if d is not None), default=first)
+        expected = max(min(max(last, first), today + timedelta(days=DAYS_AHEAD)), first)
+        assert pilot_timeline(pilot, today).last == expected
+        checked += 1
+    assert checked == 10
