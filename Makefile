@@ -11,7 +11,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 PORT ?= 5000
 
-.PHONY: run test setup setup-dev db demo translations lint format bench system-deps clean
+.PHONY: run test setup setup-dev db demo demo-chain translations lint format bench system-deps clean
 
 run: setup
 	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES="$(RUN_PACKAGES)" || true
@@ -47,6 +47,12 @@ db: setup
 
 demo: db
 	$(FLASK) demo seed --if-empty
+
+# The chain-sized data set (2,000 sites × 730 days; docs/performance.md), into an empty
+# database, e.g. `make demo-chain DATABASE_URL=postgresql+psycopg://… CHAIN="--sites 500"`.
+CHAIN ?=
+demo-chain: db
+	$(FLASK) demo seed --scale chain $(CHAIN)
 
 # Debian packages: Chromium for the browser journeys, a CJK font and Pango for PDF exports.
 # Installed with apt when missing and we are root; otherwise the affected tests say so loudly.

@@ -67,11 +67,28 @@ def list_users_command():
     default=None,
     help="Last day with data (default 2026-11-22).",
 )
-def seed_command(if_empty: bool, seed_value: int, last_day):
+@click.option(
+    "--scale",
+    type=click.Choice(["demo", "chain"]),
+    default="demo",
+    show_default=True,
+    help="demo: 60 sites; chain: 2,000 sites × 730 days (see app/demo/chain.py).",
+)
+@click.option("--sites", type=click.IntRange(min=30), default=None, help="Chain scale: sites.")
+@click.option("--days", type=click.IntRange(min=56), default=None, help="Chain scale: days.")
+def seed_command(if_empty: bool, seed_value: int, last_day, scale: str, sites, days):
     """Create the demo restaurant chain, its QR-ordering pilot and demo users."""
     from app.demo.seed import DEFAULT_LAST_DAY
 
     day: date = last_day.date() if last_day else DEFAULT_LAST_DAY
+    if scale == "chain":
+        from app.demo.chain import seed_chain_command
+
+        if seed_chain_command(if_empty=if_empty, sites=sites, days=days, last_day=day):
+            _print_logins()
+        return
+    if sites is not None or days is not None:
+        raise click.UsageError("--sites and --days go with --scale chain")
     if _seed_demo(if_empty=if_empty, seed_value=seed_value, last_day=day):
         _print_logins()
 

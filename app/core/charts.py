@@ -40,6 +40,8 @@ from flask_babel import gettext as _
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 
+from app.core.cache import lru_cached
+
 # Figures never go through pyplot; should anything import it (pandas' .plot, a notebook
 # helper), it stays headless.
 matplotlib.use("Agg")
@@ -208,7 +210,31 @@ def _axis_label(title: str, unit: str) -> str:
     return f"{title} ({unit})" if unit else title
 
 
-def daily_series_svg(
+def daily_series_svg(frame: pd.DataFrame, **options: Any) -> str:
+    """:func:`draw_daily_series` remembered for equal data, options and language: drawing
+    takes matplotlib a few hundred milliseconds, and a dashboard draws the same charts again
+    and again until new data arrives."""
+    options["adjustments"] = tuple(options.get("adjustments") or ())
+    return _remembered_series(frame, **options)
+
+
+def _series_key(frame: pd.DataFrame | None, **options: Any) -> tuple:
+    from flask_babel import get_locale
+
+    digest = (
+        None
+        if frame is None
+        else (tuple(frame.columns), int(pd.util.hash_pandas_object(frame).sum()), len(frame))
+    )
+    return digest, tuple(sorted(options.items())), str(get_locale())
+
+
+@lru_cached(64, key=_series_key)
+def _remembered_series(frame: pd.DataFrame, **options: Any) -> str:
+    return draw_daily_series(frame, **options)
+
+
+def draw_daily_series(
     frame: pd.DataFrame,
     *,
     start: date | None,
@@ -315,7 +341,19 @@ def _circled(number: int) -> str:
     return chr(0x2460 + number - 1) if 1 <= number <= 20 else f"({number})"
 
 
-def bar_chart_svg(
+def _bar_key(labels: Sequence[Any], values: Sequence[float | None], **options: Any) -> str:
+    from flask_babel import get_locale
+
+    return repr((list(labels), list(values), sorted(options.items()), str(get_locale())))
+
+
+@lru_cached(64, key=_bar_key)
+def bar_chart_svg(labels: Sequence[Any], values: Sequence[float | None], **options: Any) -> str:
+    """:func:`draw_bar_chart`, remembered for equal labels, values, options and language."""
+    return draw_bar_chart(labels, values, **options)
+
+
+def draw_bar_chart(
     labels: Sequence[Any],
     values: Sequence[float | None],
     *,

@@ -37,11 +37,14 @@ def today() -> date:
     return utc_now().astimezone(organisation_zone()).date()
 
 
-def local_day(moment: datetime) -> date:
-    """The organisation's calendar day of an instant (naive instants are UTC, as stored)."""
+def local_day(moment: datetime, zone: ZoneInfo | None = None) -> date:
+    """The organisation's calendar day of an instant (naive instants are UTC, as stored).
+
+    ``zone`` (from :func:`organisation_zone`) saves looking the zone up again when a caller
+    converts many instants."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(organisation_zone()).date()
+    return moment.astimezone(zone or organisation_zone()).date()
 
 
 def day_bounds(first: date, last: date | None = None) -> tuple[datetime, datetime]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -24,7 +25,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from analysis import feedback as fb
-from app.core.clock import day_bounds, local_day
+from app.core.clock import day_bounds, local_day, organisation_zone
+from app.core.queries import load_sites
 from app.extensions import db
 from app.feedback import themes
 from app.feedback.questionnaires import current_form, headline_key
@@ -89,11 +91,12 @@ def responses_frame(
     if site_ids is not None:
         query = query.where(FeedbackResponse.site_id.in_(list(site_ids)))
     rows = []
+    zone = organisation_zone()
     for row in db.session.execute(query):
         if row[1] not in arms:
             continue  # a site no longer assigned to the pilot
         code, arm = arms[row[1]]
-        day = local_day(row[2])
+        day = local_day(row[2], zone)
         period = "pre" if pilot.start_date is not None and day < pilot.start_date else "post"
         value = row[4] if question_key is not None else math.nan
         rows.append(
@@ -343,14 +346,15 @@ def pilot_overview(pilot: Pilot, *, alpha: float | None = None) -> dict[str, Any
     """
     alpha = alpha if alpha is not None else pilot.alpha
     out: dict[str, Any] = {"alpha": alpha, "audiences": {}}
+    frames = _frames_of(pilot)
     for audience in Audience:
         section: dict[str, Any] = {"rating_table": [], "nps": []}
-        base = responses_frame(pilot, None, audience=audience)
+        base = frames(None, audience)
         section["n"] = int(len(base))
         section["n_pre"] = int((base["period"] == "pre").sum())
         section["n_post"] = int((base["period"] == "post").sum())
         for q in rating_questions(pilot, audience):
-            frame = responses_frame(pilot, q["key"], audience=audience)
+            frame = frames(q["key"], audience)
             row: dict[str, Any] = {"question": q}
             for arm in ("pilot", "control"):
                 for period in ("pre", "post"):
@@ -358,7 +362,7 @@ def pilot_overview(pilot: Pilot, *, alpha: float | None = None) -> dict[str, Any
                     row[f"{arm}_{period}"] = rate_row(part["value"])
             section["rating_table"].append(row)
         for q in nps_questions(pilot, audience):
-            frame = responses_frame(pilot, q["key"], audience=audience)
+            frame = frames(q["key"], audience)
             post = frame[(frame["period"] == "post")].dropna(subset=["value"])
             entry: dict[str, Any] = {"question": q}
             for arm in ("pilot", "control"):
@@ -372,7 +376,7 @@ def pilot_overview(pilot: Pilot, *, alpha: float | None = None) -> dict[str, Any
     headline: dict[str, Any] = {"question": None}
     if key is not None:
         headline["question"] = next(q for q in form.questions if q["key"] == key)
-        frame = responses_frame(pilot, key, audience=Audience.CUSTOMER).dropna(subset=["value"])
+        frame = frames(key, Audience.CUSTOMER).dropna(subset=["value"])
         post = frame[frame["period"] == "post"]
         headline["comparison"] = _result_dict(fb.proportion_comparison(post, alpha=alpha))
         headline["before_after"] = _result_dict(fb.before_after(frame, alpha=alpha))
@@ -420,16 +424,31 @@ def pilot_overview(pilot: Pilot, *, alpha: float | None = None) -> dict[str, Any
         )
         headline["daily_csat"] = daily
     out["headline"] = headline
-    counts = responses_frame(pilot, None, audience=Audience.CUSTOMER)
+    counts = frames(None, Audience.CUSTOMER)
     out["daily_counts"] = counts.groupby(["date", "arm"]).size().rename("n").reset_index()
-    out["sites"] = _site_table(pilot, key)
+    out["sites"] = _site_table(pilot, key, frames)
     out["adjustments"] = chart_marks(pilot)
     return out
 
 
-def _site_table(pilot: Pilot, key: str | None) -> list[dict[str, Any]]:
-    frame = responses_frame(pilot, key, audience=Audience.CUSTOMER)
-    staff = responses_frame(pilot, None, audience=Audience.STAFF)
+def _frames_of(pilot: Pilot) -> Callable[[str | None, Audience], pd.DataFrame]:
+    """``responses_frame`` of one pilot, read once per (question, audience) for one page;
+    the frames are shared, so their users copy before they change one."""
+    seen: dict[tuple[str | None, Audience], pd.DataFrame] = {}
+
+    def frame(key: str | None, audience: Audience) -> pd.DataFrame:
+        if (key, audience) not in seen:
+            seen[(key, audience)] = responses_frame(pilot, key, audience=audience)
+        return seen[(key, audience)]
+
+    return frame
+
+
+def _site_table(
+    pilot: Pilot, key: str | None, frames: Callable[[str | None, Audience], pd.DataFrame]
+) -> list[dict[str, Any]]:
+    frame = frames(key, Audience.CUSTOMER)
+    staff = frames(None, Audience.STAFF)
     flagged = dict(
         db.session.execute(
             select(FeedbackResponse.site_id, func.count(FeedbackResponse.id))
@@ -441,9 +460,12 @@ def _site_table(pilot: Pilot, key: str | None) -> list[dict[str, Any]]:
         ).all()
     )
     rows = []
+    _sites = load_sites(a.site_id for a in pilot.assignments)  # one query, not one per row
+    by_site = dict(tuple(frame.groupby("site_pk")))  # split once, not filtered per site
+    staff_counts = staff["site_pk"].value_counts()
     for assignment in sorted(pilot.assignments, key=lambda a: a.site.code):
         site = assignment.site
-        mine = frame[frame["site_pk"] == site.id]
+        mine = by_site.get(site.id, frame.iloc[0:0])
         post = mine[mine["period"] == "post"]
         seniors = post[post["segment"] == SENIOR_SEGMENT]
         rows.append(
@@ -451,7 +473,7 @@ def _site_table(pilot: Pilot, key: str | None) -> list[dict[str, Any]]:
                 "site": site,
                 "arm": assignment.arm.value,
                 "n_customer": int(len(mine)),
-                "n_staff": int((staff["site_pk"] == site.id).sum()),
+                "n_staff": int(staff_counts.get(site.id, 0)),
                 "csat_post": csat(post["value"]),
                 "senior_csat_post": csat(seniors["value"]),
                 "n_seniors_post": int(seniors["value"].notna().sum()),

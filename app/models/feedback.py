@@ -92,7 +92,10 @@ class FormLink(Base):
 
 class FeedbackResponse(Base):
     __tablename__ = "feedback_responses"
-    __table_args__ = (Index("ix_feedback_responses_site_time", "site_id", "submitted_at"),)
+    __table_args__ = (
+        Index("ix_feedback_responses_site_time", "site_id", "submitted_at"),
+        Index("ix_feedback_responses_pilot_time", "pilot_id", "submitted_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     form_id: Mapped[int] = mapped_column(ForeignKey("feedback_forms.id", ondelete="CASCADE"))

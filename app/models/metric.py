@@ -109,6 +109,7 @@ class Observation(Base):
     __table_args__ = (
         UniqueConstraint("site_id", "date", "metric_id"),
         Index("ix_observations_metric_date", "metric_id", "date"),
+        Index("ix_observations_metric_site_date", "metric_id", "site_id", "date"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -9,8 +9,9 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from app.core import clock
+from app.core.queries import load_sites
 from app.extensions import db
-from app.models import Adjustment, Arm, Metric, Observation, Pilot, Site
+from app.models import Adjustment, Arm, Assignment, Metric, Observation, Pilot, Site
 
 
 def pilot_window(pilot: Pilot, today: date | None = None) -> tuple[date, date] | None:
@@ -25,22 +26,26 @@ def pilot_window(pilot: Pilot, today: date | None = None) -> tuple[date, date] |
 
 def daily_arm_means(pilot: Pilot, metric: Metric, window: tuple[date, date]) -> pd.DataFrame:
     """``date, pilot, control``: the mean over each arm's sites of one metric, per day."""
-    arms = {a.site_id: a.arm.value for a in pilot.assignments}
-    if not arms:
-        return pd.DataFrame(columns=["date", "pilot", "control"])
     rows = db.session.execute(
-        select(Observation.site_id, Observation.date, Observation.value).where(
+        select(Observation.date, Assignment.arm, func.avg(Observation.value))
+        .join(
+            Assignment,
+            (Assignment.site_id == Observation.site_id) & (Assignment.pilot_id == pilot.id),
+        )
+        .where(
             Observation.metric_id == metric.id,
-            Observation.site_id.in_(list(arms)),
             Observation.date >= window[0],
             Observation.date <= window[1],
         )
-    ).all()
-    frame = pd.DataFrame(rows, columns=["site_id", "date", "value"])
+        .group_by(Observation.date, Assignment.arm)
+    ).all()  # averaged in the database: one row per day and arm, not one per site-day
+    frame = pd.DataFrame(
+        [(day, arm.value, float(mean)) for day, arm, mean in rows],
+        columns=["date", "arm", "value"],
+    )
     if frame.empty:
         return pd.DataFrame(columns=["date", "pilot", "control"])
-    frame["arm"] = frame["site_id"].map(arms)
-    means = frame.pivot_table(index="date", columns="arm", values="value", aggfunc="mean")
+    means = frame.pivot_table(index="date", columns="arm", values="value", aggfunc="first")
     means = means.reindex(columns=["pilot", "control"]).reset_index()
     means["date"] = pd.to_datetime(means["date"])
     return means
@@ -96,6 +101,7 @@ def completeness_grid(
     first, last = window
     end = pilot.end_date or last
     days = [first + timedelta(days=i) for i in range((end - first).days + 1)]
+    _sites = load_sites(a.site_id for a in pilot.assignments)  # one query, not one per row
     assignments = sorted(
         (a for a in pilot.assignments if site_ids is None or a.site_id in site_ids),
         key=lambda a: (a.arm is not Arm.PILOT, a.site.code),
@@ -118,9 +124,13 @@ def completeness_grid(
 
 
 def last_data_day(pilot: Pilot) -> date | None:
-    site_ids = [a.site_id for a in pilot.assignments]
-    if not site_ids:
-        return None
-    return db.session.scalar(
-        select(func.max(Observation.date)).where(Observation.site_id.in_(site_ids))
+    """The latest day with any value at any of the pilot's sites: the latest day of each site
+    (a short backward read of the (site, date, metric) index), then the latest of those."""
+    latest = (
+        select(func.max(Observation.date))
+        .where(Observation.site_id == Assignment.site_id)
+        .correlate(Assignment)
+        .scalar_subquery()
     )
+    per_site = select(latest.label("day")).where(Assignment.pilot_id == pilot.id).subquery()
+    return db.session.scalar(select(func.max(per_site.c.day)))

@@ -28,6 +28,7 @@ from app.models import (
     Retrospective,
     Site,
 )
+from app.pilots.observations import last_data_day
 
 #: Never run the timeline further than this past today (a retro may be prepared a day ahead).
 DAYS_AHEAD = 1
@@ -100,14 +101,9 @@ def pilot_timeline(pilot: Pilot, today: date) -> Timeline:
     first = pilot.start_date or min((r.date for r in retros), default=None)
     if first is None:
         return Timeline(pilot.id, None, None, [], None, None, None, len(site_rows))
-    latest_obs = db.session.scalar(
-        select(func.max(Observation.date))
-        .join(
-            Assignment,
-            (Assignment.site_id == Observation.site_id) & (Assignment.pilot_id == pilot.id),
-        )
-        .where(Observation.date >= first)
-    )
+    latest_obs = last_data_day(pilot)  # per-site index probes, not a scan of the window
+    if latest_obs is not None and latest_obs < first:
+        latest_obs = None
     candidates = [
         latest_obs,
         *(r.date for r in retros),

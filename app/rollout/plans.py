@@ -28,7 +28,7 @@ from analysis.planning import (
 )
 from app.core import audit, clock
 from app.core.errors import ServiceError
-from app.core.queries import newest_first_of_pilot
+from app.core.queries import load_sites, newest_first_of_pilot
 from app.extensions import db
 from app.models import (
     Arm,
@@ -145,6 +145,7 @@ def site_input(site: Site, capability: float | None, attitude: float | None) -> 
 
 
 def pilot_arm_sites(pilot: Pilot) -> list[Site]:
+    _sites = load_sites(a.site_id for a in pilot.assignments)  # one query, not one per row
     return sorted(pilot.sites_in(Arm.PILOT), key=lambda s: s.code)
 
 
@@ -602,6 +603,7 @@ def capacity_use(plan: RolloutPlan) -> list[dict[str, Any]]:
 
 
 def wave_summary(plan: RolloutPlan, wave: Wave) -> dict[str, Any]:
+    _sites = load_sites(ws.site_id for ws in plan.sites if ws.wave_id == wave.id)  # one query
     members = sorted(
         (ws for ws in plan.sites if ws.wave_id == wave.id),
         key=lambda ws: (ws.go_live_date or date.max, ws.site.code),
@@ -668,6 +670,7 @@ def plan_warnings(plan: RolloutPlan) -> list[str]:
     limit = int((plan.settings or {}).get("mentor_limit") or 0)
     counts: dict[tuple[str, int | None], int] = defaultdict(int)
     wave_by_site = {ws.site_id: ws.wave.number if ws.wave else None for ws in plan.sites}
+    _mentors = load_sites(p.mentor_site_id for p in plan.mentor_pairs)  # one query
     for pair in plan.mentor_pairs:
         mentor = _mentor_label(pair)
         if mentor:

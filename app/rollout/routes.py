@@ -35,6 +35,7 @@ from app.core.labels import (
     WAVE_STATUS_COLOURS,
     WAVE_STATUS_LABELS,
 )
+from app.core.queries import load_sites
 from app.extensions import db
 from app.feedback import qr
 from app.models import PlanStatus, RolloutPlan, Site, WaveStatus
@@ -199,6 +200,7 @@ def new(pilot_id: int):
 
 
 def _plan_context(plan: RolloutPlan) -> dict:
+    _sites = load_sites(ws.site_id for ws in plan.sites)  # one query, not one per row
     waves = [service.wave_summary(plan, w) for w in plan.waves]
     holdback = sorted((ws for ws in plan.sites if ws.is_holdback), key=lambda ws: ws.site.code)
     mentors = {p.mentee_site_id: p for p in plan.mentor_pairs}

@@ -1,0 +1,387 @@
+"""The chain-sized demo (``flask demo seed --scale chain``) and the queries made for it.
+
+One small chain (150 sites × 60 days) is seeded once for the module through the command
+line; every optimised query is checked against the straightforward way of computing the
+same thing, and the seed's counts against its parameters. Speed is measured only by
+``tests/bench/bench_pages.py``, never here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+from sqlalchemy import event, func, select
+
+from app import create_app
+from app.config import TestConfig
+from app.core import charts
+from app.core.queries import load_sites
+from app.demo.chain import PILOT_STATES, ChainSize, counts
+from app.extensions import db
+from app.models import (
+    Arm,
+    Assignment,
+    Audience,
+    FeedbackResponse,
+    Observation,
+    Pilot,
+    PilotStatus,
+    RolloutPlan,
+    Site,
+)
+
+SITES, DAYS = 150, 60
+
+
+@pytest.fixture(scope="module")
+def chain_app(tmp_path_factory):
+    path = tmp_path_factory.mktemp("chain") / "chain.db"
+
+    class ChainConfig(TestConfig):
+        SQLALCHEMY_DATABASE_URI = f"sqlite:///{path}"
+
+    app = create_app(ChainConfig)
+    with app.app_context():
+        db.create_all()
+        result = app.test_cli_runner().invoke(
+            args=["demo", "seed", "--scale", "chain", "--sites", str(SITES), "--days", str(DAYS)]
+        )
+        assert result.exit_code == 0, result.output
+        app.config["SEED_OUTPUT"] = result.output
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def chain(chain_app):
+    with chain_app.test_request_context():
+        yield chain_app
+        db.session.rollback()
+
+
+class StatementCount:
+    def __init__(self):
+        self.statements: list[str] = []
+
+    def __enter__(self):
+        event.listen(db.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(db.engine, "before_cursor_execute", self._count)
+
+    def _count(self, conn, cursor, statement, *args):
+        self.statements.append(statement)
+
+
+def running_pilot() -> Pilot:
+    return db.session.scalars(
+        select(Pilot).where(Pilot.status == PilotStatus.RUNNING).order_by(Pilot.id)
+    ).first()
+
+
+# ---------------------------------------------------------------- the seed
+
+
+def test_chain_counts_follow_its_parameters(chain):
+    size = ChainSize(sites=SITES, days=DAYS)
+    found = counts()
+    assert found["sites"] == SITES
+    assert found["observations"] == SITES * DAYS * 10 == size.observations
+    assert found["responses"] == size.responses
+    assert found["pilots"] == len(PILOT_STATES) == 12
+    assert found["plans"] == 2
+    assert found["plan_sites"] == 2 * size.rollout_sites
+    assert f"{SITES} sites, {size.observations} observations" in chain.config["SEED_OUTPUT"]
+    regions = db.session.scalar(select(func.count(func.distinct(Site.region))))
+    assert regions == 8
+    days = db.session.scalar(select(func.count(func.distinct(Observation.date))))
+    assert days == DAYS
+    per_cell = db.session.execute(
+        select(func.count())
+        .select_from(Observation)
+        .group_by(Observation.site_id, Observation.date)
+        .having(func.count() != 10)
+    ).all()
+    assert per_cell == []
+
+
+def test_chain_has_pilots_in_every_state_and_three_running_on_40_to_200_sites(chain):
+    states = Counter(db.session.scalars(select(Pilot.status)))
+    assert set(states) == set(PilotStatus)
+    assert states[PilotStatus.RUNNING] == 3
+    sizes = db.session.execute(
+        select(func.count(Assignment.id))
+        .join(Pilot)
+        .where(Pilot.status == PilotStatus.RUNNING)
+        .group_by(Pilot.id)
+    ).scalars()
+    assert all(40 <= n <= 200 for n in sizes)
+    for plan in db.session.scalars(select(RolloutPlan)):
+        assert plan.pilot.status is PilotStatus.ROLLING_OUT
+        assert plan.waves[0].status.value == "live"
+
+
+def test_chain_responses_lie_in_their_pilots_windows_and_sites(chain):
+    outside = db.session.scalar(
+        select(func.count(FeedbackResponse.id))
+        .join(Pilot, Pilot.id == FeedbackResponse.pilot_id)
+        .outerjoin(
+            Assignment,
+            (Assignment.pilot_id == FeedbackResponse.pilot_id)
+            & (Assignment.site_id == FeedbackResponse.site_id),
+        )
+        .where(Assignment.id.is_(None))
+    )
+    assert outside == 0
+    staff = db.session.scalar(
+        select(func.count(FeedbackResponse.id)).where(FeedbackResponse.audience == Audience.STAFF)
+    )
+    assert staff > 0
+
+
+def test_chain_refuses_too_small_sizes_and_chain_options_without_the_chain(app, runner):
+    result = runner.invoke(args=["demo", "seed", "--scale", "chain", "--days", "20"])
+    assert result.exit_code != 0
+    assert "--days" in result.output
+    result = runner.invoke(args=["demo", "seed", "--sites", "100"])
+    assert result.exit_code != 0
+    assert "--scale chain" in result.output
+    with pytest.raises(ValueError, match="at least 30 sites"):
+        ChainSize(sites=10)
+
+
+# ---------------------------------------------------------------- the optimised queries
+
+
+def test_load_sites_reads_the_sites_in_one_statement_and_none_twice(chain):
+    pilot = running_pilot()
+    ids = [a.site_id for a in pilot.assignments]
+    db.session.expunge_all()
+    with StatementCount() as first:
+        sites = load_sites(ids)
+    assert len(first.statements) == 1
+    assert sorted(s.id for s in sites) == sorted(set(ids))
+    with StatementCount() as again:
+        assert sorted(s.id for s in load_sites(ids)) == sorted(set(ids))
+    assert again.statements == []
+
+
+def test_completeness_grid_equals_the_straightforward_count(chain):
+    from app.pilots import observations as obs
+
+    pilot = running_pilot()
+    metric = pilot.primary_metric
+    today = pilot.start_date + timedelta(days=20)
+    window = obs.pilot_window(pilot, today)
+    with StatementCount() as seen:
+        grid = obs.completeness_grid(pilot, metric, window, today=today)
+    assert len(seen.statements) <= 4  # no statement per site
+    codes = {a.site_id: (a.site.code, a.arm) for a in pilot.assignments}
+    expected_order = sorted(codes.values(), key=lambda c: (c[1] is not Arm.PILOT, c[0]))
+    assert [(site.code, arm) for site, arm, _present in grid.rows] == [
+        (code, arm.value) for code, arm in expected_order
+    ]
+    first, _last = window
+    end = pilot.end_date
+    for site, _arm, present in grid.rows:
+        days = set(
+            db.session.scalars(
+                select(Observation.date).where(
+                    Observation.site_id == site.id,
+                    Observation.metric_id == metric.id,
+                    Observation.date >= first,
+                    Observation.date <= end,
+                )
+            )
+        )
+        assert present == days
+
+
+def test_daily_arm_means_equal_the_mean_of_the_site_values(chain):
+    from app.pilots import observations as obs
+
+    pilot = running_pilot()
+    metric = pilot.primary_metric
+    window = obs.pilot_window(pilot, pilot.start_date + timedelta(days=10))
+    arms = {a.site_id: a.arm.value for a in pilot.assignments}
+    rows = db.session.execute(
+        select(Observation.site_id, Observation.date, Observation.value).where(
+            Observation.metric_id == metric.id,
+            Observation.site_id.in_(list(arms)),
+            Observation.date.between(*window),
+        )
+    ).all()
+    plain = pd.DataFrame(rows, columns=["site_id", "date", "value"])
+    plain["arm"] = plain["site_id"].map(arms)
+    expected = plain.pivot_table(index="date", columns="arm", values="value", aggfunc="mean")
+    found = obs.daily_arm_means(pilot, metric, window).set_index("date")
+    assert len(found) == len(expected) == (window[1] - window[0]).days + 1
+    for arm in ("pilot", "control"):
+        assert found[arm].to_numpy() == pytest.approx(expected[arm].to_numpy(), rel=1e-12)
+
+
+def test_last_data_day_is_the_latest_day_of_any_pilot_site(chain):
+    from app.pilots import observations as obs
+
+    for pilot in db.session.scalars(select(Pilot)):
+        ids = [a.site_id for a in pilot.assignments]
+        expected = (
+            db.session.scalar(
+                select(func.max(Observation.date)).where(Observation.site_id.in_(ids))
+            )
+            if ids
+            else None
+        )
+        assert obs.last_data_day(pilot) == expected
+    pilot = running_pilot()
+    assigned = {a.site_id for a in pilot.assignments}
+    other = next(s for s in db.session.scalars(select(Site)) if s.id not in assigned)
+    before = obs.last_data_day(pilot)
+    late = Observation(
+        site_id=other.id,
+        metric_id=pilot.primary_metric.id,
+        date=before + timedelta(days=3),
+        value=1,
+    )
+    db.session.add(late)
+    db.session.flush()
+    assert obs.last_data_day(pilot) == before  # a site outside the pilot does not count
+    late.site_id = next(iter(assigned))
+    db.session.flush()
+    assert obs.last_data_day(pilot) == before + timedelta(days=3)
+
+
+def test_feedback_site_table_equals_a_count_per_site(chain):
+    from app.feedback import analytics
+
+    pilot = running_pilot()
+    overview = analytics.pilot_overview(pilot)
+    table = overview["sites"]
+    assert [row["site"].code for row in table] == sorted(a.site.code for a in pilot.assignments)
+    for row in table:
+        mine = select(func.count(FeedbackResponse.id)).where(
+            FeedbackResponse.pilot_id == pilot.id, FeedbackResponse.site_id == row["site"].id
+        )
+        flagged = mine.where(FeedbackResponse.is_flagged_negative.is_(True))
+        staff = mine.where(FeedbackResponse.audience == Audience.STAFF)
+        assert row["flagged"] == db.session.scalar(flagged)
+        assert row["n_staff"] == db.session.scalar(staff)
+    assert sum(row["n_staff"] for row in table) > 0
+
+
+def test_wave_summary_lists_the_waves_sites_as_a_plain_filter_does(chain):
+    from app.rollout.plans import wave_summary
+
+    plan = db.session.scalars(select(RolloutPlan).order_by(RolloutPlan.id)).first()
+    for wave in plan.waves:
+        summary = wave_summary(plan, wave)
+        expected = [ws.id for ws in plan.sites if ws.wave_id == wave.id]
+        assert sorted(ws.id for ws in summary["sites"]) == sorted(expected)
+        codes = [ws.site.code for ws in summary["sites"]]
+        dates = [ws.go_live_date for ws in summary["sites"]]
+        assert list(zip(dates, codes, strict=True)) == sorted(zip(dates, codes, strict=True))
+
+
+def test_pilot_dashboard_statements_do_not_grow_with_its_sites(chain):
+    client = chain.test_client()
+    response = client.post(
+        "/auth/login", data={"email": "lead@demo.rollwise", "password": "demo-rollwise"}
+    )
+    assert response.status_code == 302
+    pilots = db.session.scalars(
+        select(Pilot).where(Pilot.status == PilotStatus.RUNNING).order_by(Pilot.id)
+    ).all()
+    seen = {}
+    for pilot in pilots:
+        with StatementCount() as count:
+            assert client.get(f"/pilots/{pilot.id}").status_code == 200
+        seen[len(pilot.assignments)] = len(count.statements)
+    plan = db.session.scalars(select(RolloutPlan).order_by(RolloutPlan.id)).first()
+    with StatementCount() as plan_count:
+        assert client.get(f"/rollout/{plan.id}").status_code == 200
+    with StatementCount() as overview_count:
+        assert client.get(f"/feedback/pilots/{pilots[0].id}/overview").status_code == 200
+    assert len(set(seen.values())) == 1, seen  # 50 sites or 40: the same statements
+    assert len(plan.sites) > 100 and len(plan_count.statements) < 40
+    assert len(overview_count.statements) < 60
+
+
+def test_remembered_chart_is_the_drawn_chart_and_follows_the_data(chain):
+    days = pd.date_range("2026-01-01", periods=10, freq="D")
+    frame = pd.DataFrame({"date": days, "pilot": range(10), "control": range(10, 20)})
+    options = {"start": days[5].date(), "title": "Wait", "unit": "min", "adjustments": []}
+    charts._remembered_series.cache_clear()
+    drawn = charts.draw_daily_series(frame, **options)
+    assert charts.daily_series_svg(frame, **options) == drawn
+    assert charts.daily_series_svg(frame.copy(), **options) == drawn  # remembered
+    assert len(charts._remembered_series.cache) == 1
+    changed = frame.assign(pilot=frame["pilot"] + 1)
+    assert charts.daily_series_svg(changed, **options) == charts.draw_daily_series(
+        changed, **options
+    )
+    assert charts.daily_series_svg(changed, **options) != drawn
+    assert len(charts._remembered_series.cache) == 2
+
+
+def test_feedback_overview_reads_each_frame_once_with_the_plain_numbers(chain):
+    from app.feedback import analytics
+
+    pilot = running_pilot()
+    overview = analytics.pilot_overview(pilot)
+    assigned = [a.site_id for a in pilot.assignments]
+    for audience in Audience:
+        plain = db.session.scalar(
+            select(func.count(FeedbackResponse.id)).where(
+                FeedbackResponse.pilot_id == pilot.id,
+                FeedbackResponse.audience == audience,
+                FeedbackResponse.site_id.in_(assigned),
+            )
+        )
+        assert overview["audiences"][audience.value]["n"] == plain > 0
+    frames = analytics._frames_of(pilot)
+    once = frames("overall", Audience.CUSTOMER)
+    assert frames("overall", Audience.CUSTOMER) is once
+    pd.testing.assert_frame_equal(
+        once, analytics.responses_frame(pilot, "overall", audience=Audience.CUSTOMER)
+    )
+
+
+def test_timeline_ends_where_the_plain_latest_observation_says(chain):
+    from app.models import ActionItem, Adjustment, Retrospective
+    from app.retros.timeline import DAYS_AHEAD, pilot_timeline
+
+    today = ChainSize(sites=SITES, days=DAYS).last_day
+    checked = 0
+    for pilot in db.session.scalars(select(Pilot).where(Pilot.start_date.is_not(None))):
+        first = pilot.start_date
+        plain = db.session.scalar(
+            select(func.max(Observation.date))
+            .join(
+                Assignment,
+                (Assignment.site_id == Observation.site_id) & (Assignment.pilot_id == pilot.id),
+            )
+            .where(Observation.date >= first)
+        )
+        dates = [plain]
+        dates += db.session.scalars(
+            select(Retrospective.date).where(Retrospective.pilot_id == pilot.id)
+        )
+        dates += db.session.scalars(
+            select(Adjustment.effective_date).where(Adjustment.pilot_id == pilot.id)
+        )
+        for created, closed in db.session.execute(
+            select(ActionItem.created_on, ActionItem.closed_on).where(
+                ActionItem.pilot_id == pilot.id
+            )
+        ):
+            dates += [created, closed]
+        last = max((d for d in dates if d is not None), default=first)
+        expected = max(min(max(last, first), today + timedelta(days=DAYS_AHEAD)), first)
+        assert pilot_timeline(pilot, today).last == expected
+        checked += 1
+    assert checked == 10
