@@ -73,7 +73,7 @@ def test_day_page_shows_the_brief_before_anyone_types(client, lead, small_pilot)
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert 'data-testid="brief"' in page
-    assert "-4.50" in page  # pilot − control of the primary metric (see test_brief)
+    assert "\u22124.50" in page  # pilot − control of the primary metric, a true minus
     assert "too slow" in page  # the new strongly negative comment
     assert "Start this retro" in page
     assert "P2" in page  # no data from P2
@@ -316,7 +316,7 @@ def test_timeline_joins_retros_adjustments_actions_gaps_and_feedback(client, lea
     response = client.get(f"/retros/pilot/{pilot.id}/timeline?all=1")
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert 'data-day="2026-10-04"' in page and "-4.50" in page  # the primary difference
+    assert 'data-day="2026-10-04"' in page and "\u22124.50" in page  # the primary difference
     assert "Assist seniors" in page and "Fix the Wi-Fi" in page
     assert "strongly negative" in page
     assert 'data-testid="timeline-chart"' in page  # drawn by app.core.charts, adjustment marked
