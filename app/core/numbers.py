@@ -56,6 +56,20 @@ def num(x: float | None, digits: int = 2, signed: bool = False) -> str:
     return text
 
 
+def sig(x: float | None, digits: int = 3) -> str:
+    """``digits`` significant digits (whole numbers from 1,000 on) with a true minus sign, for
+    numbers inside sentences whose scale is not known in advance (thresholds, effects)."""
+    if not finite(x):
+        return DASH
+    x = float(x)
+    if abs(x) >= 10**digits:
+        return num(x, 0)
+    text = f"{abs(x):.{digits}g}"
+    if "e" in text:  # tiny: plain decimals rather than scientific notation
+        text = f"{abs(x):.{digits - 1 - math.floor(math.log10(abs(x)))}f}"
+    return (MINUS + text) if x < 0 and float(text) != 0 else text
+
+
 def pct(x: float | None, signed: bool = True, digits: int | None = None) -> str:
     """A share as a percentage: one decimal below 10 %, none above, unless ``digits`` says."""
     if not finite(x):
@@ -63,6 +77,8 @@ def pct(x: float | None, signed: bool = True, digits: int | None = None) -> str:
     x = float(x)
     if digits is None:
         digits = 0 if abs(x) >= 0.1 else 1
+    if round(x * 100, digits) == 0:
+        x = 0.0  # no "−0.0%"
     pattern = "#,##0." + "0" * digits + "%" if digits else "#,##0%"
     text = _true_minus(format_percent(x, format=pattern))
     if signed and x > 0 and round(x * 100, digits) != 0:
