@@ -3,6 +3,7 @@ date spans with years only when needed, percentages, and the same in zh-CN."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 import pytest
@@ -10,6 +11,7 @@ from flask_babel import force_locale
 
 from app.core import clock, numbers
 from app.core.numbers import MINUS
+from app.models import Role
 
 
 @pytest.fixture
@@ -178,3 +180,15 @@ def test_export_rounding_leaves_other_cells_alone():
         assert numbers.round_for_column(value, "number") == value
     nan = numbers.round_for_column(float("nan"), "p")
     assert nan != nan
+
+
+def test_the_pilot_page_shows_its_period_with_years_across_new_year(
+    client, auth, make_pilot, today_is
+):
+    today_is(date(2026, 12, 20))
+    pilot = make_pilot(start_date=date(2026, 12, 14))  # runs 28 days, into 2027
+    auth.login(Role.CHANGE_LEAD)
+    page = client.get(f"/pilots/{pilot.id}", headers={"Accept-Language": "en"})
+    period = re.search(r'data-testid="pilot-period">([^<]*)<', page.get_data(as_text=True))
+    assert period is not None
+    assert period.group(1) == "pilot period Dec 14, 2026 – Jan 10, 2027"
