@@ -109,9 +109,9 @@ def _day(value: date | datetime) -> date:
 
 
 def date_span(start: date | datetime | None, end: date | datetime | None) -> str:
-    """``7 Dec – 20 Dec`` within this year; with years (``28 Dec 2026 – 10 Jan 2027``) when
-    the span crosses a year boundary or lies outside this year. An open end reads ``7 Dec –``.
-    """
+    """``Dec 7 – Dec 20`` within this year; with years (``Dec 28, 2026 – Jan 10, 2027``;
+    zh-CN ``2026年12月28日 – 2027年1月10日``) when the span crosses a year boundary or lies
+    outside this year. An open end reads ``Dec 7 –``; one day reads as that day."""
     if start is None and end is None:
         return DASH
     days = [_day(d) for d in (start, end) if d is not None]
