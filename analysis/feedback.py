@@ -38,6 +38,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportions_ztest
 
 from analysis.inference import ALTERNATIVES, normal_interval, t_interval, t_p_value
+from analysis.ordering import natural_order
 from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = [
@@ -608,7 +609,7 @@ def by_segment(
     frame = frame[frame[segment_col].notna()]
     labels = frame[segment_col].astype(str)
     frame["_segment"] = labels
-    levels = sorted(labels.unique())
+    levels = natural_order(labels.unique())
     results = tuple(
         _compare_frame(frame[frame["_segment"] == lv], alpha, alternative, lv) for lv in levels
     )

@@ -41,6 +41,7 @@ from scipy import sparse, stats
 from analysis.data import parse_date, validate
 from analysis.did import TwfeFit, demean, fit_twfe
 from analysis.inference import check_alpha, t_multiplier
+from analysis.ordering import natural_order
 from analysis.results import ResultMixin, ci_text, failed_result
 
 __all__ = [
@@ -368,7 +369,7 @@ def _per_segment(
     order = (
         [lab for lab in pd.unique(labels.dropna().sort_values(key=_label_order(labels, attr)))]
         if numeric
-        else sorted(labels.dropna().unique())
+        else natural_order(labels.dropna().unique())
     )
     rows: list[SegmentEffect] = []
     for lab in order:

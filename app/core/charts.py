@@ -40,7 +40,9 @@ from flask_babel import gettext as _
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 
+from app.core import clock
 from app.core.cache import lru_cached
+from app.core.numbers import MINUS
 
 # Figures never go through pyplot; should anything import it (pandas' .plot, a notebook
 # helper), it stays headless.
@@ -206,6 +208,24 @@ def _register_cjk_fonts() -> None:
                 log.warning("CJK font %s not usable by matplotlib: %s", path, exc)
 
 
+def date_format(first: date, last: date) -> str:
+    """How a date axis writes its ticks: ``%m-%d`` within this year, ``%Y-%m-%d`` when the
+    axis crosses a year boundary or lies in another year (the same rule as
+    ``numbers.date_span``)."""
+    this_year = clock.today().year
+    same = pd.Timestamp(first).year == pd.Timestamp(last).year == this_year
+    return "%m-%d" if same else "%Y-%m-%d"
+
+
+def date_axis(axis: Any, first: date, last: date, *, minticks: int = 3, maxticks: int = 10) -> str:
+    """Ticks of a date ``axis`` spanning ``first`` … ``last``, with years when it crosses a
+    year; returns the format used."""
+    fmt = date_format(first, last)
+    axis.set_major_locator(mdates.AutoDateLocator(minticks=minticks, maxticks=maxticks))
+    axis.set_major_formatter(mdates.DateFormatter(fmt))
+    return fmt
+
+
 def _axis_label(title: str, unit: str) -> str:
     return f"{title} ({unit})" if unit else title
 
@@ -315,7 +335,7 @@ def draw_daily_series(
                 color=ADJUSTMENT_COLOUR,
                 linestyle="--",
                 linewidth=1,
-                label=f"{marker} {when_ts:%m-%d} {text}"[:80],
+                label=f"{marker} {when_ts.strftime(date_format(first, last))} {text}"[:80],
             )
             axes.annotate(
                 marker,
@@ -328,8 +348,7 @@ def draw_daily_series(
             )
         axes.set_ylabel(unit or "")
         axes.grid(axis="y", color="#dee2e6", linewidth=0.6)
-        axes.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=4, maxticks=10))
-        axes.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+        date_axis(axes.xaxis, first, last, minticks=4)
         axes.set_xlim(first - timedelta(days=1), last + timedelta(days=1))
         axes.legend(
             loc="upper left", bbox_to_anchor=(0.0, -0.12), frameon=False, fontsize=8, ncol=2
@@ -389,7 +408,7 @@ def draw_bar_chart(
         finite = [abs(v) for v in numbers if v is not None]
         span = max(finite) if finite else 1.0
         for position, value in zip(positions, numbers, strict=True):
-            text = "—" if value is None else f"{value:,.3g}"
+            text = "—" if value is None else f"{value:,.3g}".replace("-", MINUS)
             offset = span * 0.01 if (value or 0) >= 0 else -span * 0.01
             axes.text(
                 (value or 0) + offset,
@@ -406,6 +425,8 @@ def draw_bar_chart(
 
 
 __all__ = [
+    "date_axis",
+    "date_format",
     "ADJUSTMENT_COLOUR",
     "CONTROL_COLOUR",
     "HIGHLIGHT_COLOUR",

@@ -14,6 +14,10 @@ request nor WTForms, so anything may import it.
   the key, read with ``TABLE.get(key, key)``.
 * Colours are Bootstrap contextual names (``"success"``, ``"warning"``, …) for badges.
 * Tables whose words sit inside a sentence are lower case and named ``…_WORDS``.
+* Ordered categories (age bands, size tiers, numeric bands) sort with :func:`category_key`
+  (``sorted(values, key=category_key)`` or :func:`natural_order`): ``under_30, 30_59, 60+``
+  and ``small, medium, large``, never alphabetically. It lives in ``analysis/ordering.py`` so
+  the analysis tables use the very same order.
 
 The values are lazy strings: they turn into the reader's language when rendered. Sentences
 built from reason codes stay with their area (``app/pilots/reasons.py``,
@@ -28,6 +32,8 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
+from analysis.ordering import category_key as category_key  # re-exported: the one sort key
+from analysis.ordering import natural_order as natural_order
 from app.models import (
     ActionStatus,
     AdjustmentScope,

@@ -6,15 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from app.core import numbers
+
 Prepare = Callable[[str, dict[str, Any]], tuple[str, dict[str, Any]]]
 
 
 def format_value(value: Any) -> str:
-    """A number as a reason's sentence quotes it (3 significant digits below 1,000)."""
+    """A number as a reason's sentence quotes it (3 significant digits below 1,000, a true
+    minus sign)."""
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+        return numbers.sig(value, 3)
     return "" if value is None else str(value)
 
 

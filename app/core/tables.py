@@ -13,7 +13,13 @@ Every import in Rollwise goes through here, so every import behaves the same way
   Chinese, case-, space- and width-insensitive).
 * Problems are ``RowError(row, column, message)``; a failed import raises ``ImportFailed``
   carrying all of them, so a view can list every problem at once and write nothing.
-* ``csv_response`` / ``xlsx_response`` send a frame back as a download.
+* ``csv_response`` / ``xlsx_response`` send a frame back as a download; ``csv_bytes`` /
+  ``csv_text`` write a CSV for any other download (a zip of tables, a plan). Every file a
+  user downloads goes through :func:`for_export`: floats are rounded by kind of column
+  (p-values to 4 decimals; shares, rates, relative effects, power and load to 3; other
+  numbers to 4 significant digits), text that Excel would run as a formula is quoted, and a
+  CSV starts with a UTF-8 byte-order mark so Excel shows Chinese text correctly. Our own
+  imports read such files back (the BOM is recognised).
 """
 
 from __future__ import annotations
@@ -45,7 +51,10 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound
 
 from app.core.errors import ImportFailed, RowError
+from app.core.numbers import column_kind, round_for_column
 
+#: The UTF-8 byte-order mark every downloaded CSV starts with (Excel then reads UTF-8).
+BOM = "\ufeff"
 #: Bytes inspected to guess the encoding and the delimiter of a CSV file.
 SAMPLE_BYTES = 256 * 1024
 #: Rows per chunk in ``iter_upload``.
@@ -661,20 +670,45 @@ def _disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
+def for_export(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as a download holds it: floats rounded by kind of column, no formula text."""
+
+    def column(name: Any, col: pd.Series) -> pd.Series:
+        kind = column_kind(name)
+        if pd.api.types.is_float_dtype(col):
+            return col.map(lambda v: round_for_column(v, kind))
+        if pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col):
+            return col.map(lambda v: _csv_safe(round_for_column(v, kind)))
+        return col
+
+    out = frame.copy()
+    for i, name in enumerate(frame.columns):
+        out.isetitem(i, column(name, frame.iloc[:, i]))
+    return out
+
+
+def csv_text(frame: pd.DataFrame, headers: Iterable[str] | None = None) -> str:
+    """The CSV text of a download: BOM first, rounded cells, Windows line ends.
+
+    The columns' names decide the rounding; ``headers`` (the words people read, in their
+    language) replace them in the file's first row.
+    """
+    out = for_export(frame)
+    if headers is not None:
+        out.columns = [str(h) for h in headers]
+    return BOM + out.to_csv(index=False, lineterminator="\r\n")
+
+
+def csv_bytes(frame: pd.DataFrame, headers: Iterable[str] | None = None) -> bytes:
+    return csv_text(frame, headers).encode("utf-8")
+
+
 def csv_response(frame: pd.DataFrame, filename: str) -> Response:
     """A CSV download in UTF-8 with BOM, so Excel shows Chinese text correctly."""
     if not filename.lower().endswith(".csv"):
         filename += ".csv"
-    safe = frame.apply(
-        lambda col: (
-            col.map(_csv_safe)
-            if pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)
-            else col
-        )
-    )
-    body = "\ufeff" + safe.to_csv(index=False, lineterminator="\r\n")
     return Response(
-        body.encode("utf-8"),
+        csv_bytes(frame),
         mimetype="text/csv",
         headers={"Content-Disposition": _disposition(filename)},
     )
@@ -686,7 +720,7 @@ def xlsx_bytes(frame: pd.DataFrame, sheet_name: str = "Sheet1") -> bytes:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=sheet_name[:31])
     sheet.append([str(c) for c in frame.columns])
-    for row in frame.itertuples(index=False, name=None):
+    for row in for_export(frame).itertuples(index=False, name=None):
         sheet.append([None if _is_missing(v) else _excel_value(v) for v in row])
     buffer = io.BytesIO()
     workbook.save(buffer)
@@ -746,7 +780,11 @@ def xlsx_response(frame: pd.DataFrame, filename: str) -> Response:
 __all__ = [
     "ImportFailed",
     "RowError",
+    "BOM",
+    "csv_bytes",
     "csv_response",
+    "csv_text",
+    "for_export",
     "download",
     "iter_upload",
     "map_columns",

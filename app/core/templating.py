@@ -49,6 +49,7 @@ def register(app: Flask) -> None:
     )
     app.add_template_filter(numbers.p_text, "p_value")
     app.add_template_filter(numbers.p_expr, "p_expression")
+    app.add_template_filter(numbers.date_span, "date_span")
     app.add_template_global(labels.label, "label")
     app.add_template_global(labels.colour, "colour")
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import selectinload
 
 from analysis import feedback as fb
 from app.core.clock import day_bounds, local_day, organisation_zone
+from app.core.labels import category_key, natural_order
 from app.core.queries import load_sites
 from app.extensions import db
 from app.feedback import themes
@@ -292,9 +293,9 @@ def feedback_summary(pilot: Pilot, day: date) -> dict[str, Any]:
         arm: rate_row(customers.loc[customers["arm"] == arm, "value"])
         for arm in ("pilot", "control")
     }
+    by_segment = dict(tuple(customers.dropna(subset=["segment"]).groupby("segment")))
     out["by_segment"] = {
-        str(seg): rate_row(group["value"])
-        for seg, group in customers.dropna(subset=["segment"]).groupby("segment")
+        str(seg): rate_row(by_segment[seg]["value"]) for seg in natural_order(by_segment)
     }
     out["seniors"] = rate_row(customers.loc[customers["segment"] == SENIOR_SEGMENT, "value"])
     attitude = responses_frame(pilot, "attitude", audience=Audience.STAFF, start=day, end=day)
@@ -400,7 +401,9 @@ def pilot_overview(pilot: Pilot, *, alpha: float | None = None) -> dict[str, Any
         headline["segment_options"] = options
         table = []
         groups = frame.dropna(subset=["segment"]).groupby("segment")
-        for segment, group in sorted(groups, key=lambda kv: (order.get(kv[0], 99), str(kv[0]))):
+        for segment, group in sorted(
+            groups, key=lambda kv: (order.get(kv[0], len(order)), category_key(kv[0]))
+        ):
             table.append(
                 {
                     "segment": str(segment),

@@ -58,6 +58,16 @@ class FeedbackError(ServiceError):
 # ------------------------------------------------------------------ forms and versions
 
 
+#: How a question's own label already says it may be skipped ("Your age (optional)").
+_SAYS_OPTIONAL = re.compile(r"[(（]\s*(optional|选填|可选|非必填)\s*[)）]\s*$", re.IGNORECASE)
+
+
+def says_optional(label: str) -> bool:
+    """True when ``label`` already ends with "(optional)" (or 选填/可选), so the form does not
+    add a second one."""
+    return bool(_SAYS_OPTIONAL.search(str(label or "")))
+
+
 def templates_for(audience: Audience) -> dict[str, Any]:
     return customer_template() if audience is Audience.CUSTOMER else staff_template()
 

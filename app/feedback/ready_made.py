@@ -51,8 +51,8 @@ def customer_template() -> dict[str, Any]:
             _q(
                 "age_band",
                 "single_choice",
-                "Your age (optional)",
-                "您的年龄（选填）",
+                "Your age",
+                "您的年龄",
                 required=False,
                 options=AGE_BANDS,
                 segment=True,

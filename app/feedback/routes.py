@@ -117,6 +117,7 @@ def _render_answer_page(
             errors=errors,
             values=form.raw_answers() if status != 200 else {},
             label=_label,
+            says_optional=svc.says_optional,
             public=public,
         ),
         status,
@@ -294,7 +295,7 @@ def staff_answer(pilot_id: int):
     site = require_staff_site_in(pilot)
     form_model = svc.current_form(pilot.id, Audience.STAFF)
     if form_model is None or not svc.form_is_open(pilot):
-        return render_template("feedback/closed.html"), 200
+        return render_template("feedback/closed.html", staff=True, pilot=pilot), 200
     return _handle_answer(
         form_model,
         site,

@@ -4,6 +4,10 @@ Chinese text is segmented with jieba (the theme keywords are added to its dictio
 words such as 扫码 or 看不清 stay whole); English words are lower-cased and matched by stem
 (``wait`` matches *wait*, *waiting*, *waited*). A comment can carry several themes.
 
+Junk never carries a theme (:func:`is_junk`): a comment holding HTML tags (people do not type
+them; robots and injection attempts do), nothing but links, symbols or digits, or letters
+that form no words is left untagged. Links are removed before the words are read.
+
 A comment is flagged **strongly negative** for the daily retro when its negativity score is
 at least :data:`STRONG_NEGATIVE_SCORE`, or when it is negative at all and the respondent's
 headline rating is 1 or 2 (see :func:`is_strongly_negative`).
@@ -230,6 +234,52 @@ _POSITIVE_EN = _alternation(POSITIVE_EN, whole_word=True)
 _NEGATIVE_ZH_PHRASES = tuple((p, w) for p, w in NEGATIVE_ZH.items() if len(p) > 2)
 
 
+_TAG = re.compile(r"</?[a-z][a-z0-9]*(?:\s[^<>]*)?/?>|<!--.*?-->|&[a-z]+;|&#\d+;", re.I | re.S)
+_ELEMENT = re.compile(r"</?[a-z][a-z0-9]*(?:\s[^<>]*)?/?>|<!--", re.IGNORECASE)
+_URL = re.compile(r"(?:[a-z][a-z0-9+.\-]*://|www\.)\S+|\S+@\S+\.[a-z]{2,}", re.IGNORECASE)
+_LATIN_WORD = re.compile(r"[a-z]+")
+_VOWEL = re.compile(r"[aeiouy]")
+_CONSONANT_RUN = re.compile(r"[^aeiouy]{5,}")
+_REPEAT = re.compile(r"(.)\1\1")
+
+
+def readable_text(text: str | None) -> str:
+    """``text`` without HTML tags, entities and links (what a theme may be read from)."""
+    if not text:
+        return ""
+    if "<" in text or "&" in text:
+        text = _TAG.sub(" ", text)
+    if "/" in text or "www" in text.lower() or "@" in text:
+        text = _URL.sub(" ", text)
+    return text.strip()
+
+
+def _plausible(word: str) -> bool:
+    return (
+        len(word) >= 2
+        and _VOWEL.search(word) is not None
+        and _CONSONANT_RUN.search(word) is None
+        and _REPEAT.search(word) is None
+    )
+
+
+def is_junk(text: str | None) -> bool:
+    """True when nothing readable is left once markup and links are gone: empty, only
+    symbols or digits, or letters that do not form words (``asdfgh qwrtzx``)."""
+    if text and "<" in text and _ELEMENT.search(text):
+        return True
+    clean = readable_text(text)
+    if not clean:
+        return True
+    if _HAN.search(clean):
+        return False
+    words = _LATIN_WORD.findall(clean.lower())
+    if not words:
+        return True
+    plausible = sum(len(w) for w in words if _plausible(w))
+    return plausible * 2 < sum(len(w) for w in words)
+
+
 @dataclass(frozen=True, slots=True)
 class Analysis:
     themes: list[str]
@@ -237,9 +287,12 @@ class Analysis:
 
 
 def analyse(text: str | None) -> Analysis:
-    """Themes and negativity of one comment, segmenting it once."""
-    words = tokens(text or "")
-    return Analysis(_themes(text or "", words), _negativity(text or "", words))
+    """Themes and negativity of one comment, segmenting it once (junk has no theme)."""
+    if is_junk(text):
+        return Analysis([], 0)
+    clean = readable_text(text)
+    words = tokens(clean)
+    return Analysis(_themes(clean, words), _negativity(clean, words))
 
 
 def flag_from(analysis: Analysis, rating: float | None) -> bool:
@@ -248,9 +301,10 @@ def flag_from(analysis: Analysis, rating: float | None) -> bool:
 
 def detect_themes(text: str | None) -> list[str]:
     """Theme keys found in ``text`` (in the order of :data:`THEMES`)."""
-    if not text or not text.strip():
+    if is_junk(text):
         return []
-    return _themes(text, tokens(text))
+    clean = readable_text(text)
+    return _themes(clean, tokens(clean))
 
 
 def _themes(text: str, words: list[str]) -> list[str]:

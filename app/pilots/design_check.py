@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 import analysis
 from analysis.design_power import DesignPower, design_power
 from analysis.selection import balance_table
+from app.core import numbers
 from app.core.labels import IMBALANCE_TEXTS, SITE_ATTRIBUTE_LABELS, by_value
 from app.models import Arm, Metric, Pilot, SizeTier
 from app.models.pilot import DesignMethod
@@ -207,7 +208,7 @@ def _fix_offer(fix: dict[str, Any], metric: Metric | None) -> FixOffer:
     if fix["code"] == "widen_pool" and "threshold" in params:
         label = _(
             "Widen the pool to the sites at or past %(t)s %(unit)s",
-            t=f"{params['threshold']:.3g}",
+            t=numbers.sig(params["threshold"]),
             unit=metric.unit if metric is not None else "",
         )
         value = f"threshold:{params['threshold']}"
@@ -292,10 +293,10 @@ def _power(pilot: Pilot, check: DesignCheck, pairs: list[list[str]]) -> None:
                     "Too few sites: this design detects %(mde)s %(unit)s with %(power)s power, "
                     "more than the %(min)s %(unit)s worth acting on. Add sites, lengthen the "
                     "pilot or accept a larger minimum effect.",
-                    mde=f"{abs(result.mde):.3g}",
+                    mde=numbers.sig(abs(result.mde)),
                     unit=metric.unit,
                     power=f"{TARGET_POWER:.0%}",
-                    min=f"{min_effect:.3g}",
+                    min=numbers.sig(min_effect),
                 )
             )
 
@@ -319,7 +320,7 @@ def power_lines(result: DesignPower, metric: Metric, pilot: Pilot) -> list[str]:
                 "Smallest effect detected with %(power)s power: %(mde)s %(unit)s (%(rel)s of "
                 "the baseline).",
                 power=f"{result.target_power:.0%}",
-                mde=f"{abs(result.mde):.3g}",
+                mde=numbers.sig(abs(result.mde)),
                 unit=unit,
                 rel=f"{abs(result.relative_mde):.1%}",
             )
@@ -328,7 +329,7 @@ def power_lines(result: DesignPower, metric: Metric, pilot: Pilot) -> list[str]:
             lines.append(
                 _(
                     "Chance to detect the minimum effect of %(e)s %(unit)s: %(p)s.",
-                    e=f"{result.min_effect:.3g}",
+                    e=numbers.sig(result.min_effect),
                     unit=unit,
                     p=f"{result.power_at_min_effect:.0%}",
                 )
@@ -359,7 +360,7 @@ def _advice_text(code: str, params: dict[str, Any], result: DesignPower, unit: s
         "%(e)s %(unit)s with %(power)s power.",
         n=params["n_pilot"],
         extra=params["extra_sites"],
-        e=f"{abs(params['min_effect']):.3g}",
+        e=numbers.sig(abs(params["min_effect"])),
         unit=unit,
         power=f"{params['power']:.0%}",
     )

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 import analysis
 from analysis.pilot_design import DesignResult
 from analysis.selection import propose_pilot_sites, select_controls
-from app.core import clock
+from app.core import clock, numbers
 from app.core.frames import observations_frame, sites_frame
 from app.extensions import db
 from app.models import Arm, AssignmentMethod, Observation, Pilot, Site
@@ -189,7 +189,7 @@ def _paired(pilot: Pilot, settings: ProposalSettings) -> Proposal:
                     "pool_member",
                     "In the pool where the problem is present: {metric} {value} before the start.",
                     metric=metric,
-                    value=f"{levels.get(code, float('nan')):.3g}",
+                    value=numbers.sig(levels.get(code, float("nan"))),
                 ),
                 _reason(
                     "pair_member",

@@ -9,13 +9,15 @@ output; see docs/reports.md.
 from __future__ import annotations
 
 import base64
-import csv
 import io
 import json
 import shlex
 import zipfile
 from typing import Any
 
+import pandas as pd
+
+from app.core import tables as tabular
 from app.core.cache import lru_cached
 from app.models import Report
 from app.reports.snapshots import looks_stale
@@ -57,13 +59,13 @@ def json_bytes(report: Report) -> bytes:
 
 
 def _csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
-    buffer = io.StringIO()
+    """A table as CSV text the way every download is written (``tabular.csv_text``: BOM,
+    numbers rounded by kind of column)."""
     columns = columns or list(dict.fromkeys(k for row in rows for k in row))
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(row.get(k)) for k in columns})
-    return buffer.getvalue()
+    frame = pd.DataFrame(
+        [[_cell(row.get(k)) for k in columns] for row in rows], columns=columns, dtype=object
+    )
+    return tabular.csv_text(frame)
 
 
 def _cell(value: Any) -> Any:

@@ -21,6 +21,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
 from app.core.clock import day_bounds
+from app.core.labels import category_key
 from app.extensions import db
 from app.feedback.analytics import top_themes
 from app.models import (
@@ -414,7 +415,7 @@ def _feedback_section(
         available=True,
         counts=counts,
         by_audience=by_audience,
-        by_segment=sorted(by_segment, key=lambda s: (s.group != SENIOR_SEGMENT, s.group, s.arm)),
+        by_segment=sorted(by_segment, key=lambda s: (category_key(s.group), s.arm)),
         negative_comments=_comments(negative_filter, sites, rating_keys, MAX_COMMENTS),
         negative_total=int(negative_total),
         new_since=new_since,

@@ -129,7 +129,7 @@ class AdjustmentForm(OnceFormMixin, FlaskForm):
         choices=choices(choices_for(AdjustmentScope)),
         default=AdjustmentScope.ALL_PILOT_SITES.value,
     )
-    site_ids = SelectMultipleField(_l("Chosen pilot sites"), coerce=int, validators=[Optional()])
+    site_ids = SelectMultipleField(_l("Which pilot sites"), coerce=int, validators=[Optional()])
     attribute = SelectField(
         _l("Site attribute"),
         choices=choices(

@@ -8,13 +8,16 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import datetime, timedelta
 from typing import Any
 
+import pandas as pd
+
 from app.core import clock
+from app.core import tables as tabular
 from app.core.labels import ROLLOUT_EXPORT_COLUMNS
+from app.core.numbers import column_kind, round_for_column
 from app.models import RolloutPlan
 from app.rollout.plans import (
     _,
@@ -73,24 +76,23 @@ def _headers() -> dict[str, str]:
     return {key: str(text) for key, text in ROLLOUT_EXPORT_COLUMNS.items()}
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: Any, key: str) -> Any:
     if isinstance(value, bool):
         return _("yes") if value else ""
-    if isinstance(value, float):
-        return round(value, 4)
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    return "" if value is None else value
+    return "" if value is None else round_for_column(value, column_kind(key))
 
 
 def to_csv(plan: RolloutPlan) -> bytes:
+    """One row per site; written like every download (``tabular.csv_bytes``: BOM, rounding)."""
     headers = _headers()
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(headers.values())
-    for row in site_rows(plan):
-        writer.writerow([_cell(row[k]) for k in headers])
-    return buffer.getvalue().encode("utf-8-sig")
+    frame = pd.DataFrame(
+        [[_cell(row[k], k) for k in headers] for row in site_rows(plan)],
+        columns=list(headers),
+        dtype=object,
+    )
+    return tabular.csv_bytes(frame, headers.values())
 
 
 def to_xlsx(plan: RolloutPlan) -> bytes:
@@ -108,7 +110,7 @@ def to_xlsx(plan: RolloutPlan) -> bytes:
             value = row[key]
             if isinstance(value, bool):
                 value = _("yes") if value else ""
-            values.append(value)
+            values.append(round_for_column(value, column_kind(key)))
         sheet.append(values)
     for column, key in enumerate(headers, start=1):
         if key in ("go_live", "wave_start", "gate_due"):
@@ -139,17 +141,18 @@ def to_xlsx(plan: RolloutPlan) -> bytes:
                 wave.end_date,
                 wave.status.value,
                 len(s["sites"]),
-                s["load"],
+                round_for_column(s["load"], "share"),
                 s["weeks"],
-                p.get("effect"),
-                p.get("low"),
-                p.get("high"),
+                round_for_column(p.get("effect"), "number"),
+                round_for_column(p.get("low"), "number"),
+                round_for_column(p.get("high"), "number"),
             ]
         )
     capacity = book.create_sheet(_("Capacity")[:31])
     capacity.append([_("Week of"), _("Load"), _("Capacity"), _("Sites")])
     for row in capacity_use(plan):
-        capacity.append([row["week"], row["load"], row["capacity"], ", ".join(row["sites"])])
+        load, cap = (round_for_column(row[k], "share") for k in ("load", "capacity"))
+        capacity.append([row["week"], load, cap, ", ".join(row["sites"])])
     for ws in book.worksheets:
         ws.freeze_panes = "A2"
         for cell in ws[1]:

@@ -64,7 +64,8 @@ def export_sites_command(path: str) -> None:
             with open(path, "wb") as out:
                 out.write(tabular.xlsx_bytes(frame))
         else:
-            frame.to_csv(path, index=False, encoding="utf-8-sig")
+            with open(path, "wb") as out:
+                out.write(tabular.csv_bytes(frame))
     click.echo(f"exported {len(frame)} sites to {path}")
 
 

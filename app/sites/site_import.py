@@ -29,6 +29,7 @@ from app.core.audit import record
 from app.core.errors import ImportFailed
 from app.core.imports import Field, ImportKind, ImportPlan, propose_mapping
 from app.core.labels import SITE_FIELD_LABELS as FIELD_LABELS
+from app.core.numbers import column_kind, round_for_column
 from app.core.tables import normalise_header, parse_numbers
 from app.extensions import db
 from app.models import ImportBatch, Site, SizeTier, User
@@ -283,16 +284,30 @@ def _plain_number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
 
+def _same(current: Any, new: Any, fname: str) -> bool:
+    """Equal, or a float equal to the current value as our own export rounds it (an export
+    imported back changes nothing)."""
+    if current == new:
+        return True
+    if isinstance(current, float) and isinstance(new, int | float):
+        return round_for_column(current, column_kind(fname)) == new
+    return False
+
+
 def _changes(site: Site, values: dict[str, Any]) -> dict[str, Any]:
     """Fields whose value would change (blank cells keep the current value)."""
     changes: dict[str, Any] = {}
     for fname in SITE_FIELDS:
         if fname not in values or values[fname] is None:
             continue
-        if getattr(site, fname) != values[fname]:
+        if not _same(getattr(site, fname), values[fname], fname):
             changes[fname] = values[fname]
     attributes = dict(site.attributes or {})
-    merged = {**attributes, **values.get("attributes", {})}
+    incoming = {
+        key: attributes[key] if key in attributes and _same(attributes[key], value, key) else value
+        for key, value in values.get("attributes", {}).items()
+    }
+    merged = {**attributes, **incoming}
     if merged != attributes:
         changes["attributes"] = merged
     return changes

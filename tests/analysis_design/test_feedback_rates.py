@@ -84,7 +84,7 @@ def test_before_after_within_sites_matches_statsmodels_with_site_dummies(respons
 
 def test_by_segment_wald_matches_statsmodels(responses):
     res = by_segment(responses)
-    assert [r.segment for r in res.segments] == ["60+", "under 60"]
+    assert [r.segment for r in res.segments] == ["under 60", "60+"]  # natural order
     for r in res.segments:
         alone = proportion_comparison(responses, segment=r.segment)
         assert_allclose(r.difference, alone.difference, rtol=1e-12)

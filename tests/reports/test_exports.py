@@ -9,11 +9,13 @@ import os
 import subprocess
 import sys
 import zipfile
+from codecs import BOM_UTF8
 from pathlib import Path
 
 import pytest
 from numpy.testing import assert_allclose
 
+from app.core.numbers import column_kind, round_for_column
 from app.extensions import db
 from app.models import Observation, Role
 from tests.reports.conftest import create_report
@@ -87,12 +89,16 @@ def test_csv_export_has_every_table_with_the_snapshot_numbers(client, auth, repo
             "recommendation.csv",
             "report.json",
         } <= names
-        rows = list(csv.DictReader(io.TextIOWrapper(archive.open("headline.csv"), "utf-8")))
+        assert all(archive.read(n).startswith(BOM_UTF8) for n in names if n.endswith(".csv"))
+        rows = list(csv.DictReader(io.TextIOWrapper(archive.open("headline.csv"), "utf-8-sig")))
     metrics = report.results["comparison"]["metrics"]
     assert [r["metric"] for r in rows] == list(metrics)
     for row in rows:
         for field in NUMBERS:
-            assert float(row[field]) == metrics[row["metric"]][field]
+            # rounded by kind of column: p-values 4 decimals, relative effects 3, others
+            # 4 significant digits
+            want = round_for_column(metrics[row["metric"]][field], column_kind(field))
+            assert float(row[field]) == want, field
 
 
 def test_pdf_is_a_readable_file_with_chinese_text(client, auth, report_pilot):

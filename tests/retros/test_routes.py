@@ -73,7 +73,7 @@ def test_day_page_shows_the_brief_before_anyone_types(client, lead, small_pilot)
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert 'data-testid="brief"' in page
-    assert "\u22124.50" in page  # pilot − control of the primary metric (see test_brief)
+    assert "\u22124.50" in page  # pilot − control of the primary metric, a true minus
     assert "too slow" in page  # the new strongly negative comment
     assert "Start this retro" in page
     assert "P2" in page  # no data from P2
