@@ -86,8 +86,9 @@ TERMS: tuple[Term, ...] = (
         "interval",
         _l("Likely range (interval)"),
         _l(
-            "The range of effects that fit the data, usually a 95 % interval: if the pilot "
-            "were repeated many times, 95 in 100 such ranges would contain the true effect. "
+            "The range of effects that fit the data. With the usual 95-in-100 interval, if the "
+            "pilot were repeated many times, 95 of 100 such ranges would contain the true "
+            "effect. "
             "A range that includes zero means the data cannot tell whether the change helped "
             "or hurt."
         ),
@@ -171,7 +172,7 @@ TERMS: tuple[Term, ...] = (
         _l("Power"),
         _l(
             "The chance that a pilot detects an effect of a given size if it is really there. "
-            "80 % power means 8 pilots in 10 would detect it. More days or more sites raise "
+            "A power of 0.8 means 8 pilots in 10 would detect it. More days or more sites raise "
             "the power."
         ),
     ),

@@ -14,9 +14,9 @@ from app.core.cache import lru_cached
 from app.core.labels import (
     ARM_BEFORE_AFTER_LABELS,
     ARM_LABELS,
-    PERIOD_LABELS,
     GUARDRAIL_STATE_LABELS,
     METHOD_LABELS,
+    PERIOD_LABELS,
     SITE_ATTRIBUTE_LABELS,
     VERDICT_COLOURS,
     VERDICT_LABELS,

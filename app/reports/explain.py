@@ -401,9 +401,9 @@ def sure_text(res: dict[str, Any]) -> str:
     bracket = p_expr(p)
     if finite(p_adj) and abs(p_adj - p) > 1e-12:
         bracket = _(
-            "%(p)s; %(adjusted)s allowing for the other metrics",
+            "%(p)s; %(adjusted)s once the other metrics are allowed for",
             p=p_expr(p),
-            adjusted=p_expr(p_adj, _("adjusted p")),
+            adjusted=p_expr(p_adj),
         )
     alpha = res.get("alpha") or 0.05
     if shown < alpha:
