@@ -274,6 +274,7 @@ def overview(results: dict[str, Any], assignment_methods: set[str], locale: str)
                 term=link("adjusted-p-value", _("adjusted p-value")),
             )
         )
+    out.extend(shared_cautions(comp))
     flagged = [
         balance_variable_label(
             r["variable"], _metric_key_names(results.get("metrics_meta", {}), locale)
@@ -290,6 +291,40 @@ def overview(results: dict[str, Any], assignment_methods: set[str], locale: str)
                 ),
                 what=", ".join(flagged),
                 term=link("balance", _("balance")),
+            )
+        )
+    return out
+
+
+def _weak_check(res: dict[str, Any]) -> bool:
+    trend = (res.get("diagnostics") or {}).get("pretrend") or {}
+    if trend.get("error") or trend.get("passed") is not True:
+        return False
+    return (res.get("n_pilot_sites") or 0) < WEAK_CHECK_SITES or (trend.get("n_leads") or 0) < 3
+
+
+def shared_cautions(comp: dict[str, Any]) -> list[Markup]:
+    """Cautions that hold for every metric, said once: a single pilot site, few pilot sites,
+    a pre-trend check too weak to trust."""
+    out: list[Markup] = []
+    n_pilot = comp.get("n_pilot_sites") or 0
+    if n_pilot == 1:
+        out.append(single_site_text())
+    elif 1 < n_pilot < FEW_PILOT_SITES:
+        out.append(
+            html(
+                _("The results rest on only %(n)s pilot sites: one unusual site can move them."),
+                n=n_pilot,
+            )
+        )
+    if any(_weak_check(r) for r in comp["metrics"].values()):
+        out.append(
+            html(
+                _(
+                    "With few sites or few weeks before the start, the check that pilot and "
+                    "control sites moved alike (%(term)s) can miss a slow drift."
+                ),
+                term=link("parallel-trends", _("pre-trend check")),
             )
         )
     return out
@@ -455,35 +490,49 @@ def guardrail_text(
     )
 
 
-def single_site_text(res: dict[str, Any], site_rows: list[dict[str, Any]]) -> Markup:
-    """One pilot site: an observation, not evidence; its rank among all sites when known."""
+def single_site_text() -> Markup:
+    """One pilot site: an observation, not evidence (said once, above the results)."""
+    return html(
+        _(
+            "With %(term)s, a result cannot be told apart from that site's own ups and downs. "
+            "Treat each result as an observation, not as evidence."
+        ),
+        term=link("single-pilot-site", _("a single pilot site")),
+    )
+
+
+def site_rank(res: dict[str, Any], site_rows: list[dict[str, Any]]) -> tuple[int, int] | None:
+    """``(rank, n)`` of the single pilot site's change among every site's change, the best
+    first (in the metric's better direction); None without one pilot site among others."""
     pilot = [r for r in site_rows if r.get("arm") == "pilot" and finite(r.get("change"))]
     ranked = [r for r in site_rows if finite(r.get("change"))]
-    term = link("single-pilot-site", _("a single pilot site"))
-    if len(pilot) == 1 and len(ranked) > 1:
-        better_first = sorted(ranked, key=lambda r: r["change"] * _worse_side(res))
-        rank = better_first.index(pilot[0]) + 1
+    if len(pilot) != 1 or len(ranked) < 2:
+        return None
+    better_first = sorted(ranked, key=lambda r: r["change"] * _worse_side(res))
+    return better_first.index(pilot[0]) + 1, len(ranked)
+
+
+def site_rank_text(res: dict[str, Any], name: str, site_rows: list[dict[str, Any]]) -> Markup:
+    """The single pilot site's rank on one metric, when the snapshot has every site's change."""
+    rank = site_rank(res, site_rows)
+    if rank is None:
         return html(
-            _(
-                "With %(term)s, the result cannot be told apart from that site's own ups and "
-                "downs: compared with every other site in turn, its change ranks %(rank)s of "
-                "%(n)s (1 = best). Treat it as an observation, not as evidence."
-            ),
-            term=term,
-            rank=rank,
-            n=len(ranked),
+            _("How the pilot site ranks among all sites on %(metric)s is not known."),
+            metric=name,
         )
     return html(
         _(
-            "With %(term)s, the result cannot be told apart from that site's own ups and downs. "
-            "Treat it as an observation, not as evidence."
+            "Compared with every other site in turn, the pilot site's change in %(metric)s "
+            "ranks %(rank)s of %(n)s (1 = best)."
         ),
-        term=term,
+        metric=name,
+        rank=rank[0],
+        n=rank[1],
     )
 
 
 def assumption_texts(
-    res: dict[str, Any], meta: dict[str, Any] | None, results: dict[str, Any]
+    res: dict[str, Any], meta: dict[str, Any] | None, results: dict[str, Any], locale: str
 ) -> list[Markup]:
     """What the comparison assumes and whether the data support it."""
     out: list[Markup] = []
@@ -492,16 +541,10 @@ def assumption_texts(
     diag = res.get("diagnostics") or {}
     trend = diag.get("pretrend")
     term = link("parallel-trends", _("pre-trend check"))
+    name = say.metric_name(meta, key, locale)
     pre_days, _post = _days_between(results, key)
     if n_pilot == 1:
-        out.append(single_site_text(res, (results.get("site_effects") or {}).get(key) or []))
-    elif 1 < n_pilot < FEW_PILOT_SITES:
-        out.append(
-            html(
-                _("The result rests on only %(n)s pilot sites: one unusual site can move it."),
-                n=n_pilot,
-            )
-        )
+        out.append(site_rank_text(res, name, (results.get("site_effects") or {}).get(key) or []))
     if pre_days == 0:
         out.append(
             html(
@@ -550,19 +593,17 @@ def assumption_texts(
         )
     else:
         weeks = sum(1 for pt in trend.get("points") or [] if (pt.get("week") or 0) < 0)
-        text = html(
-            _(
-                "In the %(weeks)s weeks before the start, pilot and control sites moved alike, "
-                "which supports the comparison (%(term)s)."
-            ),
-            weeks=weeks,
-            term=term,
-        )
-        if n_pilot < WEAK_CHECK_SITES or (trend.get("n_leads") or 0) < 3:
-            text += Markup(" ") + html(
-                _("With so few sites or weeks, this check can miss a slow drift.")
+        out.append(
+            html(
+                _(
+                    "In the %(weeks)s weeks before the start, %(metric)s moved alike at pilot "
+                    "and control sites, which supports the comparison (%(term)s)."
+                ),
+                weeks=weeks,
+                metric=name,
+                term=term,
             )
-        out.append(text)
+        )
     own = next(
         (
             r
@@ -730,7 +771,7 @@ def explain_metric(
                 why=method_why(res),
             )
         )
-    paragraphs.extend(assumption_texts(res, meta, results))
+    paragraphs.extend(assumption_texts(res, meta, results, locale))
     clearer = clearer_text(res, meta, results)
     if clearer:
         paragraphs.append(clearer)
