@@ -381,6 +381,7 @@ METHOD_LABELS = {
     "welch": _l("Welch t-test on site changes"),
     "permutation": _l("Permutation test over site assignment"),
     "rank": _l("Rank test on site changes"),
+    "paired": _l("Matched pairs: pair effects on site changes"),
 }
 #: The headline estimators an analyst may choose for an exploration.
 EXPLORATION_METHOD_LABELS = {

@@ -211,7 +211,7 @@ def render_chart(results: dict[str, Any], name: str, locale: str) -> str | None:
         s = say.scale(pm)
         rows = [
             (
-                str(r["segment"]),
+                explain_text.segment_name(r["segment"]),
                 _mul(r.get("effect"), s),
                 _mul(r.get("ci_low"), s),
                 _mul(r.get("ci_high"), s),

@@ -452,3 +452,48 @@ def test_every_glossary_link_of_the_report_has_its_term(report_page):
     html = report_page("en")
     linked = set(re.findall(r'href="/glossary#([\w-]+)"', html))
     assert linked and linked <= {t.key for t in TERMS}
+
+
+@pytest.mark.parametrize(
+    ("method", "reason", "en_words", "zh_words"),
+    [
+        ("did", "short or patchy", "compared how pilot and control sites changed", "双重差分"),
+        ("ancova", "stable", "allowing for where each site stood before the start", "前期调整"),
+        (
+            "permutation",
+            "only 4 pilot",
+            "every other way the pilot sites could have been",
+            "置换检验",
+        ),
+        ("paired", "matched groups", "with the alike site it was paired with", "匹配配对"),
+        ("welch", "", "the average change of the pilot sites", "t 检验"),
+    ],
+)
+def test_each_method_is_explained_in_its_own_words(app, method, reason, en_words, zh_words):
+    snap = snapshot(result(method=f"{method}: x", method_reason=reason))
+    en = read(app, snap, "en")["overview"]
+    method_sentence = en[en.index("Method: every metric") :].split(". ")[0]
+    assert en_words in method_sentence
+    zh = read(app, snap, "zh_CN")["overview"]
+    assert "方法：所有指标均" in zh and zh_words in zh
+
+
+def test_the_design_says_how_the_sites_were_chosen(app):
+    paired = snapshot(result())
+    paired["comparison"]["parameters"]["pairs"] = [["a", "b"]]
+    assert (
+        "drawn at random within matched pairs of alike sites" in read(app, paired, "en")["overview"]
+    )
+    matched = read(app, snapshot(result()), "en", methods={"matched", "manual"})["overview"]
+    assert "with control sites matched to the pilot sites on their history" in matched
+    by_hand = read(app, snapshot(result()), "zh_CN", methods={"manual"})["overview"]
+    assert "（由人工选定）" in by_hand
+
+
+def test_methods_that_differ_between_metrics_are_named_per_metric(app):
+    other = result(metric="ticket", method="permutation: x", method_reason="only 4")
+    snap = snapshot(result(), other, metas={"avg_wait_min": WAIT, "ticket": WAIT})
+    texts = read(app, snap, "en")
+    assert "Method: every metric" not in texts["overview"]
+    assert "Method: compared how pilot and control sites changed" in texts["avg_wait_min"]["text"]
+    assert "Method: checked the difference against every other way" in texts["ticket"]["text"]
