@@ -711,13 +711,22 @@ def clearer_text(
     else:
         text = html(
             _(
-                "More days alone would not detect a change of %(effect)s %(power)s within a "
-                "year; more sites are needed."
+                "More days alone would not be enough to detect a change of %(effect)s "
+                "%(power)s; more sites are needed."
             ),
             effect=effect,
             power=power,
         )
-    if sites and sites > n_p and weeks != 0:
+    if sites and sites > n_p and weeks is None:
+        text += Markup(" ") + html(
+            _(
+                "About %(sites)s pilot sites instead of %(n)s (with control sites in the same "
+                "proportion) would be needed."
+            ),
+            sites=sites,
+            n=n_p,
+        )
+    elif sites and sites > n_p and weeks:
         text += Markup(" ") + html(
             _(
                 "Alternatively, about %(sites)s pilot sites instead of %(n)s (with control sites "

@@ -497,3 +497,32 @@ def test_methods_that_differ_between_metrics_are_named_per_metric(app):
     assert "Method: every metric" not in texts["overview"]
     assert "Method: compared how pilot and control sites changed" in texts["avg_wait_min"]["text"]
     assert "Method: checked the difference against every other way" in texts["ticket"]["text"]
+
+
+def test_when_more_days_cannot_do_it_more_sites_are_named(app):
+    res = result(
+        effect=-0.4,
+        se=3.0,
+        ci_low=-6.3,
+        ci_high=5.5,
+        p_value=0.9,
+        p_adjusted=0.9,
+        verdict="inconclusive",
+    )
+    z = stats.norm.ppf(0.975) + stats.norm.ppf(0.8)
+    assert POST_DAYS * (z * 3.0) ** 2 > POST_DAYS + 52 * 7  # beyond a year of extra days
+    sites = math.ceil(10 * (z * 3.0) ** 2)
+    en = read(app, snapshot(res), "en")["avg_wait_min"]["text"]
+    assert "More days alone would not be enough to detect a change of 1.0 min 8 times in 10" in en
+    assert f"About {sites} pilot sites instead of 10 (with control sites in the same " in en
+    no_target = read(app, snapshot(dict(res, min_effect=None)), "zh_CN")["avg_wait_min"]["text"]
+    assert "该指标没有商定值得采取行动的最小效果，因此无法计算还需要多少天。" in no_target
+
+
+def test_a_metric_that_could_not_be_analysed_says_why_in_words(app):
+    res = result(effect=None, error="no post-period data for avg_wait_min")
+    en = read(app, snapshot(res), "en")["avg_wait_min"]
+    assert en["decision"] == "Not enough data to compare."
+    assert en["text"] == "It could not be analysed: no data during the pilot"
+    zh = read(app, snapshot(res), "zh_CN")["avg_wait_min"]
+    assert zh["decision"] == "数据不足，无法比较。" and zh["text"] == "无法分析：试点期间没有数据"
