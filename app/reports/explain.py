@@ -25,7 +25,8 @@ import re
 from datetime import date
 from typing import Any
 
-from flask_babel import format_date, format_decimal
+from babel.lists import format_list
+from flask_babel import format_date, format_decimal, get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
@@ -35,10 +36,11 @@ from app.core.labels import (
     ASSIGNMENT_METHOD_LABELS,
     SEQUENTIAL_STATUS_LABELS,
     SITE_ATTRIBUTE_LABELS,
+    by_value,
     segment_value_label,
 )
 from app.core.numbers import finite, num, p_expr
-from app.models import AssignmentMethod
+from app.models import AssignmentMethod, SizeTier
 from app.reports import sentences as say
 from app.reports.snapshots import guardrail_state
 
@@ -64,6 +66,11 @@ def html(template: str, **params: Any) -> Markup:
     the values can be Markup."""
     safe = escape(template)  # the template is escaped; so are plain-string values
     return safe % params if params else safe
+
+
+def words_list(items: list[str]) -> str:
+    """``["A", "B", "C"]`` as "A, B and C" ("A、B和C") in the reader's language."""
+    return format_list([str(i) for i in items], locale=get_locale()) if items else ""
 
 
 def _metric_key_names(meta: dict[str, Any], locale: str) -> dict[str, str]:
@@ -239,7 +246,7 @@ def overview(results: dict[str, Any], assignment_methods: set[str], locale: str)
             start=_date(params.get("start")),
             end=_date(
                 params.get("end")
-                or (results.get("daily", {}).get(first) or {}).get("dates", [None])[-1]
+                or ((results.get("daily", {}).get(first) or {}).get("dates") or [None])[-1]
             ),
         )
     ]
@@ -289,7 +296,7 @@ def overview(results: dict[str, Any], assignment_methods: set[str], locale: str)
                     "Before the start, pilot and control sites differed in: %(what)s (see %(term)s "
                     "below); a difference there can bias the comparison."
                 ),
-                what=", ".join(flagged),
+                what=words_list(flagged),
                 term=link("balance", _("balance")),
             )
         )
@@ -816,7 +823,9 @@ def balance_variable_label(variable: str, metric_names: dict[str, str]) -> str:
         return _("%(metric)s before the start", metric=metric_names.get(key, key))
     attr, sep, level = text.partition("=")
     name = str(SITE_ATTRIBUTE_LABELS.get(attr, attr))
-    return f"{name}: {level}" if sep else name
+    if attr == "size_tier":
+        level = str(by_value(SizeTier).get(level, level))
+    return _("%(name)s: %(level)s", name=name, level=level) if sep else name
 
 
 def sequential_text(seq: dict[str, Any], meta: dict[str, Any] | None, locale: str) -> Markup:
@@ -965,8 +974,8 @@ def warning_text(text: str, metric_names: dict[str, str]) -> str:
         if "metric" in values:
             values["metric"] = metric_names.get(values["metric"], values["metric"])
         if code == "imbalanced":
-            values["what"] = ", ".join(
-                balance_variable_label(v.strip(), metric_names) for v in values["what"].split(",")
+            values["what"] = words_list(
+                [balance_variable_label(v.strip(), metric_names) for v in values["what"].split(",")]
             )
         if code == "missing":
             values["arm"] = _("pilot") if values["arm"] == "pilot" else _("control")

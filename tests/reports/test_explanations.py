@@ -323,7 +323,7 @@ def test_warnings_reasons_and_segments_read_in_both_languages(app):
     with app.test_request_context(), force_locale("en"):
         assert explain.warning_text(imbalance, names) == (
             "Pilot and control sites differed before the start in: Average wait before the "
-            "start, Size tier: small."
+            "start and Size tier: Small."
         )
         assert explain.warning_text(missing, names) == (
             "31 % of the pilot sites' days have no data for Average wait."
@@ -337,7 +337,7 @@ def test_warnings_reasons_and_segments_read_in_both_languages(app):
     with app.test_request_context(), force_locale("zh_CN"):
         zh_names = {"avg_wait_min": "平均等待时间"}
         assert explain.warning_text(imbalance, zh_names) == (
-            "开始前试点门店与对照门店在以下方面存在差异：开始前的平均等待时间, 规模等级: small。"
+            "开始前试点门店与对照门店在以下方面存在差异：开始前的平均等待时间和规模等级：小。"
         )
         assert (
             explain.warning_text(missing, zh_names) == "试点门店有 31% 的天数缺少平均等待时间数据。"
