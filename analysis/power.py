@@ -112,6 +112,31 @@ def days_for_power_by_se(
     return days * (z * se / abs(effect)) ** 2
 
 
+def sites_for_power_by_se(
+    se: float,
+    n_pilot: int,
+    n_control: int,
+    effect: float,
+    alpha: float = 0.05,
+    target_power: float = 0.8,
+) -> float:
+    """Pilot sites at which an estimate whose standard error is ``se`` with ``n_pilot`` pilot
+    and ``n_control`` control sites would detect ``effect`` with ``target_power`` (two-sided
+    z test at ``alpha``), control sites growing in the same proportion.
+
+    Assumes the standard error shrinks as ``sqrt(1 / n_pilot + 1 / n_control)`` with the
+    ratio of control to pilot sites fixed: ``n_pilot * ((z_(1-alpha/2) + z_power) * se /
+    |effect|) ** 2`` -- the two-sample normal sample size of ``statsmodels``'
+    ``NormalIndPower`` for the per-site spread implied by ``se``. Like
+    :func:`days_for_power_by_se`, a rough answer that takes the sites to come as alike as the
+    present ones.
+    """
+    if not se > 0 or n_pilot < 1 or n_control < 1 or effect == 0:
+        raise ValueError("se, n_pilot and n_control must be positive and effect non-zero")
+    z = normal_critical(alpha) + stats.norm.ppf(target_power)
+    return n_pilot * (z * se / abs(effect)) ** 2
+
+
 def _history_changes(
     history: pd.DataFrame, metric: str | None, pre_days: int, post_days: int
 ) -> tuple[str, _History | str]:

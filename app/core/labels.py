@@ -27,6 +27,7 @@ built from reason codes stay with their area (``app/pilots/reasons.py``,
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -386,6 +387,7 @@ METHOD_LABELS = {
     "welch": _l("Welch t-test on site changes"),
     "permutation": _l("Permutation test over site assignment"),
     "rank": _l("Rank test on site changes"),
+    "paired": _l("Matched pairs: pair effects on site changes"),
 }
 #: The headline estimators an analyst may choose for an exploration.
 EXPLORATION_METHOD_LABELS = {
@@ -500,6 +502,50 @@ ROLLOUT_EXPORT_COLUMNS = {
 }
 
 # ---------------------------------------------------------------- by enum
+
+#: The status of the sequential monitor of the primary metric (``analysis.sequential``).
+SEQUENTIAL_STATUS_LABELS = {
+    "enough_evidence": _l("Enough evidence to decide"),
+    "keep_running": _l("Not yet enough evidence: keep collecting data"),
+    "unlikely_to_reach_min_effect": _l("Unlikely to reach the smallest effect worth acting on"),
+}
+#: The two periods of a pilot (the report's data-completeness table).
+PERIOD_LABELS = {
+    "pre": _l("Before the start"),
+    "post": _l("During the pilot"),
+}
+
+
+def segment_value_label(value: Any) -> str:
+    """A respondent segment or a site segment in words: the age band ``"30_59"`` reads
+    "30–59" ("30–59 岁"), ``"60+"`` reads "60 and over"; a numeric range of a site attribute
+    (``"senior_share <= 0.2"``) names the attribute ("Share of senior customers ≤ 0.2");
+    anything else is shown as it is."""
+    text = "" if value is None else str(value).strip()
+    band = re.fullmatch(r"(\d+)\s*[_\-–]\s*(\d+)", text)
+    if band:
+        return str(AGE_BAND_WORDS["range"]) % {"low": band[1], "high": band[2]}
+    older = re.fullmatch(r"(\d+)\s*\+", text)
+    if older:
+        return str(AGE_BAND_WORDS["over"]) % {"low": older[1]}
+    younger = re.fullmatch(r"(?:<|under_?)\s*(\d+)", text)
+    if younger:
+        return str(AGE_BAND_WORDS["under"]) % {"high": younger[1]}
+    names = sorted(SITE_ATTRIBUTE_LABELS, key=len, reverse=True)
+    for key in names:
+        if key in text and re.search(rf"\b{re.escape(key)}\b", text):
+            text = re.sub(rf"\b{re.escape(key)}\b", str(SITE_ATTRIBUTE_LABELS[key]), text)
+            return text.replace("<=", "≤").replace(">=", "≥")
+    return text
+
+
+#: Age bands of respondents, inside :func:`segment_value_label`.
+AGE_BAND_WORDS = {
+    "range": _l("%(low)s–%(high)s"),
+    "over": _l("%(low)s and over"),
+    "under": _l("under %(high)s"),
+}
+
 
 #: Each enum shown to people, and its labels.
 ENUM_LABELS: dict[type[enum.Enum], Mapping[Any, Any]] = {

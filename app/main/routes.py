@@ -5,6 +5,7 @@ from flask_login import current_user, login_required
 
 from app.auth.routes import safe_next
 from app.core import health as health_checks
+from app.core.glossary import TERMS
 from app.core.i18n import SUPPORTED
 from app.extensions import db
 from app.main import bp
@@ -51,3 +52,10 @@ def health():
     response.status_code = 200 if healthy else 503
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.route("/glossary")
+@login_required
+def glossary():
+    """Plain-language explanations of the terms reports use, one anchor per term."""
+    return render_template("main/glossary.html", terms=TERMS)

@@ -13,8 +13,10 @@ from app.core import numbers as fmt
 from app.core.cache import lru_cached
 from app.core.labels import (
     ARM_BEFORE_AFTER_LABELS,
+    ARM_LABELS,
     GUARDRAIL_STATE_LABELS,
     METHOD_LABELS,
+    PERIOD_LABELS,
     SITE_ATTRIBUTE_LABELS,
     VERDICT_COLOURS,
     VERDICT_LABELS,
@@ -23,6 +25,7 @@ from app.core.labels import (
 from app.feedback.themes import theme_label
 from app.models import Arm, Audience, MetricRole, Report
 from app.reports import charts
+from app.reports import explain as explain_text
 from app.reports import sentences as say
 
 
@@ -208,7 +211,7 @@ def render_chart(results: dict[str, Any], name: str, locale: str) -> str | None:
         s = say.scale(pm)
         rows = [
             (
-                str(r["segment"]),
+                explain_text.segment_name(r["segment"]),
                 _mul(r.get("effect"), s),
                 _mul(r.get("ci_low"), s),
                 _mul(r.get("ci_high"), s),
@@ -289,7 +292,10 @@ def feedback_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                     _rate_row(
                         aud,
                         _("Satisfied (rating 4–5)"),
-                        _("Segment %(segment)s: pilot vs control", segment=r.get("segment")),
+                        _(
+                            "Segment %(segment)s: pilot vs control",
+                            segment=explain_text.segment_name(r.get("segment")),
+                        ),
                         r,
                         "pilot_rate",
                         "control_rate",
@@ -352,7 +358,7 @@ def _rate_row(aud, measure, comparison, r, a, b, diff) -> dict[str, Any]:
             "diff": "—",
             "ci": "",
             "p": "",
-            "error": (r or {}).get("error") or _("not available"),
+            "error": explain_text.reason_text((r or {}).get("error")),
         }
     return {
         "audience": aud,
@@ -405,4 +411,51 @@ def report_context(report: Report, locale: str) -> dict[str, Any]:
         "segment_label": _segment_label,
         "say": say,
         "fmt": fmt,
+        **diagnostics_context(report, results, locale),
+    }
+
+
+def _assignment_methods(report: Report) -> set[str]:
+    pilot = getattr(report, "pilot", None)
+    return {a.method.value for a in getattr(pilot, "assignments", None) or [] if a.method}
+
+
+def diagnostics_context(report: Report, results: dict[str, Any], locale: str) -> dict[str, Any]:
+    """The plain explanations and the diagnostics in the reader's words (no engine codes)."""
+    comp = results["comparison"]
+    meta = results.get("metrics_meta", {})
+    names = {key: say.metric_name(meta.get(key), key, locale) for key in comp["metrics"]}
+    names.update({key: say.metric_name(m, key, locale) for key, m in meta.items()})
+    arm_labels = by_value(Arm, labels=ARM_LABELS)
+    warnings = [
+        (names.get(key, key), explain_text.warning_text(w, names))
+        for key, res in comp["metrics"].items()
+        for w in (res.get("diagnostics") or {}).get("warnings") or []
+    ] + [("", explain_text.warning_text(w, names)) for w in comp.get("warnings") or []]
+    seen: set[tuple[str, str]] = set()
+    warnings = [w for w in warnings if not (w in seen or seen.add(w))]
+    primary = comp["parameters"].get("primary")
+    seq = results.get("sequential")
+    return {
+        "explain": explain_text.explanations(results, _assignment_methods(report), locale),
+        "warning_rows": warnings,
+        "balance_rows": [
+            dict(b, label=explain_text.balance_variable_label(b.get("variable", ""), names))
+            for b in (comp.get("balance") or {}).get("rows") or []
+        ],
+        "completeness_rows": [
+            dict(
+                c,
+                metric_name=names.get(c.get("metric"), c.get("metric")),
+                arm_label=arm_labels.get(c.get("arm"), c.get("arm")),
+                period_label=PERIOD_LABELS.get(c.get("period"), c.get("period")),
+            )
+            for c in (comp.get("completeness") or {}).get("rows") or []
+        ],
+        "sequential_text": explain_text.sequential_text(seq, meta.get(primary), locale)
+        if seq and not seq.get("error")
+        else None,
+        "reason_text": explain_text.reason_text,
+        "segment_name": explain_text.segment_name,
+        "glossary_link": explain_text.link,
     }

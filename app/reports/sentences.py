@@ -101,7 +101,8 @@ def p_clause(result: dict[str, Any]) -> str:
         text = p
     p_adj = result.get("p_adjusted")
     if _finite(p_adj) and _finite(result.get("p_value")) and abs(p_adj - result["p_value"]) > 1e-12:
-        text += _("; %(p)s after adjusting for the other metrics", p=p_expr(p_adj, _("adjusted p")))
+        name = _("adjusted p")  # looked up on its own: gettext inside gettext is not extracted
+        text += _("; %(p)s after adjusting for the other metrics", p=p_expr(p_adj, name))
     return text
 
 

@@ -11,6 +11,7 @@ RULES = {
         post(lambda w: "/lang/en", EVERYONE, ok=frozenset({302})),
     ],
     "main.health": get(lambda w: "/healthz", EVERYONE),
+    "main.glossary": get(lambda w: "/glossary", LOGGED_IN),
     "admin.users": get(lambda w: "/admin/users", ADMIN),
     "admin.create_user": get(lambda w: "/admin/users/new", ADMIN),
     "admin.edit_user": get(lambda w: f"/admin/users/{w.users['analyst'].id}/edit", ADMIN),
