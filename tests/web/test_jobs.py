@@ -1,0 +1,296 @@
+"""Background jobs (app/core/jobs.py): their states through each runner, the status endpoint
+and who may read it, failures told in plain words, and jobs whose worker died."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+import pytest
+
+from app.core import clock
+from app.core import jobs as core_jobs
+from app.extensions import db
+from app.models import Job, JobStatus, Role
+
+#: the test's work functions, run by the jobs below
+GATE = {"halfway": threading.Event(), "go_on": threading.Event()}
+
+
+def counted_work(progress, rows: int, stop_halfway: bool = False):
+    """Counts ``rows`` in two halves; can wait half-way for the test to look."""
+    progress(10, "reading")
+    if stop_halfway:
+        progress(50, f"{rows // 2} of {rows} rows")
+        GATE["halfway"].set()
+        assert GATE["go_on"].wait(30), "the test never let the job go on"
+    progress(90, "writing")
+    return {"url": f"/counted/{rows}", "rows": rows}
+
+
+def refused_work(progress, reason: str):
+    progress(20, "checking")
+    raise core_jobs.JobError(reason)
+
+
+def crashing_work(progress):
+    progress(5, "starting")
+    raise ZeroDivisionError("division by zero in step 2")
+
+
+HERE = "tests.web.test_jobs"
+
+
+@pytest.fixture
+def thread_runner(app):
+    runner = core_jobs.ThreadRunner(app)
+    app.extensions["job_runner"] = runner
+    for event in GATE.values():
+        event.clear()
+    yield runner
+    GATE["go_on"].set()  # a test that failed half-way lets its thread end
+    for thread in runner.threads.values():
+        thread.join(30)
+    app.extensions.pop("job_runner", None)
+
+
+def _read(job_id: int) -> Job:
+    db.session.expire_all()
+    return db.session.get(Job, job_id)
+
+
+# ---------------------------------------------------------------- states
+
+
+def test_a_job_goes_queued_running_done_on_the_thread_runner(app, thread_runner):
+    with app.test_request_context():
+        job = core_jobs.submit("count", f"{HERE}:counted_work", rows=1000, stop_halfway=True)
+    job_id = job.id
+    assert job.kind == "count" and job.arguments == {"rows": 1000, "stop_halfway": True}
+    assert GATE["halfway"].wait(30)
+    running = _read(job_id)
+    assert running.status is JobStatus.RUNNING
+    assert (running.percent, running.message) == (50, "500 of 1000 rows")
+    assert running.started_at is not None and running.finished_at is None
+    GATE["go_on"].set()
+    thread_runner.join(job_id, 30)
+    done = _read(job_id)
+    assert done.status is JobStatus.DONE and done.percent == 100 and done.message is None
+    assert done.result == {"url": "/counted/1000", "rows": 1000}
+    assert done.finished_at >= done.started_at
+
+
+def test_a_job_waits_queued_until_a_runner_takes_it(app):
+    class Parked:
+        name = "parked"
+        submitted: list[int] = []
+
+        def submit(self, job_id: int) -> None:
+            self.submitted.append(job_id)
+
+    app.extensions["job_runner"] = Parked()
+    try:
+        with app.test_request_context():
+            job = core_jobs.submit("count", f"{HERE}:counted_work", rows=10)
+    finally:
+        app.extensions.pop("job_runner")
+    assert Parked.submitted == [job.id]
+    assert _read(job.id).status is JobStatus.QUEUED and job.percent == 0
+    assert core_jobs.execute(job.id) is JobStatus.DONE
+    # a job is run once: a second delivery (an RQ retry) changes nothing
+    assert core_jobs.execute(job.id) is JobStatus.DONE
+    assert _read(job.id).result["rows"] == 10
+
+
+def test_the_sync_runner_finishes_before_submit_returns(app):
+    assert isinstance(core_jobs.get_runner(app), core_jobs.SyncRunner)  # TESTING
+    with app.test_request_context():
+        job = core_jobs.submit("count", f"{HERE}:counted_work", rows=4)
+    assert job.status is JobStatus.DONE and job.result["rows"] == 4
+    assert core_jobs.status_of(job)["result_url"] == "/counted/4"
+
+
+@pytest.mark.parametrize("runner_name", ["sync", "thread"])
+def test_a_refused_job_fails_with_its_own_message(app, thread_runner, runner_name):
+    if runner_name == "sync":
+        app.extensions["job_runner"] = core_jobs.SyncRunner()
+    with app.test_request_context():
+        job = core_jobs.submit("check", f"{HERE}:refused_work", reason="Row 3 has no date.")
+    thread_runner.join(job.id, 30)
+    failed = _read(job.id)
+    assert failed.status is JobStatus.FAILED and failed.message == "Row 3 has no date."
+    assert failed.percent == 20 and failed.finished_at is not None and failed.result is None
+
+
+def test_an_unexpected_error_is_logged_and_told_in_plain_words(app, caplog):
+    with caplog.at_level(logging.ERROR, logger="app.core.jobs"), app.test_request_context():
+        job = core_jobs.submit("crash", f"{HERE}:crashing_work")
+    assert job.status is JobStatus.FAILED
+    assert job.message == core_jobs.UNEXPECTED_MESSAGE
+    assert "Traceback" not in job.message and "ZeroDivisionError" not in job.message
+    record = next(r for r in caplog.records if "crash" in r.getMessage())
+    assert record.exc_info and record.exc_info[0] is ZeroDivisionError
+
+
+def test_an_unknown_runner_is_a_configuration_error(app):
+    app.extensions.pop("job_runner", None)
+    app.config["JOB_RUNNER"] = "bogus"
+    try:
+        with pytest.raises(ValueError, match="JOB_RUNNER"):
+            core_jobs.get_runner(app)
+    finally:
+        app.config["JOB_RUNNER"] = None
+
+
+def test_the_runner_follows_the_settings(app):
+    app.testing = False
+    try:
+        for settings, expected in [
+            ({"REDIS_URL": None}, core_jobs.ThreadRunner),
+            ({"REDIS_URL": "redis://127.0.0.1:6379/15"}, core_jobs.RqRunner),
+            (
+                {"REDIS_URL": "redis://127.0.0.1:6379/15", "JOB_RUNNER": "thread"},
+                core_jobs.ThreadRunner,
+            ),
+            ({"REDIS_URL": None, "REPORT_RUNNER": "sync"}, core_jobs.SyncRunner),
+        ]:
+            app.extensions.pop("job_runner", None)
+            app.config.update({"JOB_RUNNER": None, "REPORT_RUNNER": None, **settings})
+            assert isinstance(core_jobs.get_runner(app), expected), settings
+    finally:
+        app.testing = True
+        app.config.update(JOB_RUNNER=None, REPORT_RUNNER=None, REDIS_URL=None)
+        app.extensions.pop("job_runner", None)
+
+
+# ---------------------------------------------------------------- dead jobs
+
+
+def test_a_job_without_news_is_shown_failed_after_the_timeout(app, client, auth):
+    user = auth.login(Role.ANALYST)
+    quiet_for = timedelta(seconds=app.config["JOB_STALLED_AFTER"])
+    now = clock.utc_now()
+    fresh = Job(
+        kind="count",
+        func_path="x:y",
+        status=JobStatus.RUNNING,
+        created_by_id=user.id,
+        started_at=now,
+        heartbeat_at=now - quiet_for + timedelta(minutes=1),
+    )
+    dead = Job(
+        kind="count",
+        func_path="x:y",
+        status=JobStatus.RUNNING,
+        created_by_id=user.id,
+        started_at=now - quiet_for * 2,
+        heartbeat_at=now - quiet_for - timedelta(seconds=5),
+    )
+    never_taken = Job(
+        kind="count",
+        func_path="x:y",
+        status=JobStatus.QUEUED,
+        created_by_id=user.id,
+        created_at=now - quiet_for - timedelta(seconds=5),
+    )
+    db.session.add_all([fresh, dead, never_taken])
+    db.session.commit()
+    assert client.get(f"/jobs/{fresh.id}").get_json()["status"] == "running"
+    for job in (dead, never_taken):
+        body = client.get(f"/jobs/{job.id}").get_json()
+        assert body["status"] == "failed", job.status
+        assert body["message"] == core_jobs.STALLED_MESSAGE
+        assert _read(job.id).finished_at is not None
+    # a dead job that comes back to life does not run over its failure
+    assert core_jobs.execute(dead.id) is JobStatus.FAILED
+
+
+# ---------------------------------------------------------------- status endpoint and access
+
+
+@pytest.fixture
+def owned_job(make_pilot, make_user):
+    """A job of a pilot owned by one change lead, started by an analyst."""
+    lead = make_user(Role.CHANGE_LEAD)
+    starter = make_user(Role.ANALYST)
+    pilot = make_pilot(owner=lead)
+    job = Job(
+        kind="count",
+        func_path=f"{HERE}:counted_work",
+        status=JobStatus.RUNNING,
+        percent=40,
+        message="2 of 5",
+        pilot_id=pilot.id,
+        created_by_id=starter.id,
+        started_at=clock.utc_now(),
+        heartbeat_at=clock.utc_now(),
+    )
+    db.session.add(job)
+    db.session.commit()
+    return {"job": job, "lead": lead, "starter": starter}
+
+
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [
+        ("starter", 200),
+        ("lead", 200),  # the change lead of the job's pilot
+        (Role.ADMIN, 200),
+        (Role.CHANGE_LEAD, 404),  # another pilot's lead
+        (Role.ANALYST, 404),  # another analyst
+        (Role.STAFF, 404),
+        ("anonymous", 404),
+    ],
+)
+def test_who_may_read_a_jobs_status(client, auth, owned_job, who, status):
+    job = owned_job["job"]
+    if who in ("starter", "lead"):
+        auth.login(user=owned_job[who])
+    elif who != "anonymous":
+        auth.login(who)
+    response = client.get(f"/jobs/{job.id}")
+    assert response.status_code == status
+    assert response.is_json
+    body = response.get_json()
+    if status == 200:
+        assert body == {
+            "id": job.id,
+            "kind": "count",
+            "status": "running",
+            "percent": 40,
+            "message": "2 of 5",
+            "result_url": None,
+        }
+        assert response.headers["Cache-Control"] == "no-store"
+    else:
+        assert body["error"]["code"] == "not_found" and "percent" not in body
+
+
+def test_a_missing_job_and_a_foreign_job_answer_the_same(client, auth, owned_job):
+    auth.login(Role.ANALYST)
+    foreign = client.get(f"/jobs/{owned_job['job'].id}")
+    missing = client.get("/jobs/999999")
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.get_json() == missing.get_json()
+
+
+def test_a_job_file_is_served_to_its_readers_only_when_done(client, auth, owned_job):
+    job = owned_job["job"]
+    auth.login(user=owned_job["starter"])
+    assert client.get(f"/jobs/{job.id}/download").status_code == 404  # still running
+    job.status, job.output = JobStatus.DONE, b"%PDF-1.7 test"
+    job.result = {
+        "endpoint": "jobs.download",
+        "values": {"job_id": job.id},
+        "filename": "report.pdf",
+        "mimetype": "application/pdf",
+    }
+    db.session.commit()
+    assert client.get(f"/jobs/{job.id}").get_json()["result_url"] == f"/jobs/{job.id}/download"
+    response = client.get(f"/jobs/{job.id}/download")
+    assert response.data == b"%PDF-1.7 test" and response.mimetype == "application/pdf"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="report.pdf"'
+    auth.logout()
+    auth.login(Role.ANALYST)
+    assert client.get(f"/jobs/{job.id}/download").status_code == 404
