@@ -74,8 +74,11 @@ def pdf_job(report_id: int, locale: str, progress: core_jobs.Progress) -> dict[s
         raise core_jobs.JobError("The report has no finished snapshot to print.")
     progress(10, "rendering")
     with ExitStack() as stack:
-        if not has_request_context():  # a worker: templates need a request for url_for
-            stack.enter_context(current_app.test_request_context())
+        if not has_request_context():  # a worker: the templates need a request of this area
+            path = current_app.url_map.bind("localhost").build(
+                "reports.export_pdf", {"report_id": report_id}
+            )
+            stack.enter_context(current_app.test_request_context(path))
         stack.enter_context(force_locale(locale))
         data = exports.pdf_bytes(report, locale)
         name = exports.filename(report, "pdf")

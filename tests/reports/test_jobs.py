@@ -212,3 +212,21 @@ def test_an_unreachable_redis_falls_back_to_a_thread(app, report_pilot):
     db.session.expire_all()
     assert db.session.get(Report, report.id).status is ReportStatus.DRAFT
     assert db.session.get(Job, job_id).status is JobStatus.DONE
+
+
+def test_a_worker_outside_any_request_makes_the_same_pdf_job(app, report_pilot):
+    """As on a thread or an RQ worker: no request, the report area's templates still render."""
+    pilot = report_pilot()
+    report = service.start_snapshot(pilot, by=None)
+    db.session.commit()
+    with app.test_request_context():
+        report_jobs.submit_snapshot(report)
+    app.extensions["job_runner"] = Parked()
+    try:
+        with app.test_request_context():
+            job_id = report_jobs.submit_pdf(db.session.get(Report, report.id), "zh_CN").id
+    finally:
+        app.extensions.pop("job_runner")
+    assert core_jobs.execute(job_id) is JobStatus.DONE, db.session.get(Job, job_id).message
+    job = db.session.get(Job, job_id)
+    assert job.output.startswith(b"%PDF") and job.result["filename"].endswith(".pdf")
