@@ -330,7 +330,10 @@ def status_of(job: Job) -> dict[str, Any]:
     """What the status endpoint answers: status, percent, message and result_url."""
     from flask_babel import gettext
 
-    message = gettext(job.message) if job.message else None
+    message = None
+    if job.message:  # "step: detail" translates its step (the detail is a name, a number)
+        step, colon, detail = job.message.partition(": ")
+        message = gettext(step) + colon + detail
     return {
         "id": job.id,
         "kind": job.kind,

@@ -6,7 +6,7 @@ Only the job's creator, admins and the change lead of its pilot may read a job; 
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+from flask import Response, abort, jsonify, render_template
 from flask_babel import gettext as _
 
 from app.auth.permissions import get_job_or_none
@@ -31,6 +31,17 @@ def status(job_id: int):
     response = jsonify(core_jobs.status_of(job))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.get("/<int:job_id>/page")
+def page(job_id: int):
+    """A job's own page (big imports): its progress bar, then what it did and where next."""
+    job = get_job_or_none(job_id)
+    if job is None:
+        abort(404)
+    if core_jobs.fail_if_stalled(job):
+        db.session.commit()
+    return render_template("jobs/page.html", job=job, result=job.result or {})
 
 
 @bp.get("/<int:job_id>/download")

@@ -588,4 +588,14 @@ def observations_preview(pilot_id: int, token: str):
         token,
         back_url=url_for("pilots.import_observations", pilot_id=pilot.id),
         done_url=url_for("pilots.detail", pilot_id=pilot.id),
+        rebuild=("app.pilots.routes:observation_import_for", {"pilot_id": pilot.id}),
+        pilot_id=pilot.id,
     )
+
+
+def observation_import_for(pilot_id: int) -> ObservationImport:
+    """The pilot's observation import, rebuilt by a background import job."""
+    pilot = db.session.get(Pilot, pilot_id)
+    if pilot is None:
+        raise LookupError(f"no pilot {pilot_id}")
+    return ObservationImport(pilot)

@@ -153,4 +153,5 @@ def observations_preview(token: str):
         token,
         back_url=url_for("sites.import_observations"),
         done_url=url_for("sites.index"),
+        rebuild=("app.sites.observation_import:ObservationImport", {}),
     )

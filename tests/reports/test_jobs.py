@@ -83,7 +83,7 @@ def test_a_snapshot_job_reports_progress_by_metric_and_stores_the_snapshot(app, 
     keys = list(report.results["comparison"]["metrics"])
     assert len(keys) >= 2
     for key in keys:  # one step per metric, named for it
-        assert (message := f"comparing pilot and control sites: {key}") in dict(seen).values()
+        assert f"comparing pilot and control sites: {key}" in dict(seen).values()
     by_metric = [p for p, m in seen if m and m.startswith("comparing pilot and control sites: ")]
     assert all(15 <= p < 45 for p in by_metric) and len(set(by_metric)) == len(keys)
     percents = [percent for percent, _ in seen]

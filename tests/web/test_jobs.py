@@ -294,3 +294,102 @@ def test_a_job_file_is_served_to_its_readers_only_when_done(client, auth, owned_
     auth.logout()
     auth.login(Role.ANALYST)
     assert client.get(f"/jobs/{job.id}/download").status_code == 404
+
+
+def test_messages_are_shown_in_the_readers_language(client, auth, make_user):
+    user = make_user(Role.ANALYST, locale="zh_CN")
+    auth.login(user=user)
+    stalled = Job(
+        kind="count",
+        func_path="x:y",
+        status=JobStatus.FAILED,
+        created_by_id=user.id,
+        message=core_jobs.STALLED_MESSAGE,
+    )
+    step = Job(
+        kind="count",
+        func_path="x:y",
+        status=JobStatus.RUNNING,
+        created_by_id=user.id,
+        message="comparing pilot and control sites: wait_min",
+        heartbeat_at=clock.utc_now(),
+    )
+    db.session.add_all([stalled, step])
+    db.session.commit()
+    assert client.get(f"/jobs/{stalled.id}").get_json()["message"] == (
+        "任务未完成就停止了（后台进程或服务器重启）。请重新开始。"
+    )
+    assert client.get(f"/jobs/{step.id}").get_json()["message"] == (
+        "正在比较试点门店与对照门店: wait_min"
+    )
+
+
+# ---------------------------------------------------------------- big imports
+
+
+def _upload_pilot_data(client, auth, make_site, make_metric, make_pilot):
+    from datetime import date
+
+    from tests.conftest import post_file
+    from tests.sites.test_observation_import import LONG, setup_world
+
+    a, b, _, _ = setup_world(make_site, make_metric)
+    pilot = make_pilot(sites=[a, b], n_pilot=1, n_control=1, start_date=date(2026, 10, 1))
+    auth.login(Role.CHANGE_LEAD)
+    upload = post_file(client, f"/pilots/{pilot.id}/data/import", LONG.encode(), "pos.csv")
+    return pilot, upload.headers["Location"]
+
+
+def _stored_observations() -> int:
+    from app.models import Observation
+
+    return db.session.scalar(db.select(db.func.count(Observation.id)))
+
+
+def test_an_import_over_the_row_threshold_runs_as_a_job(
+    app, client, auth, make_site, make_metric, make_pilot
+):
+    app.config["IMPORT_JOB_ROWS"] = 2  # the file has 3 rows
+    pilot, url = _upload_pilot_data(client, auth, make_site, make_metric, make_pilot)
+    response = client.post(url, data={})
+    job = db.session.scalars(db.select(Job)).one()
+    assert response.headers["Location"] == f"/jobs/{job.id}/page"
+    assert (job.kind, job.pilot_id, job.status) == ("import_observations", pilot.id, JobStatus.DONE)
+    assert _stored_observations() == 3
+    page = client.get(f"/jobs/{job.id}/page").get_data(as_text=True)
+    assert "Imported: 3 new, 0 updated, 0 unchanged values." in page
+    assert f'href="/pilots/{pilot.id}"' in page and "job-progress" not in page
+    assert client.get(f"/jobs/{job.id}").get_json()["result_url"] == f"/jobs/{job.id}/page"
+
+
+def test_an_import_under_the_threshold_is_written_at_once(
+    app, client, auth, make_site, make_metric, make_pilot
+):
+    app.config["IMPORT_JOB_ROWS"] = 3
+    pilot, url = _upload_pilot_data(client, auth, make_site, make_metric, make_pilot)
+    assert client.post(url, data={}).headers["Location"].endswith(f"/pilots/{pilot.id}")
+    assert db.session.scalars(db.select(Job)).all() == [] and _stored_observations() == 3
+
+
+def test_a_queued_import_shows_its_progress_and_a_lost_upload_fails_in_words(
+    app, client, auth, make_site, make_metric, make_pilot
+):
+    from app.core import tables
+
+    app.config["IMPORT_JOB_ROWS"] = 2
+    app.extensions["job_runner"] = parked = type("Parked", (), {"name": "parked"})()
+    parked.submit = lambda job_id: None
+    try:
+        _, url = _upload_pilot_data(client, auth, make_site, make_metric, make_pilot)
+        job_page = client.post(url, data={}).headers["Location"]
+    finally:
+        app.extensions.pop("job_runner")
+    job = db.session.scalars(db.select(Job)).one()
+    page = client.get(job_page).get_data(as_text=True)
+    assert 'data-testid="job-progress"' in page and 'data-job-swap="#job-page"' in page
+    tables.drop_stash(job.arguments["token"])  # e.g. the stash was cleaned meanwhile
+    assert core_jobs.execute(job.id) is JobStatus.FAILED
+    body = client.get(f"/jobs/{job.id}").get_json()
+    assert body["status"] == "failed"
+    assert body["message"] == "That upload has expired. Upload the file again."
+    assert _stored_observations() == 0
