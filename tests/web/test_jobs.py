@@ -393,3 +393,85 @@ def test_a_queued_import_shows_its_progress_and_a_lost_upload_fails_in_words(
     assert body["status"] == "failed"
     assert body["message"] == "That upload has expired. Upload the file again."
     assert _stored_observations() == 0
+
+
+# ---------------------------------------------------------------- RQ with a real worker
+
+
+RQ_REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+def test_an_rq_worker_process_runs_the_jobs_and_stores_their_states(tmp_path):
+    """Real Redis, a real ``rq worker`` process building the app from its environment, and
+    one database file shared with it: a job is done with its result, another fails in words."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import uuid
+    from pathlib import Path
+
+    from app import create_app
+    from app.config import TestConfig
+
+    try:
+        from redis import Redis
+
+        connection = Redis.from_url(RQ_REDIS_URL, socket_connect_timeout=1)
+        connection.ping()
+    except Exception as exc:
+        message = f"Redis is not reachable at {RQ_REDIS_URL} ({exc}): the RQ worker is NOT tested"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI must run it)")
+        pytest.skip(message)
+    rq = shutil.which("rq", path=str(Path(sys.executable).parent)) or shutil.which("rq")
+    if rq is None:
+        pytest.fail("rq is not installed next to Python")
+    root = Path(__file__).resolve().parents[2]
+    database = f"sqlite:///{tmp_path / 'jobs.db'}"
+
+    class FileConfig(TestConfig):
+        SQLALCHEMY_DATABASE_URI = database
+
+    app = create_app(FileConfig)
+    queue_name = f"rollwise-test-{uuid.uuid4().hex[:8]}"
+    app.extensions["job_runner"] = core_jobs.RqRunner(RQ_REDIS_URL, queue_name=queue_name)
+    from rq import Queue
+
+    try:
+        with app.app_context():
+            db.create_all()
+            with app.test_request_context():
+                counted = core_jobs.submit("count", f"{HERE}:counted_work", rows=7).id
+                refused = core_jobs.submit("check", f"{HERE}:refused_work", reason="No sites.").id
+            assert Queue(queue_name, connection=connection).count == 2
+            assert db.session.get(Job, counted).status is JobStatus.QUEUED
+            db.session.remove()
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(root),
+            "ROLLWISE_ENV": "development",
+            "SECRET_KEY": "rq-worker-test-secret",
+            "DATABASE_URL": database,
+            "REDIS_URL": RQ_REDIS_URL,
+            "OPENBLAS_NUM_THREADS": "1",
+        }
+        worker = subprocess.run(
+            [rq, "worker", queue_name, "--url", RQ_REDIS_URL, "--burst", "--quiet"],
+            cwd=root,
+            env=env,
+            timeout=180,
+            capture_output=True,
+            text=True,
+        )
+        assert worker.returncode == 0, worker.stderr[-2000:]
+        with app.app_context():
+            done = db.session.get(Job, counted)
+            assert done.status is JobStatus.DONE and done.percent == 100
+            assert done.result == {"url": "/counted/7", "rows": 7}
+            failed = db.session.get(Job, refused)
+            assert (failed.status, failed.message) == (JobStatus.FAILED, "No sites.")
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        Queue(queue_name, connection=connection).delete(delete_jobs=True)
