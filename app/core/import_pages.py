@@ -107,7 +107,7 @@ def preview_page(
                 f"import_{kind.name}",
                 "app.core.import_pages:import_job",
                 by=current_user,
-                pilot_id=pilot_id,
+                pilot=pilot_id,
                 rebuild=list(rebuild),
                 token=token,
                 owner_id=current_user.id,

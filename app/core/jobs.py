@@ -120,7 +120,10 @@ def execute(job_id: int) -> JobStatus | None:
         result = work(progress=Progress(job_id), **arguments)
     except Exception as exc:
         db.session.rollback()
-        log.exception("job %s (%s) failed", job_id, kind)
+        if isinstance(exc, JobError | ServiceError):  # a refusal in words: no traceback needed
+            log.warning("job %s (%s) refused: %s", job_id, kind, exc)
+        else:
+            log.exception("job %s (%s) failed", job_id, kind)
         db.session.execute(
             update(Job)
             .where(Job.id == job_id)
@@ -248,13 +251,14 @@ def submit(
     *,
     by: Any = None,
     subject: tuple[str, int] | None = None,
-    pilot_id: int | None = None,
+    pilot: Any = None,
     **kwargs: Any,
 ) -> Job:
     """Store a queued job for ``func_path(progress=…, **kwargs)`` (commits) and start it.
 
     ``kwargs`` must be JSON (ids, not objects): an RQ worker reads them from the database.
-    ``subject`` names the object the job works on (``("report", 12)``); ``by`` who asked.
+    ``subject`` names the object the job works on (``("report", 12)``); ``by`` who asked;
+    ``pilot`` (a Pilot or its id) the pilot it belongs to, whose change lead may follow it.
     """
     job = Job(
         kind=kind,
@@ -263,7 +267,7 @@ def submit(
         status=JobStatus.QUEUED,
         subject=subject[0] if subject else None,
         subject_id=subject[1] if subject else None,
-        pilot_id=pilot_id,
+        pilot_id=getattr(pilot, "id", pilot),
         created_by_id=getattr(by, "id", None) if getattr(by, "is_authenticated", True) else None,
     )
     db.session.add(job)

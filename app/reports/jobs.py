@@ -31,7 +31,7 @@ def submit_snapshot(report: Report, by: Any = None) -> Job:
         "app.reports.jobs:snapshot_job",
         by=by,
         subject=("report", report.id),
-        pilot_id=report.pilot_id,
+        pilot=report.pilot_id,
         report_id=report.id,
     )
 
@@ -59,7 +59,7 @@ def submit_pdf(report: Report, locale: str, by: Any = None) -> Job:
         "app.reports.jobs:pdf_job",
         by=by,
         subject=("report", report.id),
-        pilot_id=report.pilot_id,
+        pilot=report.pilot_id,
         report_id=report.id,
         locale=locale,
     )

@@ -475,3 +475,66 @@ def test_an_rq_worker_process_runs_the_jobs_and_stores_their_states(tmp_path):
             db.engine.dispose()
     finally:
         Queue(queue_name, connection=connection).delete(delete_jobs=True)
+
+
+# ---------------------------------------------------------------- the pilot wizard's proposal
+
+
+def _draft_with_history(client, auth, make_site, make_metric):
+    from datetime import date
+
+    from tests.pilots.test_wizard import configure, create_draft, seed_history
+
+    wait = make_metric("wait")
+    start = date(2026, 12, 1)
+    seed_history(make_site, wait, start)
+    lead = auth.login(Role.CHANGE_LEAD)
+    _, pilot = create_draft(client)
+    configure(client, pilot, wait, start)
+    return lead, pilot
+
+
+PROPOSE = {"n_pilot": 4, "problem_metric": "wait", "max_volume_share": 0.5,
+           "match_on": ["region"], "seed": 1}  # fmt: skip
+
+
+def test_the_site_proposal_runs_as_a_job_and_the_step_shows_what_it_did(
+    client, auth, make_site, make_metric
+):
+    from tests.pilots.test_wizard import propose
+
+    lead, pilot = _draft_with_history(client, auth, make_site, make_metric)
+    response = propose(client, pilot, follow=False, **PROPOSE)
+    job = db.session.scalars(db.select(Job)).one()
+    assert response.headers["Location"] == f"/pilots/{pilot.id}/wizard/4?proposal_job={job.id}"
+    assert (job.kind, job.status, job.pilot_id) == ("site_proposal", JobStatus.DONE, pilot.id)
+    assert job.created_by_id == lead.id
+    assert (job.result["pilots"], job.result["controls"]) == (4, 4)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Proposed 4 pilot and 4 control sites." in page and "job-progress" not in page
+    assert client.get(f"/jobs/{job.id}").get_json()["result_url"] == response.headers["Location"]
+
+
+def test_a_proposal_in_progress_shows_its_bar_and_a_refused_one_its_words(
+    app, client, auth, make_site, make_metric
+):
+    from tests.pilots.test_wizard import propose
+
+    _, pilot = _draft_with_history(client, auth, make_site, make_metric)
+    app.extensions["job_runner"] = parked = type("Parked", (), {"name": "parked"})()
+    parked.submit = lambda job_id: None
+    try:
+        location = propose(client, pilot, follow=False, **PROPOSE).headers["Location"]
+    finally:
+        app.extensions.pop("job_runner")
+    page = client.get(location).get_data(as_text=True)
+    assert 'data-job-swap="#wizard-sites"' in page and 'id="wizard-sites"' in page
+    # a problem metric without any history: the refusal, in words, on the step
+    make_metric("orders")
+    response = propose(client, pilot, follow=True, **{**PROPOSE, "problem_metric": "orders"})
+    job = db.session.scalars(db.select(Job).order_by(Job.id.desc())).first()
+    assert job.status is JobStatus.FAILED
+    assert job.message.startswith("There is no history of the problem metric")
+    from markupsafe import escape
+
+    assert str(escape(job.message)) in response.get_data(as_text=True)
