@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import uuid
 
@@ -186,7 +187,12 @@ def test_rq_runner_enqueues_and_a_worker_computes(app, report_pilot):
         assert db.session.get(Job, job_id).status is JobStatus.QUEUED
         # A worker in this process shares the test's app context (and in-memory database).
         worker = SimpleWorker([queue], connection=connection)
-        assert worker.work(burst=True)
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            assert worker.work(burst=True)
+        finally:  # the worker's stop handlers must not outlive it in the test process
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
         db.session.expire_all()
         report = db.session.get(Report, report.id)
         assert report.status is ReportStatus.DRAFT, report.error
