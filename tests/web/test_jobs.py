@@ -538,3 +538,18 @@ def test_a_proposal_in_progress_shows_its_bar_and_a_refused_one_its_words(
     from markupsafe import escape
 
     assert str(escape(job.message)) in response.get_data(as_text=True)
+
+
+def test_a_big_site_registry_import_runs_as_a_job_too(app, client, auth):
+    from tests.conftest import post_file
+
+    app.config["IMPORT_JOB_ROWS"] = 1
+    auth.login(Role.ADMIN)
+    body = b"code,name,region\nS1,North store,North\nS2,South store,South\n"
+    url = post_file(client, "/sites/import", body, "sites.csv").headers["Location"]
+    response = client.post(url, data={})
+    job = db.session.scalars(db.select(Job)).one()
+    assert response.headers["Location"] == f"/jobs/{job.id}/page"
+    assert (job.kind, job.status) == ("import_sites", JobStatus.DONE), job.message
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert job.result["notice"] in page and 'href="/sites/"' in page
