@@ -8,7 +8,8 @@ function as ``function(progress=..., **kwargs)`` and stores what it returns as t
 names the page to open). The work function reports ``progress(percent, message)`` between
 units of work; ``progress`` commits the session, so call it when the work so far may be
 committed. A failure stores a plain message for people (a ``JobError`` or ``ServiceError``
-message as is, anything else a general sentence) and logs the exception with its traceback.
+message as is, anything else a general sentence) and logs it (an unexpected exception with
+its traceback).
 
 Which runner:
 
