@@ -28,7 +28,7 @@ store interviewed in one wave) drops out of it too.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -792,6 +792,7 @@ def compare(
     strata: str | None = None,
     n_permutations: int = 10_000,
     pairs: str | Sequence[Sequence[Any]] | Mapping[Any, Any] | None = None,
+    on_metric: Callable[[str, int, int], None] | None = None,
 ) -> ComparisonReport:
     """Compare pilot with control sites on every requested metric.
 
@@ -832,6 +833,9 @@ def compare(
         or a mapping site id -> group; one pilot site per group. Adds ``paired`` (pair fixed
         effects, the auto headline from 6 groups) and permutes the pilot inside each group
         (exact up to 2^16 assignments). Sites outside every group serve the other estimators.
+    on_metric
+        Called as ``on_metric(metric, index, count)`` before each metric is analysed (index
+        from 0), e.g. to show progress; it changes nothing in the results.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -844,7 +848,9 @@ def compare(
         raise ValueError(f"strata column {strata!r} is not in sites")
     groups, site_frame = _pairs_and_sites(pairs, site_frame, strata, method)
     settings = {"alpha": alpha, "method": method, "seed": seed, "n_permutations": n_permutations}
-    drafts = _analyse_metrics(obs, site_frame, start_ts, plan, strata, settings, groups)
+    drafts = _analyse_metrics(
+        obs, site_frame, start_ts, plan, strata, settings, groups, on_metric=on_metric
+    )
     numbers = {m: _headline_numbers(d) for m, d in drafts.items()}
     adjusted = adjust_family(
         {m: n["p_value"] for m, n in numbers.items()}, plan.primary, [g for g in plan.guard]
@@ -931,11 +937,15 @@ def _analyse_metrics(
     strata: str | None,
     settings: dict[str, Any],
     groups: pd.Series | None = None,
+    on_metric: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, _Draft]:
     """:func:`_analyse_metric` for every metric, in the plan's order."""
     attribute_balance = balance(site_frame.drop(columns=[strata] if strata else []), None)
-    return {
-        m: _analyse_metric(
+    drafts: dict[str, _Draft] = {}
+    for index, m in enumerate(plan.order):
+        if on_metric is not None:
+            on_metric(m, index, len(plan.order))
+        drafts[m] = _analyse_metric(
             m,
             plan.roles[m],
             obs[obs["metric"] == m],
@@ -946,8 +956,7 @@ def _analyse_metrics(
             groups=groups,
             **settings,
         )
-        for m in plan.order
-    }
+    return drafts
 
 
 def _report(

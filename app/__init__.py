@@ -28,6 +28,7 @@ BLUEPRINTS = {
     "app.rollout": ("routes",),
     "app.api": ("routes",),
     "app.integrations": ("routes",),
+    "app.jobs": ("routes",),
 }
 
 

@@ -53,8 +53,16 @@ class Config:
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or _sqlite_url("rollwise.db")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     REDIS_URL = os.environ.get("REDIS_URL") or None
-    #: where report computations run: sync, thread or rq (default: rq with REDIS_URL, else thread)
+    #: where background jobs run: sync, thread or rq (default: rq with REDIS_URL, else thread)
+    JOB_RUNNER = os.environ.get("JOB_RUNNER") or None
+    #: the older name of JOB_RUNNER, still read when JOB_RUNNER is unset
     REPORT_RUNNER = os.environ.get("REPORT_RUNNER") or None
+    #: seconds an RQ job may run before RQ stops it
+    JOB_TIMEOUT = int(os.environ.get("JOB_TIMEOUT") or 1800)
+    #: seconds without progress after which a queued or running job is shown failed
+    JOB_STALLED_AFTER = int(os.environ.get("JOB_STALLED_AFTER") or 900)
+    #: imports with more data rows than this run as a background job
+    IMPORT_JOB_ROWS = int(os.environ.get("IMPORT_JOB_ROWS") or 100_000)
     RATELIMIT_HEADERS_ENABLED = True
     LANGUAGES = ("en", "zh_CN")
     BABEL_DEFAULT_LOCALE = "en"

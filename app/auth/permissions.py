@@ -19,6 +19,7 @@ from app.models import (
     ActionItem,
     Arm,
     Assignment,
+    Job,
     MentorPair,
     Pilot,
     PilotStatus,
@@ -316,3 +317,28 @@ def can_sign_off_gate(user: Any, wave: Wave) -> bool:
         return False
     named = (wave.gate or {}).get("signoff_role") or Role.CHANGE_LEAD.value
     return user.role is Role.ADMIN or user.role.value == named
+
+
+# ---------------------------------------------------------------- background jobs
+
+
+def can_read_job(user: Any, job: Job) -> bool:
+    """A job is followed by whoever started it, admins, and the change lead who owns its pilot."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if job.created_by_id is not None and job.created_by_id == user.id:
+        return True
+    if user.role is Role.ADMIN:
+        return True
+    if user.role is Role.CHANGE_LEAD and job.pilot_id is not None:
+        pilot = db.session.get(Pilot, job.pilot_id)
+        return pilot is not None and pilot.owner_id == user.id
+    return False
+
+
+def get_job_or_none(job_id: int) -> Job | None:
+    """The job if the current user may read it; None otherwise (answered as one 404)."""
+    job = db.session.get(Job, job_id)
+    if job is None or not can_read_job(current_user, job):
+        return None
+    return job

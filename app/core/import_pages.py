@@ -8,6 +8,11 @@ of :mod:`app.core.tables`, parsed once: later pages read the rows its first read
 render ``imports/preview.html`` and, on confirmation, apply the
 plan, commit once, flash the kind's message and redirect. The workflow steps themselves are
 in :mod:`app.core.imports`.
+
+A confirmed import of more than ``IMPORT_JOB_ROWS`` rows runs as a background job
+(:mod:`app.core.jobs`) when the view says how a worker rebuilds its kind (``rebuild``: the
+path of a function taking JSON arguments, and those arguments): the job checks the rows
+again, writes them, commits and points the page that follows it to ``done_url``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -24,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import SubmitField
 
 from app.core import imports, tables
+from app.core import jobs as core_jobs
 from app.core.imports import Field, ImportKind
 from app.extensions import db
 
@@ -72,11 +78,16 @@ def preview_page(
     back_url: str,
     done_url: str,
     carry: Mapping[str, str] | None = None,
+    rebuild: tuple[str, dict[str, Any]] | None = None,
+    pilot_id: int | None = None,
 ):
     """GET: the preview (nothing written). POST: import atomically, then go to ``done_url``.
 
     ``carry`` are query values the kind needs again (the feedback form's audience); the
-    file's name travels as ``name``.
+    file's name travels as ``name``. With ``rebuild`` (``("app.area.module:function",
+    {json arguments})`` returning the kind) a file over ``IMPORT_JOB_ROWS`` rows is imported
+    by a background job, whose progress page the user is sent to (``pilot_id``: the pilot
+    whose change lead may follow it too).
     """
     path = tables.stashed_path(token, owner=current_user.id)
     if path is None:
@@ -91,6 +102,21 @@ def preview_page(
     source = tables.StashedUpload(path, filename)
     preview = imports.preview(kind, source, chosen, filename=filename)
     if posted and form.validate_on_submit() and preview.ok:
+        if rebuild is not None and preview.plan.n_rows > current_app.config["IMPORT_JOB_ROWS"]:
+            job = core_jobs.submit(
+                f"import_{kind.name}",
+                "app.core.import_pages:import_job",
+                by=current_user,
+                pilot=pilot_id,
+                rebuild=list(rebuild),
+                token=token,
+                owner_id=current_user.id,
+                chosen=chosen,
+                filename=filename,
+                done_url=done_url,
+                title=str(kind.title),
+            )
+            return redirect(url_for("jobs.page", job_id=job.id))
         try:
             outcome = imports.apply(kind, preview.plan, by=current_user, filename=filename)
             db.session.commit()
@@ -117,3 +143,50 @@ def preview_page(
         back_url=back_url,
     )
     return page, 422 if posted else 200
+
+
+def import_job(
+    progress: core_jobs.Progress,
+    rebuild: list[Any],
+    token: str,
+    owner_id: int,
+    chosen: dict[str, str] | None,
+    filename: str | None,
+    done_url: str,
+    title: str,
+) -> dict[str, Any]:
+    """Work function of a big import: check the stashed rows again, write them, commit."""
+    from werkzeug.utils import import_string
+
+    from app.models import User
+
+    factory, arguments = rebuild
+    kind = import_string(factory.replace(":", "."))(**arguments)
+    path = tables.stashed_path(token, owner=owner_id)
+    if path is None:
+        raise core_jobs.JobError("That upload has expired. Upload the file again.")
+    progress(5, "checking the rows")
+    preview = imports.preview(kind, tables.StashedUpload(path, filename), chosen, filename=filename)
+    if not preview.ok:
+        raise core_jobs.JobError(
+            "The file has problems; nothing was imported. Preview it again to see them."
+        )
+    progress(40, "writing the rows")
+    user = db.session.get(User, owner_id)
+    try:
+        outcome = imports.apply(kind, preview.plan, by=user, filename=filename)
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise core_jobs.JobError(
+            "Another import changed the same data at the same time. Nothing was "
+            "imported; preview again."
+        ) from exc
+    tables.drop_stash(token)
+    return {
+        "endpoint": "jobs.page",
+        "values": {"job_id": progress.job_id},
+        "next_url": done_url,
+        "notice": str(kind.done_message(outcome)),
+        "title": title,
+    }

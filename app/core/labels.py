@@ -44,6 +44,7 @@ from app.models import (
     Decision,
     DesignMethod,
     Direction,
+    JobStatus,
     MetricKind,
     MetricRole,
     PilotStatus,
@@ -359,6 +360,21 @@ REPORT_STATUS_COLOURS = {
     ReportStatus.FAILED: "danger",
 }
 
+# ---------------------------------------------------------------- background jobs
+
+JOB_STATUS_LABELS = {
+    JobStatus.QUEUED: _l("Queued"),
+    JobStatus.RUNNING: _l("Running"),
+    JobStatus.DONE: _l("Done"),
+    JobStatus.FAILED: _l("Failed"),
+}
+JOB_STATUS_COLOURS = {
+    JobStatus.QUEUED: "secondary",
+    JobStatus.RUNNING: "info",
+    JobStatus.DONE: "success",
+    JobStatus.FAILED: "danger",
+}
+
 #: A metric's verdict in ``analysis.compare``.
 VERDICT_LABELS = {
     "better": _l("Better"),
@@ -549,6 +565,7 @@ AGE_BAND_WORDS = {
 
 #: Each enum shown to people, and its labels.
 ENUM_LABELS: dict[type[enum.Enum], Mapping[Any, Any]] = {
+    JobStatus: JOB_STATUS_LABELS,
     ActionStatus: ACTION_STATUS_LABELS,
     AdjustmentScope: ADJUSTMENT_SCOPE_LABELS,
     Arm: ARM_LABELS,
@@ -571,6 +588,7 @@ ENUM_LABELS: dict[type[enum.Enum], Mapping[Any, Any]] = {
 
 #: Each enum drawn as a coloured badge, and its colours.
 ENUM_COLOURS: dict[type[enum.Enum], Mapping[Any, str]] = {
+    JobStatus: JOB_STATUS_COLOURS,
     ActionStatus: ACTION_STATUS_COLOURS,
     Decision: DECISION_COLOURS,
     PilotStatus: PILOT_STATUS_COLOURS,

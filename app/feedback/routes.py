@@ -53,6 +53,7 @@ from app.models import (
     FeedbackForm,
     FeedbackResponse,
     FormLink,
+    Pilot,
     QuestionType,
     ResponseChannel,
     Role,
@@ -693,7 +694,22 @@ def import_preview(pilot_id: int, token: str):
         back_url=url_for("feedback.import_responses", pilot_id=pilot.id),
         done_url=url_for("feedback.manage", pilot_id=pilot.id),
         carry={"audience": audience.value},
+        rebuild=(
+            "app.feedback.routes:response_import_for",
+            {"pilot_id": pilot.id, "audience": audience.value},
+        ),
+        pilot_id=pilot.id,
     )
+
+
+def response_import_for(pilot_id: int, audience: str):
+    """The pilot's feedback import, rebuilt by a background import job."""
+    from app.feedback.import_export import ResponseImport
+
+    pilot = db.session.get(Pilot, pilot_id)
+    if pilot is None:
+        raise LookupError(f"no pilot {pilot_id}")
+    return ResponseImport(pilot, Audience(audience))
 
 
 def _audience_arg(value: str | None) -> Audience:

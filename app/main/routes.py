@@ -7,10 +7,10 @@ from app.auth.routes import safe_next
 from app.core import health as health_checks
 from app.core.glossary import TERMS
 from app.core.i18n import SUPPORTED
+from app.core.jobs import QUEUE_NAME
 from app.extensions import db
 from app.main import bp
 from app.pilots.overview import pilot_overview
-from app.reports.jobs import QUEUE_NAME
 
 
 @bp.route("/")
@@ -41,7 +41,8 @@ def health():
     checks = {"database": health_checks.database()}
     redis_url = current_app.config.get("REDIS_URL")
     if redis_url:
-        uses_queue = current_app.config.get("REPORT_RUNNER") in (None, "rq")
+        choice = current_app.config.get("JOB_RUNNER") or current_app.config.get("REPORT_RUNNER")
+        uses_queue = choice in (None, "rq")
         queue = QUEUE_NAME if uses_queue else None
         checks.update(health_checks.redis_and_queue(redis_url, queue=queue))
     healthy = all(check["ok"] for check in checks.values())

@@ -12,6 +12,7 @@ from app.models.feedback import (
     QuestionType,
     ResponseChannel,
 )
+from app.models.job import Job, JobStatus
 from app.models.metric import (
     Direction,
     ImportBatch,
@@ -68,6 +69,8 @@ __all__ = [
     "FormLink",
     "FormSubmission",
     "ImportBatch",
+    "Job",
+    "JobStatus",
     "MentorPair",
     "Metric",
     "MetricKind",

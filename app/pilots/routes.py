@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -16,18 +16,20 @@ from app.auth.permissions import (
     can_delete_pilot,
     can_edit_pilot,
     can_see_pilot_design,
+    get_job_or_none,
     get_pilot_or_404,
     require_role,
     visible_site_ids,
 )
 from app.core import clock, import_pages
+from app.core import jobs as core_jobs
 from app.core.charts import daily_series_svg
 from app.core.errors import show_error
 from app.core.formfields import choices
-from app.core.labels import ASSIGNMENT_METHOD_LABELS, METRIC_ROLE_LABELS, PROPOSAL_ERRORS
+from app.core.labels import ASSIGNMENT_METHOD_LABELS, METRIC_ROLE_LABELS
 from app.extensions import db
 from app.models import Arm, Direction, Metric, MetricRole, Pilot, Site
-from app.pilots import bp, design_check
+from app.pilots import bp, design_check, proposal_jobs
 from app.pilots import lifecycle as svc
 from app.pilots import observations as obs
 from app.pilots import proposal as pilot_design
@@ -283,6 +285,7 @@ def _sites(pilot: Pilot):
         swap_form=SwapForm(prefix="swap"),
         fix_form=FixForm(prefix="fix"),
         check=design_check.check_design(pilot),
+        proposal_job=_proposal_job(pilot),
         pilot_sites=_assignments(pilot, Arm.PILOT),
         control_sites=_assignments(pilot, Arm.CONTROL),
         method_labels=ASSIGNMENT_METHOD_LABELS,
@@ -305,8 +308,7 @@ def propose_sites(pilot_id: int):
         for name, errors in form.errors.items():
             flash(f"{getattr(form, name).label.text}: {'; '.join(map(str, errors))}", "danger")
         return _to_sites(pilot)
-    _run_proposal(pilot, form, _settings(form))
-    return _to_sites(pilot)
+    return _run_proposal(pilot, form, _settings(form))
 
 
 @bp.route("/<int:pilot_id>/wizard/4/fix", methods=["POST"])
@@ -325,44 +327,24 @@ def apply_fix(pilot_id: int):
     except ValueError:
         flash(_("That fix no longer applies: propose the sites again."), "danger")
         return _to_sites(pilot)
-    _run_proposal(pilot, form, settings)
-    return _to_sites(pilot)
+    return _run_proposal(pilot, form, settings)
 
 
-def _run_proposal(pilot: Pilot, form, settings: pilot_design.ProposalSettings) -> None:
-    """Propose, store and say what happened (flash messages)."""
-    try:
-        proposal = pilot_design.propose(pilot, settings)
-    except ValueError as exc:  # the engine's words for a setting that cannot work
-        flash(_("No proposal: %(reason)s", reason=str(exc)), "danger")
-        return
-    except Exception:  # an engine failure must not cost the user their page
-        current_app.logger.exception("site proposal failed for pilot %s", pilot.id)
-        flash(
-            _(
-                "The proposal could not be computed for these settings. Try others, or "
-                "choose the sites by hand."
-            ),
-            "danger",
-        )
-        return
-    if proposal.error and not proposal.pilots:
-        flash(str(PROPOSAL_ERRORS[proposal.error]), "danger")
-        if proposal.error != "pool_too_small":
-            return
-    if not _save(pilot, 4, form, lambda: pilot_design.apply_proposal(pilot, proposal, settings)):
-        _flash_reason_needed(form)
-        return
-    flash(
-        _(
-            "Proposed %(p)s pilot and %(c)s control sites. Review them, then add, remove or swap.",
-            p=len(pilot.sites_in(Arm.PILOT)),
-            c=len(pilot.sites_in(Arm.CONTROL)),
-        ),
-        "success",
-    )
-    for note in proposal.warnings:
-        flash(note, "warning")
+def _run_proposal(pilot: Pilot, form, settings: pilot_design.ProposalSettings):
+    """Propose the sites in a background job; the sites step follows it."""
+    job = proposal_jobs.submit_proposal(pilot, settings, by=current_user, reason=form.reason.data)
+    return redirect(url_for("pilots.wizard", pilot_id=pilot.id, step=4, proposal_job=job.id))
+
+
+def _proposal_job(pilot: Pilot):
+    """The proposal job named by ``?proposal_job=`` if it is this pilot's and the user's to see."""
+    job_id = request.args.get("proposal_job", type=int)
+    job = get_job_or_none(job_id) if job_id else None
+    if job is None or job.kind != proposal_jobs.KIND or job.subject_id != pilot.id:
+        return None
+    if core_jobs.fail_if_stalled(job):
+        db.session.commit()
+    return job
 
 
 def _flash_reason_needed(form) -> None:
@@ -588,4 +570,14 @@ def observations_preview(pilot_id: int, token: str):
         token,
         back_url=url_for("pilots.import_observations", pilot_id=pilot.id),
         done_url=url_for("pilots.detail", pilot_id=pilot.id),
+        rebuild=("app.pilots.routes:observation_import_for", {"pilot_id": pilot.id}),
+        pilot_id=pilot.id,
     )
+
+
+def observation_import_for(pilot_id: int) -> ObservationImport:
+    """The pilot's observation import, rebuilt by a background import job."""
+    pilot = db.session.get(Pilot, pilot_id)
+    if pilot is None:
+        raise LookupError(f"no pilot {pilot_id}")
+    return ObservationImport(pilot)

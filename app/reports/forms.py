@@ -48,3 +48,7 @@ class ReviewForm(FlaskForm):
     comment = TextAreaField(_l("Comment"), validators=[Length(max=COMMENT_MAX)])
     approve = SubmitField(_l("Approve and record the decision"))
     request_changes = SubmitField(_l("Request changes"))
+
+
+class PdfForm(FlaskForm):
+    """The PDF button: renders the report's PDF in a background job (CSRF only)."""

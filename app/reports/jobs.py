@@ -1,148 +1,93 @@
-"""Where report computations run: in-process, on a background thread, or on RQ.
+"""Report work that runs as background jobs (``app.core.jobs``): snapshots and PDF exports.
 
-The view commits a ``computing`` report and hands its id to the app's runner; the page then
-polls ``reports.status`` until the job is done. Which runner:
-
-1. ``app.extensions["report_runner"]`` when set (tests inject one);
-2. ``REPORT_RUNNER`` in the config: ``"sync"``, ``"thread"`` or ``"rq"``;
-3. otherwise ``sync`` under ``TESTING`` (no flaky threads in tests), ``rq`` when ``REDIS_URL``
-   is set, else ``thread`` (the embedded default).
-
-An RQ worker runs ``rq worker rollwise-reports`` with the app importable; the job function
-builds the app from the environment (``DATABASE_URL``) unless one is already active.
+The view commits a ``computing`` report and calls :func:`submit_snapshot`; the job computes it
+(progress by metric, mirrored on the report's own ``progress`` for its status page) and its
+result is the report's page. :func:`submit_pdf` renders a finished report's PDF in a job and
+stores it on the job; the page then downloads it from ``jobs.download``.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from typing import Protocol
+from contextlib import ExitStack
+from typing import Any
 
-from flask import Flask, current_app, has_app_context
+from flask import current_app, has_request_context
+from flask_babel import force_locale
 
+from app.core import jobs as core_jobs
 from app.extensions import db
+from app.models import Job, Report, ReportStatus
 
-QUEUE_NAME = "rollwise-reports"
-JOB_TIMEOUT = 600
-log = logging.getLogger(__name__)
-
-
-class Runner(Protocol):
-    name: str
-
-    def submit(self, report_id: int) -> None: ...
+#: the queue an RQ worker listens on (all jobs share it)
+QUEUE_NAME = core_jobs.QUEUE_NAME
+SNAPSHOT = "report_snapshot"
+PDF = "report_pdf"
 
 
-def run_job(report_id: int) -> int:
-    """Compute one report (the function RQ and the thread call). Returns the report id."""
+def submit_snapshot(report: Report, by: Any = None) -> Job:
+    """Compute a committed ``computing`` report in a job."""
+    return core_jobs.submit(
+        SNAPSHOT,
+        "app.reports.jobs:snapshot_job",
+        by=by,
+        subject=("report", report.id),
+        pilot=report.pilot_id,
+        report_id=report.id,
+    )
+
+
+def snapshot_job(report_id: int, progress: core_jobs.ProgressFn) -> dict[str, Any]:
+    """Work function: compute the snapshot; the report's page is the result."""
     from app.reports.snapshots import compute_report
 
-    if has_app_context():
-        compute_report(report_id)
-        return report_id
-    from app import create_app
+    def step(percent: int, message: str) -> None:
+        report = db.session.get(Report, report_id)
+        if report is not None:
+            report.progress, report.progress_step = percent, message
+        progress(percent, message)  # commits both
 
-    app = create_app()
-    with app.app_context():
-        try:
-            compute_report(report_id)
-        finally:
-            db.session.remove()
-    return report_id
+    report = compute_report(report_id, progress=step)
+    if report.status is ReportStatus.FAILED:
+        raise core_jobs.JobError(report.error or core_jobs.UNEXPECTED_MESSAGE)
+    return {"endpoint": "reports.detail", "values": {"report_id": report_id}}
 
 
-class SyncRunner:
-    """Compute in the calling thread (tests, the CLI)."""
-
-    name = "sync"
-
-    def submit(self, report_id: int) -> None:
-        run_job(report_id)
-
-
-class ThreadRunner:
-    """Compute on a daemon thread with its own app context and session."""
-
-    name = "thread"
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.threads: dict[int, threading.Thread] = {}
-
-    def _work(self, report_id: int) -> None:
-        with self.app.app_context():
-            try:
-                run_job(report_id)
-            except Exception:  # pragma: no cover - compute_report stores its own errors
-                log.exception("report %s failed", report_id)
-            finally:
-                db.session.remove()
-
-    def submit(self, report_id: int) -> None:
-        thread = threading.Thread(
-            target=self._work, args=(report_id,), name=f"report-{report_id}", daemon=True
-        )
-        self.threads[report_id] = thread
-        thread.start()
-
-    def join(self, report_id: int, timeout: float | None = None) -> None:
-        thread = self.threads.get(report_id)
-        if thread is not None:
-            thread.join(timeout)
+def submit_pdf(report: Report, locale: str, by: Any = None) -> Job:
+    """Render a finished report's PDF in a job (in ``locale``)."""
+    return core_jobs.submit(
+        PDF,
+        "app.reports.jobs:pdf_job",
+        by=by,
+        subject=("report", report.id),
+        pilot=report.pilot_id,
+        report_id=report.id,
+        locale=locale,
+    )
 
 
-class RqRunner:
-    """Enqueue on RQ (Redis); ``rq worker rollwise-reports`` does the work."""
+def pdf_job(report_id: int, locale: str, progress: core_jobs.Progress) -> dict[str, Any]:
+    """Work function: the report's PDF, stored on the job; the result is its download."""
+    from app.reports import exports
 
-    name = "rq"
-
-    def __init__(self, redis_url: str, queue_name: str = QUEUE_NAME) -> None:
-        from redis import Redis
-        from rq import Queue
-
-        self.connection = Redis.from_url(redis_url)
-        self.queue = Queue(queue_name, connection=self.connection)
-
-    def submit(self, report_id: int) -> None:
-        self.queue.enqueue(
-            run_job, report_id, job_id=f"report-{report_id}", job_timeout=JOB_TIMEOUT
-        )
-
-
-def get_runner(app: Flask | None = None) -> Runner:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    injected = app.extensions.get("report_runner")
-    if injected is not None:
-        return injected
-    choice = app.config.get("REPORT_RUNNER")
-    if choice is None:
-        if app.testing:
-            choice = "sync"
-        elif app.config.get("REDIS_URL"):
-            choice = "rq"
-        else:
-            choice = "thread"
-    if choice == "sync":
-        runner: Runner = SyncRunner()
-    elif choice == "rq":
-        runner = RqRunner(app.config["REDIS_URL"])
-    elif choice == "thread":
-        runner = ThreadRunner(app)
-    else:
-        raise ValueError(f"REPORT_RUNNER must be sync, thread or rq, got {choice!r}")
-    app.extensions["report_runner"] = runner
-    return runner
-
-
-def submit(report_id: int) -> str:
-    """Hand a committed ``computing`` report to the app's runner; returns the runner's name."""
-    runner = get_runner()
-    try:
-        runner.submit(report_id)
-    except Exception:  # Redis unreachable: compute here rather than leave it hanging
-        if runner.name != "rq":
-            raise
-        log.exception("RQ unavailable; computing report %s on a thread", report_id)
-        runner = ThreadRunner(current_app._get_current_object())  # type: ignore[attr-defined]
-        runner.submit(report_id)
-    return runner.name
+    report = db.session.get(Report, report_id)
+    if report is None or not report.is_finished or not report.results:
+        raise core_jobs.JobError("The report has no finished snapshot to print.")
+    progress(10, "rendering")
+    with ExitStack() as stack:
+        if not has_request_context():  # a worker: the templates need a request of this area
+            path = current_app.url_map.bind("localhost").build(
+                "reports.export_pdf", {"report_id": report_id}
+            )
+            stack.enter_context(current_app.test_request_context(path))
+        stack.enter_context(force_locale(locale))
+        data = exports.pdf_bytes(report, locale)
+        name = exports.filename(report, "pdf")
+    job = db.session.get(Job, progress.job_id)
+    job.output = data
+    db.session.flush()
+    return {
+        "endpoint": "jobs.download",
+        "values": {"job_id": job.id},
+        "filename": name,
+        "mimetype": "application/pdf",
+    }

@@ -19,17 +19,20 @@ from flask import (
     jsonify,
     redirect,
     render_template,
+    request,
     url_for,
 )
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth.permissions import (
+    get_job_or_none,
     get_report_or_404,
     get_report_pilot_or_404,
     require_report_reviewer,
     require_role,
 )
+from app.core import jobs as core_jobs
 from app.core.errors import show_error
 from app.core.labels import METHOD_LABELS, by_value, colours_by_value
 from app.extensions import db
@@ -39,7 +42,7 @@ from app.reports import exports as report_exports
 from app.reports import jobs as report_jobs
 from app.reports import snapshots as service
 from app.reports.context import page_body, report_context
-from app.reports.forms import CreateReportForm, ExploreForm, ReviewForm
+from app.reports.forms import CreateReportForm, ExploreForm, PdfForm, ReviewForm
 
 
 def _locale() -> str:
@@ -91,7 +94,7 @@ def _start(pilot: Pilot, form, **kwargs) -> Response:
     target = url_for("reports.detail", report_id=report.id)
     form.answered(target)
     db.session.commit()
-    report_jobs.submit(report.id)
+    report_jobs.submit_snapshot(report, by=current_user)
     return redirect(target)
 
 
@@ -151,6 +154,9 @@ def detail(report_id: int):
     reference = service.latest_preregistered(report.pilot) if report.is_exploration else None
     return render_template(
         "reports/detail.html",
+        job=_snapshot_job(report),
+        pdf_job=_pdf_job(report),
+        pdf_form=PdfForm(),
         report=report,
         pilot=report.pilot,
         stale=stale,
@@ -161,6 +167,27 @@ def detail(report_id: int):
         status_colours_r=colours_by_value(ReportStatus),
         body=body,
     )
+
+
+def _snapshot_job(report: Report):
+    """The job computing ``report``, while it computes (stalled jobs are shown failed)."""
+    if report.status is not ReportStatus.COMPUTING:
+        return None
+    job = core_jobs.latest_for("report", report.id, kind=report_jobs.SNAPSHOT)
+    if job is not None and core_jobs.fail_if_stalled(job):
+        db.session.commit()
+    return job
+
+
+def _pdf_job(report: Report):
+    """The PDF job named by ``?pdf_job=`` if it is this report's and the user may follow it."""
+    job_id = request.args.get("pdf_job", type=int)
+    job = get_job_or_none(job_id) if job_id else None
+    if job is None or job.kind != report_jobs.PDF or job.subject_id != report.id:
+        return None
+    if core_jobs.fail_if_stalled(job):
+        db.session.commit()
+    return job
 
 
 @bp.get("/<int:report_id>/status")
@@ -246,6 +273,18 @@ def _download(data: bytes, mimetype: str, filename: str) -> Response:
     response = Response(data, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+@bp.post("/<int:report_id>/export.pdf")
+def export_pdf_job(report_id: int):
+    """Render the PDF in a background job; the page follows it and then downloads the file."""
+    report = _finished_or_404(report_id)
+    form = PdfForm()
+    if not form.validate_on_submit():
+        flash(_("The form expired; please try again."), "warning")
+        return redirect(url_for("reports.detail", report_id=report.id))
+    job = report_jobs.submit_pdf(report, _locale(), by=current_user)
+    return redirect(url_for("reports.detail", report_id=report.id, pdf_job=job.id))
 
 
 @bp.get("/<int:report_id>/export.pdf")

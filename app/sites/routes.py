@@ -126,6 +126,7 @@ def import_preview(token: str):
         token,
         back_url=url_for("sites.import_sites"),
         done_url=url_for("sites.index"),
+        rebuild=("app.sites.site_import:SiteImport", {}),
     )
 
 
@@ -153,4 +154,5 @@ def observations_preview(token: str):
         token,
         back_url=url_for("sites.import_observations"),
         done_url=url_for("sites.index"),
+        rebuild=("app.sites.observation_import:ObservationImport", {}),
     )

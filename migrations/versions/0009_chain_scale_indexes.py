@@ -7,7 +7,7 @@
   (feedback overview, comments, staff feed, daily feedback metrics).
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-07 20:30:00
 
 """
@@ -15,7 +15,7 @@ Create Date: 2026-12-07 20:30:00
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -39,13 +39,17 @@ def _require_chromium() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory):
-    """The app with demo data, served on a free local port for the whole module."""
+def serve(tmp_path_factory, **settings):
+    """Serve the app with demo data on a free local port (a generator: yields its URL).
+
+    ``settings`` override the configuration (e.g. ``JOB_RUNNER="thread"``: background jobs
+    on threads, as in production without Redis, instead of the tests' synchronous runner).
+    """
     if not (os.environ.get("TEST_DATABASE_URL") or "").startswith("postgresql"):
         path = tmp_path_factory.mktemp("browser") / "browser.db"
         BrowserConfig.SQLALCHEMY_DATABASE_URI = f"sqlite:///{path}"
     app = create_app(BrowserConfig)
+    app.config.update(settings)
     with app.app_context():
         _reset_database()
         result = app.test_cli_runner().invoke(args=["demo", "seed"])
@@ -58,9 +62,18 @@ def live_server(tmp_path_factory):
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()  # their database connections go back to the pool before it closes
+    runner = app.extensions.get("job_runner")
+    for job_thread in getattr(runner, "threads", {}).values():
+        job_thread.join(60)  # background jobs end before the pool closes
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory):
+    """The app with demo data, served on a free local port for the whole module."""
+    yield from serve(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -105,6 +105,7 @@ def demo_values(app):
         "user_id": first(User).id,
         "token_id": (first(ApiToken) or first(User)).id,
         "report_id": 1,  # the demo has no snapshot: the report routes answer 404
+        "job_id": 1,  # nor any background job: the job routes answer 404 (JSON for status)
         "number": 1,
         "step": 1,
         "audience": "customer",
