@@ -171,7 +171,8 @@ def import_job(
         raise core_jobs.JobError(
             "The file has problems; nothing was imported. Preview it again to see them."
         )
-    progress(40, "writing the rows")
+    # No progress call between the check and the write: progress commits the session, and
+    # the checked rows wait in a staging table that lives as long as this transaction.
     user = db.session.get(User, owner_id)
     try:
         outcome = imports.apply(kind, preview.plan, by=user, filename=filename)
