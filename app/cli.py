@@ -65,13 +65,11 @@ def list_users_command():
     "--last-day",
     type=click.DateTime(["%Y-%m-%d"]),
     default=None,
-    help="Last day with data (default 2026-11-22).",
+    help="Last day with data (default: yesterday in the organisation's time zone).",
 )
 def seed_command(if_empty: bool, seed_value: int, last_day):
     """Create the demo restaurant chain, its QR-ordering pilot and demo users."""
-    from app.demo.seed import DEFAULT_LAST_DAY
-
-    day: date = last_day.date() if last_day else DEFAULT_LAST_DAY
+    day: date | None = last_day.date() if last_day else None
     if _seed_demo(if_empty=if_empty, seed_value=seed_value, last_day=day):
         _print_logins()
 
