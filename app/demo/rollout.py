@@ -60,7 +60,7 @@ def seed_rollout_demo(last_day: date, seed_value: int = 20261123) -> RolloutPlan
 
     Call after ``app.demo.seed.seed`` built the sites and users. The pilot ran four weeks on 8
     sites against 16 controls and cut the counter queue by about 2 minutes; the analyst
-    approved its report (roll out) ten days after the end; its rollout started 87 days before
+    approved its report (roll out) ten days after the end; its rollout started about 13 weeks before
     today in 4 waves, randomised within readiness tiers with a 10 % holdback. Wave 1 was
     started, checked off, signed off, evaluated with the staggered estimator and passed; wave 2
     is live with its gate due this week. The staff user's site is one of the pilot's control
