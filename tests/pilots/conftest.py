@@ -11,9 +11,9 @@ def rctx(app):
         yield
 
 
-#: The demo's last day of data for these tests: the pilot-design tests fix their pre-period
-#: (2026-10-26 to 2026-11-22) on history before the demo's QR pilot started, as their balance
-#: and power figures assume; the demo itself otherwise lives in today (tests/demo).
+#: The demo's last day of data for these tests: the pilot-design tests fix their dates
+#: (pre-period 2026-10-26 to 2026-11-22) and their balance and power figures on the demo
+#: history generated for this last day; the demo itself lives in today (tests/demo).
 DEMO_LAST_DAY = date(2026, 11, 22)
 
 
