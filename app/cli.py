@@ -65,7 +65,7 @@ def list_users_command():
     "--last-day",
     type=click.DateTime(["%Y-%m-%d"]),
     default=None,
-    help="Last day with data (default 2026-11-22).",
+    help="Last day with data (default: yesterday in the organisation's time zone).",
 )
 @click.option(
     "--scale",
@@ -78,13 +78,14 @@ def list_users_command():
 @click.option("--days", type=click.IntRange(min=56), default=None, help="Chain scale: days.")
 def seed_command(if_empty: bool, seed_value: int, last_day, scale: str, sites, days):
     """Create the demo restaurant chain, its QR-ordering pilot and demo users."""
-    from app.demo.seed import DEFAULT_LAST_DAY
-
-    day: date = last_day.date() if last_day else DEFAULT_LAST_DAY
+    day: date | None = last_day.date() if last_day else None
     if scale == "chain":
         from app.demo.chain import seed_chain_command
+        from app.demo.seed import default_last_day
 
-        if seed_chain_command(if_empty=if_empty, sites=sites, days=days, last_day=day):
+        if seed_chain_command(
+            if_empty=if_empty, sites=sites, days=days, last_day=day or default_last_day()
+        ):
             _print_logins()
         return
     if sites is not None or days is not None:

@@ -82,6 +82,12 @@ ROLLOUT_METRICS = [
     ("order_errors", "Order errors", "点单错误", "errors", "count", "decrease"),
 ]
 
+#: The decided demo pilot's metrics (``app.demo.finished``), in the same columns.
+FINISHED_METRICS = [
+    ("serve_time_min", "Time to serve", "出餐时间", "min", "continuous", "decrease"),
+    ("dishes_returned", "Dishes returned", "退菜数", "dishes", "count", "decrease"),
+]
+
 #: The bounds of the demo metrics' daily values, ``key: (min, max)`` (``None``: unbounded): a
 #: wait cannot be negative nor last beyond a day, a share lies between 0 and 1, counts and
 #: amounts are never negative.
@@ -94,6 +100,8 @@ METRIC_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "satisfaction_rate": (0.0, 1.0),
     "counter_queue_min": (0.0, 1440.0),
     "order_errors": (0.0, None),
+    "serve_time_min": (0.0, 1440.0),
+    "dishes_returned": (0.0, None),
 }
 
 CUSTOMER_COMMENTS = {

@@ -16,7 +16,7 @@ same functions the writer uses.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
@@ -26,7 +26,7 @@ from sqlalchemy import text as sql
 
 from app.demo.catalogue import CUSTOMER_COMMENTS, METRICS, RETRO_NOTES, ROLLOUT_METRICS
 from app.demo.metrics import add_metric
-from app.demo.seed import DEFAULT_LAST_DAY, DEMO_PASSWORD, DEMO_USERS
+from app.demo.seed import DEMO_PASSWORD, DEMO_USERS, default_last_day
 from app.extensions import db
 from app.feedback import themes
 from app.feedback.masking import mask
@@ -103,7 +103,7 @@ class ChainSize:
 
     sites: int = FULL_SITES
     days: int = FULL_DAYS
-    last_day: date = DEFAULT_LAST_DAY
+    last_day: date = field(default_factory=default_last_day)
 
     def __post_init__(self) -> None:
         if self.sites < 30:

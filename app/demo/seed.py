@@ -1,11 +1,23 @@
-"""``flask demo seed``: a realistic, deterministic demo data set.
+"""``flask demo seed``: a realistic, deterministic demo data set that lives in today.
 
-A chain of 60 restaurants in 4 regions pilots QR-code self-ordering at 10 sites against
-30 control sites: 28 pre-period days and 28 pilot days of six daily metrics with site
-effects, weekday seasonality and AR(1) noise. The change cuts waiting time and lifts
-table turnover, and leaves the average ticket alone. Seniors at pilot sites dislike the
-new process in the first week and recover once the day-7 retrospective decides that
-staff assist them.
+A chain of 60 restaurants in 4 regions. Every date is counted back from the last day with
+data (by default yesterday, in the organisation's time zone), so the demo tells the same
+story whichever day it is seeded:
+
+* **QR-code self-ordering** is *running*: 10 pilot sites against 30 control sites, 28
+  pre-period days and 28 pilot days so far (up to yesterday) of six daily metrics with site
+  effects, weekday seasonality and AR(1) noise; six weeks planned, so it ends in two weeks.
+  The change cuts waiting time and lifts table turnover, and leaves the average ticket alone.
+  Seniors at pilot sites dislike the new process in the first week and recover once the day-7
+  retrospective decides that staff assist them. Daily retrospectives up to yesterday; their
+  actions are mostly done, a few are due in the coming days, one is a few days late.
+* **Kitchen display screens** is *decided* (``app.demo.finished``): it ended three weeks
+  ago, its report is approved (roll out) and its rollout plan is a draft.
+* **Digital queue tickets** is *rolling out* (``app.demo.rollout``): approved report, an
+  active plan, wave 1 passed its gate, wave 2 is live with its gate due this week.
+
+The staff demo user works at a site that takes part in all three: a QR pilot site, a
+kitchen-screen pilot site, and a digital-queue control site in the live wave 2.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import numpy as np
 from sqlalchemy import func, select
 
+from app.core import clock
 from app.demo.catalogue import CUSTOMER_COMMENTS, METRICS, REGIONS, RETRO_NOTES, STAFF_COMMENTS
 from app.demo.metrics import add_metric
 from app.extensions import db
@@ -57,11 +70,31 @@ DEMO_USERS = [
     ("analyst@demo.rollwise", "Zhou Lei 周磊", Role.ANALYST),
 ]
 
-#: The last day with data; the pilot started 27 days before it.
-DEFAULT_LAST_DAY = date(2026, 11, 22)
 PRE_DAYS = 28
+#: Days the QR pilot has run up to the last day with data (its first day is 27 days before).
 PILOT_DAYS = 28
+#: Days the QR pilot is planned to run: it ends two weeks after the day after the last day.
+PLANNED_DAYS = 42
 ADJUSTMENT_DAY = 8  # decided in the day-7 retro, effective on day 8
+#: The QR pilot's actions: (retro day, title, status, days from the retro to the due date,
+#: owned by the staff user). Seeded the day after the last retro, the done ones are closed,
+#: one open action is 4 days late, one is due that day and two in the following days.
+ACTIONS = (
+    (2, "Fix the Wi-Fi at the two sites with payment failures", ActionStatus.DONE, 3, False),
+    (5, "Print large-font menu cards", ActionStatus.DONE, 3, True),
+    (7, "Train door staff to help seniors order", ActionStatus.DONE, 3, False),
+    (12, "Check printer paper stock before the lunch peak", ActionStatus.DONE, 3, False),
+    (18, "Swap the slow menu pictures for lighter ones", ActionStatus.DONE, 3, False),
+    (22, "Replace worn QR stickers on the tables", ActionStatus.OPEN, 3, False),
+    (25, "Draft the rollout training pack", ActionStatus.IN_PROGRESS, 4, False),
+    (27, "Collect staff ideas for the rollout checklist", ActionStatus.OPEN, 4, True),
+    (28, "Plan the end-of-pilot review with the analyst", ActionStatus.OPEN, 6, False),
+)
+
+
+def default_last_day() -> date:
+    """The last day with demo data: yesterday in the organisation's time zone."""
+    return clock.today() - timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +110,13 @@ def database_is_empty() -> bool:
     return not db.session.scalar(select(func.count(Site.id)))
 
 
-def seed(seed_value: int = 20261122, last_day: date = DEFAULT_LAST_DAY) -> SeedSummary:
-    """Create the demo chain. The caller commits."""
+def seed(seed_value: int = 20261122, last_day: date | None = None) -> SeedSummary:
+    """Create the demo chain with data up to ``last_day`` (default: yesterday).
+
+    The caller commits; the two approved reports are computed by the report job
+    (``compute_report``), which commits its own work.
+    """
+    last_day = last_day or default_last_day()
     rng = np.random.default_rng(seed_value)
     sites = _make_sites(rng)
     metrics = _make_metrics()
@@ -94,14 +132,15 @@ def seed(seed_value: int = 20261122, last_day: date = DEFAULT_LAST_DAY) -> SeedS
         sites=len(sites),
         observations=n_obs,
         responses=n_resp,
-        retros=PILOT_DAYS - 1,
+        retros=PILOT_DAYS,
         users=[(email, role.value) for email, _name, role in DEMO_USERS],
     )
 
 
 def _derive(pilot: Pilot, last_day: date) -> None:
-    """What the app derives from raw data: comment themes, daily feedback metrics, and a
-    second, finished pilot whose rollout is under way."""
+    """What the app derives from raw data (comment themes, daily feedback metrics), then the
+    pilot whose rollout is under way and the one just decided."""
+    from app.demo.finished import seed_finished_demo
     from app.demo.rollout import seed_rollout_demo
     from app.feedback.daily_metrics import sync_pilot_metrics
     from app.feedback.tagging import retag_pilot
@@ -109,6 +148,7 @@ def _derive(pilot: Pilot, last_day: date) -> None:
     retag_pilot(pilot.id)
     sync_pilot_metrics(pilot, today=last_day)
     seed_rollout_demo(last_day)
+    seed_finished_demo(last_day)
 
 
 def _make_sites(rng: np.random.Generator) -> list[Site]:
@@ -207,7 +247,8 @@ def _make_pilot(rng, sites, metrics, users, start):
         status=PilotStatus.RUNNING,
         pre_start=start - timedelta(days=PRE_DAYS),
         start_date=start,
-        end_date=start + timedelta(days=PILOT_DAYS - 1),
+        end_date=start + timedelta(days=PLANNED_DAYS - 1),
+        created_at=datetime.combine(start - timedelta(days=PRE_DAYS + 7), time(2, 0), UTC),
         alpha=0.05,
         min_effect=2.0,
         wizard_step=5,
@@ -339,9 +380,10 @@ def _make_observations(rng, sites, pilot_sites, control_sites, metrics, start) -
 def _make_retros(rng, pilot, pilot_sites, users, start) -> Adjustment:
     lead = users[Role.CHANGE_LEAD]
     adjustment = None
-    for day in range(1, PILOT_DAYS):
+    retros: dict[int, Retrospective] = {}
+    for day in range(1, PILOT_DAYS + 1):
         retro_date = start + timedelta(days=day - 1)
-        retro = Retrospective(
+        retro = retros[day] = Retrospective(
             pilot=pilot,
             date=retro_date,
             facilitator=lead,
@@ -378,33 +420,37 @@ def _make_retros(rng, pilot, pilot_sites, users, start) -> Adjustment:
             )
             adjustment.sites = [s for s in pilot_sites if (s.senior_share or 0) >= 0.1]
             db.session.add(adjustment)
-        if day in (2, 5, 7, 12, 18, 24):
-            status = ActionStatus.OPEN if day >= 18 else ActionStatus.DONE
-            title = {
-                2: "Fix the Wi-Fi at the two sites with payment failures",
-                5: "Print large-font menu cards",
-                7: "Train door staff to help seniors order",
-                12: "Check printer paper stock before the lunch peak",
-                18: "Collect staff ideas for the rollout checklist",
-                24: "Draft the rollout training pack",
-            }[day]
-            db.session.add(
-                ActionItem(
-                    pilot=pilot,
-                    retro=retro,
-                    title=title,
-                    owner=lead,
-                    due_date=retro_date + timedelta(days=3),
-                    status=status,
-                    created_on=retro_date,
-                    closed_on=retro_date + timedelta(days=2)
-                    if status is ActionStatus.DONE
-                    else None,
-                    outcome="Done as planned." if status is ActionStatus.DONE else None,
-                )
-            )
+    _make_actions(pilot, users, retros)
     assert adjustment is not None
     return adjustment
+
+
+def _make_actions(pilot: Pilot, users: dict[Role, User], retros: dict[int, Retrospective]) -> None:
+    """The actions of :data:`ACTIONS`, each decided in its pilot day's retro."""
+    for day, title, status, due_in, staff_owns in ACTIONS:
+        retro = retros[day]
+        retro_date = retro.date
+        done = status is ActionStatus.DONE
+        db.session.add(
+            ActionItem(
+                pilot=pilot,
+                retro=retro,
+                title=title,
+                owner=users[Role.STAFF] if staff_owns else users[Role.CHANGE_LEAD],
+                due_date=retro_date + timedelta(days=due_in),
+                status=status,
+                created_on=retro_date,
+                closed_on=retro_date + timedelta(days=2) if done else None,
+                outcome="Done as planned." if done else None,
+            )
+        )
+
+
+def _local_instant(day: date, minutes: int) -> datetime:
+    """``minutes`` after 00:00 of the organisation's local ``day``, in UTC."""
+    zone = clock.organisation_zone()
+    moment = datetime.combine(day, time(0, 0), tzinfo=zone) + timedelta(minutes=minutes)
+    return moment.astimezone(UTC)
 
 
 def _make_feedback(rng, pilot, pilot_sites, control_sites, start, adjustment) -> int:
@@ -448,9 +494,8 @@ def _make_feedback(rng, pilot, pilot_sites, control_sites, start, adjustment) ->
                 )
                 nps = int(np.clip(rating * 2 + rng.integers(-1, 2), 0, 10))
                 ease = int(np.clip(rating + rng.integers(-1, 2), 1, 5))
-                submitted = datetime.combine(day, time(11, 0), tzinfo=UTC) + timedelta(
-                    minutes=int(rng.integers(0, 600))
-                )
+                # between 11:00 and 21:00 local time: a day's answers belong to that day
+                submitted = _local_instant(day, 11 * 60 + int(rng.integers(0, 600)))
                 responses.append(
                     {
                         "form_id": customer_form.id,
@@ -500,7 +545,7 @@ def _make_feedback(rng, pilot, pilot_sites, control_sites, start, adjustment) ->
                             "site_id": site.id,
                             "audience": Audience.STAFF,
                             "channel": ResponseChannel.LOGGED_IN,
-                            "submitted_at": datetime.combine(day, time(21, 0), tzinfo=UTC),
+                            "submitted_at": _local_instant(day, 21 * 60),
                             "segment": None,
                             "language": "zh_CN",
                             "is_flagged_negative": False,

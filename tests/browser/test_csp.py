@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from app.core.charts import PILOT_COLOUR
-from app.demo.seed import DEFAULT_LAST_DAY
+from app.demo.seed import default_last_day
 from tests.browser.conftest import PHONE, login
 
 pytestmark = pytest.mark.browser
@@ -62,7 +62,7 @@ def test_main_pages_load_with_no_policy_violation(page, live_server):
             select.select_option(option)
         assert f"metric={option}" in page.url
 
-    page.goto(f"{live_server}/retros/pilot/{pilot_id}/day/{DEFAULT_LAST_DAY - timedelta(days=1)}")
+    page.goto(f"{live_server}/retros/pilot/{pilot_id}/day/{default_last_day() - timedelta(days=1)}")
     page.get_by_test_id("brief-metrics").wait_for()
     assert violations(page, console) == []
 

@@ -8,14 +8,14 @@ from datetime import timedelta
 
 import pytest
 
-from app.demo.seed import DEFAULT_LAST_DAY
+from app.demo.seed import default_last_day
 from tests.browser.conftest import login
 
 pytestmark = pytest.mark.browser
 
-# the demo has retros up to the day before its last day of data; the next two are free
-FIRST = DEFAULT_LAST_DAY
-SECOND = DEFAULT_LAST_DAY + timedelta(days=1)
+# the demo has retros up to its last day of data, yesterday; today and tomorrow are free
+FIRST = default_last_day() + timedelta(days=1)
+SECOND = FIRST + timedelta(days=1)
 ACTION = "Re-laminate the QR codes at R005"
 
 

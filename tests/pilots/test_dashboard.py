@@ -1,6 +1,6 @@
 """The pilot dashboard on the demo data: status, day count, completeness, charts, links."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import pytest
@@ -34,8 +34,10 @@ def test_the_dashboard_shows_status_completeness_and_marked_charts(client, auth,
 def test_the_day_count_follows_the_calendar(demo):
     from app.pilots.lifecycle import day_counts
 
-    # the demo pilot starts 27 days before its last day of data, 2026-11-22
-    assert day_counts(demo, date(2026, 11, 22)) == (28, 28)
+    # the demo pilot starts 27 days before its last day of data (yesterday); six weeks planned
+    last_day = demo.start_date + timedelta(days=27)
+    assert day_counts(demo, last_day) == (28, 42)
+    assert day_counts(demo, demo.end_date) == (42, 42)
 
 
 def test_staff_see_only_their_own_site_in_the_completeness_grid(client, auth, demo):

@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
@@ -36,9 +36,13 @@ def test_demo_seed_builds_the_qr_ordering_pilot(runner):
     assert days == 56
     second = db.session.scalar(select(Pilot).where(Pilot.name != pilot.name))
     assert second.decision is not None and second.decision.value == "roll_out"
-    assert pilot.start_date == date(2026, 10, 26)
+    # the demo lives in today: 28 pilot days up to yesterday, six weeks planned
+    from app.demo.seed import default_last_day
+
+    assert pilot.start_date == default_last_day() - timedelta(days=27)
+    assert pilot.end_date == pilot.start_date + timedelta(days=41)
     adjustment = db.session.scalar(select(Adjustment).where(Adjustment.pilot_id == pilot.id))
-    assert adjustment.effective_date == date(2026, 11, 2)
+    assert adjustment.effective_date == pilot.start_date + timedelta(days=7)
     roles = {u.role for u in db.session.scalars(select(User))}
     assert roles == set(Role)
     staff = db.session.scalar(select(User).where(User.role == Role.STAFF))
@@ -105,8 +109,9 @@ def test_demo_seniors_dip_in_week_one_and_recover(runner):
         )
         return sum(v >= 4 for v in rows) / len(rows)
 
-    week_one = share(date(2026, 10, 26), date(2026, 11, 1))
-    later = share(date(2026, 11, 2), date(2026, 11, 22))
+    start = pilot.start_date
+    week_one = share(start, start + timedelta(days=6))
+    later = share(start + timedelta(days=7), start + timedelta(days=27))
     assert 0.5 < week_one < 0.78 < later
 
 
