@@ -98,8 +98,17 @@ def response_fields(form: FeedbackForm | None) -> list[Field]:
     ]
     for q in form.questions if form is not None else []:
         aliases = (q.get("label_en", ""), q.get("label_zh", ""))
-        fields.append(Field(q["key"], q.get("label_en", ""), aliases))
+        fields.append(Field(q["key"], _question_label(q), aliases))
     return fields
+
+
+def _question_label(question: dict[str, Any]) -> str:
+    """A question's wording in the reader's language (the other one when it has none)."""
+    from flask_babel import get_locale
+
+    zh, en = question.get("label_zh"), question.get("label_en")
+    chinese = str(get_locale() or "en").startswith("zh")
+    return (zh or en or "") if chinese else (en or zh or "")
 
 
 def field_help(pilot: Pilot, audience: Audience) -> list[dict[str, Any]]:
