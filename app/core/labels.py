@@ -82,6 +82,15 @@ SITE_FIELD_LABELS = {
     "is_active": _l("Active"),
 }
 
+#: The columns of a file of daily data (``app.sites.observation_import``).
+OBSERVATION_FIELD_LABELS = {
+    "site": _l("Site"),
+    "date": _l("Date"),
+    "metric": _l("Metric"),
+    "value": _l("Value"),
+    "denominator": _l("Denominator"),
+}
+
 #: A site's characteristics as conditions, predictions and segment effects name them. Two
 #: differ in wording from :data:`SITE_FIELD_LABELS` (``staff_count``, ``senior_share``).
 SITE_ATTRIBUTE_LABELS = {
@@ -303,6 +312,22 @@ RESPONSE_FILE_FIELD_LABELS = {
     "response_id": _l("Response ID in the other tool"),
 }
 
+#: The columns of a pilot's feedback export (besides its questions, headed by their wording).
+FEEDBACK_EXPORT_COLUMNS = {
+    "response_id": _l("Response ID"),
+    "submitted_at": RESPONSE_FILE_FIELD_LABELS["submitted_at"],
+    "date": _l("Date"),
+    "site_code": SITE_FIELD_LABELS["code"],
+    "site_name": _l("Site"),
+    "arm": _l("Group"),
+    "channel": _l("Channel"),
+    "language": RESPONSE_FILE_FIELD_LABELS["language"],
+    "segment": RESPONSE_FILE_FIELD_LABELS["segment"],
+    "form_version": _l("Form version"),
+    "flagged_negative": _l("Flagged as negative"),
+    "tags": _l("Themes"),
+}
+
 # ---------------------------------------------------------------- retros
 
 RETRO_FORMAT_LABELS = {
@@ -504,6 +529,11 @@ ROLLOUT_EXPORT_COLUMNS = {
     "checklist_done": _l("Checklist done"),
     "checklist_total": _l("Checklist items"),
 }
+
+# ---------------------------------------------------------------- files
+
+#: The name of the one sheet of an Excel download.
+DATA_SHEET_LABEL = _l("Data")
 
 # ---------------------------------------------------------------- audit
 

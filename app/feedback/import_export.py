@@ -24,7 +24,7 @@ from app.core import audit, imports, tables
 from app.core.clock import local_day, organisation_zone
 from app.core.errors import ImportFailed
 from app.core.imports import Field, ImportKind, ImportPlan, propose_mapping
-from app.core.labels import RESPONSE_FILE_FIELD_LABELS
+from app.core.labels import FEEDBACK_EXPORT_COLUMNS, RESPONSE_FILE_FIELD_LABELS
 from app.extensions import db
 from app.feedback import questionnaires as svc
 from app.feedback import responses
@@ -342,6 +342,19 @@ def import_responses(
     """Check every row, then store them all (or nothing). The caller commits."""
     kind = ResponseImport(pilot, audience)
     return imports.run(kind, source, mapping or None, by=by, filename=filename)
+
+
+def labelled_export_frame(pilot: Pilot, audience: Audience) -> pd.DataFrame:
+    """:func:`export_frame` headed in the reader's words (the download): the fixed columns by
+    their labels, the questions by their wording (a re-import recognises both)."""
+    frame = export_frame(pilot, audience)
+    wording = {
+        q["key"]: _question_label(q)
+        for form in svc.form_versions(pilot.id, audience)
+        for q in form.questions
+    }
+    names = {**wording, **{k: str(v) for k, v in FEEDBACK_EXPORT_COLUMNS.items()}}
+    return frame.rename(columns=lambda c: names.get(c) or c)
 
 
 def export_frame(pilot: Pilot, audience: Audience) -> pd.DataFrame:

@@ -25,6 +25,7 @@ from app.core.labels import (
     ACTION_STATUS_COLOURS,
     ACTION_STATUS_LABELS,
     ADJUSTMENT_SCOPE_LABELS,
+    METHOD_LABELS,
     RETRO_CATEGORY_LABELS,
     RETRO_FORMAT_LABELS,
     SITE_ATTRIBUTE_LABELS,
@@ -502,6 +503,7 @@ def adjustment(adjustment_id: int):
         )
     return render_template(
         "retros/adjustment.html",
+        method_labels=METHOD_LABELS,
         adjustment=item,
         pilot=pilot,
         comparison=comparison,
