@@ -90,6 +90,15 @@ SITE_FIELD_LABELS = {
     "is_active": _l("Active"),
 }
 
+#: The columns of a file of daily data (``app.sites.observation_import``).
+OBSERVATION_FIELD_LABELS = {
+    "site": _l("Site"),
+    "date": _l("Date"),
+    "metric": _l("Metric"),
+    "value": _l("Value"),
+    "denominator": _l("Denominator"),
+}
+
 #: A site's characteristics as conditions, predictions and segment effects name them. Two
 #: differ in wording from :data:`SITE_FIELD_LABELS` (``staff_count``, ``senior_share``).
 SITE_ATTRIBUTE_LABELS = {
@@ -246,6 +255,20 @@ PROPOSAL_ERRORS = {
     ),
 }
 
+#: Units of the metrics, as a number is followed by them ("2.1 min"). A unit typed by a
+#: change lead that is not here is shown as typed.
+UNIT_LABELS = {
+    "min": _l("min"),
+    "minutes": _l("min"),
+    "turns": _l("turns"),
+    "orders": _l("orders"),
+    "CNY": _l("CNY"),
+    "complaints": _l("complaints"),
+    "share": _l("share"),
+    "errors": _l("errors"),
+    "points": _l("points"),
+}
+
 METRIC_KIND_LABELS = {
     MetricKind.CONTINUOUS: _l("A measurement (e.g. minutes, CNY)"),
     MetricKind.PROPORTION: _l("A share or rate (e.g. share of customers)"),
@@ -295,6 +318,22 @@ RESPONSE_FILE_FIELD_LABELS = {
     "segment": _l("Respondent segment"),
     "language": _l("Language"),
     "response_id": _l("Response ID in the other tool"),
+}
+
+#: The columns of a pilot's feedback export (besides its questions, headed by their wording).
+FEEDBACK_EXPORT_COLUMNS = {
+    "response_id": _l("Response ID"),
+    "submitted_at": RESPONSE_FILE_FIELD_LABELS["submitted_at"],
+    "date": _l("Date"),
+    "site_code": SITE_FIELD_LABELS["code"],
+    "site_name": _l("Site"),
+    "arm": _l("Group"),
+    "channel": _l("Channel"),
+    "language": RESPONSE_FILE_FIELD_LABELS["language"],
+    "segment": RESPONSE_FILE_FIELD_LABELS["segment"],
+    "form_version": _l("Form version"),
+    "flagged_negative": _l("Flagged as negative"),
+    "tags": _l("Themes"),
 }
 
 # ---------------------------------------------------------------- retros
@@ -517,6 +556,53 @@ ROLLOUT_EXPORT_COLUMNS = {
     "checklist_total": _l("Checklist items"),
 }
 
+# ---------------------------------------------------------------- files
+
+#: The name of the one sheet of an Excel download.
+DATA_SHEET_LABEL = _l("Data")
+
+# ---------------------------------------------------------------- audit
+
+#: What an audit event records (``AuditEvent.action``), as a pilot's audit log names it.
+AUDIT_ACTION_LABELS = {
+    "action.close": _l("Action closed"),
+    "action.open": _l("Action opened"),
+    "action.update": _l("Action updated"),
+    "adjustment.create": _l("Adjustment recorded"),
+    "api_token.created": _l("API token created"),
+    "api_token.revoked": _l("API token revoked"),
+    "feedback.flag": _l("Answer flagged"),
+    "feedback.unflag": _l("Answer unflagged"),
+    "feedback.import": _l("Feedback imported"),
+    "feedback_form.edit": _l("Feedback form changed"),
+    "form_link.revoke": _l("Form link revoked"),
+    "metric.created": _l("Metric created"),
+    "metric.direction_changed": _l("Metric's better direction changed"),
+    "pilot.archived": _l("Pilot archived"),
+    "pilot.created": _l("Pilot created"),
+    "pilot.decide": _l("Decision recorded"),
+    "pilot.deleted": _l("Pilot deleted"),
+    "pilot.deviation": _l("Change after the pre-registration"),
+    "pilot.restored": _l("Pilot restored"),
+    "pilot.retros_visibility": _l("Retro visibility changed"),
+    "pilot.started": _l("Pilot started"),
+    "pilot.status": _l("Pilot status changed"),
+    "report.approve": _l("Report approved"),
+    "report.create": _l("Report computed"),
+    "report.request_changes": _l("Report changes requested"),
+    "retro.open": _l("Retro opened"),
+    "site.created": _l("Site created"),
+    "site.imported": _l("Sites imported"),
+    "site.updated": _l("Site updated"),
+    "user.created": _l("Account created"),
+    "user.signed_out_everywhere": _l("Signed out everywhere"),
+    "user.updated": _l("Account updated"),
+    **ROLLOUT_HISTORY_LABELS,
+}
+
+#: Yes and no, as a recorded true/false value reads.
+YES_NO_LABELS = {True: _l("yes"), False: _l("no")}
+
 # ---------------------------------------------------------------- by enum
 
 #: The status of the sequential monitor of the primary metric (``analysis.sequential``).
@@ -595,6 +681,54 @@ ENUM_COLOURS: dict[type[enum.Enum], Mapping[Any, str]] = {
     ReportStatus: REPORT_STATUS_COLOURS,
     WaveStatus: WAVE_STATUS_COLOURS,
 }
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def _current_locale() -> str:
+    from flask_babel import get_locale
+
+    try:
+        return str(get_locale() or "en")
+    except RuntimeError:  # no app context
+        return "en"
+
+
+def metric_label(metric: Any, locale: str | None = None) -> str:
+    """A metric's name in the reader's language (or ``locale``'s): its Chinese name for a
+    Chinese reader when it has one, else its English name.
+
+    ``metric`` is a ``Metric``, anything with ``name`` and ``name_zh`` attributes (the
+    retro brief's metrics) or a stored dict with ``"name"``/``"name_zh"`` (snapshots, a
+    reason's parameters); the key (``"key"``) only when it has no name at all.
+    """
+    if metric is None:
+        return ""
+    if isinstance(metric, Mapping):
+        name, name_zh, key = metric.get("name"), metric.get("name_zh"), metric.get("key")
+    else:
+        name = getattr(metric, "name", None)
+        name_zh = getattr(metric, "name_zh", None)
+        key = getattr(metric, "key", None)
+    locale = locale or _current_locale()
+    if locale.startswith("zh") and name_zh:
+        return str(name_zh)
+    return str(name or name_zh or key or "")
+
+
+def unit_label(unit: str | None) -> str:
+    """A metric's unit in the reader's language ("min" → "分钟"); a unit not in
+    :data:`UNIT_LABELS` as typed; "" for none."""
+    if not unit:
+        return ""
+    return str(UNIT_LABELS.get(unit, unit))
+
+
+def metric_unit_label(metric: Any) -> str:
+    """The unit of a ``Metric``, an object with ``unit`` or a dict with ``"unit"``."""
+    unit = metric.get("unit") if isinstance(metric, Mapping) else getattr(metric, "unit", None)
+    return unit_label(unit)
 
 
 def _labels_of(enum_class: type[enum.Enum]) -> Mapping[Any, Any]:

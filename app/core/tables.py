@@ -768,10 +768,12 @@ def download(frame: pd.DataFrame, name: str, fmt: str) -> Response:
 
 
 def xlsx_response(frame: pd.DataFrame, filename: str) -> Response:
+    from app.core.labels import DATA_SHEET_LABEL
+
     if not filename.lower().endswith(".xlsx"):
         filename += ".xlsx"
     return Response(
-        xlsx_bytes(frame),
+        xlsx_bytes(frame, sheet_name=str(DATA_SHEET_LABEL)),
         mimetype=XLSX_MIME,
         headers={"Content-Disposition": _disposition(filename)},
     )

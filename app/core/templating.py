@@ -52,6 +52,8 @@ def register(app: Flask) -> None:
     app.add_template_filter(numbers.date_span, "date_span")
     app.add_template_global(labels.label, "label")
     app.add_template_global(labels.colour, "colour")
+    app.add_template_global(labels.metric_label, "metric_label")
+    app.add_template_global(labels.unit_label, "unit_label")
 
     @app.context_processor
     def inject() -> dict:

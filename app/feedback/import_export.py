@@ -24,7 +24,7 @@ from app.core import audit, imports, tables
 from app.core.clock import local_day, organisation_zone
 from app.core.errors import ImportFailed
 from app.core.imports import Field, ImportKind, ImportPlan, propose_mapping
-from app.core.labels import RESPONSE_FILE_FIELD_LABELS
+from app.core.labels import FEEDBACK_EXPORT_COLUMNS, RESPONSE_FILE_FIELD_LABELS
 from app.extensions import db
 from app.feedback import questionnaires as svc
 from app.feedback import responses
@@ -98,8 +98,17 @@ def response_fields(form: FeedbackForm | None) -> list[Field]:
     ]
     for q in form.questions if form is not None else []:
         aliases = (q.get("label_en", ""), q.get("label_zh", ""))
-        fields.append(Field(q["key"], q.get("label_en", ""), aliases))
+        fields.append(Field(q["key"], _question_label(q), aliases))
     return fields
+
+
+def _question_label(question: dict[str, Any]) -> str:
+    """A question's wording in the reader's language (the other one when it has none)."""
+    from flask_babel import get_locale
+
+    zh, en = question.get("label_zh"), question.get("label_en")
+    chinese = str(get_locale() or "en").startswith("zh")
+    return (zh or en or "") if chinese else (en or zh or "")
 
 
 def field_help(pilot: Pilot, audience: Audience) -> list[dict[str, Any]]:
@@ -333,6 +342,19 @@ def import_responses(
     """Check every row, then store them all (or nothing). The caller commits."""
     kind = ResponseImport(pilot, audience)
     return imports.run(kind, source, mapping or None, by=by, filename=filename)
+
+
+def labelled_export_frame(pilot: Pilot, audience: Audience) -> pd.DataFrame:
+    """:func:`export_frame` headed in the reader's words (the download): the fixed columns by
+    their labels, the questions by their wording (a re-import recognises both)."""
+    frame = export_frame(pilot, audience)
+    wording = {
+        q["key"]: _question_label(q)
+        for form in svc.form_versions(pilot.id, audience)
+        for q in form.questions
+    }
+    names = {**wording, **{k: str(v) for k, v in FEEDBACK_EXPORT_COLUMNS.items()}}
+    return frame.rename(columns=lambda c: names.get(c) or c)
 
 
 def export_frame(pilot: Pilot, audience: Audience) -> pd.DataFrame:

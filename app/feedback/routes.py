@@ -653,7 +653,7 @@ def export(pilot_id: int, fmt: str):
     if fmt not in ("csv", "xlsx"):
         abort(404)
     audience = _audience_arg(request.args.get("audience"))
-    frame = feedback_import.export_frame(pilot, audience)
+    frame = feedback_import.labelled_export_frame(pilot, audience)
     return download(frame, f"feedback-pilot{pilot.id}-{audience.value}", fmt)
 
 

@@ -24,7 +24,13 @@ import analysis
 from analysis.design_power import DesignPower, design_power
 from analysis.selection import balance_table
 from app.core import numbers
-from app.core.labels import IMBALANCE_TEXTS, SITE_ATTRIBUTE_LABELS, by_value
+from app.core.labels import (
+    IMBALANCE_TEXTS,
+    SITE_ATTRIBUTE_LABELS,
+    by_value,
+    metric_label,
+    unit_label,
+)
 from app.models import Arm, Metric, Pilot, SizeTier
 from app.models.pilot import DesignMethod
 from app.pilots import proposal as design
@@ -121,7 +127,7 @@ def _check_design(pilot: Pilot) -> DesignCheck:
 def characteristic_label(name: str, metric: Metric | None) -> str:
     """A balance entry's name (``avg_wait_min level``, ``staff_count``, ``region=East``) in
     the reader's words."""
-    metric_name = metric.display_name(_locale()) if metric is not None else ""
+    metric_name = metric_label(metric)
     if metric is not None and name == f"{metric.key} level":
         return _("%(metric)s before the start (average)", metric=metric_name)
     if metric is not None and name == f"{metric.key} trend":
@@ -158,7 +164,7 @@ def _balance(
             _(
                 "No history of %(metric)s before the start: balance is shown on the site "
                 "attributes only. Import daily data first.",
-                metric=metric.display_name(_locale()),
+                metric=metric_label(metric),
             )
         )
     if not match:
@@ -209,7 +215,7 @@ def _fix_offer(fix: dict[str, Any], metric: Metric | None) -> FixOffer:
         label = _(
             "Widen the pool to the sites at or past %(t)s %(unit)s",
             t=numbers.sig(params["threshold"]),
-            unit=metric.unit if metric is not None else "",
+            unit=unit_label(metric.unit) if metric is not None else "",
         )
         value = f"threshold:{params['threshold']}"
     elif fix["code"] == "widen_pool":
@@ -263,7 +269,7 @@ def _power(pilot: Pilot, check: DesignCheck, pairs: list[list[str]]) -> None:
             _(
                 "No history of %(metric)s before the start: power cannot be simulated. Import "
                 "daily data first.",
-                metric=metric.display_name(_locale()),
+                metric=metric_label(metric),
             )
         )
         return
@@ -294,7 +300,7 @@ def _power(pilot: Pilot, check: DesignCheck, pairs: list[list[str]]) -> None:
                     "more than the %(min)s %(unit)s worth acting on. Add sites, lengthen the "
                     "pilot or accept a larger minimum effect.",
                     mde=numbers.sig(abs(result.mde)),
-                    unit=metric.unit,
+                    unit=unit_label(metric.unit),
                     power=f"{TARGET_POWER:.0%}",
                     min=numbers.sig(min_effect),
                 )
@@ -312,7 +318,7 @@ def planned_days(pilot: Pilot) -> tuple[int, int]:
 
 def power_lines(result: DesignPower, metric: Metric, pilot: Pilot) -> list[str]:
     """The power result and its advice in plain words."""
-    unit = metric.unit
+    unit = unit_label(metric.unit)
     lines = []
     if result.error is None:
         lines.append(

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from app.core import clock
 from app.core.audit import record
 from app.core.errors import ServiceError
-from app.core.labels import WIZARD_STEP_LABELS
+from app.core.labels import WIZARD_STEP_LABELS, unit_label
 from app.extensions import db
 from app.models import (
     Arm,
@@ -207,7 +207,7 @@ def set_metrics(
                     "Give the guardrail %(metric)s a non-inferiority margin (how much worse it "
                     "may get, in %(unit)s).",
                     metric=c.metric.name,
-                    unit=c.metric.unit or _("its units"),
+                    unit=unit_label(c.metric.unit) or _("its units"),
                 )
             )
     if not 0 < alpha < 0.5:

@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from app.core.labels import ARM_WORDS, by_value
+from app.core.labels import ARM_WORDS, SITE_ATTRIBUTE_LABELS, by_value, metric_label, unit_label
 from app.core.reasons import render
 from app.extensions import db
 from app.models import Arm, Metric, SizeTier
@@ -63,6 +62,12 @@ PERCENT_PARAMS = ("share", "running", "cap")
 def _prepare(code: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The template key and the parameters as the sentence shows them."""
     key = code
+    by = params.get("by")
+    if isinstance(by, str) and by:
+        # strata are named by a site attribute and one of its values ("size_tier", "small")
+        if by == "size_tier" and isinstance(params.get("stratum"), str):
+            params["stratum"] = by_value(SizeTier).get(params["stratum"], params["stratum"])
+        params["by"] = SITE_ATTRIBUTE_LABELS.get(by, by)
     for name in PERCENT_PARAMS:
         if isinstance(params.get(name), int | float):
             params[name] = f"{params[name]:.1%}" if name != "cap" else f"{params[name]:.0%}"
@@ -78,7 +83,12 @@ def _prepare(code: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         params["volume"] = f"{params['volume']:,.4g}"
     elif code == "match_detail":
         params["pairs"] = ", ".join(
-            _("%(covariate)s %(control)s vs %(pilot)s", covariate=c, control=a, pilot=b)
+            _(
+                "%(covariate)s %(control)s vs %(pilot)s",
+                covariate=_covariate_words(c),
+                control=a,
+                pilot=b,
+            )
             for c, a, b in params.get("pairs") or []
         )
     elif code == "drawn_in_stratum" and not params.get("by"):
@@ -94,14 +104,26 @@ def _prepare(code: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return key, params
 
 
+def _covariate_words(name: str) -> str:
+    """A matching covariate in words: a site attribute's label, or a metric's level or trend
+    before the start (``"avg_wait_min level"``)."""
+    if name in SITE_ATTRIBUTE_LABELS:
+        return str(SITE_ATTRIBUTE_LABELS[name])
+    key, _sep, part = name.rpartition(" ")
+    if part == "level" and key:
+        return _("%(metric)s before the start (average)", metric=_metric_words(key)[0])
+    if part == "trend" and key:
+        return _("%(metric)s before the start (trend per day)", metric=_metric_words(key)[0])
+    return _metric_words(name)[0]
+
+
 def _metric_words(key: str) -> tuple[str, str]:
     """A metric's name in the reader's language and its unit (the key itself when the
     metric is gone): reasons store keys, readers see names."""
     known = g.setdefault("metric_words", {})  # one query per page, not one per reason
     if not known:
-        locale = str(get_locale() or "en")
         for metric in db.session.scalars(select(Metric)):
-            known[metric.key] = (metric.display_name(locale), metric.unit)
+            known[metric.key] = (metric_label(metric), unit_label(metric.unit))
     return known.get(key, (key, ""))
 
 

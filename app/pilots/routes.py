@@ -27,7 +27,14 @@ from app.core import jobs as core_jobs
 from app.core.charts import daily_series_svg
 from app.core.errors import show_error
 from app.core.formfields import choices
-from app.core.labels import ASSIGNMENT_METHOD_LABELS, METRIC_ROLE_LABELS
+from app.core.labels import (
+    ASSIGNMENT_METHOD_LABELS,
+    AUDIT_ACTION_LABELS,
+    METRIC_ROLE_LABELS,
+    YES_NO_LABELS,
+    metric_label,
+    unit_label,
+)
 from app.extensions import db
 from app.models import Arm, Direction, Metric, MetricRole, Pilot, Site
 from app.pilots import bp, design_check, proposal_jobs
@@ -176,7 +183,7 @@ def define_metric(pilot_id: int):
             form.answered(target)
             db.session.commit()
             flash(
-                _("Metric %(name)s added (key %(key)s).", name=metric.name, key=metric.key),
+                _("Metric %(name)s added.", name=metric_label(metric)),
                 "success",
             )
     else:
@@ -238,7 +245,7 @@ def _propose_form(pilot: Pilot) -> ProposeForm:
     form = ProposeForm(data=None if stored is None else stored.to_dict())
     metrics = svc.all_metrics()
     form.problem_metric.choices = choices(
-        [("", _("The primary metric"))] + [(m.key, m.display_name(_locale())) for m in metrics]
+        [("", _("The primary metric"))] + [(m.key, metric_label(m)) for m in metrics]
     )
     form.exclude.choices = choices((s.code, f"{s.code} · {s.name}") for s in active_sites())
     if not form.is_submitted() and stored is None and pilot.primary_metric is not None:
@@ -444,8 +451,8 @@ def detail(pilot_id: int):
                             frame,
                             start=pilot.start_date,
                             adjustments=adjustments,
-                            title=link.metric.display_name(_locale()),
-                            unit=link.metric.unit,
+                            title=metric_label(link.metric),
+                            unit=unit_label(link.metric.unit),
                             end=pilot.end_date,
                         ),
                     )
@@ -545,7 +552,13 @@ def delete(pilot_id: int):
 @require_role(*ALL_SEEING)
 def audit_log(pilot_id: int):
     pilot = get_pilot_or_404(pilot_id)
-    return render_template("pilots/audit_log.html", pilot=pilot, events=svc.audit_events(pilot))
+    return render_template(
+        "pilots/audit_log.html",
+        pilot=pilot,
+        events=svc.audit_events(pilot),
+        action_labels=AUDIT_ACTION_LABELS,
+        yes_no=YES_NO_LABELS,
+    )
 
 
 # ---------------------------------------------------------------- daily data for this pilot

@@ -26,7 +26,7 @@ from sqlalchemy import case, func, select
 import analysis
 from app.core import audit
 from app.core.frames import observations_frame, sites_frame
-from app.core.labels import CONDITION_OPERATOR_LABELS
+from app.core.labels import CONDITION_OPERATOR_LABELS, SITE_ATTRIBUTE_LABELS, by_value
 from app.extensions import db
 from app.models import (
     Adjustment,
@@ -39,6 +39,7 @@ from app.models import (
     PilotMetric,
     Retrospective,
     Site,
+    SizeTier,
     User,
 )
 from app.retros.meetings import RetroError
@@ -154,7 +155,8 @@ def matching_sites(adjustment: Adjustment, sites: Iterable[Site]) -> list[Site]:
 
 
 def describe_condition(condition: dict[str, Any] | None) -> str:
-    """``senior_share >= 30 %`` — a compact, language-neutral rendering."""
+    """``Share of senior customers ≥ 30 %`` — the attribute's label, a symbol, the value
+    (a share in percent, a size tier by its label)."""
     if not condition:
         return ""
     attribute = condition.get("attribute", "?")
@@ -165,7 +167,8 @@ def describe_condition(condition: dict[str, Any] | None) -> str:
         shown = f"{value * 100:g} %"
     else:
         shown = f"{value:g}" if isinstance(value, float) else str(value)
-    return f"{attribute} {symbol} {shown}"
+        shown = str(by_value(SizeTier).get(shown, shown)) if attribute == "size_tier" else shown
+    return f"{SITE_ATTRIBUTE_LABELS.get(attribute, attribute)} {symbol} {shown}"
 
 
 # ----------------------------------------------------------------- workflow
@@ -278,6 +281,7 @@ class MetricBeforeAfter:
     n_pilot_sites: int
     n_control_sites: int
     error: str | None = None
+    name_zh: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,6 +380,7 @@ def _metric_before_after(link: PilotMetric, found: Any) -> MetricBeforeAfter:
         name=metric.name,
         unit=metric.unit,
         role=link.role.value,
+        name_zh=metric.name_zh,
         effect=_finite(estimated.effect) if estimated else None,
         ci_low=_finite(estimated.ci_low) if estimated else None,
         ci_high=_finite(estimated.ci_high) if estimated else None,

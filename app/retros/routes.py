@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import date
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
@@ -26,9 +25,12 @@ from app.core.labels import (
     ACTION_STATUS_COLOURS,
     ACTION_STATUS_LABELS,
     ADJUSTMENT_SCOPE_LABELS,
+    METHOD_LABELS,
     RETRO_CATEGORY_LABELS,
     RETRO_FORMAT_LABELS,
     SITE_ATTRIBUTE_LABELS,
+    metric_label,
+    unit_label,
 )
 from app.extensions import db
 from app.models import (
@@ -494,13 +496,14 @@ def adjustment(adjustment_id: int):
             adjustments=[(item.effective_date, item.title)],
             title=_(
                 "%(metric)s at the affected pilot sites and the control sites",
-                metric=primary.display_name(str(get_locale())),
+                metric=metric_label(primary),
             ),
-            unit=primary.unit,
+            unit=unit_label(primary.unit),
             pilot_label=_("Affected pilot sites"),
         )
     return render_template(
         "retros/adjustment.html",
+        method_labels=METHOD_LABELS,
         adjustment=item,
         pilot=pilot,
         comparison=comparison,
@@ -522,9 +525,7 @@ def timeline(pilot_id: int):
         marks,
         title=_(
             "%(metric)s: pilot and control sites",
-            metric=pilot.primary_metric.display_name(str(get_locale()))
-            if pilot.primary_metric
-            else "",
+            metric=metric_label(pilot.primary_metric),
         ),
     )
     return render_template(

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from app.core.charts import daily_series_svg
 from app.core.clock import day_bounds, local_day
+from app.core.labels import metric_label, unit_label
 from app.extensions import db
 from app.models import (
     ActionItem,
@@ -145,7 +146,7 @@ def pilot_timeline(pilot: Pilot, today: date) -> Timeline:
         last=last,
         days=[days[d] for d in sorted(days)],
         primary_key=primary.key if primary else None,
-        primary_name=primary.name if primary else None,
+        primary_name=metric_label(primary) if primary else None,
         primary_unit=primary.unit if primary else None,
         n_sites=len(site_rows),
     )
@@ -235,5 +236,5 @@ def timeline_chart_svg(pilot: Pilot, timeline: Timeline, marks, title: str) -> s
         end=pilot.end_date,
         adjustments=marks,
         title=title,
-        unit=timeline.primary_unit or "",
+        unit=unit_label(timeline.primary_unit),
     )

@@ -41,6 +41,7 @@ from sqlalchemy import select
 from app.core import clock
 from app.core.errors import ImportFailed, RowError
 from app.core.imports import MAX_LISTED_ERRORS, Field, ImportKind, ImportPlan, propose_mapping
+from app.core.labels import OBSERVATION_FIELD_LABELS
 from app.core.tables import normalise_header, parse_dates, parse_numbers
 from app.extensions import db
 from app.models import ApiToken, ImportBatch, Metric, Pilot, Site, User
@@ -56,13 +57,6 @@ OBSERVATION_ALIASES: dict[str, list[str]] = {
     "denominator": ["denom", "base", "n", "分母", "样本数", "基数"],
 }  # fmt: skip
 
-FIELD_LABELS = {
-    "site": "site",
-    "date": "date",
-    "metric": "metric",
-    "value": "value",
-    "denominator": "denominator",
-}
 
 #: Largest batch the API accepts in one request.
 API_MAX_ROWS = 10_000
@@ -129,7 +123,12 @@ def _stage_gone() -> str:
 
 def observation_fields() -> list[Field]:
     return [
-        Field(name, FIELD_LABELS[name], tuple(aliases), required=name in ("site", "date"))
+        Field(
+            name,
+            str(OBSERVATION_FIELD_LABELS[name]),
+            tuple(aliases),
+            required=name in ("site", "date"),
+        )
         for name, aliases in OBSERVATION_ALIASES.items()
     ]
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select
 from app.core import clock
 from app.core.audit import record
 from app.core.frames import SITE_PROFILE
+from app.core.labels import SITE_FIELD_LABELS
 from app.extensions import db
 from app.models import Assignment, Metric, Observation, Pilot, Site, SizeTier, User
 
@@ -167,6 +168,12 @@ def export_frame(sites: list[Site]) -> pd.DataFrame:
             row[key] = (site.attributes or {}).get(key)
         rows.append(row)
     return pd.DataFrame(rows, columns=[*SITE_FIELDS, *extra])
+
+
+def labelled_export_frame(sites: list[Site]) -> pd.DataFrame:
+    """:func:`export_frame` headed by the fields' labels in the reader's language (the
+    download; the site import recognises them); a site file's own extra columns as named."""
+    return export_frame(sites).rename(columns=lambda c: str(SITE_FIELD_LABELS.get(c, c)))
 
 
 # ---------------------------------------------------------------- a site's history

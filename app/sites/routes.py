@@ -18,7 +18,7 @@ from app.sites.observation_import import ObservationImport
 from app.sites.registry import (
     SiteFilters,
     apply_site,
-    export_frame,
+    labelled_export_frame,
     list_sites,
     regions,
     site_completeness,
@@ -54,7 +54,7 @@ def index():
 def export(fmt: str):
     if fmt not in ("csv", "xlsx"):
         abort(404)
-    frame = export_frame(list_sites(SiteFilters.from_args(request.args)))
+    frame = labelled_export_frame(list_sites(SiteFilters.from_args(request.args)))
     return tabular.download(frame, "sites", fmt)
 
 

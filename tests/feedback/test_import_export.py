@@ -211,13 +211,18 @@ def test_export_csv_and_excel(client, auth, feedback_pilot, add_response):
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
     text = csv.get_data().decode("utf-8-sig")
     header, row = text.splitlines()[:2]
-    assert header.startswith("response_id,submitted_at,date,site_code")
-    assert "overall" in header and "comment" in header and "tags" in header
+    # headed in the reader's words: fixed columns by their labels, questions by their wording
+    assert header.startswith("Response ID,Date and time (local),Date,Site code")
+    form = svc.form_versions(feedback_pilot.id, Audience.CUSTOMER)[0]
+    wording = {q["key"]: q["label_en"] for q in form.questions}
+    assert wording["overall"] in header and wording["comment"] in header
+    assert header.endswith("Themes") and "overall" not in header.split(",")
     assert "2026-10-02 12:00" in row and "排队太久 [email]" in row and "waiting" in row
     xlsx = client.get(f"/feedback/pilots/{feedback_pilot.id}/export.xlsx")
     book = load_workbook(io.BytesIO(xlsx.get_data()))
     values = list(book.active.values)
-    assert values[0][0] == "response_id" and values[1][3] == site.code
+    assert values[0][0] == "Response ID" and values[1][3] == site.code
+    assert book.active.title == "Data"
 
 
 def test_cli_import_reports_errors_and_imports(runner, feedback_pilot, tmp_path):

@@ -185,13 +185,17 @@ def test_a_practice_applies_to_new_sites_that_match_its_condition(
     assert {a.title for a in service.reusable_practices()} == {"Assist seniors", "Only A1", "All"}
 
 
-def test_describe_condition_is_readable():
-    assert service.describe_condition({"attribute": "senior_share", "op": ">", "value": 0.3}) == (
-        "senior_share > 30 %"
-    )
-    assert service.describe_condition({"attribute": "region", "op": "==", "value": "North"}) == (
-        "region = North"
-    )
+def test_describe_condition_is_readable(app):
+    with app.test_request_context():
+        assert service.describe_condition(
+            {"attribute": "senior_share", "op": ">", "value": 0.3}
+        ) == ("Share of senior customers > 30 %")
+        assert service.describe_condition(
+            {"attribute": "region", "op": "==", "value": "North"}
+        ) == ("Region = North")
+        assert service.describe_condition(
+            {"attribute": "size_tier", "op": "==", "value": "small"}
+        ) == ("Size tier = Small")
 
 
 def test_before_after_compares_affected_sites_with_controls(make_pilot, make_user):

@@ -265,7 +265,7 @@ def test_recording_an_adjustment_with_a_condition(client, lead, small_pilot):
     assert [s.code for s in adjustment.sites] == ["P1"]  # P1 35 %, P2 10 %; C1 is a control
     page = client.get(ok.location).get_data(as_text=True)
     assert "Exploratory." in page
-    assert "senior_share &gt; 30 %" in page
+    assert "Share of senior customers &gt; 30 %" in page
     assert 'data-testid="adjustment-chart"' in page
 
 
