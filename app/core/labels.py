@@ -773,3 +773,73 @@ def by_value(
 def colours_by_value(enum_class: type[enum.Enum]) -> dict[str, str]:
     """The enum's colours keyed by the stored value."""
     return {m.value: c for m, c in ENUM_COLOURS[enum_class].items()}
+
+
+# ---------------------------------------------------------------- recorded values
+
+#: Between the items of a list inside a sentence ("a, b" / "a，b").
+LIST_SEPARATOR = _l(", ")
+
+#: The standard items of a rollout site's checklist (stored by key).
+CHECKLIST_ITEM_LABELS = {
+    "training": _l("Staff trained on the new process"),
+    "equipment": _l("Equipment and materials in place"),
+    "briefing": _l("Go-live briefing held with the site manager"),
+    "week1_review": _l("First-week review done"),
+    "mentor": _l("Mentor visit"),
+}
+
+#: The fields an audit event records (``before``/``after`` keys), as a history reads them.
+AUDIT_FIELD_LABELS = {
+    "site": _l("Site"),
+    "item": _l("Item"),
+    "done": _l("Done"),
+    "wave": _l("Wave"),
+    "waves": _l("Waves"),
+    "sites": _l("Sites"),
+    "status": _l("Status"),
+    "gate": _l("Gate"),
+    "outcome": _l("Outcome"),
+    "as_of": _l("Data up to"),
+    "primary": _l("Primary metric"),
+    "effect": _l("Effect"),
+    "ci_low": _l("Interval low"),
+    "ci_high": _l("Interval high"),
+    "holdback": _l("Holdback"),
+    "go_live": _l("Go-live"),
+    "start": _l("Start"),
+    "end": _l("End"),
+    "start_date": _l("Start"),
+    "end_date": _l("End"),
+    "mentor": _l("Mentor"),
+    "role": _l("Role"),
+    "name": _l("Name"),
+    "note": _l("Note"),
+    "decision": _l("Decision"),
+    "plan": _l("Plan"),
+}
+
+
+def _recorded_values() -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for enum_class in ENUM_LABELS:
+        values.update(by_value(enum_class))
+    values.update(by_value(PlanStatus), **by_value(WaveStatus), **by_value(PilotStatus))
+    values.update(GATE_OUTCOME_LABELS)
+    values.update(CHECKLIST_ITEM_LABELS)
+    return values
+
+
+def recorded_value_label(value: Any) -> Any:
+    """A value an audit event recorded as the reader reads it: a stored status, role, gate
+    outcome or checklist key in words, true/false as yes/no; anything else as it is."""
+    if isinstance(value, bool):
+        return YES_NO_LABELS[value]
+    if isinstance(value, str):
+        return _recorded_values().get(value, value)
+    return value
+
+
+def recorded_field_label(key: Any) -> str:
+    """A recorded field's name in words (:data:`AUDIT_FIELD_LABELS`); others as stored."""
+    return str(AUDIT_FIELD_LABELS.get(key, SITE_FIELD_LABELS.get(key, key)))

@@ -33,6 +33,7 @@ from app.core.labels import (
     METRIC_ROLE_LABELS,
     YES_NO_LABELS,
     metric_label,
+    recorded_value_label,
     unit_label,
 )
 from app.extensions import db
@@ -558,6 +559,7 @@ def audit_log(pilot_id: int):
         events=svc.audit_events(pilot),
         action_labels=AUDIT_ACTION_LABELS,
         yes_no=YES_NO_LABELS,
+        recorded_value=recorded_value_label,
     )
 
 

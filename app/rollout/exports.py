@@ -16,9 +16,9 @@ import pandas as pd
 
 from app.core import clock
 from app.core import tables as tabular
-from app.core.labels import ROLLOUT_EXPORT_COLUMNS
+from app.core.labels import READINESS_TIER_WORDS, ROLLOUT_EXPORT_COLUMNS, by_value
 from app.core.numbers import column_kind, round_for_column
-from app.models import RolloutPlan
+from app.models import RolloutPlan, SizeTier
 from app.rollout.plans import (
     _,
     _mentor_label,
@@ -30,6 +30,7 @@ from app.rollout.plans import (
 
 def site_rows(plan: RolloutPlan) -> list[dict[str, Any]]:
     mentors = {p.mentee_site_id: _mentor_label(p) for p in plan.mentor_pairs}
+    sizes = by_value(SizeTier)
     rows = []
     ordered = sorted(
         plan.sites,
@@ -50,11 +51,11 @@ def site_rows(plan: RolloutPlan) -> list[dict[str, Any]]:
                 "site_code": ws.site.code,
                 "site_name": ws.site.name,
                 "region": ws.site.region,
-                "size_tier": ws.site.size_tier.value,
+                "size_tier": str(sizes[ws.site.size_tier.value]),
                 "readiness": round(ws.readiness_score, 1)
                 if ws.readiness_score is not None
                 else None,
-                "tier": ws.readiness_tier,
+                "tier": str(READINESS_TIER_WORDS.get(ws.readiness_tier, ws.readiness_tier or "")),
                 "load": ws.capacity_load,
                 "go_live": ws.go_live_date,
                 "wave_start": ws.wave.start_date if ws.wave else None,

@@ -26,7 +26,7 @@ from analysis.planning import (
     extrapolation_reasons,
     plan_rollout,
 )
-from app.core import audit, clock
+from app.core import audit, clock, labels
 from app.core.errors import ServiceError
 from app.core.queries import load_sites, newest_first_of_pilot
 from app.extensions import db
@@ -37,6 +37,7 @@ from app.models import (
     FeedbackAnswer,
     FeedbackResponse,
     MentorPair,
+    Metric,
     MetricRole,
     Pilot,
     PilotStatus,
@@ -1162,3 +1163,15 @@ def next_step(plan: RolloutPlan, today: date | None = None) -> NextStep:
     if index > 0 and waves[index - 1].status is WaveStatus.FAILED:
         return NextStep("stopped", waves[index - 1])
     return NextStep("start", upcoming)
+
+
+def metric_name(spec: Any) -> str:
+    """The name, in the reader's language, of the metric a plan's settings or a gate name
+    (a dict with ``"metric"``, its key, and ``"name"``, its English name when stored)."""
+    if not isinstance(spec, dict):
+        return "" if spec is None else str(spec)
+    key = spec.get("metric")
+    metric = (
+        db.session.scalar(select(Metric).where(Metric.key == key)) if isinstance(key, str) else None
+    )
+    return labels.metric_label(metric if metric is not None else spec)

@@ -6,12 +6,23 @@ kept for exports and logs, and this module renders each known code through the c
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
-from app.core.labels import READINESS_COMPONENT_WORDS, READINESS_TIER_WORDS, SITE_ATTRIBUTE_WORDS
-from app.core.reasons import render
+from app.core.labels import (
+    LIST_SEPARATOR,
+    READINESS_COMPONENT_WORDS,
+    READINESS_TIER_WORDS,
+    SITE_ATTRIBUTE_LABELS,
+    SITE_ATTRIBUTE_WORDS,
+    by_value,
+    recorded_field_label,
+    recorded_value_label,
+)
+from app.core.reasons import format_value, render
+from app.models import SizeTier
 
 TEMPLATES = {
     "readiness_score": _l("Readiness %(score)s (%(parts)s)."),
@@ -43,6 +54,17 @@ TEMPLATES = {
         "No pilot site in region %(region)s: the prediction is an extrapolation."
     ),
     "extrapolation_model": _l("The prediction model flags this site: %(note)s"),
+    "extrapolation_model_range": _l(
+        "The prediction model flags this site: its %(attribute)s, %(value)s, is outside the "
+        "pilot sites' range [%(low)s, %(high)s]."
+    ),
+    "extrapolation_model_level": _l(
+        "The prediction model flags this site: no pilot site had its %(attribute)s "
+        "(%(value)s); the overall effect is shown."
+    ),
+    "extrapolation_model_other": _l(
+        "The prediction model flags this site: it is unlike the pilot sites."
+    ),
     "capability_staffing": _l(
         "Staff capability estimated from staffing (%(staff)s staff); no score on record."
     ),
@@ -53,9 +75,83 @@ TEMPLATES = {
 }
 
 
+#: One component of a readiness score: its value and the weight it counted with.
+READINESS_PART = _l("%(component)s %(value)s × %(weight)s")
+
+# The planner's readiness parts ("management score 71 x 0.44, …") and the prediction model's
+# notes, as ``analysis`` writes them in English: read back into their parts.
+_ENGLISH_COMPONENTS = {
+    "management score": "management",
+    "digital readiness": "digital",
+    "staff capability": "capability",
+    "staff attitude": "attitude",
+}
+_PART = re.compile(
+    r"(" + "|".join(_ENGLISH_COMPONENTS) + r") (-?[\d.]+(?:e-?\d+)?|nan) x (-?[\d.]+)"
+)
+_NUMBER = r"(-?[\d.]+(?:e[+-]?\d+)?|nan|inf)"
+_NOTE_RANGE = re.compile(
+    rf"(\w+)={_NUMBER} outside the pilot sites' range \[{_NUMBER}, {_NUMBER}\]"
+)
+_NOTE_LEVEL = re.compile(r"no pilot site had (\w+)=(.*?); the overall effect is shown")
+
+
+def _number(text: str) -> Any:
+    try:
+        return format_value(float(text))
+    except ValueError:
+        return text
+
+
+def readiness_parts(parts: Any) -> str:
+    """The planner's readiness parts in the reader's language; ``parts`` as written when
+    they are not the planner's usual shape."""
+    found = _PART.findall(str(parts or ""))
+    if not found:
+        return str(parts or "")
+    return str(LIST_SEPARATOR).join(
+        str(READINESS_PART)
+        % {
+            "component": READINESS_COMPONENT_WORDS[_ENGLISH_COMPONENTS[name]],
+            "value": _number(value),
+            "weight": _number(weight),
+        }
+        for name, value, weight in found
+    )
+
+
+def _attribute_word(name: str) -> str:
+    return str(SITE_ATTRIBUTE_WORDS.get(name) or SITE_ATTRIBUTE_LABELS.get(name, name))
+
+
+def _model_note(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The prediction model's note (``analysis.segments``) read back into its parts."""
+    note = str(params.get("note") or "")
+    match = _NOTE_RANGE.search(note)
+    if match:
+        name, value, low, high = match.groups()
+        return "extrapolation_model_range", {
+            "attribute": _attribute_word(name),
+            "value": _number(value),
+            "low": _number(low),
+            "high": _number(high),
+        }
+    match = _NOTE_LEVEL.search(note)
+    if match:
+        name, value = match.groups()
+        if name == "size_tier":
+            value = str(by_value(SizeTier).get(value, value))
+        return "extrapolation_model_level", {"attribute": _attribute_word(name), "value": value}
+    return "extrapolation_model_other", {}
+
+
 def _prepare(code: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The template key and the parameters as the sentence shows them."""
     key = code
+    if code == "extrapolation_model":
+        return _model_note(params)
+    if code == "readiness_score":
+        params["parts"] = readiness_parts(params.get("parts"))
     if code.startswith("tier_"):
         key = "tier"
     elif code.startswith("missing_"):
@@ -77,3 +173,66 @@ def _prepare(code: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def reason_text(reason: Any) -> str:
     """One reason (a dict from the planner or a plain string) as a translated sentence."""
     return render(reason, TEMPLATES, _prepare)
+
+
+def recorded_text(data: Any) -> str:
+    """What an audit event recorded (its ``before`` or ``after``) in words: "Wave: 2,
+    Status: Live" rather than ``wave: 2, status: live``."""
+    if isinstance(data, dict):
+        return str(LIST_SEPARATOR).join(
+            f"{recorded_field_label(k)}: {recorded_text(v)}"
+            for k, v in data.items()
+            if k != "settings"
+        )
+    if isinstance(data, list | tuple):
+        return str(LIST_SEPARATOR).join(recorded_text(v) for v in data)
+    if data is None:
+        return "—"
+    if isinstance(data, float):
+        return format_value(data)
+    return str(recorded_value_label(data))
+
+
+def change_text(before: Any, after: Any) -> str:
+    """An audit event's change: "before → after", or the one side that was recorded."""
+    sides = [recorded_text(side) for side in (before, after) if side]
+    return " → ".join(sides)
+
+
+#: The staggered-adoption estimator's notes (``analysis.staggered``), by their English shape.
+ESTIMATOR_NOTES = (
+    (
+        re.compile(r"wave (\S+) has (\d+) sites: its bootstrap interval is rough"),
+        _l("The wave starting %(day)s has %(n)s sites: its interval is rough."),
+        ("day", "n"),
+    ),
+    (
+        re.compile(r"(\d+) treated site-day\(s\) could not be imputed"),
+        _l(
+            "%(n)s site-days after go-live could not be compared (no comparable days or "
+            "sites) and were left out."
+        ),
+        ("n",),
+    ),
+    (
+        re.compile(r"no never-treated sites"),
+        _l("No site stayed without the change: later waves are the only comparison."),
+        (),
+    ),
+    (
+        re.compile(r"plain TWFE failed"),
+        _l("The plain two-way fixed-effects estimate for contrast could not be computed."),
+        (),
+    ),
+)
+ESTIMATOR_NOTE_OTHER = _l("A technical note from the estimator.")
+
+
+def estimator_note(note: Any) -> str:
+    """One note of the staggered-adoption estimator in the reader's language."""
+    text = str(note or "")
+    for pattern, template, names in ESTIMATOR_NOTES:
+        match = pattern.search(text)
+        if match:
+            return str(template) % dict(zip(names, match.groups(), strict=True))
+    return str(ESTIMATOR_NOTE_OTHER)

@@ -34,11 +34,13 @@ from app.core.labels import (
     SITE_ATTRIBUTE_LABELS,
     WAVE_STATUS_COLOURS,
     WAVE_STATUS_LABELS,
+    by_value,
+    metric_unit_label,
 )
 from app.core.queries import load_sites
 from app.extensions import db
 from app.feedback import qr
-from app.models import PlanStatus, RolloutPlan, Site, WaveStatus
+from app.models import PlanStatus, RolloutPlan, Site, SizeTier, WaveStatus
 from app.rollout import bp, exports, gates, wave_feedback
 from app.rollout import plans as service
 from app.rollout.charts import timeline_svg
@@ -55,12 +57,32 @@ from app.rollout.forms import (
     WaveDatesForm,
 )
 from app.rollout.plans import RolloutError
-from app.rollout.reasons import reason_text
+from app.rollout.reasons import change_text, estimator_note, reason_text
 
 
 @bp.app_template_filter("rollout_reason")
 def _reason_filter(reason) -> str:
     return reason_text(reason)
+
+
+@bp.app_template_filter("rollout_change")
+def _change_filter(event) -> str:
+    return change_text(event.before, event.after)
+
+
+@bp.app_template_filter("rollout_note")
+def _note_filter(note) -> str:
+    return estimator_note(note)
+
+
+@bp.app_template_filter("rollout_unit")
+def _unit_filter(spec) -> str:
+    return metric_unit_label(spec)
+
+
+@bp.app_template_filter("rollout_metric")
+def _metric_filter(spec) -> str:
+    return service.metric_name(spec)
 
 
 @bp.context_processor
@@ -134,8 +156,10 @@ def new(pilot_id: int):
     pilot = get_pilot_or_404(pilot_id, for_edit=True)
     candidates = service.default_scope(pilot)
     form = GeneratePlanForm()
+    tiers = by_value(SizeTier)
     form.scope.choices = choices(
-        (s.id, f"{s.code} · {s.name} ({s.region}, {s.size_tier.value})") for s in candidates
+        (s.id, f"{s.code} · {s.name} ({s.region}, {tiers.get(s.size_tier.value)})")
+        for s in candidates
     )
     _fill_generate_defaults(form, pilot, candidates)
     if not service.can_plan(pilot):

@@ -106,3 +106,19 @@ def test_icalendar_export_parses_with_icalendar(make_pilot, make_site):
     site_events = [e for e in events if "-site-" in str(e["uid"])]
     assert len(site_events) == sum(1 for ws in plan.sites if ws.go_live_date)
     assert len({str(e["uid"]) for e in events}) == len(events)
+
+
+def test_a_chinese_export_names_size_and_readiness_tiers_in_chinese(app, make_pilot, make_site):
+    from flask_babel import force_locale
+
+    pilot, _ = decided_pilot(make_pilot, make_site)
+    plan = make_plan(pilot, holdback_share=0.2, seed=1, randomize=True)
+    with app.test_request_context(), force_locale("zh_CN"):
+        data = exports.to_csv(plan)
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    header, body = rows[0], rows[1:]
+    stored = {"small", "medium", "large", "high", "low"}
+    for column in ("规模", "准备度档位"):
+        assert column in header, header
+        values = {row[header.index(column)] for row in body}
+        assert values and not values & stored, values

@@ -100,9 +100,7 @@ def typed(demo):
 
 #: Pages still showing identifiers outside the pending areas, by endpoint (what is left of
 #: issue 20). Empty it as they are fixed.
-KNOWN_GAPS: dict[str, str] = {
-    "pilots.audit_log": "recorded values (statuses such as rolling_out) shown as stored",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("endpoint", list(page_walk.cases(KNOWN_GAPS)))

@@ -172,7 +172,6 @@ def typed_both(demo):
 #: Pages still showing English to a Chinese reader outside the pending areas (what is left
 #: of issue 20), by endpoint. Empty it as they are fixed.
 KNOWN_GAPS: dict[str, str] = {
-    "pilots.audit_log": "recorded values (statuses, gate outcomes, checklist keys) shown as stored",
     "feedback.sheet": "the printed QR sheet's PDF is bilingual on purpose but carries no lang "
     "marks, so its English line is read as English",
 }
