@@ -148,7 +148,7 @@ def test_clearly_better(app):
     zh = read(app, snap, "zh_CN")
     assert zh["avg_wait_min"]["decision"] == "更好。"
     assert zh["avg_wait_min"]["text"].startswith(
-        "与对照门店相比，试点门店的平均等待时间减少了 2.1 min（很可能降低 1.0 min 至 3.2 min；"
+        "与对照门店相比，试点门店的平均等待时间减少了 2.1 分钟（很可能降低 1.0 分钟 至 3.2 分钟；"
         "约减少 15%）。"
     )
     assert (
@@ -214,7 +214,7 @@ def test_no_clear_difference_yet_says_how_many_more_weeks(app):
     assert f"about {sites} pilot sites instead of 10" in en["text"]
     zh = read(app, snap, "zh_CN")["avg_wait_min"]
     assert zh["decision"] == "暂无明确差异：数据尚不足。"
-    assert "实际可能在降低 1.5 min 到升高 0.7 min 之间" in zh["text"]
+    assert "实际可能在降低 1.5 分钟 到升高 0.7 分钟 之间" in zh["text"]
     assert f"以现有 10 家试点门店，大约再需 {weeks} 周" in zh["text"]
     assert f"约 {sites} 家试点门店" in zh["text"]
 
@@ -364,7 +364,7 @@ def test_the_repeated_interval_names_both_ends_or_says_which_is_open(app):
         zh = explain.sequential_text(
             dict(seq, repeated_ci_low=None, repeated_ci_high=-1.79), WAIT, "zh_CN"
         ).striptags()
-        assert zh.startswith("证据足以做出决定") and "差异至多为 −1.79 min（暂无下限）" in zh
+        assert zh.startswith("证据足以做出决定") and "差异至多为 −1.79 分钟（暂无下限）" in zh
 
 
 # ---------------------------------------------------------------- the page
