@@ -526,3 +526,36 @@ def test_a_metric_that_could_not_be_analysed_says_why_in_words(app):
     assert en["text"] == "It could not be analysed: no data during the pilot"
     zh = read(app, snapshot(res), "zh_CN")["avg_wait_min"]
     assert zh["decision"] == "数据不足，无法比较。" and zh["text"] == "无法分析：试点期间没有数据"
+
+
+def test_the_charts_are_described_in_words_and_units_are_translated(report_page):
+    html = report_page("zh_CN")
+    alts = re.findall(r'<img class="img-fluid chart"[^>]*\balt="([^"]*)"', html)
+    assert alts, "the page shows no chart"
+    for alt in alts:
+        assert re.search(r"[\u4e00-\u9fff]", alt), alt  # a title, not an id like forest-metrics
+        assert not re.search(r"[a-z]+[-_][a-z]", alt), alt
+    assert 'alt="forest-metrics"' not in html and "所有指标" in alts[0]
+    assert "<th>SE</th>" not in html and "标准误" in html
+
+
+def test_a_unit_reads_in_the_readers_language(app):
+    errors = {"name": "Order errors", "name_zh": "点单错误", "unit": "errors", "kind": "count"}
+    res = result(metric="order_errors")
+    zh = read(app, snapshot(res, metas={"order_errors": errors}), "zh_CN")["order_errors"]
+    assert "2.1 次错误" in zh["text"] and "errors" not in zh["text"]
+    en = read(app, snapshot(res, metas={"order_errors": errors}), "en")["order_errors"]
+    assert "2.1 errors" in en["text"]
+
+
+def test_too_few_sites_answering_before_and_after_is_said_in_words(app):
+    reason = (
+        "1 pilot site(s) answered both before and after the start; "
+        "a site-clustered before/after comparison needs at least two"
+    )
+    with app.test_request_context(), force_locale("zh_CN"):
+        assert explain.reason_text(reason) == "开始前后都有作答的门店少于两家"
+    with app.test_request_context(), force_locale("en"):
+        assert explain.reason_text(reason) == (
+            "fewer than two sites answered both before and after the start"
+        )
