@@ -120,6 +120,33 @@ def chart_names(results: dict[str, Any]) -> list[str]:
     return names
 
 
+def chart_title(results: dict[str, Any], name: str, locale: str) -> str:
+    """What chart ``name`` shows, in the reader's words (its title, and its image's alt
+    text); "" for an unknown name."""
+    comp = results["comparison"]
+    meta = results.get("metrics_meta", {})
+    kind, _sep, key = name.partition("-")
+    label = say.metric_name(meta.get(key), key, locale)
+    if name == "forest-metrics":
+        return _("All metrics: relative effect with interval")
+    if kind == "daily":
+        return _("%(metric)s: daily mean, pilot vs control", metric=label)
+    if kind == "event":
+        return _("%(metric)s: effect by week relative to the start", metric=label)
+    if kind == "permutation":
+        return _("%(metric)s: effects under random reassignments of the sites", metric=label)
+    if kind == "sites":
+        return _("%(metric)s: change at each site relative to the control average", metric=label)
+    if kind == "segments":
+        primary = comp["parameters"].get("primary")
+        return _(
+            "%(metric)s by %(segment)s",
+            metric=say.metric_name(meta.get(primary), primary, locale),
+            segment=_segment_label(key),
+        )
+    return ""
+
+
 def render_chart(results: dict[str, Any], name: str, locale: str) -> str | None:
     """The SVG of chart ``name`` for a snapshot; None for an unknown name."""
     comp = results["comparison"]
@@ -127,7 +154,6 @@ def render_chart(results: dict[str, Any], name: str, locale: str) -> str | None:
     kind, _sep, key = name.partition("-")
     res = comp["metrics"].get(key)
     m = meta.get(key)
-    label = say.metric_name(m, key, locale)
     if kind == "daily" and key in results.get("daily", {}):
         start = date.fromisoformat(comp["parameters"]["start"])
         adjustments = [
@@ -145,7 +171,7 @@ def render_chart(results: dict[str, Any], name: str, locale: str) -> str | None:
             series,
             start=start,
             adjustments=adjustments,
-            title=_("%(metric)s: daily mean, pilot vs control", metric=label),
+            title=chart_title(results, name, locale),
             unit=say.unit_of(m),
             end=date.fromisoformat(comp["parameters"]["end"])
             if comp["parameters"].get("end")
@@ -157,7 +183,7 @@ def render_chart(results: dict[str, Any], name: str, locale: str) -> str | None:
             return None
         return charts.event_study_chart(
             pre,
-            title=_("%(metric)s: effect by week relative to the start", metric=label),
+            title=chart_title(results, name, locale),
             xlabel=_("Week relative to the start (−1 = reference)"),
         )
     if kind == "permutation" and res:
@@ -167,7 +193,7 @@ def render_chart(results: dict[str, Any], name: str, locale: str) -> str | None:
         return charts.permutation_chart(
             perm["distribution"],
             perm.get("effect") or 0.0,
-            title=_("%(metric)s: effects under random reassignments of the sites", metric=label),
+            title=chart_title(results, name, locale),
             xlabel=say.unit_of(m),
             observed_label=_("Observed"),
         )
@@ -178,9 +204,7 @@ def render_chart(results: dict[str, Any], name: str, locale: str) -> str | None:
         ]
         return charts.site_effects_chart(
             rows,
-            title=_(
-                "%(metric)s: change at each site relative to the control average", metric=label
-            ),
+            title=chart_title(results, name, locale),
             xlabel=say.unit_of(m),
             labels=(_("Pilot sites"), _("Control sites")),
         )
@@ -198,7 +222,7 @@ def render_chart(results: dict[str, Any], name: str, locale: str) -> str | None:
             )
         return charts.forest_chart(
             rows,
-            title=_("All metrics: relative effect with interval"),
+            title=chart_title(results, name, locale),
             xlabel=_("Relative effect, pilot vs control"),
             percent=True,
         )
@@ -224,11 +248,7 @@ def render_chart(results: dict[str, Any], name: str, locale: str) -> str | None:
             return None
         return charts.forest_chart(
             rows,
-            title=_(
-                "%(metric)s by %(segment)s",
-                metric=say.metric_name(pm, primary, locale),
-                segment=_segment_label(key),
-            ),
+            title=chart_title(results, name, locale),
             xlabel=say.unit_of(pm),
         )
     return None
@@ -403,6 +423,7 @@ def report_context(report: Report, locale: str) -> dict[str, Any]:
         },
         "methods": {r["key"]: method_rows(r["raw"], r["digits"], r["scale"]) for r in rows},
         "chart_names": chart_names(results),
+        "chart_titles": {n: chart_title(results, n, locale) for n in chart_names(results)},
         "feedback_rows": feedback_rows(results),
         "themes": [
             dict(t, label=theme_label(t["tag"]))

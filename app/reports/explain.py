@@ -986,6 +986,11 @@ def warning_text(text: str, metric_names: dict[str, str]) -> str:
 def _reason_patterns() -> list[tuple[str, str, str]]:
     return [
         (
+            "few_sites_before_after",
+            r"answered both before and after",
+            _("fewer than two sites answered both before and after the start"),
+        ),
+        (
             "collinear",
             r"collinear",
             _("the sites do not differ enough in this characteristic to compare segments"),

@@ -19,7 +19,7 @@ from typing import Any
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 
-from app.core.labels import by_value, colours_by_value
+from app.core.labels import by_value, colours_by_value, unit_label
 from app.core.numbers import decimals_for, num, p_expr, pct
 from app.core.numbers import finite as _finite
 from app.models import Decision
@@ -45,7 +45,7 @@ def scale(meta: dict[str, Any] | None) -> float:
 def unit_of(meta: dict[str, Any] | None) -> str:
     if is_rate(meta):
         return _("percentage points")
-    return (meta or {}).get("unit") or ""
+    return unit_label((meta or {}).get("unit"))
 
 
 def amount(x: float | None, meta: dict[str, Any] | None, digits: int, signed=False) -> str:

@@ -148,7 +148,7 @@ def test_clearly_better(app):
     zh = read(app, snap, "zh_CN")
     assert zh["avg_wait_min"]["decision"] == "更好。"
     assert zh["avg_wait_min"]["text"].startswith(
-        "与对照门店相比，试点门店的平均等待时间减少了 2.1 min（很可能降低 1.0 min 至 3.2 min；"
+        "与对照门店相比，试点门店的平均等待时间减少了 2.1 分钟（很可能降低 1.0 分钟 至 3.2 分钟；"
         "约减少 15%）。"
     )
     assert (
@@ -214,7 +214,7 @@ def test_no_clear_difference_yet_says_how_many_more_weeks(app):
     assert f"about {sites} pilot sites instead of 10" in en["text"]
     zh = read(app, snap, "zh_CN")["avg_wait_min"]
     assert zh["decision"] == "暂无明确差异：数据尚不足。"
-    assert "实际可能在降低 1.5 min 到升高 0.7 min 之间" in zh["text"]
+    assert "实际可能在降低 1.5 分钟 到升高 0.7 分钟 之间" in zh["text"]
     assert f"以现有 10 家试点门店，大约再需 {weeks} 周" in zh["text"]
     assert f"约 {sites} 家试点门店" in zh["text"]
 
@@ -364,7 +364,7 @@ def test_the_repeated_interval_names_both_ends_or_says_which_is_open(app):
         zh = explain.sequential_text(
             dict(seq, repeated_ci_low=None, repeated_ci_high=-1.79), WAIT, "zh_CN"
         ).striptags()
-        assert zh.startswith("证据足以做出决定") and "差异至多为 −1.79 min（暂无下限）" in zh
+        assert zh.startswith("证据足以做出决定") and "差异至多为 −1.79 分钟（暂无下限）" in zh
 
 
 # ---------------------------------------------------------------- the page
@@ -526,3 +526,36 @@ def test_a_metric_that_could_not_be_analysed_says_why_in_words(app):
     assert en["text"] == "It could not be analysed: no data during the pilot"
     zh = read(app, snapshot(res), "zh_CN")["avg_wait_min"]
     assert zh["decision"] == "数据不足，无法比较。" and zh["text"] == "无法分析：试点期间没有数据"
+
+
+def test_the_charts_are_described_in_words_and_units_are_translated(report_page):
+    html = report_page("zh_CN")
+    alts = re.findall(r'<img class="img-fluid chart"[^>]*\balt="([^"]*)"', html)
+    assert alts, "the page shows no chart"
+    for alt in alts:
+        assert re.search(r"[\u4e00-\u9fff]", alt), alt  # a title, not an id like forest-metrics
+        assert not re.search(r"[a-z]+[-_][a-z]", alt), alt
+    assert 'alt="forest-metrics"' not in html and "所有指标" in alts[0]
+    assert "<th>SE</th>" not in html and "标准误" in html
+
+
+def test_a_unit_reads_in_the_readers_language(app):
+    errors = {"name": "Order errors", "name_zh": "点单错误", "unit": "errors", "kind": "count"}
+    res = result(metric="order_errors")
+    zh = read(app, snapshot(res, metas={"order_errors": errors}), "zh_CN")["order_errors"]
+    assert "2.1 次错误" in zh["text"] and "errors" not in zh["text"]
+    en = read(app, snapshot(res, metas={"order_errors": errors}), "en")["order_errors"]
+    assert "2.1 errors" in en["text"]
+
+
+def test_too_few_sites_answering_before_and_after_is_said_in_words(app):
+    reason = (
+        "1 pilot site(s) answered both before and after the start; "
+        "a site-clustered before/after comparison needs at least two"
+    )
+    with app.test_request_context(), force_locale("zh_CN"):
+        assert explain.reason_text(reason) == "开始前后都有作答的门店少于两家"
+    with app.test_request_context(), force_locale("en"):
+        assert explain.reason_text(reason) == (
+            "fewer than two sites answered both before and after the start"
+        )
