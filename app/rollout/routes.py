@@ -199,10 +199,23 @@ def new(pilot_id: int):
 # The plan
 
 
-def _plan_context(plan: RolloutPlan) -> dict:
+#: Rows of the plan page's site table per page (the printable plan shows every site).
+SITES_PER_PAGE = 100
+
+
+def _plan_context(plan: RolloutPlan, page: int | None = None) -> dict:
+    """What the plan page shows; its site table is cut into pages of
+    :data:`SITES_PER_PAGE` (wave by wave, then the holdback) unless ``page`` is None."""
     _sites = load_sites(ws.site_id for ws in plan.sites)  # one query, not one per row
     waves = [service.wave_summary(plan, w) for w in plan.waves]
     holdback = sorted((ws for ws in plan.sites if ws.is_holdback), key=lambda ws: ws.site.code)
+    site_rows = [(ws, s["wave"].number) for s in waves for ws in s["sites"]]
+    site_rows += [(ws, None) for ws in holdback]
+    site_pages = 1
+    if page is not None:
+        site_pages = max(1, -(-len(site_rows) // SITES_PER_PAGE))
+        page = min(max(page, 1), site_pages)
+        site_rows = site_rows[(page - 1) * SITES_PER_PAGE : page * SITES_PER_PAGE]
     mentors = {p.mentee_site_id: p for p in plan.mentor_pairs}
     targets = choices(
         [
@@ -231,13 +244,17 @@ def _plan_context(plan: RolloutPlan) -> dict:
         "history": service.plan_history(plan),
         "step": service.next_step(plan),
         "today": clock.today(),
+        "site_rows": site_rows,
+        "site_page": page or 1,
+        "site_pages": site_pages,
     }
 
 
 @bp.route("/<int:plan_id>")
 def plan(plan_id: int):
     plan = get_plan_or_404(plan_id)
-    return render_template("rollout/plan.html", **_plan_context(plan))
+    page = request.args.get("page", 1, type=int)
+    return render_template("rollout/plan.html", **_plan_context(plan, page=page))
 
 
 @bp.route("/<int:plan_id>/print")
