@@ -309,12 +309,16 @@ def staff_answer(pilot_id: int):
 # ------------------------------------------------------------------ distribution
 
 
+#: Links per page of the distribution page (a site has two: customers and staff).
+LINKS_PER_PAGE = 50
+
+
 @bp.route("/pilots/<int:pilot_id>")
 @require_role(*PILOT_EDITORS)
 def manage(pilot_id: int):
     pilot = get_pilot_or_404(pilot_id, for_edit=True)
     forms = {a: svc.form_versions(pilot.id, a) for a in Audience}
-    links = svc.pilot_links(pilot.id)
+    links = svc.pilot_links_page(pilot.id, request.args.get("page", 1, type=int), LINKS_PER_PAGE)
     arms = {a.site_id: a.arm.value for a in pilot.assignments}
     return render_template(
         "feedback/manage.html",

@@ -578,3 +578,57 @@ def test_load_sites_reads_expired_sites_again_in_the_same_statement(chain):
         codes = [site.code for site in again]
     assert len(count.statements) == 1 and len(codes) == 30
     assert sorted(site.id for site in again) == ids and kept
+
+
+def test_feedback_links_page_by_page_are_every_working_link_once(chain):
+    import re
+
+    from app.feedback import questionnaires as svc
+    from app.feedback.routes import LINKS_PER_PAGE
+
+    pilot = running_pilot()
+    expected = [link.token[:8] for link in svc.pilot_links(pilot.id)]
+    assert len(expected) > LINKS_PER_PAGE
+    client = _lead_client(chain)
+    pages = -(-len(expected) // LINKS_PER_PAGE)
+    shown, counts = [], []
+    for page in range(1, pages + 1):
+        with StatementCount() as count:
+            body = client.get(f"/feedback/pilots/{pilot.id}?page={page}").get_data(as_text=True)
+        counts.append(len(count.statements))
+        assert 'data-testid="link-pages"' in body
+        shown += re.findall(r"/feedback/f/([0-9A-Za-z_-]{8})…", body)
+    assert shown == expected
+    assert max(counts) < 25  # no statement per link
+
+
+def test_completeness_grid_pages_show_every_row_once_and_keep_the_whole_summary(chain):
+    import re
+
+    from app.pilots import observations as obs
+
+    pilot = max(
+        db.session.scalars(select(Pilot).where(Pilot.status == PilotStatus.RUNNING)),
+        key=lambda p: len(p.assignments),
+    )
+    today = pilot.start_date + timedelta(days=20)
+    window = obs.pilot_window(pilot, today)
+    whole = obs.completeness_grid(pilot, pilot.primary_metric, window, today=today)
+    assert whole.pages > 1 and len(whole.page_rows()) == obs.GRID_SITES_PER_PAGE
+    rows = []
+    for page in range(1, whole.pages + 1):
+        grid = obs.completeness_grid(pilot, pilot.primary_metric, window, today=today, page=page)
+        assert (grid.share(), grid.gaps()) == (whole.share(), whole.gaps())
+        rows += grid.page_rows()
+    assert [(s.id, arm, present) for s, arm, present in rows] == [
+        (s.id, arm, present) for s, arm, present in whole.rows
+    ]
+    past = obs.completeness_grid(pilot, pilot.primary_metric, window, today=today, page=999)
+    assert past.page_rows() == grid.page_rows()
+    client = _lead_client(chain)
+    body = client.get(f"/pilots/{pilot.id}?grid_page=2").get_data(as_text=True)
+    grid_html = body.split('data-testid="completeness-grid"', 1)[1].split("</table>", 1)[0]
+    codes = re.findall(r'<tr><th scope="row">.*?</span> ([^<]+)</th>', grid_html)
+    second = [s.code for s, _arm, _p in whole.rows[obs.GRID_SITES_PER_PAGE :]]
+    assert codes == second[: obs.GRID_SITES_PER_PAGE]
+    assert 'data-testid="grid-pages"' in body
