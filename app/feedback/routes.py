@@ -32,7 +32,7 @@ from app.core import clock, import_pages, urls
 from app.core.errors import show_error
 from app.core.i18n import select_locale
 from app.core.labels import THEME_LABELS, by_value
-from app.core.paging import paginate
+from app.core.paging import page_of, paginate
 from app.extensions import db, limiter
 from app.feedback import bp, intake, qr, responses, site_feed, tagging
 from app.feedback import questionnaires as svc
@@ -555,6 +555,10 @@ def edit_form(pilot_id: int, audience: str):
 # ------------------------------------------------------------------ analytics and comments
 
 
+#: Rows of the feedback overview's site table per page.
+OVERVIEW_SITES_PER_PAGE = 50
+
+
 @bp.route("/pilots/<int:pilot_id>/overview")
 @require_role(*ALL_SEEING)
 def pilot_overview(pilot_id: int):
@@ -563,6 +567,9 @@ def pilot_overview(pilot_id: int):
 
     pilot = get_pilot_or_404(pilot_id)
     overview = fa.pilot_overview(pilot)
+    site_page = page_of(
+        overview["sites"], request.args.get("sites_page", 1, type=int), OVERVIEW_SITES_PER_PAGE
+    )
     today = clock.today()
     last = min(d for d in (pilot.end_date, today) if d is not None)
     first = last - timedelta(days=6)
@@ -577,6 +584,7 @@ def pilot_overview(pilot_id: int):
         first=first,
         last=last,
         label=_label,
+        site_page=site_page,
     )
 
 

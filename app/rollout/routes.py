@@ -35,6 +35,7 @@ from app.core.labels import (
     WAVE_STATUS_COLOURS,
     WAVE_STATUS_LABELS,
 )
+from app.core.paging import page_of
 from app.core.queries import load_sites
 from app.extensions import db
 from app.feedback import qr
@@ -211,11 +212,7 @@ def _plan_context(plan: RolloutPlan, page: int | None = None) -> dict:
     holdback = sorted((ws for ws in plan.sites if ws.is_holdback), key=lambda ws: ws.site.code)
     site_rows = [(ws, s["wave"].number) for s in waves for ws in s["sites"]]
     site_rows += [(ws, None) for ws in holdback]
-    site_pages = 1
-    if page is not None:
-        site_pages = max(1, -(-len(site_rows) // SITES_PER_PAGE))
-        page = min(max(page, 1), site_pages)
-        site_rows = site_rows[(page - 1) * SITES_PER_PAGE : page * SITES_PER_PAGE]
+    shown = page_of(site_rows, page, SITES_PER_PAGE if page is not None else len(site_rows) or 1)
     mentors = {p.mentee_site_id: p for p in plan.mentor_pairs}
     targets = choices(
         [
@@ -244,9 +241,9 @@ def _plan_context(plan: RolloutPlan, page: int | None = None) -> dict:
         "history": service.plan_history(plan),
         "step": service.next_step(plan),
         "today": clock.today(),
-        "site_rows": site_rows,
-        "site_page": page or 1,
-        "site_pages": site_pages,
+        "site_rows": shown.items,
+        "site_page": shown.page,
+        "site_pages": shown.pages,
     }
 
 

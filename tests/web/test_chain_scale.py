@@ -632,3 +632,34 @@ def test_completeness_grid_pages_show_every_row_once_and_keep_the_whole_summary(
     second = [s.code for s, _arm, _p in whole.rows[obs.GRID_SITES_PER_PAGE :]]
     assert codes == second[: obs.GRID_SITES_PER_PAGE]
     assert 'data-testid="grid-pages"' in body
+
+
+def test_feedback_overview_site_table_in_pages_lists_every_site_once(chain, monkeypatch):
+    import re
+
+    from app.feedback import routes as feedback_routes
+
+    monkeypatch.setattr(feedback_routes, "OVERVIEW_SITES_PER_PAGE", 20)
+    pilot = running_pilot()
+    expected = sorted(a.site.code for a in pilot.assignments)
+    assert len(expected) > 20
+    client = _lead_client(chain)
+    shown = []
+    for page in range(1, -(-len(expected) // 20) + 1):
+        body = client.get(f"/feedback/pilots/{pilot.id}/overview?sites_page={page}")
+        table = body.get_data(as_text=True).split('data-testid="site-table"', 1)[1]
+        rows = re.findall(r"site=\d+\">([^<]+)</a>", table.split("</table>", 1)[0])
+        assert 0 < len(rows) <= 20
+        shown += rows
+    assert shown == expected
+
+
+def test_page_of_clamps_and_covers_the_list():
+    from app.core.paging import page_of
+
+    items = list(range(45))
+    pages = [page_of(items, p, 20) for p in (1, 2, 3)]
+    assert [p.items for p in pages] == [items[:20], items[20:40], items[40:]]
+    assert {p.pages for p in pages} == {3}
+    assert page_of(items, 99, 20) == pages[-1] and page_of(items, -3, 20) == pages[0]
+    assert page_of([], None, 20).items == [] and page_of([], None, 20).pages == 1
