@@ -542,12 +542,31 @@ def _period_frame(
 def _within_site_change(
     used: pd.DataFrame, y: np.ndarray, post: np.ndarray
 ) -> tuple[float, float, int]:
-    """Coefficient on ``post`` in ``y ~ post + site dummies``, its CR1 SE and the sites."""
-    site_codes, site_levels = pd.factorize(used["site_id"])
-    dummies = np.zeros((len(used), len(site_levels)))
-    dummies[np.arange(len(used)), site_codes] = 1.0
-    fit = _cluster_ols(np.column_stack([post, dummies]), y, site_codes)
-    return float(fit.coef[0]), float(np.sqrt(max(fit.vcov[0, 0], 0.0))), fit.n_clusters
+    """Coefficient on ``post`` in ``y ~ post + site dummies``, its CR1 SE and the sites.
+
+    Computed within sites (Frisch-Waugh-Lovell) rather than with one dummy column per site:
+    ``post`` and ``y`` less their site means give the same coefficient and the same residuals,
+    and, as the sites are the clusters, the same CR1 variance of the coefficient -- the first
+    row of ``(X'X)^-1`` applied to a site's summed scores is ``sum(post~ * e) / sum(post~^2)``
+    -- with ``K`` = 1 + the number of sites in the small-sample factor, as in the dummy fit.
+    """
+    codes, levels = pd.factorize(used["site_id"])
+    y = np.asarray(y, dtype=float)
+    post = np.asarray(post, dtype=float)
+    g, n = len(levels), len(y)
+    size = np.bincount(codes, minlength=g).astype(float)
+    post_within = post - (np.bincount(codes, weights=post, minlength=g) / size)[codes]
+    y_within = y - (np.bincount(codes, weights=y, minlength=g) / size)[codes]
+    sxx = float(post_within @ post_within)
+    if not sxx > 1e-12 * max(float(post @ post), 1.0):
+        raise ValueError("the regressors are collinear")
+    change = float(post_within @ y_within) / sxx
+    resid = y_within - change * post_within
+    per_site = np.bincount(codes, weights=post_within * resid, minlength=g)
+    k = 1 + g
+    adj = g / (g - 1) * (n - 1) / (n - k) if g > 1 and n > k else _NAN
+    variance = adj * float(per_site @ per_site) / sxx**2
+    return change, float(np.sqrt(max(variance, 0.0))), g
 
 
 # --------------------------------------------------------------------------------------------

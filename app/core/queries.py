@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm.util import identity_key
 
 from app.extensions import db
@@ -25,13 +25,16 @@ def newest_first_of_pilot(model: Any, pilot_id: int) -> list[Any]:
 def load_sites(site_ids: Any) -> list[Any]:
     """The sites of ``site_ids`` in one query, so that ``assignment.site`` (or any
     many-to-one to a site) found afterwards comes from the session instead of one query per
-    row. Keep the returned list while the rows are used: the session holds sites weakly."""
+    row. Keep the returned list while the rows are used: the session holds sites weakly.
+    A site the session holds expired (after a commit or a rollback) is read again with the
+    others: touching it would otherwise refresh it alone."""
     from app.models import Site
 
     held, missing = [], []
     for site_id in sorted({int(i) for i in site_ids if i is not None}):
         site = db.session.identity_map.get(identity_key(Site, site_id))
-        (held.append(site) if site is not None else missing.append(site_id))
+        fresh = site is not None and not inspect(site).expired
+        (held.append(site) if fresh else missing.append(site_id))
     if missing:
         held += db.session.scalars(select(Site).where(Site.id.in_(missing)))
     return held

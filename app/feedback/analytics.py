@@ -71,7 +71,6 @@ def responses_frame(
     ``period`` (``pre`` before the pilot start, else ``post``), ``segment``, ``value`` (NaN
     when the question was not answered; all responses when ``question_key`` is None).
     """
-    arms = _arm_map(pilot)
     value_col = FeedbackAnswer.value_num
     query = select(
         FeedbackResponse.id,
@@ -91,21 +90,45 @@ def responses_frame(
         query = query.where(FeedbackResponse.submitted_at < high)
     if site_ids is not None:
         query = query.where(FeedbackResponse.site_id.in_(list(site_ids)))
-    rows = []
-    zone = organisation_zone()
-    for row in db.session.execute(query):
-        if row[1] not in arms:
-            continue  # a site no longer assigned to the pilot
-        code, arm = arms[row[1]]
-        day = local_day(row[2], zone)
-        period = "pre" if pilot.start_date is not None and day < pilot.start_date else "post"
-        value = row[4] if question_key is not None else math.nan
-        rows.append(
-            (row[0], code, row[1], arm, day, period, row[3], math.nan if value is None else value)
-        )
-    frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
-    frame["value"] = frame["value"].astype(float)
-    return frame
+    arms = _arm_map(pilot)
+    names = ["response_id", "site_pk", "submitted_at", "segment"]
+    if question_key is not None:
+        names.append("value")
+    columns = list(zip(*db.session.execute(query), strict=False)) or [()] * len(names)
+    raw = pd.DataFrame(dict(zip(names, (list(c) for c in columns), strict=True)))
+    raw = raw[raw["site_pk"].isin(list(arms))]  # a site no longer assigned: left out
+    if raw.empty:
+        frame = pd.DataFrame(columns=FRAME_COLUMNS)
+        frame["value"] = frame["value"].astype(float)
+        return frame
+    raw = raw.reset_index(drop=True)
+    site_pk = raw["site_pk"].astype("int64")
+    # Local days converted at once, as ``local_day`` does one by one (naive instants are UTC).
+    moments = pd.to_datetime(raw["submitted_at"], utc=True)
+    midnight = moments.dt.tz_convert(organisation_zone()).dt.tz_localize(None).dt.normalize()
+    period = pd.Series("post", index=raw.index, dtype=object)
+    if pilot.start_date is not None:
+        period = period.mask(midnight < pd.Timestamp(pilot.start_date), "pre")
+    if question_key is not None:
+        value = pd.to_numeric(raw["value"], errors="coerce").astype(float)
+    else:
+        value = pd.Series(math.nan, index=raw.index, dtype=float)
+    codes = {pk: code for pk, (code, _arm) in arms.items()}
+    arm_of = {pk: arm for pk, (_code, arm) in arms.items()}
+    # Text columns from plain lists, so that pandas infers their types as it does for rows.
+    return pd.DataFrame(
+        {
+            "response_id": raw["response_id"].astype("int64"),
+            "site_id": pd.Series([codes[pk] for pk in site_pk.tolist()]),
+            "site_pk": site_pk,
+            "arm": pd.Series([arm_of[pk] for pk in site_pk.tolist()]),
+            "date": pd.Series(midnight.dt.date.to_numpy(dtype=object), dtype=object),
+            "period": pd.Series(period.tolist()),
+            "segment": pd.Series(raw["segment"].tolist()),
+            "value": value,
+        },
+        columns=FRAME_COLUMNS,
+    )
 
 
 # ------------------------------------------------------------------ plain rates
@@ -435,16 +458,49 @@ def pilot_overview(pilot: Pilot, *, alpha: float | None = None) -> dict[str, Any
 
 
 def _frames_of(pilot: Pilot) -> Callable[[str | None, Audience], pd.DataFrame]:
-    """``responses_frame`` of one pilot, read once per (question, audience) for one page;
-    the frames are shared, so their users copy before they change one."""
+    """``responses_frame`` of one pilot for one page, read once per audience: the responses
+    once, and the numeric answers to every question in one more statement; each question's
+    frame is the responses with that question's answers as ``value`` (an answer is unique per
+    response and question, so this is the outer join ``responses_frame`` makes). The frames
+    are shared, so their users copy before they change one."""
+    bases: dict[Audience, pd.DataFrame] = {}
+    answers: dict[Audience, dict[str, dict[int, float]]] = {}
     seen: dict[tuple[str | None, Audience], pd.DataFrame] = {}
 
     def frame(key: str | None, audience: Audience) -> pd.DataFrame:
-        if (key, audience) not in seen:
-            seen[(key, audience)] = responses_frame(pilot, key, audience=audience)
+        if (key, audience) in seen:
+            return seen[(key, audience)]
+        if audience not in bases:
+            bases[audience] = responses_frame(pilot, None, audience=audience)
+        base = bases[audience]
+        if key is None:
+            seen[(key, audience)] = base
+            return base
+        if audience not in answers:
+            answers[audience] = _numeric_answers(pilot, audience)
+        values = answers[audience].get(key, {})
+        seen[(key, audience)] = base.assign(value=base["response_id"].map(values).astype(float))
         return seen[(key, audience)]
 
     return frame
+
+
+def _numeric_answers(pilot: Pilot, audience: Audience) -> dict[str, dict[int, float]]:
+    """``{question key: {response id: value}}`` of the pilot's numeric answers from
+    ``audience`` (answers without a number are left out: their value is NaN, as unanswered)."""
+    rows = db.session.execute(
+        select(FeedbackAnswer.question_key, FeedbackAnswer.response_id, FeedbackAnswer.value_num)
+        .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
+        .where(
+            FeedbackResponse.pilot_id == pilot.id,
+            FeedbackResponse.audience == audience,
+            FeedbackAnswer.value_num.is_not(None),
+        )
+    )
+    out: dict[str, dict[int, float]] = {}
+    for key, response_id, value in rows:
+        out.setdefault(key, {})[response_id] = float(value)
+    return out
 
 
 def _site_table(
@@ -464,23 +520,33 @@ def _site_table(
     )
     rows = []
     _sites = load_sites(a.site_id for a in pilot.assignments)  # one query, not one per row
-    by_site = dict(tuple(frame.groupby("site_pk")))  # split once, not filtered per site
+    # One grouping per column over the whole frame, not one filter per site.
+    n_customer = frame["site_pk"].value_counts()
+    post = frame[frame["period"] == "post"]
+    answered = post.dropna(subset=["value"])
+    csat_post = (answered["value"] >= 4).groupby(answered["site_pk"]).mean()
+    seniors = answered[answered["segment"] == SENIOR_SEGMENT]
+    senior_csat = (seniors["value"] >= 4).groupby(seniors["site_pk"]).mean()
+    n_seniors = seniors["site_pk"].value_counts()
     staff_counts = staff["site_pk"].value_counts()
     for assignment in sorted(pilot.assignments, key=lambda a: a.site.code):
         site = assignment.site
-        mine = by_site.get(site.id, frame.iloc[0:0])
-        post = mine[mine["period"] == "post"]
-        seniors = post[post["segment"] == SENIOR_SEGMENT]
         rows.append(
             {
                 "site": site,
                 "arm": assignment.arm.value,
-                "n_customer": int(len(mine)),
+                "n_customer": int(n_customer.get(site.id, 0)),
                 "n_staff": int(staff_counts.get(site.id, 0)),
-                "csat_post": csat(post["value"]),
-                "senior_csat_post": csat(seniors["value"]),
-                "n_seniors_post": int(seniors["value"].notna().sum()),
+                "csat_post": _share_or_none(csat_post, site.id),
+                "senior_csat_post": _share_or_none(senior_csat, site.id),
+                "n_seniors_post": int(n_seniors.get(site.id, 0)),
                 "flagged": int(flagged.get(site.id, 0)),
             }
         )
     return rows
+
+
+def _share_or_none(shares: pd.Series, site_pk: int) -> float | None:
+    """A site's share from a per-site ``groupby(...).mean()`` (None when it has no answers,
+    as :func:`csat` says)."""
+    return float(shares[site_pk]) if site_pk in shares.index else None

@@ -13,7 +13,9 @@ from datetime import date
 from typing import Any, Protocol
 
 from flask_babel import gettext as _
+from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import (
+    Select,
     func,
     select,
 )
@@ -21,6 +23,7 @@ from sqlalchemy.orm import selectinload
 
 from app.core import audit, clock
 from app.core.errors import ServiceError
+from app.core.paging import paginate
 from app.extensions import db
 from app.feedback.ready_made import customer_template, staff_template
 from app.models import (
@@ -240,17 +243,27 @@ def ensure_site_links(pilot: Pilot, site_ids: list[int]) -> list[FormLink]:
     return [link for link in pilot_links(pilot.id) if link.site_id in wanted]
 
 
-def pilot_links(pilot_id: int, *, include_revoked: bool = False) -> list[FormLink]:
+def _links_query(pilot_id: int, include_revoked: bool) -> Select:
     query = (
         select(FormLink)
         .join(Site, Site.id == FormLink.site_id)
         .where(FormLink.pilot_id == pilot_id)
         .options(selectinload(FormLink.site))
-        .order_by(Site.code, FormLink.audience, FormLink.created_at)
+        .order_by(Site.code, FormLink.audience, FormLink.created_at, FormLink.id)
     )
     if not include_revoked:
         query = query.where(FormLink.revoked_at.is_(None))
-    return list(db.session.scalars(query))
+    return query
+
+
+def pilot_links(pilot_id: int, *, include_revoked: bool = False) -> list[FormLink]:
+    return list(db.session.scalars(_links_query(pilot_id, include_revoked)))
+
+
+def pilot_links_page(pilot_id: int, page: int | None, per_page: int) -> Pagination:
+    """Page ``page`` of :func:`pilot_links` (working links, by site code), for the
+    distribution page: a chain's pilot has hundreds of links."""
+    return paginate(_links_query(pilot_id, False), page, per_page)
 
 
 def active_link(pilot_id: int, site_id: int, audience: Audience) -> FormLink | None:

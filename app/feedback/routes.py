@@ -32,7 +32,7 @@ from app.core import clock, import_pages, urls
 from app.core.errors import show_error
 from app.core.i18n import select_locale
 from app.core.labels import THEME_LABELS, by_value
-from app.core.paging import paginate
+from app.core.paging import page_of, paginate
 from app.extensions import db, limiter
 from app.feedback import bp, intake, qr, responses, site_feed, tagging
 from app.feedback import questionnaires as svc
@@ -311,12 +311,16 @@ def staff_answer(pilot_id: int):
 # ------------------------------------------------------------------ distribution
 
 
+#: Links per page of the distribution page (a site has two: customers and staff).
+LINKS_PER_PAGE = 50
+
+
 @bp.route("/pilots/<int:pilot_id>")
 @require_role(*PILOT_EDITORS)
 def manage(pilot_id: int):
     pilot = get_pilot_or_404(pilot_id, for_edit=True)
     forms = {a: svc.form_versions(pilot.id, a) for a in Audience}
-    links = svc.pilot_links(pilot.id)
+    links = svc.pilot_links_page(pilot.id, request.args.get("page", 1, type=int), LINKS_PER_PAGE)
     arms = {a.site_id: a.arm.value for a in pilot.assignments}
     return render_template(
         "feedback/manage.html",
@@ -553,6 +557,10 @@ def edit_form(pilot_id: int, audience: str):
 # ------------------------------------------------------------------ analytics and comments
 
 
+#: Rows of the feedback overview's site table per page.
+OVERVIEW_SITES_PER_PAGE = 50
+
+
 @bp.route("/pilots/<int:pilot_id>/overview")
 @require_role(*ALL_SEEING)
 def pilot_overview(pilot_id: int):
@@ -561,6 +569,9 @@ def pilot_overview(pilot_id: int):
 
     pilot = get_pilot_or_404(pilot_id)
     overview = fa.pilot_overview(pilot)
+    site_page = page_of(
+        overview["sites"], request.args.get("sites_page", 1, type=int), OVERVIEW_SITES_PER_PAGE
+    )
     today = clock.today()
     last = min(d for d in (pilot.end_date, today) if d is not None)
     first = last - timedelta(days=6)
@@ -575,6 +586,7 @@ def pilot_overview(pilot_id: int):
         first=first,
         last=last,
         label=_label,
+        site_page=site_page,
     )
 
 

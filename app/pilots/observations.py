@@ -62,6 +62,10 @@ def chart_marks(pilot: Pilot) -> list[tuple[date, str]]:
     return [(day, title) for day, title in rows]
 
 
+#: Sites per page of the completeness grid (a chain's pilot has hundreds, each a row of days).
+GRID_SITES_PER_PAGE = 40
+
+
 @dataclass
 class CompletenessGrid:
     """Sites × days: which days have a value of the metric; gaps are past days without."""
@@ -70,6 +74,17 @@ class CompletenessGrid:
     days: list[date]
     rows: list[tuple[Site, str, set[date]]] = field(default_factory=list)  # site, arm, days
     today: date = field(default_factory=date.today)
+    page: int = 1  # the page of rows shown (the shares and gaps count every row)
+    per_page: int = GRID_SITES_PER_PAGE
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-len(self.rows) // self.per_page))
+
+    def page_rows(self) -> list[tuple[Site, str, set[date]]]:
+        """The rows of :attr:`page` (clamped to the pages there are)."""
+        page = min(max(self.page, 1), self.pages)
+        return self.rows[(page - 1) * self.per_page : page * self.per_page]
 
     def cell(self, present: set[date], day: date) -> str:
         if day in present:
@@ -96,6 +111,7 @@ def completeness_grid(
     *,
     site_ids: set[int] | None = None,
     today: date | None = None,
+    page: int = 1,
 ) -> CompletenessGrid:
     today = today or clock.today()
     first, last = window
@@ -118,7 +134,7 @@ def completeness_grid(
         )
         for site_id, day in rows:
             present[site_id].add(day)
-    grid = CompletenessGrid(metric=metric, days=days, today=today)
+    grid = CompletenessGrid(metric=metric, days=days, today=today, page=page)
     grid.rows = [(a.site, a.arm.value, present[a.site_id]) for a in assignments]
     return grid
 

@@ -461,7 +461,14 @@ def detail(pilot_id: int):
         metric = _grid_metric(pilot, links)
         if metric is not None:
             own = visible_site_ids(current_user)
-            grid = obs.completeness_grid(pilot, metric, window, site_ids=own, today=today)
+            grid = obs.completeness_grid(
+                pilot,
+                metric,
+                window,
+                site_ids=own,
+                today=today,
+                page=request.args.get("grid_page", 1, type=int),
+            )
     day, planned = svc.day_counts(pilot, today)
     deviations = [e for e in svc.audit_events(pilot) if e.is_deviation] if sees_design else []
     return render_template(

@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from app.core.charts import daily_series_svg
-from app.core.clock import day_bounds, local_day
+from app.core.clock import day_bounds, local_day, organisation_zone
 from app.core.labels import metric_label, unit_label
 from app.extensions import db
 from app.models import (
@@ -185,6 +185,7 @@ def _feedback(pilot, days, first, last) -> None:
     """Responses and strongly negative ones per local day (bucketed here: the time zone
     shift is not portable SQL)."""
     start, end = day_bounds(first, last)
+    zone = organisation_zone()  # looked up once, not once per response
     for submitted_at, flagged in db.session.execute(
         select(FeedbackResponse.submitted_at, FeedbackResponse.is_flagged_negative).where(
             FeedbackResponse.pilot_id == pilot.id,
@@ -192,7 +193,7 @@ def _feedback(pilot, days, first, last) -> None:
             FeedbackResponse.submitted_at < end,
         )
     ):
-        row = days.get(local_day(submitted_at))
+        row = days.get(local_day(submitted_at, zone))
         if row is not None:
             row.responses += 1
             row.negative += int(bool(flagged))

@@ -6,12 +6,14 @@ keeps its text as text, like every chart on a page).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import matplotlib.dates as mdates
 from flask_babel import gettext as _
 
 from app.core import charts
+from app.core.cache import lru_cached
 from app.models import RolloutPlan, WaveStatus
 from app.rollout.plans import capacity_use, wave_summary
 
@@ -24,10 +26,65 @@ STATUS_COLOURS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _WaveBar:
+    number: int
+    status: WaveStatus
+    start: date
+    end: date
+    last_go_live: date | None
+    go_lives: tuple[date, ...]
+    n_sites: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    """Everything the chart shows, hashable: equal timelines draw the same SVG."""
+
+    waves: tuple[_WaveBar, ...]
+    weeks: tuple[tuple[date, float, bool], ...]
+    sites_per_week: float
+    today: date | None
+
+
 def timeline_svg(plan: RolloutPlan, today: date | None = None) -> str:
-    """Gantt of the waves (go-live window solid, wait for the gate hatched) and weekly load."""
+    """Gantt of the waves (go-live window solid, wait for the gate hatched) and weekly load;
+    remembered for an equal timeline and language (matplotlib takes most of a second to draw
+    it, and the plan page shows the same timeline until a wave or a site moves)."""
+    bars = []
+    for wave in plan.waves:
+        s = wave_summary(plan, wave)
+        bars.append(
+            _WaveBar(
+                number=wave.number,
+                status=wave.status,
+                start=wave.start_date,
+                end=wave.end_date,
+                last_go_live=s["last_go_live"],
+                go_lives=tuple(ws.go_live_date for ws in s["sites"] if ws.go_live_date),
+                n_sites=len(s["sites"]),
+            )
+        )
+    weeks = tuple((r["week"], r["load"], r["over"]) for r in capacity_use(plan))
+    return _remembered_timeline(_Timeline(tuple(bars), weeks, plan.sites_per_week, today))
+
+
+def _timeline_key(timeline: _Timeline) -> tuple:
+    from flask_babel import get_locale
+
+    return timeline, str(get_locale())
+
+
+@lru_cached(32, key=_timeline_key)
+def _remembered_timeline(timeline: _Timeline) -> str:
+    return draw_timeline(timeline)
+
+
+def draw_timeline(timeline: _Timeline) -> str:
+    """The timeline chart itself (not remembered)."""
     title = _("Rollout timeline")
-    waves = list(plan.waves)
+    waves = timeline.waves
+    today = timeline.today
     with charts.figure(8, 1.6 + 0.45 * max(len(waves), 1)) as fig:
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[max(len(waves), 1), 2])
         top.set_title(title, loc="left")
@@ -38,15 +95,14 @@ def timeline_svg(plan: RolloutPlan, today: date | None = None) -> str:
             return charts.inline_svg(fig, title)
         labels = []
         for row, wave in enumerate(waves):
-            s = wave_summary(plan, wave)
             y = len(waves) - 1 - row
-            last = s["last_go_live"] or wave.start_date
+            last = wave.last_go_live or wave.start
             colour = STATUS_COLOURS[wave.status]
-            start = mdates.date2num(wave.start_date)
+            start = mdates.date2num(wave.start)
             window = mdates.date2num(last + timedelta(days=7)) - start
             top.barh(y, window, left=start, height=0.55, color=colour, alpha=0.85)
             gate_left = start + window
-            gate_width = mdates.date2num(wave.end_date + timedelta(days=1)) - gate_left
+            gate_width = mdates.date2num(wave.end + timedelta(days=1)) - gate_left
             if gate_width > 0:
                 top.barh(
                     y,
@@ -59,29 +115,28 @@ def timeline_svg(plan: RolloutPlan, today: date | None = None) -> str:
                     linewidth=0.8,
                 )
             top.plot(
-                [mdates.date2num(ws.go_live_date) for ws in s["sites"] if ws.go_live_date],
-                [y] * sum(1 for ws in s["sites"] if ws.go_live_date),
+                [mdates.date2num(d) for d in wave.go_lives],
+                [y] * len(wave.go_lives),
                 "o",
                 color="black",
                 markersize=3,
             )
-            top.plot([mdates.date2num(wave.end_date)], [y], marker="D", color=colour, markersize=6)
-            labels.append(_("Wave %(n)s (%(count)s)", n=wave.number, count=len(s["sites"])))
+            top.plot([mdates.date2num(wave.end)], [y], marker="D", color=colour, markersize=6)
+            labels.append(_("Wave %(n)s (%(count)s)", n=wave.number, count=wave.n_sites))
         top.set_yticks(range(len(waves)))
         top.set_yticklabels(list(reversed(labels)))
         if today is not None:
             for ax in (top, bottom):
                 ax.axvline(mdates.date2num(today), color="#d63384", linestyle="--", linewidth=1)
-        rows = capacity_use(plan)
-        if rows:
+        if timeline.weeks:
             bottom.bar(
-                [mdates.date2num(r["week"]) for r in rows],
-                [r["load"] for r in rows],
+                [mdates.date2num(week) for week, _load, _over in timeline.weeks],
+                [load for _week, load, _over in timeline.weeks],
                 width=5,
                 align="edge",
-                color=["#dc3545" if r["over"] else "#0d6efd" for r in rows],
+                color=["#dc3545" if over else "#0d6efd" for _w, _l, over in timeline.weeks],
             )
-        bottom.axhline(plan.sites_per_week, color="black", linestyle=":", linewidth=1)
+        bottom.axhline(timeline.sites_per_week, color="black", linestyle=":", linewidth=1)
         bottom.set_ylabel(_("Load per week"))
         first = min(wave.start_date for wave in waves)
         last = max(wave.end_date for wave in waves)

@@ -37,6 +37,7 @@ from app.core.labels import (
     by_value,
     metric_unit_label,
 )
+from app.core.paging import page_of
 from app.core.queries import load_sites
 from app.extensions import db
 from app.feedback import qr
@@ -223,10 +224,19 @@ def new(pilot_id: int):
 # The plan
 
 
-def _plan_context(plan: RolloutPlan) -> dict:
+#: Rows of the plan page's site table per page (the printable plan shows every site).
+SITES_PER_PAGE = 100
+
+
+def _plan_context(plan: RolloutPlan, page: int | None = None) -> dict:
+    """What the plan page shows; its site table is cut into pages of
+    :data:`SITES_PER_PAGE` (wave by wave, then the holdback) unless ``page`` is None."""
     _sites = load_sites(ws.site_id for ws in plan.sites)  # one query, not one per row
     waves = [service.wave_summary(plan, w) for w in plan.waves]
     holdback = sorted((ws for ws in plan.sites if ws.is_holdback), key=lambda ws: ws.site.code)
+    site_rows = [(ws, s["wave"].number) for s in waves for ws in s["sites"]]
+    site_rows += [(ws, None) for ws in holdback]
+    shown = page_of(site_rows, page, SITES_PER_PAGE if page is not None else len(site_rows) or 1)
     mentors = {p.mentee_site_id: p for p in plan.mentor_pairs}
     targets = choices(
         [
@@ -255,13 +265,17 @@ def _plan_context(plan: RolloutPlan) -> dict:
         "history": service.plan_history(plan),
         "step": service.next_step(plan),
         "today": clock.today(),
+        "site_rows": shown.items,
+        "site_page": shown.page,
+        "site_pages": shown.pages,
     }
 
 
 @bp.route("/<int:plan_id>")
 def plan(plan_id: int):
     plan = get_plan_or_404(plan_id)
-    return render_template("rollout/plan.html", **_plan_context(plan))
+    page = request.args.get("page", 1, type=int)
+    return render_template("rollout/plan.html", **_plan_context(plan, page=page))
 
 
 @bp.route("/<int:plan_id>/print")

@@ -211,3 +211,26 @@ def test_nps_bootstrap_is_seeded_and_close_to_delta():
     # percentile-bootstrap and delta-method SEs agree to within bootstrap noise
     assert_allclose(a.se, delta.se, rtol=0.15)
     assert a.to_dict()["method"] == "bootstrap"
+
+
+def test_within_site_change_equals_the_site_dummy_fit_on_unbalanced_sites():
+    # the dummy regression before_after ran before: OLS y ~ post + C(site) - 1, CR1 by site
+    # (statsmodels: OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": site}))
+    from analysis.feedback import _cluster_ols, _within_site_change
+
+    rng = np.random.default_rng(22)
+    sizes = rng.integers(3, 60, size=40)
+    site = np.repeat([f"S{i:02d}" for i in range(40)], sizes)
+    post = np.concatenate([rng.permutation(np.arange(n) < rng.integers(1, n)) for n in sizes])
+    base = np.repeat(rng.uniform(0.3, 0.9, size=40), sizes)
+    y = (rng.uniform(size=len(site)) < base + 0.07 * post).astype(float)
+    used = pd.DataFrame({"site_id": site})
+    change, se, sites = _within_site_change(used, y, post.astype(float))
+    dummies = pd.get_dummies(pd.Series(site)).to_numpy(dtype=float)
+    fit = _cluster_ols(np.column_stack([post, dummies]), y, site)
+    ref = _sm_cluster(y, np.column_stack([post, dummies]), site)
+    assert sites == fit.n_clusters == 40
+    assert_allclose([change, se], [fit.coef[0], np.sqrt(fit.vcov[0, 0])], rtol=1e-10)
+    assert_allclose([change, se], [ref.params[0], ref.bse[0]], rtol=1e-8)
+    with pytest.raises(ValueError, match="collinear"):
+        _within_site_change(used, y, np.ones(len(y)))

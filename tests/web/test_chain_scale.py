@@ -346,9 +346,27 @@ def test_feedback_overview_reads_each_frame_once_with_the_plain_numbers(chain):
     frames = analytics._frames_of(pilot)
     once = frames("overall", Audience.CUSTOMER)
     assert frames("overall", Audience.CUSTOMER) is once
-    pd.testing.assert_frame_equal(
-        once, analytics.responses_frame(pilot, "overall", audience=Audience.CUSTOMER)
-    )
+
+    def by_response(frame):
+        return frame.sort_values("response_id").reset_index(drop=True)
+
+    from app.feedback.questionnaires import current_form
+
+    keys = {
+        audience: [None] + [q["key"] for q in current_form(pilot.id, audience).questions]
+        for audience in Audience
+    }
+    frames = analytics._frames_of(pilot)
+    with StatementCount() as count:
+        fast = {(key, a): frames(key, a) for a in Audience for key in keys[a]}
+    # per audience: its sites' arms, its responses, its numeric answers -- whatever the questions
+    assert len(count.statements) == 3 * len(Audience)
+    for (key, audience), frame in fast.items():
+        # every question's frame is the outer join responses_frame makes for that question
+        pd.testing.assert_frame_equal(
+            by_response(frame), by_response(_plain_responses_frame(pilot, key, audience))
+        )
+    assert any(frame["value"].notna().any() for frame in fast.values())
 
 
 def test_timeline_ends_where_the_plain_latest_observation_says(chain):
@@ -385,3 +403,263 @@ def test_timeline_ends_where_the_plain_latest_observation_says(chain):
         assert pilot_timeline(pilot, today).last == expected
         checked += 1
     assert checked == 10
+
+
+# ---------------------------------------------------------------- round two (issue 22)
+
+
+def _plain_responses_frame(pilot, key, audience, start=None, end=None):
+    """The row-by-row frame ``responses_frame`` built before it converted at once."""
+    import math
+
+    from app.core.clock import day_bounds, local_day
+    from app.models import FeedbackAnswer
+
+    arms = {
+        a.site_id: (a.site.code, a.arm.value)
+        for a in db.session.scalars(select(Assignment).where(Assignment.pilot_id == pilot.id))
+    }
+    query = select(
+        FeedbackResponse.id,
+        FeedbackResponse.site_id,
+        FeedbackResponse.submitted_at,
+        FeedbackResponse.segment,
+    ).where(FeedbackResponse.pilot_id == pilot.id, FeedbackResponse.audience == audience)
+    if key is not None:
+        query = query.add_columns(FeedbackAnswer.value_num).outerjoin(
+            FeedbackAnswer,
+            (FeedbackAnswer.response_id == FeedbackResponse.id)
+            & (FeedbackAnswer.question_key == key),
+        )
+    if start is not None:
+        low, high = day_bounds(start, end)
+        query = query.where(FeedbackResponse.submitted_at >= low)
+        query = query.where(FeedbackResponse.submitted_at < high)
+    rows = []
+    for row in db.session.execute(query):
+        if row[1] not in arms:
+            continue
+        code, arm = arms[row[1]]
+        day = local_day(row[2])
+        period = "pre" if pilot.start_date is not None and day < pilot.start_date else "post"
+        value = row[4] if key is not None else None
+        rows.append(
+            (row[0], code, row[1], arm, day, period, row[3], math.nan if value is None else value)
+        )
+    from app.feedback.analytics import FRAME_COLUMNS
+
+    frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
+    frame["value"] = frame["value"].astype(float)
+    return frame
+
+
+def test_responses_frame_converted_at_once_equals_the_row_by_row_frame(chain):
+    from app.feedback import analytics
+    from app.feedback.questionnaires import current_form
+
+    pilot = running_pilot()
+    checked = 0
+    for audience in Audience:
+        form = current_form(pilot.id, audience)
+        keys = [None] + [q["key"] for q in form.questions if q["type"] in ("rating", "nps")]
+        for key in keys:
+            fast = analytics.responses_frame(pilot, key, audience=audience)
+            plain = _plain_responses_frame(pilot, key, audience)
+            assert len(fast) > 0
+            pd.testing.assert_frame_equal(fast, plain)
+            checked += 1
+    # one local day, as the retro brief reads it, and a day with no responses at all
+    day = pilot.start_date + timedelta(days=3)
+    pd.testing.assert_frame_equal(
+        analytics.responses_frame(pilot, "overall", start=day, end=day),
+        _plain_responses_frame(pilot, "overall", Audience.CUSTOMER, day, day),
+    )
+    empty = analytics.responses_frame(pilot, "overall", start=date_far(), end=date_far())
+    assert list(empty.columns) == analytics.FRAME_COLUMNS and len(empty) == 0
+    assert empty["value"].dtype == float
+    assert checked >= 4
+    pre = analytics.responses_frame(pilot, None)
+    assert set(pre["period"]) == {"pre", "post"}  # both sides of the start are present
+
+
+def date_far():
+    from datetime import date
+
+    return date(2001, 1, 1)
+
+
+def test_feedback_site_table_rates_equal_a_filter_per_site(chain):
+    from app.feedback import analytics
+
+    pilot = running_pilot()
+    table = analytics.pilot_overview(pilot)["sites"]
+    frame = _plain_responses_frame(pilot, "overall", Audience.CUSTOMER)
+    assert any(row["csat_post"] is not None for row in table)
+    assert any(row["senior_csat_post"] is not None for row in table)
+    for row in table:
+        mine = frame[frame["site_pk"] == row["site"].id]
+        post = mine[mine["period"] == "post"]
+        seniors = post[post["segment"] == analytics.SENIOR_SEGMENT]
+        assert row["n_customer"] == len(mine)
+        assert row["csat_post"] == analytics.csat(post["value"])
+        assert row["senior_csat_post"] == analytics.csat(seniors["value"])
+        assert row["n_seniors_post"] == int(seniors["value"].notna().sum())
+
+
+def _lead_client(app):
+    client = app.test_client()
+    response = client.post(
+        "/auth/login", data={"email": "lead@demo.rollwise", "password": "demo-rollwise"}
+    )
+    assert response.status_code == 302
+    return client
+
+
+def test_plan_page_shows_its_sites_page_by_page_and_the_printable_plan_all(chain):
+    import re
+
+    from app.rollout.plans import wave_summary
+    from app.rollout.routes import SITES_PER_PAGE
+
+    plan = db.session.scalars(select(RolloutPlan).order_by(RolloutPlan.id)).first()
+    expected = [ws.site.code for w in plan.waves for ws in wave_summary(plan, w)["sites"]]
+    expected += sorted(ws.site.code for ws in plan.sites if ws.is_holdback)
+    assert len(expected) == len(plan.sites) > SITES_PER_PAGE
+    client = _lead_client(chain)
+    pages = -(-len(expected) // SITES_PER_PAGE)
+    shown = []
+    for page in range(1, pages + 1):
+        with StatementCount() as count:
+            body = client.get(f"/rollout/{plan.id}?page={page}").get_data(as_text=True)
+        codes = re.findall(r'data-testid="site-row-([^"]+)"', body)
+        assert 0 < len(codes) <= SITES_PER_PAGE
+        assert 'data-testid="site-pages"' in body
+        assert len(count.statements) < 40
+        shown += codes
+    assert shown == expected  # every site once, in the order of the whole table
+    first = client.get(f"/rollout/{plan.id}").get_data(as_text=True)
+    assert re.findall(r'data-testid="site-row-([^"]+)"', first) == expected[:SITES_PER_PAGE]
+    last = client.get(f"/rollout/{plan.id}?page={pages}").get_data(as_text=True)
+    past = client.get(f"/rollout/{plan.id}?page=999").get_data(as_text=True)
+    assert re.findall(r'data-testid="site-row-([^"]+)"', past) == re.findall(
+        r'data-testid="site-row-([^"]+)"', last
+    )
+    printable = client.get(f"/rollout/{plan.id}/print").get_data(as_text=True)
+    assert re.findall(r'data-testid="site-row-([^"]+)"', printable) == expected
+
+
+def test_remembered_timeline_is_the_drawn_timeline_and_follows_the_plan(chain):
+    from app.rollout import charts as rollout_charts
+
+    plan = db.session.scalars(select(RolloutPlan).order_by(RolloutPlan.id)).first()
+    rollout_charts._remembered_timeline.cache_clear()
+    today = ChainSize(sites=SITES, days=DAYS).last_day
+    first = rollout_charts.timeline_svg(plan, today=today)
+    assert rollout_charts.timeline_svg(plan, today=today) == first
+    assert len(rollout_charts._remembered_timeline.cache) == 1
+    timeline = next(iter(rollout_charts._remembered_timeline.cache))[0]
+    assert rollout_charts.draw_timeline(timeline) == first
+    assert [w.n_sites for w in timeline.waves] == [
+        sum(1 for ws in plan.sites if ws.wave_id == w.id) for w in plan.waves
+    ]
+    moved = next(ws for ws in plan.sites if ws.go_live_date is not None)
+    moved.go_live_date += timedelta(days=1)
+    db.session.flush()
+    second = rollout_charts.timeline_svg(plan, today=today)
+    assert len(rollout_charts._remembered_timeline.cache) == 2 and second != first
+
+
+def test_load_sites_reads_expired_sites_again_in_the_same_statement(chain):
+    ids = list(db.session.scalars(select(Site.id).order_by(Site.id).limit(30)))
+    kept = load_sites(ids)
+    db.session.rollback()  # every held site is now expired
+    with StatementCount() as count:
+        again = load_sites(ids)
+        codes = [site.code for site in again]
+    assert len(count.statements) == 1 and len(codes) == 30
+    assert sorted(site.id for site in again) == ids and kept
+
+
+def test_feedback_links_page_by_page_are_every_working_link_once(chain):
+    import re
+
+    from app.feedback import questionnaires as svc
+    from app.feedback.routes import LINKS_PER_PAGE
+
+    pilot = running_pilot()
+    expected = [link.token[:8] for link in svc.pilot_links(pilot.id)]
+    assert len(expected) > LINKS_PER_PAGE
+    client = _lead_client(chain)
+    pages = -(-len(expected) // LINKS_PER_PAGE)
+    shown, counts = [], []
+    for page in range(1, pages + 1):
+        with StatementCount() as count:
+            body = client.get(f"/feedback/pilots/{pilot.id}?page={page}").get_data(as_text=True)
+        counts.append(len(count.statements))
+        assert 'data-testid="link-pages"' in body
+        shown += re.findall(r"/feedback/f/([0-9A-Za-z_-]{8})…", body)
+    assert shown == expected
+    assert max(counts) < 25  # no statement per link
+
+
+def test_completeness_grid_pages_show_every_row_once_and_keep_the_whole_summary(chain):
+    import re
+
+    from app.pilots import observations as obs
+
+    pilot = max(
+        db.session.scalars(select(Pilot).where(Pilot.status == PilotStatus.RUNNING)),
+        key=lambda p: len(p.assignments),
+    )
+    today = pilot.start_date + timedelta(days=20)
+    window = obs.pilot_window(pilot, today)
+    whole = obs.completeness_grid(pilot, pilot.primary_metric, window, today=today)
+    assert whole.pages > 1 and len(whole.page_rows()) == obs.GRID_SITES_PER_PAGE
+    rows = []
+    for page in range(1, whole.pages + 1):
+        grid = obs.completeness_grid(pilot, pilot.primary_metric, window, today=today, page=page)
+        assert (grid.share(), grid.gaps()) == (whole.share(), whole.gaps())
+        rows += grid.page_rows()
+    assert [(s.id, arm, present) for s, arm, present in rows] == [
+        (s.id, arm, present) for s, arm, present in whole.rows
+    ]
+    past = obs.completeness_grid(pilot, pilot.primary_metric, window, today=today, page=999)
+    assert past.page_rows() == grid.page_rows()
+    client = _lead_client(chain)
+    body = client.get(f"/pilots/{pilot.id}?grid_page=2").get_data(as_text=True)
+    grid_html = body.split('data-testid="completeness-grid"', 1)[1].split("</table>", 1)[0]
+    codes = re.findall(r'<tr><th scope="row">.*?</span> ([^<]+)</th>', grid_html)
+    second = [s.code for s, _arm, _p in whole.rows[obs.GRID_SITES_PER_PAGE :]]
+    assert codes == second[: obs.GRID_SITES_PER_PAGE]
+    assert 'data-testid="grid-pages"' in body
+
+
+def test_feedback_overview_site_table_in_pages_lists_every_site_once(chain, monkeypatch):
+    import re
+
+    from app.feedback import routes as feedback_routes
+
+    monkeypatch.setattr(feedback_routes, "OVERVIEW_SITES_PER_PAGE", 20)
+    pilot = running_pilot()
+    expected = sorted(a.site.code for a in pilot.assignments)
+    assert len(expected) > 20
+    client = _lead_client(chain)
+    shown = []
+    for page in range(1, -(-len(expected) // 20) + 1):
+        body = client.get(f"/feedback/pilots/{pilot.id}/overview?sites_page={page}")
+        table = body.get_data(as_text=True).split('data-testid="site-table"', 1)[1]
+        rows = re.findall(r"site=\d+\">([^<]+)</a>", table.split("</table>", 1)[0])
+        assert 0 < len(rows) <= 20
+        shown += rows
+    assert shown == expected
+
+
+def test_page_of_clamps_and_covers_the_list():
+    from app.core.paging import page_of
+
+    items = list(range(45))
+    pages = [page_of(items, p, 20) for p in (1, 2, 3)]
+    assert [p.items for p in pages] == [items[:20], items[20:40], items[40:]]
+    assert {p.pages for p in pages} == {3}
+    assert page_of(items, 99, 20) == pages[-1] and page_of(items, -3, 20) == pages[0]
+    assert page_of([], None, 20).items == [] and page_of([], None, 20).pages == 1
