@@ -9,7 +9,7 @@ from flask_babel import format_date, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from app.core import i18n, labels, numbers
+from app.core import engine_reasons, i18n, labels, numbers
 from app.core.i18n import SUPPORTED
 from app.models import Role
 
@@ -50,6 +50,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(numbers.p_text, "p_value")
     app.add_template_filter(numbers.p_expr, "p_expression")
     app.add_template_filter(numbers.date_span, "date_span")
+    app.add_template_filter(engine_reasons.reason_text, "engine_reason")
     app.add_template_global(labels.label, "label")
     app.add_template_global(labels.colour, "colour")
     app.add_template_global(labels.metric_label, "metric_label")

@@ -86,6 +86,15 @@ def _label(item: dict, prefix: str = "label") -> str:
     return (zh or en or "") if _is_zh() else (en or zh or "")
 
 
+def _question_labels(responses) -> dict[tuple[int, str], str]:
+    """Each answered question's label in the reader's language, by (form, question key)."""
+    return {
+        (r.form_id, q["key"]): _label(q) or _("question")
+        for r in responses
+        for q in (r.form.questions or [])
+    }
+
+
 def _language() -> str:
     """The respondent's language, as stored with the response ("zh_CN" or "en").
 
@@ -261,6 +270,7 @@ def staff_feed():
         "feedback/staff_feed.html",
         site=site,
         responses=responses,
+        question_labels=_question_labels(responses),
         days=days,
         pilots=pilots,
         theme_labels=THEME_LABELS,
@@ -276,10 +286,12 @@ def site_feed_of(site_id: int):
     site = get_feedback_site_or_404(site_id)
     days = request.args.get("days", 14, type=int)
     days = days if days in (1, 7, 14, 30) else 14
+    responses = site_feed.recent_responses(site.id, days=days)
     return render_template(
         "feedback/staff_feed.html",
         site=site,
-        responses=site_feed.recent_responses(site.id, days=days),
+        responses=responses,
+        question_labels=_question_labels(responses),
         days=days,
         pilots=[],
         theme_labels=THEME_LABELS,

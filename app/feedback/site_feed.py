@@ -28,7 +28,10 @@ def recent_responses(site_id: int, *, days: int = 14, limit: int = 100) -> list[
                 FeedbackResponse.audience == Audience.CUSTOMER,
                 FeedbackResponse.submitted_at >= since,
             )
-            .options(selectinload(FeedbackResponse.answers).selectinload(FeedbackAnswer.tags))
+            .options(
+                selectinload(FeedbackResponse.answers).selectinload(FeedbackAnswer.tags),
+                selectinload(FeedbackResponse.form),
+            )
             .order_by(FeedbackResponse.submitted_at.desc(), FeedbackResponse.id.desc())
             .limit(limit)
         )

@@ -31,6 +31,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from analysis.power import days_for_power_by_se, sites_for_power_by_se
+from app.core.engine_reasons import reason_text
 from app.core.glossary import term_url
 from app.core.labels import (
     ASSIGNMENT_METHOD_LABELS,
@@ -981,69 +982,6 @@ def warning_text(text: str, metric_names: dict[str, str]) -> str:
             values["arm"] = _("pilot") if values["arm"] == "pilot" else _("control")
         return template % values
     return _("A technical caution from the analysis engine (shown to analysts in English).")
-
-
-def _reason_patterns() -> list[tuple[str, str, str]]:
-    return [
-        (
-            "few_sites_before_after",
-            r"answered both before and after",
-            _("fewer than two sites answered both before and after the start"),
-        ),
-        (
-            "collinear",
-            r"collinear",
-            _("the sites do not differ enough in this characteristic to compare segments"),
-        ),
-        (
-            "few_segments",
-            r"fewer than two segments",
-            _("fewer than two segments have enough sites"),
-        ),
-        (
-            "too_many_segments",
-            r"more segments than sites",
-            _("there are more segments than sites to compare them"),
-        ),
-        ("singular", r"singular", _("the segments cannot be told apart with these sites")),
-        (
-            "short_pre",
-            r"needs at least two pre-period weeks|no lead weeks",
-            _("fewer than two weeks of data before the start"),
-        ),
-        (
-            "few_sites_pretrend",
-            r"too few sites \(\d+\) to test",
-            _("too few sites to check the weeks before the start"),
-        ),
-        ("few_sites", r"leverage 1|too few sites per arm", _("too few sites in a group")),
-        (
-            "no_post",
-            r"no post-period|no data after|no observations after",
-            _("no data during the pilot"),
-        ),
-        ("no_pre", r"no pre-period|no data before", _("no data from before the start")),
-        ("no_control", r"no control", _("no control sites")),
-        ("no_pilot", r"no pilot", _("no pilot sites")),
-        ("no_variance", r"zero variance|constant", _("the values do not vary")),
-        ("few_answers", r"no responses|too few responses|no answers", _("too few answers")),
-        (
-            "no_min_effect",
-            r"[Nn]o minimum effect|min_effect",
-            _("no smallest effect worth acting on was agreed"),
-        ),
-    ]
-
-
-def reason_text(error: Any) -> str:
-    """Why something is not available or not estimable, in the reader's language."""
-    text = str(error or "")
-    if not text:
-        return _("no estimate")
-    for _code, pattern, words in _reason_patterns():
-        if re.search(pattern, text):
-            return words
-    return _("these data do not allow it")
 
 
 def segment_name(value: Any) -> str:

@@ -193,11 +193,11 @@ def _measure(plan: RolloutPlan, wave: Wave, spec: dict[str, Any], as_of: date) -
         "error": None,
     }
     if db.session.scalar(select(Metric.id).where(Metric.key == spec["metric"])) is None:
-        out["error"] = _("The metric no longer exists.")
+        out["error"] = "The metric no longer exists."
         return out
     panel = wave_panel(plan, wave, spec["metric"], as_of)
     if panel.empty or panel["adoption_date"].isna().all():
-        out["error"] = _("No data from the wave's sites yet.")
+        out["error"] = "No data from the wave's sites yet."
         return out
     try:
         result = staggered_att(panel, alpha=alpha, seed=wave.id or 0, n_boot=N_BOOT)
