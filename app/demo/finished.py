@@ -6,27 +6,17 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import numpy as np
-from sqlalchemy import select
 
 from app.demo.approval import approved_report
 from app.demo.catalogue import FINISHED_METRICS
+from app.demo.decided import PilotStory, assign, cast, datetime_at, decided_pilot
 from app.demo.metrics import existing_or_new_metric
-from app.demo.rollout import datetime_at
 from app.extensions import db
 from app.models import (
-    Arm,
-    Assignment,
-    AssignmentMethod,
     Decision,
-    MetricRole,
     Observation,
-    Pilot,
-    PilotMetric,
-    PilotStatus,
     Role,
     RolloutPlan,
-    Site,
-    User,
 )
 from app.rollout.plans import GateSettings, PlanSettings, generate_plan
 
@@ -53,46 +43,32 @@ def seed_finished_demo(last_day: date, seed_value: int = 20261124) -> RolloutPla
     end = today - timedelta(days=ENDED_DAYS_AGO)
     start = end - timedelta(days=PILOT_DAYS - 1)
     pre_start = start - timedelta(days=PRE_DAYS)
-    sites = list(db.session.scalars(select(Site).where(Site.is_active).order_by(Site.code)))
-    lead = db.session.scalar(select(User).where(User.role == Role.CHANGE_LEAD).order_by(User.id))
-    analyst = db.session.scalar(select(User).where(User.role == Role.ANALYST).order_by(User.id))
-    staff = db.session.scalar(select(User).where(User.role == Role.STAFF).order_by(User.id))
+    who = cast()
+    lead, analyst, staff_site = who.lead, who.analyst, who.staff_site
     serve, returned = (existing_or_new_metric(*spec) for spec in FINISHED_METRICS)
-    pilot = Pilot(
-        name="Kitchen display screens",
-        change_description="Order tickets appear on screens at each kitchen station, not on paper.",
-        hypothesis="Screens cut the time from order to dish served by at least 1 minute.",
-        owner=lead,
-        status=PilotStatus.ANALYSING,  # the analyst's approval below decides it
-        pre_start=pre_start,
-        start_date=start,
-        end_date=end,
-        alpha=0.05,
-        min_effect=1.0,
-        wizard_step=5,
-        design_locked_at=datetime_at(start),
-        created_at=datetime_at(pre_start - timedelta(days=5)),
+    pilot = decided_pilot(
+        PilotStory(
+            name="Kitchen display screens",
+            change="Order tickets appear on screens at each kitchen station, not on paper.",
+            hypothesis="Screens cut the time from order to dish served by at least 1 minute.",
+            pre_start=pre_start,
+            start=start,
+            end=end,
+            primary=serve,
+            min_effect=1.0,
+            primary_margin=0.5,
+            guardrail=returned,
+            created_days_before=5,
+        ),
+        lead,
     )
-    pilot.metric_links.append(
-        PilotMetric(metric=serve, role=MetricRole.PRIMARY, min_effect=1.0, margin=0.5)
-    )
-    pilot.metric_links.append(
-        PilotMetric(metric=returned, role=MetricRole.GUARDRAIL, margin=0.5, position=1)
-    )
-    staff_site = staff.site if staff is not None else None
-    others = [s for s in sites if s is not staff_site]
+    others = [s for s in who.sites if s is not staff_site]
     order = rng.permutation(len(others))
     pilot_sites = [others[i] for i in sorted(order[: 8 - bool(staff_site)])]
     if staff_site is not None:  # excluded from the draft plan: the staff card stays on wave 2
         pilot_sites.append(staff_site)
     controls = [others[i] for i in sorted(order[8:24])]
-    for arm, arm_sites in ((Arm.PILOT, pilot_sites), (Arm.CONTROL, controls)):
-        for s in arm_sites:
-            pilot.assignments.append(
-                Assignment(
-                    site=s, arm=arm, method=AssignmentMethod.RANDOM_STRATIFIED, stratum=s.region
-                )
-            )
+    assign(pilot, pilot_sites, controls)
     db.session.add(pilot)
     db.session.flush()
     _observations(rng, pilot_sites, controls, serve.id, returned.id, pre_start, start, end)

@@ -7,22 +7,16 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 import numpy as np
-from sqlalchemy import select
 
 from app.demo.approval import DemoDataError, approved_report, at, story_time
 from app.demo.catalogue import ROLLOUT_METRICS
+from app.demo.decided import PilotStory, assign, cast, decided_pilot
 from app.demo.metrics import existing_or_new_metric
 from app.extensions import db
 from app.models import (
-    Arm,
-    Assignment,
-    AssignmentMethod,
     Decision,
-    MetricRole,
     Observation,
     Pilot,
-    PilotMetric,
-    PilotStatus,
     PlanStatus,
     Role,
     RolloutPlan,
@@ -71,37 +65,29 @@ def seed_rollout_demo(last_day: date, seed_value: int = 20261123) -> RolloutPlan
     """
     rng = np.random.default_rng(seed_value)
     today = last_day + timedelta(days=1)
-    sites = list(db.session.scalars(select(Site).where(Site.is_active).order_by(Site.code)))
-    lead = db.session.scalar(select(User).where(User.role == Role.CHANGE_LEAD).order_by(User.id))
-    analyst = db.session.scalar(select(User).where(User.role == Role.ANALYST).order_by(User.id))
-    staff = db.session.scalar(select(User).where(User.role == Role.STAFF).order_by(User.id))
-    staff_site = staff.site if staff is not None else None
+    who = cast()
+    sites, lead, analyst, staff_site = who.sites, who.lead, who.analyst, who.staff_site
     queue, errors = (existing_or_new_metric(*spec) for spec in ROLLOUT_METRICS)
     plan_start = today - timedelta(days=PLAN_START_DAYS_AGO)
     end = plan_start - timedelta(days=PILOT_ENDED_DAYS_BEFORE_PLAN)
     start = end - timedelta(days=27)
     pre_start = start - timedelta(days=28)
     decided_on = end + timedelta(days=DECIDED_DAYS_AFTER_END)
-    pilot = Pilot(
-        name="Digital queue tickets",
-        change_description="Customers take a digital ticket at the door and are called by SMS.",
-        hypothesis="Digital tickets cut the counter queue by at least 1.5 minutes.",
-        owner=lead,
-        status=PilotStatus.ANALYSING,  # the analyst's approval below decides it
-        pre_start=pre_start,
-        start_date=start,
-        end_date=end,
-        alpha=0.05,
-        min_effect=1.5,
-        wizard_step=5,
-        design_locked_at=datetime_at(start),
-        created_at=datetime_at(pre_start - timedelta(days=7)),
-    )
-    pilot.metric_links.append(
-        PilotMetric(metric=queue, role=MetricRole.PRIMARY, min_effect=1.5, margin=0.75)
-    )
-    pilot.metric_links.append(
-        PilotMetric(metric=errors, role=MetricRole.GUARDRAIL, margin=0.5, position=1)
+    pilot = decided_pilot(
+        PilotStory(
+            name="Digital queue tickets",
+            change="Customers take a digital ticket at the door and are called by SMS.",
+            hypothesis="Digital tickets cut the counter queue by at least 1.5 minutes.",
+            pre_start=pre_start,
+            start=start,
+            end=end,
+            primary=queue,
+            min_effect=1.5,
+            primary_margin=0.75,
+            guardrail=errors,
+            created_days_before=7,
+        ),
+        lead,
     )
     by_region: dict[str, list[Site]] = defaultdict(list)
     for s in sites:
@@ -115,18 +101,7 @@ def seed_rollout_demo(last_day: date, seed_value: int = 20261123) -> RolloutPlan
     controls = [rest[i] for i in sorted(rng.permutation(len(rest))[: 16 - bool(staff_site)])]
     if staff_site is not None:
         controls.append(staff_site)
-    for s in pilot_sites:
-        pilot.assignments.append(
-            Assignment(
-                site=s, arm=Arm.PILOT, method=AssignmentMethod.RANDOM_STRATIFIED, stratum=s.region
-            )
-        )
-    for s in controls:
-        pilot.assignments.append(
-            Assignment(
-                site=s, arm=Arm.CONTROL, method=AssignmentMethod.RANDOM_STRATIFIED, stratum=s.region
-            )
-        )
+    assign(pilot, pilot_sites, controls)
     db.session.add(pilot)
     db.session.flush()
 
@@ -285,8 +260,3 @@ def _plan_start(
     finally:
         savepoint.rollback()
     return trial + (today + timedelta(days=GATE_IN_DAYS) - due)
-
-
-def datetime_at(day: date):
-    """09:00 UTC on ``day``."""
-    return at(day, 9)

@@ -31,18 +31,18 @@ import argparse
 import csv
 import json
 import os
-import resource
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from tests.bench.benchkit import peak_rss_mb, write_observation_csv  # noqa: E402
 
 N_SITES = 1_000
 METRICS = tuple(f"metric_{m}" for m in range(10))
@@ -51,26 +51,8 @@ GOAL_RSS_MB = 1024
 
 
 def write_csv(path: Path, rows: int, corrected: bool = False) -> None:
-    """Long form: ``N_SITES`` sites × 10 metrics × ``rows / 10,000`` days ending yesterday."""
-    days = max(rows // (N_SITES * len(METRICS)), 1)
-    first = date.today() - timedelta(days=days)
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(["site", "date", "metric", "value"])
-        n = 0
-        for d in range(days):
-            day = (first + timedelta(days=d)).isoformat()
-            for s in range(N_SITES):
-                for m, metric in enumerate(METRICS):
-                    value = round(10 + (s % 17) + (d % 7) * 0.5 + m, 2)
-                    if corrected and n % 100 == 0:
-                        value += 1
-                    writer.writerow([f"S{s:04d}", day, metric, value])
-                    n += 1
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Long form: ``N_SITES`` sites × ``METRICS`` × as many days as ``rows`` needs."""
+    write_observation_csv(path, rows, N_SITES, METRICS, corrected)
 
 
 # ---------------------------------------------------------------- one run (child process)
