@@ -122,15 +122,26 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             }
         ),
     ),
-    "SiteList": _list_of(
-        "sites",
-        _closed(
-            {
-                "code": {"type": "string", "description": "Accepted in `site`."},
-                "name": {"type": "string"},
-                "region": {"type": "string"},
-            }
-        ),
+    "SitePage": _closed(
+        {
+            "sites": {
+                "type": "array",
+                "items": _closed(
+                    {
+                        "code": {"type": "string", "description": "Accepted in `site`."},
+                        "name": {"type": "string"},
+                        "region": {"type": "string"},
+                    }
+                ),
+            },
+            "page": {"type": "integer", "minimum": 1},
+            "per_page": {"type": "integer", "minimum": 1},
+            "total": {"type": "integer", "description": "Active sites in all pages."},
+            "next": {
+                "type": ["string", "null"],
+                "description": "The URL of the next page; null on the last.",
+            },
+        }
     ),
     "Error": _closed(
         {

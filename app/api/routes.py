@@ -14,7 +14,7 @@ from __future__ import annotations
 from functools import wraps
 from typing import Any
 
-from flask import current_app, g, jsonify, request
+from flask import current_app, g, jsonify, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
@@ -151,18 +151,64 @@ def metrics():
 @bp.route("/sites")
 @token_required
 def sites():
-    """The active sites.
+    """The active sites, a page at a time.
     ---
     get:
       operationId: listSites
       summary: Active site codes accepted in `site`
+      description: >-
+        Sorted by code, `per_page` (default 500, at most 1000) a page. `next` is the URL of
+        the following page (also sent as a `Link: <…>; rel="next"` header), `null` on the
+        last one; a page past the end is empty.
+      parameters:
+        - {name: page, in: query, schema: {type: integer, minimum: 1, maximum: 100000,
+           default: 1}}
+        - {name: per_page, in: query, schema: {type: integer, minimum: 1, maximum: 1000,
+           default: 500}}
       responses:
         200:
-          description: The active sites, by code.
-          content: {application/json: {schema: SiteList}}
+          description: One page of the active sites, by code.
+          content: {application/json: {schema: SitePage}}
+        400:
+          description: >-
+            `page` or `per_page` is not a whole number in range, or the query names another
+            parameter (`bad_request`).
+          content: {application/json: {schema: Error}}
         401: Unauthorized
     """
-    return _listing("sites", catalogue.sites())
+    page, per_page, problems = _page_arguments(catalogue.MAX_SITES_PER_PAGE)
+    if problems:
+        db.session.commit()
+        return api_error(400, "bad_request", _("Check the paging parameters."), problems)
+    rows, total = catalogue.sites(page, per_page)
+    more = page * per_page < total
+    following = url_for(".sites", page=page + 1, per_page=per_page) if more else None
+    db.session.commit()
+    response = jsonify(
+        {"sites": rows, "page": page, "per_page": per_page, "total": total, "next": following}
+    )
+    if following:
+        response.headers["Link"] = f'<{following}>; rel="next"'
+    return response
+
+
+def _page_arguments(largest: int) -> tuple[int, int, dict[str, str]]:
+    """``page`` and ``per_page`` from the query string, and what is wrong with them."""
+    values: dict[str, int] = {"page": 1, "per_page": catalogue.SITES_PER_PAGE}
+    problems: dict[str, str] = {}
+    bounds = {"page": (1, 100_000), "per_page": (1, largest)}
+    for name in request.args:
+        if name not in bounds:
+            problems[name] = _("Not a parameter of this list: use page and per_page.")
+    for name, (low, high) in bounds.items():
+        raw = request.args.get(name)
+        if raw is None:
+            continue
+        if not raw.strip().isdigit() or not low <= int(raw) <= high:
+            problems[name] = _("A whole number from %(low)s to %(high)s.", low=low, high=high)
+            continue
+        values[name] = int(raw)
+    return values["page"], values["per_page"], problems
 
 
 def _listing(key: str, rows: list[dict[str, Any]]):
