@@ -1,4 +1,5 @@
-"""What an integration may send: the metric keys and the active site codes (a chain has\nthousands of sites, so they come a page at a time)."""
+"""What an integration may send: the metric keys and the active site codes (a chain has
+thousands of sites, so they come a page at a time)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.core.paging import paginate
 from app.extensions import db
 from app.models import Metric
-from app.core.paging import paginate
 from app.sites.registry import SiteFilters, site_query
 
 
