@@ -81,11 +81,13 @@ def seed_command(if_empty: bool, seed_value: int, last_day, scale: str, sites, d
     day: date | None = last_day.date() if last_day else None
     if scale == "chain":
         from app.demo.chain import seed_chain_command
-        from app.demo.seed import default_last_day
+        from app.demo.seed import default_last_day, emptied_if_it_fails
 
-        if seed_chain_command(
-            if_empty=if_empty, sites=sites, days=days, last_day=day or default_last_day()
-        ):
+        with emptied_if_it_fails():
+            seeded = seed_chain_command(
+                if_empty=if_empty, sites=sites, days=days, last_day=day or default_last_day()
+            )
+        if seeded:
             _print_logins()
         return
     if sites is not None or days is not None:
@@ -112,15 +114,16 @@ def logins_command():
 
 def _seed_demo(*, if_empty: bool, **options) -> bool:
     """Seed the demo into an empty database; False when it already had data (``if_empty``)."""
-    from app.demo.seed import database_is_empty, seed
+    from app.demo.seed import database_is_empty, emptied_if_it_fails, seed
 
     if not database_is_empty():
         if if_empty:
             click.echo("demo: database already has data; nothing to do")
             return False
         raise click.ClickException("the database already has data; demo seed needs an empty one")
-    summary = seed(**options)  # the seed's own defaults unless the command gave values
-    db.session.commit()
+    with emptied_if_it_fails():
+        summary = seed(**options)  # the seed's own defaults unless the command gave values
+        db.session.commit()
     click.echo(
         f"demo: {summary.sites} sites, {summary.observations} observations, "
         f"{summary.responses} feedback responses, {summary.retros} retrospectives"

@@ -22,6 +22,8 @@ kitchen-screen pilot site, and a digital-queue control site in the live wave 2.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -108,6 +110,27 @@ class SeedSummary:
 
 def database_is_empty() -> bool:
     return not db.session.scalar(select(func.count(Site.id)))
+
+
+@contextmanager
+def emptied_if_it_fails() -> Iterator[None]:
+    """Seed inside this block: when it fails, an empty database is emptied again.
+
+    The seeds commit part-way (a report job commits its own work, the chain seed commits per
+    block), so a seed that fails -- an error, Ctrl-C -- would leave a half-built demo that
+    ``--if-empty`` then keeps for good. A database with data before the block is never
+    touched.
+    """
+    was_empty = database_is_empty()
+    try:
+        yield
+    except BaseException:
+        db.session.rollback()
+        if was_empty:
+            for table in reversed(db.metadata.sorted_tables):
+                db.session.execute(table.delete())
+            db.session.commit()
+        raise
 
 
 def seed(seed_value: int = 20261122, last_day: date | None = None) -> SeedSummary:
