@@ -369,6 +369,14 @@ def readiness(
                 "readiness {score:.0f} = {parts}",
                 score=round(score, 1),
                 parts=parts,
+                components=[
+                    {
+                        "component": k,
+                        "value": round(float(components[k] or 0.0)),
+                        "weight": round(used[k], 2),
+                    }
+                    for k in used
+                ],
             )
         )
         reasons.append(

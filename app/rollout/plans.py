@@ -205,10 +205,26 @@ def predict_effects(pilot: Pilot, sites: Sequence[Site], by: str) -> Predictions
     except (ValueError, KeyError) as exc:
         return Predictions(None, {}, str(exc), primary.key)
     by_site = {
-        p.site_id: (p.effect, p.ci_low, p.ci_high, bool(p.extrapolation), p.note)
+        p.site_id: (p.effect, p.ci_low, p.ci_high, bool(p.extrapolation), _model_note(p, seg))
         for p in prediction.sites
     }
     return Predictions(model, by_site, prediction.error, primary.key)
+
+
+def _model_note(prediction: Any, seg: Any) -> dict[str, Any] | None:
+    """Why the prediction model flags a site, in parts (``app.rollout.reasons`` words them):
+    its attribute outside the pilot sites' range, or a level no pilot site had."""
+    if not prediction.extrapolation or not prediction.note:
+        return None
+    note: dict[str, Any] = {"note": prediction.note, "attribute": seg.by}
+    if prediction.value is None:
+        return note | {"kind": "missing"}
+    if seg.kind == "numeric" and seg.pilot_range is not None:
+        low, high = seg.pilot_range
+        return note | {
+            "kind": "range", "value": float(prediction.value), "low": low, "high": high
+        }  # fmt: skip
+    return note | {"kind": "level", "value": str(prediction.value)}
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -465,15 +481,13 @@ def _wave_site(
 ) -> WaveSite:
     """One planned site with its predicted effect and the reasons for its place."""
     nan = float("nan")
-    effect, low, high, extrap, note = prediction or (nan, nan, nan, False, "")
+    effect, low, high, extrap, note = prediction or (nan, nan, nan, False, None)
     reasons = _reason_dicts(planned.reasons) + _source_reasons(site, context)
     extrapolations = _reason_dicts(
         extrapolation_reasons(site_input(site, None, None), context.pilot_inputs)
     )
     if extrap and note:
-        extrapolations.append(
-            {"code": "extrapolation_model", "params": {"note": note}, "text": note}
-        )
+        extrapolations.append({"code": "extrapolation_model", "params": note, "text": note["note"]})
     reasons.extend(extrapolations)
     adaptations = context.adaptations.get(site.id, [])
     reasons.extend(_adaptation_reason(a) for a in adaptations)

@@ -78,8 +78,8 @@ TEMPLATES = {
 #: One component of a readiness score: its value and the weight it counted with.
 READINESS_PART = _l("%(component)s %(value)s × %(weight)s")
 
-# The planner's readiness parts ("management score 71 x 0.44, …") and the prediction model's
-# notes, as ``analysis`` writes them in English: read back into their parts.
+# Plans made before the planner kept its readiness parts and the prediction model's notes in
+# parts stored them only in English ("management score 71 x 0.44, …"): read back here.
 _ENGLISH_COMPONENTS = {
     "management score": "management",
     "digital readiness": "digital",
@@ -103,18 +103,26 @@ def _number(text: str) -> Any:
         return text
 
 
-def readiness_parts(parts: Any) -> str:
-    """The planner's readiness parts in the reader's language; ``parts`` as written when
-    they are not the planner's usual shape."""
-    found = _PART.findall(str(parts or ""))
+def readiness_parts(parts: Any, components: Any = None) -> str:
+    """The planner's readiness parts in the reader's language: from ``components`` (the
+    planner's ``[{"component", "value", "weight"}]``), else read back from the English
+    ``parts`` of plans made before the planner gave them; ``parts`` as written when they are
+    neither."""
+    if components:
+        found = [(c["component"], c["value"], c["weight"]) for c in components]
+    else:
+        found = [
+            (_ENGLISH_COMPONENTS[name], float(value), float(weight))
+            for name, value, weight in _PART.findall(str(parts or ""))
+        ]
     if not found:
         return str(parts or "")
     return str(LIST_SEPARATOR).join(
         str(READINESS_PART)
         % {
-            "component": READINESS_COMPONENT_WORDS[_ENGLISH_COMPONENTS[name]],
-            "value": _number(value),
-            "weight": _number(weight),
+            "component": READINESS_COMPONENT_WORDS.get(name, name),
+            "value": format_value(float(value)),
+            "weight": format_value(float(weight)),
         }
         for name, value, weight in found
     )
@@ -125,7 +133,20 @@ def _attribute_word(name: str) -> str:
 
 
 def _model_note(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The prediction model's note (``analysis.segments``) read back into its parts."""
+    """The prediction model's note in words: from its parts (``kind``, ``attribute``,
+    ``value``, ``low``, ``high``; see ``app.rollout.plans``), or read back from the English
+    note of plans made before the parts were kept."""
+    kind = params.get("kind")
+    if kind == "range":
+        return "extrapolation_model_range", {
+            "attribute": _attribute_word(str(params["attribute"])),
+            **{k: format_value(float(params[k])) for k in ("value", "low", "high")},
+        }
+    if kind == "level":
+        name, value = str(params["attribute"]), str(params["value"])
+        if name == "size_tier":
+            value = str(by_value(SizeTier).get(value, value))
+        return "extrapolation_model_level", {"attribute": _attribute_word(name), "value": value}
     note = str(params.get("note") or "")
     match = _NOTE_RANGE.search(note)
     if match:
@@ -151,7 +172,7 @@ def _prepare(code: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if code == "extrapolation_model":
         return _model_note(params)
     if code == "readiness_score":
-        params["parts"] = readiness_parts(params.get("parts"))
+        params["parts"] = readiness_parts(params.get("parts"), params.pop("components", None))
     if code.startswith("tier_"):
         key = "tier"
     elif code.startswith("missing_"):

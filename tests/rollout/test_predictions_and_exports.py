@@ -49,6 +49,11 @@ def test_predicted_effects_come_with_intervals_and_extrapolation_warnings(make_p
         r["code"] in ("extrapolation", "extrapolation_model") and "digital" in str(r["params"])
         for r in ws_out.reasons
     )
+    model_notes = [r["params"] for r in ws_out.reasons if r["code"] == "extrapolation_model"]
+    assert model_notes, "the prediction model flags the site outside the pilot sites' range"
+    assert model_notes[0]["kind"] == "range"
+    assert model_notes[0]["attribute"] == "digital_readiness"
+    assert model_notes[0]["value"] == 97.0 > model_notes[0]["high"]
     # the wave's prediction is the mean of its sites' predictions, with an interval
     wave = ws_in.wave
     summary = service.wave_summary(plan, wave)

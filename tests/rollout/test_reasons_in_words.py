@@ -38,6 +38,37 @@ def test_the_readiness_breakdown_keeps_its_numbers_in_english(app):
     assert "management score 71 × " in text and "digital readiness 84 × " in text
 
 
+def test_the_planner_gives_the_breakdown_in_parts_and_the_words_come_from_them(app):
+    reason = _readiness_reason()
+    assert [c["component"] for c in reason["params"]["components"]] == [
+        "management", "digital", "capability",
+    ]  # fmt: skip
+    reworded = dict(reason, params=dict(reason["params"], parts="(reworded in analysis)"))
+    with app.test_request_context(), force_locale("en"):
+        assert reason_text(reworded) == reason_text(reason)
+        assert "management score 71 × 0.44" in reason_text(reworded)
+
+
+def test_a_plan_made_before_the_parts_were_kept_still_reads_in_words(app):
+    reason = _readiness_reason()
+    older = dict(reason, params={k: v for k, v in reason["params"].items() if k != "components"})
+    with app.test_request_context(), force_locale("zh_CN"):
+        assert reason_text(older) == reason_text(reason)
+
+
+def test_the_model_note_in_parts_names_the_attribute_and_its_range(app):
+    params = {"note": "(English)", "kind": "range", "attribute": "digital_readiness",
+              "value": 22.3, "low": 40.1, "high": 90.0}  # fmt: skip
+    reason = {"code": "extrapolation_model", "params": params, "text": "(English)"}
+    level = {"note": "(English)", "kind": "level", "attribute": "size_tier", "value": "large"}
+    with app.test_request_context(), force_locale("zh_CN"):
+        text = reason_text(reason)
+        level_text = reason_text({"code": "extrapolation_model", "params": level, "text": ""})
+    assert "English" not in text and "digital_readiness" not in text
+    assert "数字化准备度" in text and "22.3" in text and "[40.1, 90]" in text
+    assert "large" not in level_text and "size_tier" not in level_text
+
+
 def test_the_model_note_names_the_attribute_not_its_key(app):
     note = "digital_readiness=22.3 outside the pilot sites' range [40.1, 90]"
     reason = {"code": "extrapolation_model", "params": {"note": note}, "text": note}
