@@ -212,10 +212,24 @@ def get_action_or_404(action_id: int) -> ActionItem:
 # ---------------------------------------------------------------- feedback
 
 
+def get_staff_answer_target_or_404(pilot_id: int) -> tuple[Pilot, Site]:
+    """The pilot whose staff form the logged-in staff member answers, and their site: a
+    site of the pilot, or of a started wave of its rollout (which does not make the pilot's
+    own pages theirs to see)."""
+    require_login()
+    pilot = db.get_or_404(Pilot, pilot_id)
+    return pilot, require_staff_site_in(pilot)
+
+
 def require_staff_site_in(pilot: Pilot) -> Site:
-    """The logged-in staff member's site, which must take part in ``pilot`` (else 403)."""
+    """The logged-in staff member's site, which must take part in ``pilot`` or be in a
+    started wave of its rollout (else 403)."""
+    from app.feedback.site_feed import in_started_wave
+
     site = getattr(current_user, "site", None)
-    if site is None or not staff_site_in_pilot(site.id, pilot.id):
+    if site is None or not (
+        staff_site_in_pilot(site.id, pilot.id) or in_started_wave(pilot.id, site.id)
+    ):
         abort(403)
     return site
 

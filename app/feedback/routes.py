@@ -24,9 +24,9 @@ from app.auth.permissions import (
     PILOT_EDITORS,
     get_feedback_site_or_404,
     get_pilot_or_404,
+    get_staff_answer_target_or_404,
     mentee_site_ids,
     require_role,
-    require_staff_site_in,
 )
 from app.core import clock, import_pages, urls
 from app.core.errors import show_error
@@ -303,11 +303,11 @@ def site_feed_of(site_id: int):
 @bp.route("/staff/answer/<int:pilot_id>", methods=["GET", "POST"])
 @require_role(Role.STAFF)
 def staff_answer(pilot_id: int):
-    """The staff form, answered while logged in, for the member's own site (anonymous)."""
-    pilot = get_pilot_or_404(pilot_id)
-    site = require_staff_site_in(pilot)
+    """The staff form, answered while logged in, for the member's own site (anonymous): a
+    pilot site while the pilot collects feedback, a wave site once its wave has started."""
+    pilot, site = get_staff_answer_target_or_404(pilot_id)
     form_model = svc.current_form(pilot.id, Audience.STAFF)
-    if form_model is None or not svc.form_is_open(pilot):
+    if form_model is None or not site_feed.staff_form_open(pilot, site.id):
         return render_template("feedback/closed.html", staff=True, pilot=pilot), 200
     return _handle_answer(
         form_model,

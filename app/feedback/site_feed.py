@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from app.core import clock
 from app.extensions import db
+from app.feedback.intake import rollout_site_open
 from app.feedback.questionnaires import form_is_open
 from app.models import Assignment, Audience, FeedbackAnswer, FeedbackResponse, Pilot, Site
 
@@ -39,11 +40,26 @@ def recent_responses(site_id: int, *, days: int = 14, limit: int = 100) -> list[
 
 
 def open_pilots(site_id: int) -> list[Pilot]:
-    """Pilots the site takes part in whose staff form is open."""
+    """Pilots whose staff form the site's staff may answer now: those it takes part in while
+    their form is open, and those whose rollout has started the site's wave."""
+    in_pilot = select(Assignment.pilot_id).where(Assignment.site_id == site_id)
     pilots = db.session.scalars(
-        select(Pilot).join(Assignment).where(Assignment.site_id == site_id).order_by(Pilot.id)
+        select(Pilot)
+        .where(or_(Pilot.id.in_(in_pilot), rollout_site_open(Pilot.id, site_id)))
+        .order_by(Pilot.id)
     ).all()
-    return [p for p in pilots if form_is_open(p)]
+    return [p for p in pilots if staff_form_open(p, site_id)]
+
+
+def in_started_wave(pilot_id: int, site_id: int) -> bool:
+    """The site is in a started wave of an active rollout plan of the pilot."""
+    return bool(db.session.scalar(select(rollout_site_open(pilot_id, site_id))))
+
+
+def staff_form_open(pilot: Pilot, site_id: int) -> bool:
+    """The pilot's staff form takes answers from this site: while the pilot collects
+    feedback, or during the rollout once the site's wave has started."""
+    return form_is_open(pilot) or in_started_wave(pilot.id, site_id)
 
 
 def mentee_sites(site_ids: set[int]) -> list[Site]:

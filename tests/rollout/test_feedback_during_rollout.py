@@ -400,3 +400,49 @@ def test_mentor_site_staff_see_their_mentee_feedback_and_other_staff_do_not(
     auth.logout()
     auth.login(Role.STAFF, site=mentor_site)
     assert client.get(url).status_code == 403
+
+
+# ------------------------------------------------------------------ wave-site staff, logged in
+
+
+def test_wave_site_staff_answer_the_staff_check_in_while_logged_in_once_their_wave_starts(
+    client, auth, rollout
+):
+    pilot, plan = rollout
+    service.activate_plan(plan, by=None)
+    db.session.commit()
+    wave_site = _members(plan, 1)[0].site
+    later_site = _members(plan, 2)[0].site
+    url = f"/feedback/staff/answer/{pilot.id}"
+    answer_link = f'href="{url}"'
+
+    auth.login(Role.STAFF, site=wave_site)
+    assert answer_link not in client.get("/feedback/staff").get_data(as_text=True)
+    assert client.get(url).status_code == 403  # the wave has not started
+
+    gates.start_wave(plan, service.wave_of_number(plan, 1), by=None)
+    db.session.commit()
+    assert answer_link in client.get("/feedback/staff").get_data(as_text=True)
+    page = client.get(url, headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    assert "How do you feel about rolling this change out further?" in page.get_data(as_text=True)
+    data = {"idempotency_key": "wave-staff-0000001", "q_workload": "3", "q_ease": "4",
+            "q_attitude": "4"}  # fmt: skip
+    assert client.post(url, data=data).status_code == 303
+    stored = db.session.scalar(
+        select(FeedbackResponse).where(FeedbackResponse.idempotency_key == "wave-staff-0000001")
+    )
+    assert (stored.site_id, stored.audience, stored.respondent_id) == (
+        wave_site.id, Audience.STAFF, None,
+    )  # fmt: skip
+
+    # a later wave's staff may not answer yet; once the plan is cancelled, nobody may
+    auth.logout()
+    auth.login(Role.STAFF, site=later_site)
+    assert client.get(url).status_code == 403
+    assert answer_link not in client.get("/feedback/staff").get_data(as_text=True)
+    service.cancel_plan(plan, reason="test", by=None)
+    db.session.commit()
+    auth.logout()
+    auth.login(Role.STAFF, site=wave_site)
+    assert client.get(url).status_code == 403
