@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, str_enum, utcnow
@@ -89,7 +89,10 @@ class WaveSite(Base):
     """A site in a plan: its wave (None for the holdback), readiness and prediction."""
 
     __tablename__ = "wave_sites"
-    __table_args__ = (UniqueConstraint("plan_id", "site_id"),)
+    __table_args__ = (
+        UniqueConstraint("plan_id", "site_id"),
+        Index("ix_wave_sites_site", "site_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("rollout_plans.id", ondelete="CASCADE"))
