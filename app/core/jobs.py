@@ -20,7 +20,9 @@ Which runner:
 An RQ worker runs ``rq worker rollwise-jobs`` with the app importable; ``run`` builds the
 app from the environment unless one is already active. A job that is queued or running
 without news for ``JOB_STALLED_AFTER`` seconds (its worker was killed, the server
-restarted) is shown failed the next time someone looks (``fail_if_stalled``).
+restarted) is shown failed the next time someone looks (``fail_if_stalled``), or when the
+daily ``flask maintenance jobs`` runs (:func:`prune`, which also deletes finished jobs older
+than ``JOB_KEEP_DAYS``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from flask import Flask, current_app, has_app_context, url_for
-from sqlalchemy import select, update
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.orm import aliased
 from werkzeug.routing import BuildError
 from werkzeug.utils import import_string
 
@@ -306,6 +309,42 @@ def fail_if_stalled(job: Job, now: datetime | None = None) -> bool:
     job.status, job.message, job.finished_at = JobStatus.FAILED, STALLED_MESSAGE, now
     db.session.flush()
     return True
+
+
+def prune(keep_days: int, now: datetime | None = None) -> tuple[int, int]:
+    """Housekeeping (flush): jobs without news for too long are marked failed, and finished
+    jobs older than ``keep_days`` are deleted with their files -- except the newest finished
+    job of each kind per subject, which a page may still link to. Returns (failed, deleted).
+    """
+    now = now or _now()
+    unfinished = select(Job).where(Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
+    failed = sum(fail_if_stalled(job, now) for job in db.session.scalars(unfinished))
+    finished = (JobStatus.DONE, JobStatus.FAILED)
+    newer = aliased(Job)
+    has_newer = (
+        select(newer.id)
+        .where(
+            newer.kind == Job.kind,
+            newer.subject.is_not_distinct_from(Job.subject),
+            newer.subject_id.is_not_distinct_from(Job.subject_id),
+            newer.status.in_(finished),
+            or_(
+                newer.finished_at > Job.finished_at,
+                and_(newer.finished_at == Job.finished_at, newer.id > Job.id),
+            ),
+        )
+        .exists()
+    )
+    ids = db.session.scalars(
+        select(Job.id).where(
+            Job.status.in_(finished),
+            Job.finished_at < now - timedelta(days=keep_days),
+            has_newer,
+        )
+    ).all()
+    for start in range(0, len(ids), 500):
+        db.session.execute(delete(Job).where(Job.id.in_(ids[start : start + 500])))
+    return failed, len(ids)
 
 
 def latest_for(subject: str, subject_id: int, kind: str | None = None) -> Job | None:

@@ -553,3 +553,45 @@ def test_a_big_site_registry_import_runs_as_a_job_too(app, client, auth):
     assert (job.kind, job.status) == ("import_sites", JobStatus.DONE), job.message
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert job.result["notice"] in page and 'href="/sites/"' in page
+
+
+# ---------------------------------------------------------------- housekeeping
+
+
+def test_the_daily_housekeeping_keeps_recent_jobs_and_the_newest_per_subject(app):
+    now = clock.utc_now()
+    quiet_for = timedelta(seconds=app.config["JOB_STALLED_AFTER"])
+
+    def job(kind, status, days_ago, subject=("report", 7), **more):
+        finished = now - timedelta(days=days_ago) if status is not JobStatus.RUNNING else None
+        return Job(kind=kind, func_path="x:y", status=status, subject=subject[0],
+                   subject_id=subject[1], finished_at=finished, output=b"%PDF", **more)  # fmt: skip
+
+    oldest_pdf = job("report_pdf", JobStatus.DONE, 90)
+    older_pdf = job("report_pdf", JobStatus.FAILED, 60)
+    newest_old_pdf = job("report_pdf", JobStatus.DONE, 45)  # the newest of its kind: kept
+    other_kind = job("report_snapshot", JobStatus.DONE, 80)  # the newest of its kind: kept
+    recent = job("report_pdf", JobStatus.DONE, 3, subject=("report", 8))
+    recent_older = job("report_pdf", JobStatus.DONE, 29, subject=("report", 8))
+    lost = job("report_pdf", JobStatus.RUNNING, 0, subject=("report", 9),
+               started_at=now - 2 * quiet_for, heartbeat_at=now - 2 * quiet_for)  # fmt: skip
+    db.session.add_all(
+        [oldest_pdf, older_pdf, newest_old_pdf, other_kind, recent, recent_older, lost]
+    )
+    db.session.commit()
+    ids = {name: j.id for name, j in locals().items() if isinstance(j, Job)}
+
+    result = app.test_cli_runner().invoke(args=["maintenance", "jobs"])
+    assert result.exit_code == 0, result.output
+    assert "1 stalled job(s) marked failed, 2 old job(s) deleted" in result.output
+    db.session.expire_all()
+    left = {name for name, job_id in ids.items() if db.session.get(Job, job_id) is not None}
+    assert left == {"newest_old_pdf", "other_kind", "recent", "recent_older", "lost"}
+    assert db.session.get(Job, ids["lost"]).status is JobStatus.FAILED
+
+    # a shorter keep deletes what is older than it, never the newest of a kind per subject
+    result = app.test_cli_runner().invoke(args=["maintenance", "jobs", "--keep-days", "7"])
+    assert "1 old job(s) deleted" in result.output
+    db.session.expire_all()
+    assert db.session.get(Job, ids["recent_older"]) is None
+    assert db.session.get(Job, ids["recent"]) is not None
