@@ -10,6 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from app.config import BASE_DIR, Config, config_from_env
+from app.core.heap import freeze_startup_objects
 from app.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
 
 # Each area's blueprint, and the modules that attach its routes and commands to it. The
@@ -44,6 +45,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     register_commands(app)
     register_template_helpers(app)
     configure_logging(app)
+    freeze_startup_objects(app)  # last: everything a started app holds
     return app
 
 

@@ -66,6 +66,9 @@ class Config:
     JOB_KEEP_DAYS = int(os.environ.get("JOB_KEEP_DAYS") or 30)
     #: imports with more data rows than this run as a background job
     IMPORT_JOB_ROWS = int(os.environ.get("IMPORT_JOB_ROWS") or 100_000)
+    #: move the objects of a started app out of the garbage collector's full passes
+    #: (``app/core/heap.py``); ``ROLLWISE_GC_FREEZE=0`` turns it off
+    FREEZE_STARTUP_OBJECTS = os.environ.get("ROLLWISE_GC_FREEZE", "1") != "0"
     RATELIMIT_HEADERS_ENABLED = True
     LANGUAGES = ("en", "zh_CN")
     BABEL_DEFAULT_LOCALE = "en"
@@ -177,6 +180,7 @@ class TestConfig(Config):
     RATELIMIT_ENABLED = False
     SERVER_NAME = None
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # noqa: S105 - fast hashing for the suite
+    FREEZE_STARTUP_OBJECTS = False  # an app per test: leave the collector alone
 
 
 def worker_count(environ: Mapping[str, str] = os.environ) -> int:

@@ -14,14 +14,19 @@ Public helpers for other areas (retro brief, reports):
 
 from __future__ import annotations
 
+import copy
 import math
+import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import cachetools
+import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from flask import current_app
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import selectinload
 
 from analysis import feedback as fb
@@ -36,6 +41,7 @@ from app.models import (
     Audience,
     CommentTag,
     FeedbackAnswer,
+    FeedbackForm,
     FeedbackResponse,
     Pilot,
     QuestionType,
@@ -44,6 +50,7 @@ from app.models import (
 from app.pilots.observations import chart_marks
 
 SENIOR_SEGMENT = "60+"
+CELLS = ("pilot_pre", "pilot_post", "control_pre", "control_post")
 FRAME_COLUMNS = ["response_id", "site_id", "site_pk", "arm", "date", "period", "segment", "value"]
 
 
@@ -54,6 +61,14 @@ def _arm_map(pilot: Pilot) -> dict[int, tuple[str, str]]:
         .where(Assignment.pilot_id == pilot.id)
     ).all()
     return {site_id: (code, arm.value) for site_id, arm, code in rows}
+
+
+def _plain_rows(query):
+    """The rows of a query of columns, read on the session's connection without the ORM's
+    per-row work (pages read thousands of them); pending changes are flushed first, as
+    ``Session.execute`` would."""
+    db.session.flush()
+    return db.session.connection().execute(query)
 
 
 def responses_frame(
@@ -94,7 +109,7 @@ def responses_frame(
     names = ["response_id", "site_pk", "submitted_at", "segment"]
     if question_key is not None:
         names.append("value")
-    columns = list(zip(*db.session.execute(query), strict=False)) or [()] * len(names)
+    columns = list(zip(*_plain_rows(query).all(), strict=False)) or [()] * len(names)
     raw = pd.DataFrame(dict(zip(names, (list(c) for c in columns), strict=True)))
     raw = raw[raw["site_pk"].isin(list(arms))]  # a site no longer assigned: left out
     if raw.empty:
@@ -369,23 +384,106 @@ def pilot_overview(pilot: Pilot, *, alpha: float | None = None) -> dict[str, Any
     rates), ``adjustments`` (``[(effective date, title)]``, the marks on the charts).
     """
     alpha = alpha if alpha is not None else pilot.alpha
+    stamp = _overview_stamp(pilot, alpha)
+    remembered = _remembered_overviews()
+    with _REMEMBERED_LOCK:
+        numbers = remembered.get(stamp)
+    if numbers is None:
+        out = _computed_overview(pilot, alpha)
+        with _REMEMBERED_LOCK:
+            remembered[stamp] = copy.deepcopy(out)  # kept apart from the page's copy
+    else:
+        out = copy.deepcopy(numbers)  # the page's own copy: the remembered one stays as computed
+    held = {site.id: site for site in load_sites(row["site_id"] for row in out["sites"])}
+    out["sites"] = [{"site": held[row.pop("site_id")], **row} for row in out["sites"]]
+    out["adjustments"] = chart_marks(pilot)
+    return out
+
+
+#: Overviews remembered per application (so that one test's database never answers for
+#: another's), at most this many; each is a few hundred small numbers and two small frames.
+REMEMBERED_OVERVIEWS = 16
+_REMEMBERED_LOCK = threading.Lock()
+
+
+def _remembered_overviews() -> cachetools.LRUCache:
+    return current_app.extensions.setdefault(
+        "rollwise.feedback_overviews", cachetools.LRUCache(maxsize=REMEMBERED_OVERVIEWS)
+    )
+
+
+def _overview_stamp(pilot: Pilot, alpha: float) -> tuple:
+    """Everything the overview's numbers are computed from, in a few small statements: the
+    pilot's alpha and start, the organisation's time zone, its current forms (id and revision),
+    its sites' arms and codes, and its responses and answers as counts, id sums, the latest
+    id and time, and the flagged count. Responses and answers are only ever added (and a
+    response flagged or unflagged, or deleted with its pilot or site), so any change to them
+    changes the stamp: a new response changes the page at once."""
+    responses = db.session.execute(
+        select(
+            func.count(FeedbackResponse.id),
+            func.max(FeedbackResponse.id),
+            func.sum(FeedbackResponse.id),
+            func.max(FeedbackResponse.submitted_at),
+            func.sum(case((FeedbackResponse.is_flagged_negative.is_(True), 1), else_=0)),
+        ).where(FeedbackResponse.pilot_id == pilot.id)
+    ).one()
+    answers = db.session.execute(
+        select(func.count(FeedbackAnswer.id), func.sum(FeedbackAnswer.id))
+        .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
+        .where(FeedbackResponse.pilot_id == pilot.id)
+    ).one()
+    forms = db.session.execute(
+        select(FeedbackForm.audience, FeedbackForm.id, FeedbackForm.revision, FeedbackForm.version)
+        .where(FeedbackForm.pilot_id == pilot.id, FeedbackForm.is_current.is_(True))
+        .order_by(FeedbackForm.audience, FeedbackForm.version)
+    ).all()
+    return (
+        pilot.id,
+        float(alpha),
+        pilot.start_date,
+        str(organisation_zone()),
+        tuple(responses),
+        tuple(answers),
+        tuple((a.value, i, r, v) for a, i, r, v in forms),
+        tuple(sorted(_arm_map(pilot).items())),
+    )
+
+
+def _computed_overview(pilot: Pilot, alpha: float) -> dict[str, Any]:
+    """:func:`pilot_overview`'s numbers, computed from the database (its ``sites`` rows hold
+    ``site_id``, not the site; no ``adjustments``)."""
     out: dict[str, Any] = {"alpha": alpha, "audiences": {}}
-    frames = _frames_of(pilot)
+    forms = {audience: current_form(pilot.id, audience) for audience in Audience}  # once a page
+
+    def questions(audience: Audience, kind: QuestionType) -> list[dict[str, Any]]:
+        form = forms[audience]
+        return [] if form is None else [q for q in form.questions if q["type"] == kind.value]
+
+    form = forms[Audience.CUSTOMER]
+    key = headline_key(form) if form is not None else None
+    # answers read one by one: the headline's and the NPS questions' (clustered by site);
+    # the rating table is counted in the database (``_rating_counts``)
+    per_response = {
+        audience: [q["key"] for q in questions(audience, QuestionType.NPS)] for audience in Audience
+    }
+    if key is not None:
+        per_response[Audience.CUSTOMER].append(key)
+    frames = _frames_of(pilot, per_response)
     for audience in Audience:
         section: dict[str, Any] = {"rating_table": [], "nps": []}
         base = frames(None, audience)
         section["n"] = int(len(base))
         section["n_pre"] = int((base["period"] == "pre").sum())
         section["n_post"] = int((base["period"] == "post").sum())
-        for q in rating_questions(pilot, audience):
-            frame = frames(q["key"], audience)
+        ratings = questions(audience, QuestionType.RATING)
+        counted = _rating_counts(pilot, audience, [q["key"] for q in ratings])
+        for q in ratings:
             row: dict[str, Any] = {"question": q}
-            for arm in ("pilot", "control"):
-                for period in ("pre", "post"):
-                    part = frame[(frame["arm"] == arm) & (frame["period"] == period)]
-                    row[f"{arm}_{period}"] = rate_row(part["value"])
+            for cell in CELLS:
+                row[cell] = _rate_of_counts(counted.get((q["key"], cell)))
             section["rating_table"].append(row)
-        for q in nps_questions(pilot, audience):
+        for q in questions(audience, QuestionType.NPS):
             frame = frames(q["key"], audience)
             post = frame[(frame["period"] == "post")].dropna(subset=["value"])
             entry: dict[str, Any] = {"question": q}
@@ -395,8 +493,6 @@ def pilot_overview(pilot: Pilot, *, alpha: float | None = None) -> dict[str, Any
             section["nps"].append(entry)
         out["audiences"][audience.value] = section
 
-    form = current_form(pilot.id, Audience.CUSTOMER)
-    key = headline_key(form) if form is not None else None
     headline: dict[str, Any] = {"question": None}
     if key is not None:
         headline["question"] = next(q for q in form.questions if q["key"] == key)
@@ -423,21 +519,23 @@ def pilot_overview(pilot: Pilot, *, alpha: float | None = None) -> dict[str, Any
         order = {value: i for i, value in enumerate(options)}
         headline["segment_options"] = options
         table = []
-        groups = frame.dropna(subset=["segment"]).groupby("segment")
-        for segment, group in sorted(
-            groups, key=lambda kv: (order.get(kv[0], len(order)), category_key(kv[0]))
+        with_segment = frame.dropna(subset=["segment"])
+        values = with_segment["value"].to_numpy()
+        cells = _cell_masks(with_segment)
+        positions = with_segment.groupby("segment").indices  # segment -> row positions
+        for segment in sorted(
+            sorted(positions), key=lambda s: (order.get(s, len(order)), category_key(s))
         ):
+            in_segment = np.zeros(len(with_segment), dtype=bool)
+            in_segment[positions[segment]] = True
             table.append(
                 {
                     "segment": str(segment),
                     "option": options.get(str(segment)),
                     "is_senior": str(segment) == SENIOR_SEGMENT,
                     **{
-                        f"{arm}_{period}": rate_row(
-                            group.loc[(group["arm"] == arm) & (group["period"] == period), "value"]
-                        )
-                        for arm in ("pilot", "control")
-                        for period in ("pre", "post")
+                        cell: rate_row(pd.Series(values[in_segment & mask], dtype=float))
+                        for cell, mask in cells.items()
                     },
                 }
             )
@@ -453,16 +551,84 @@ def pilot_overview(pilot: Pilot, *, alpha: float | None = None) -> dict[str, Any
     counts = frames(None, Audience.CUSTOMER)
     out["daily_counts"] = counts.groupby(["date", "arm"]).size().rename("n").reset_index()
     out["sites"] = _site_table(pilot, key, frames)
-    out["adjustments"] = chart_marks(pilot)
     return out
 
 
-def _frames_of(pilot: Pilot) -> Callable[[str | None, Audience], pd.DataFrame]:
+def _rating_counts(
+    pilot: Pilot, audience: Audience, keys: list[str]
+) -> dict[tuple[str, str], tuple[int, int, float]]:
+    """``{(question key, "pilot_pre"...): (answers, answers of 4 or more, sum of answers)}``
+    of ``audience``'s numeric answers to ``keys``, counted in the database: the rows of the
+    question frames (responses at the pilot's assigned sites; ``pre`` is a local day before
+    the start, i.e. before the start day's first instant in UTC), without reading them."""
+    if not keys:
+        return {}
+    value = FeedbackAnswer.value_num
+    if pilot.start_date is not None:
+        start, _ = day_bounds(pilot.start_date)
+        is_pre = case((FeedbackResponse.submitted_at < start, 1), else_=0)
+    else:
+        is_pre = literal(0)
+    query = (
+        select(
+            FeedbackAnswer.question_key,
+            Assignment.arm,
+            is_pre,
+            func.count(value),
+            func.sum(case((value >= 4, 1), else_=0)),
+            func.sum(value),
+        )
+        .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
+        .join(
+            Assignment,
+            (Assignment.site_id == FeedbackResponse.site_id) & (Assignment.pilot_id == pilot.id),
+        )
+        .where(
+            FeedbackResponse.pilot_id == pilot.id,
+            FeedbackResponse.audience == audience,
+            FeedbackAnswer.question_key.in_(keys),
+            value.is_not(None),
+        )
+        .group_by(FeedbackAnswer.question_key, Assignment.arm, is_pre)
+    )
+    out: dict[tuple[str, str], tuple[int, int, float]] = {}
+    for key, arm, pre, n, high, total in _plain_rows(query).all():
+        cell = f"{arm.value}_{'pre' if pre else 'post'}"
+        out[(key, cell)] = (int(n), int(high), float(total))
+    return out
+
+
+def _rate_of_counts(counts: tuple[int, int, float] | None) -> dict[str, Any]:
+    """:func:`rate_row` from ``(answers, answers of 4 or more, sum)``: the same numbers, as a
+    share of 0/1 flags and a mean of whole ratings are their sums over the count."""
+    if counts is None or counts[0] == 0:
+        return {"n": 0, "csat": None, "mean": None}
+    n, high, total = counts
+    return {"n": n, "csat": high / n, "mean": total / n}
+
+
+def _cell_masks(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """``{"pilot_pre": rows of the pilot arm before the start, ...}`` as boolean arrays over
+    ``frame``'s rows, in the order of the page's columns: the arm and period columns are
+    compared once, and every question of the frame's audience reuses the masks."""
+    arm = frame["arm"].to_numpy(dtype=object)
+    period = frame["period"].to_numpy(dtype=object)
+    return {
+        f"{a}_{p}": (arm == a) & (period == p)
+        for a in ("pilot", "control")
+        for p in ("pre", "post")
+    }
+
+
+def _frames_of(
+    pilot: Pilot, keys: dict[Audience, list[str]] | None = None
+) -> Callable[[str | None, Audience], pd.DataFrame]:
     """``responses_frame`` of one pilot for one page, read once per audience: the responses
-    once, and the numeric answers to every question in one more statement; each question's
-    frame is the responses with that question's answers as ``value`` (an answer is unique per
-    response and question, so this is the outer join ``responses_frame`` makes). The frames
-    are shared, so their users copy before they change one."""
+    once, and the numeric answers in one more statement (to ``keys[audience]`` when given,
+    else to every question; a question outside ``keys`` is read when asked for); each
+    question's frame is the responses with that question's answers as ``value`` (an answer is
+    unique per response and question, so this is the outer join ``responses_frame`` makes).
+    The frames are shared, so their users copy before they change one."""
     bases: dict[Audience, pd.DataFrame] = {}
     answers: dict[Audience, dict[str, dict[int, float]]] = {}
     seen: dict[tuple[str | None, Audience], pd.DataFrame] = {}
@@ -477,7 +643,13 @@ def _frames_of(pilot: Pilot) -> Callable[[str | None, Audience], pd.DataFrame]:
             seen[(key, audience)] = base
             return base
         if audience not in answers:
-            answers[audience] = _numeric_answers(pilot, audience)
+            wanted = None if keys is None else list(keys.get(audience, []))
+            answers[audience] = _numeric_answers(pilot, audience, wanted)
+            if wanted is not None:
+                for wanted_key in wanted:
+                    answers[audience].setdefault(wanted_key, {})
+        if keys is not None and key not in answers[audience]:
+            answers[audience].update(_numeric_answers(pilot, audience, [key]))
         values = answers[audience].get(key, {})
         seen[(key, audience)] = base.assign(value=base["response_id"].map(values).astype(float))
         return seen[(key, audience)]
@@ -485,10 +657,13 @@ def _frames_of(pilot: Pilot) -> Callable[[str | None, Audience], pd.DataFrame]:
     return frame
 
 
-def _numeric_answers(pilot: Pilot, audience: Audience) -> dict[str, dict[int, float]]:
+def _numeric_answers(
+    pilot: Pilot, audience: Audience, keys: list[str] | None = None
+) -> dict[str, dict[int, float]]:
     """``{question key: {response id: value}}`` of the pilot's numeric answers from
-    ``audience`` (answers without a number are left out: their value is NaN, as unanswered)."""
-    rows = db.session.execute(
+    ``audience`` to ``keys`` (None: every question; answers without a number are left out:
+    their value is NaN, as unanswered)."""
+    query = (
         select(FeedbackAnswer.question_key, FeedbackAnswer.response_id, FeedbackAnswer.value_num)
         .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
         .where(
@@ -497,8 +672,10 @@ def _numeric_answers(pilot: Pilot, audience: Audience) -> dict[str, dict[int, fl
             FeedbackAnswer.value_num.is_not(None),
         )
     )
-    out: dict[str, dict[int, float]] = {}
-    for key, response_id, value in rows:
+    if keys is not None:
+        query = query.where(FeedbackAnswer.question_key.in_(keys))
+    out: dict[str, dict[int, float]] = {key: {} for key in keys or ()}
+    for key, response_id, value in _plain_rows(query).all():
         out.setdefault(key, {})[response_id] = float(value)
     return out
 
@@ -533,7 +710,7 @@ def _site_table(
         site = assignment.site
         rows.append(
             {
-                "site": site,
+                "site_id": site.id,
                 "arm": assignment.arm.value,
                 "n_customer": int(n_customer.get(site.id, 0)),
                 "n_staff": int(staff_counts.get(site.id, 0)),

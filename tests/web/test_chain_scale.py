@@ -663,3 +663,187 @@ def test_page_of_clamps_and_covers_the_list():
     assert {p.pages for p in pages} == {3}
     assert page_of(items, 99, 20) == pages[-1] and page_of(items, -3, 20) == pages[0]
     assert page_of([], None, 20).items == [] and page_of([], None, 20).pages == 1
+
+
+# ---------------------------------------------------------------- round three (issue 22)
+
+
+def _same_numbers(fast, plain, where="overview"):
+    """``fast`` and ``plain`` hold the same numbers (to 1e-9), lists, keys and frames."""
+    import math
+
+    if isinstance(plain, pd.DataFrame):
+        pd.testing.assert_frame_equal(fast, plain, rtol=1e-9, obj=where)
+    elif isinstance(plain, dict):
+        assert set(fast) == set(plain), where
+        for key in plain:
+            _same_numbers(fast[key], plain[key], f"{where}[{key!r}]")
+    elif isinstance(plain, list | tuple):
+        assert len(fast) == len(plain), where
+        for i, (a, b) in enumerate(zip(fast, plain, strict=True)):
+            _same_numbers(a, b, f"{where}[{i}]")
+    elif isinstance(plain, float) and isinstance(fast, float):
+        assert fast == pytest.approx(plain, rel=1e-9, abs=1e-12) or (
+            math.isnan(fast) and math.isnan(plain)
+        ), where
+    else:
+        assert fast == plain, where
+
+
+def _plain_rate_row(values):
+    """Rate of one cell as the page computed it before: answered, share 4-5, mean."""
+    answered = values.dropna()
+    if not len(answered):
+        return {"n": 0, "csat": None, "mean": None}
+    return {
+        "n": int(len(answered)),
+        "csat": float((answered >= 4).mean()),
+        "mean": float(answered.mean()),
+    }
+
+
+def _plain_cells(frame):
+    return {
+        f"{arm}_{period}": _plain_rate_row(
+            frame.loc[(frame["arm"] == arm) & (frame["period"] == period), "value"]
+        )
+        for arm in ("pilot", "control")
+        for period in ("pre", "post")
+    }
+
+
+def test_feedback_overview_counted_in_sql_equals_the_overview_from_plain_frames(chain, monkeypatch):
+    """The overview with its rating table counted in the database, only the headline's and
+    NPS answers read per response, and masks shared across cells, against the straightforward
+    path: every frame read row by row, every cell filtered and rated in pandas."""
+    from app.core.labels import category_key
+    from app.feedback import analytics
+    from app.feedback.questionnaires import current_form
+
+    checked = 0
+    for pilot in db.session.scalars(select(Pilot).where(Pilot.start_date.is_not(None))):
+        fast = analytics._computed_overview(pilot, pilot.alpha)
+        with monkeypatch.context() as patch:
+            patch.setattr(
+                analytics,
+                "_frames_of",
+                lambda p, keys=None: lambda key, aud: _plain_responses_frame(p, key, aud),
+            )
+            plain = analytics._computed_overview(pilot, pilot.alpha)
+        for audience in Audience:
+            form = current_form(pilot.id, audience)
+            ratings = [q for q in form.questions if q["type"] == "rating"] if form else []
+            plain_table = [
+                {"question": q, **_plain_cells(_plain_responses_frame(pilot, q["key"], audience))}
+                for q in ratings
+            ]
+            plain["audiences"][audience.value]["rating_table"] = plain_table
+            checked += sum(row[c]["n"] for row in plain_table for c in analytics.CELLS)
+        headline = plain["headline"]
+        if headline["question"] is not None:
+            frame = _plain_responses_frame(pilot, headline["question"]["key"], Audience.CUSTOMER)
+            frame = frame.dropna(subset=["value"])
+            order = {value: i for i, value in enumerate(headline["segment_options"])}
+            groups = frame.dropna(subset=["segment"]).groupby("segment")
+            headline["segment_table"] = [
+                {
+                    "segment": str(segment),
+                    "option": headline["segment_options"].get(str(segment)),
+                    "is_senior": str(segment) == analytics.SENIOR_SEGMENT,
+                    **_plain_cells(group),
+                }
+                for segment, group in sorted(
+                    groups, key=lambda kv: (order.get(kv[0], len(order)), category_key(kv[0]))
+                )
+            ]
+        _same_numbers(fast, plain)
+    assert checked > 1000  # rated answers compared, over every pilot that has started
+
+
+def test_frames_of_reads_a_question_outside_its_keys_when_asked(chain):
+    from app.feedback import analytics
+    from app.feedback.questionnaires import current_form
+
+    pilot = running_pilot()
+    form = current_form(pilot.id, Audience.CUSTOMER)
+    first, second = [q["key"] for q in form.questions if q["type"] in ("rating", "nps")][:2]
+    frames = analytics._frames_of(pilot, {Audience.CUSTOMER: [first]})
+    for key in (first, second):
+        expected = _plain_responses_frame(pilot, key, Audience.CUSTOMER)
+        got = frames(key, Audience.CUSTOMER)
+        assert got["value"].notna().any()
+        pd.testing.assert_frame_equal(
+            got.sort_values("response_id").reset_index(drop=True),
+            expected.sort_values("response_id").reset_index(drop=True),
+        )
+
+
+def _fresh_overview(pilot):
+    """The page's overview computed now, without the remembered one."""
+    from app.feedback import analytics
+
+    out = analytics._computed_overview(pilot, pilot.alpha)
+    sites = {a.site_id: a.site for a in pilot.assignments}
+    out["sites"] = [{"site": sites[row.pop("site_id")], **row} for row in out["sites"]]
+    out["adjustments"] = analytics.chart_marks(pilot)
+    return out
+
+
+def test_remembered_overview_is_the_computed_one_until_a_response_arrives(chain):
+    from app.feedback import analytics, tagging
+    from app.feedback.questionnaires import current_form
+    from app.models import FeedbackAnswer
+
+    pilot = running_pilot()
+    analytics._remembered_overviews().clear()
+    first = analytics.pilot_overview(pilot)
+    _same_numbers(first, _fresh_overview(pilot))
+    with StatementCount() as count:
+        again = analytics.pilot_overview(pilot)
+    _same_numbers(again, first)
+    assert again is not first and again["sites"][0] is not first["sites"][0]
+    assert len(count.statements) <= 6  # the stamp, the sites, the marks: nothing recomputed
+    assert len(analytics._remembered_overviews()) == 1
+
+    # a new customer response at a pilot site, after the start: the page changes at once
+    form = current_form(pilot.id, Audience.CUSTOMER)
+    key = first["headline"]["question"]["key"]
+    site = next(a.site for a in pilot.assignments if a.arm.value == "pilot")
+    response = FeedbackResponse(
+        form_id=form.id,
+        pilot_id=pilot.id,
+        site_id=site.id,
+        audience=Audience.CUSTOMER,
+        submitted_at=max(
+            r
+            for r in db.session.scalars(
+                select(FeedbackResponse.submitted_at).where(FeedbackResponse.pilot_id == pilot.id)
+            )
+        ),
+        segment="60+",
+    )
+    response.answers.append(FeedbackAnswer(question_key=key, question_type="rating", value_num=1.0))
+    db.session.add(response)
+    db.session.flush()
+    after = analytics.pilot_overview(pilot)
+    customer = after["audiences"]["customer"]
+    assert customer["n"] == first["audiences"]["customer"]["n"] + 1
+    assert after["headline"]["comparison"] != first["headline"]["comparison"]
+    _same_numbers(after, _fresh_overview(pilot))
+
+    # flagging a response changes the site table's flagged count
+    tagging.set_flag(response, True, by=None)
+    flagged = analytics.pilot_overview(pilot)
+    row = next(r for r in flagged["sites"] if r["site"] is site)
+    before = next(r for r in after["sites"] if r["site"] is site)
+    assert row["flagged"] == before["flagged"] + 1
+    _same_numbers(flagged, _fresh_overview(pilot))
+
+    # moving a site to the other arm changes the arms of every table
+    assignment = next(a for a in pilot.assignments if a.site_id == site.id)
+    assignment.arm = type(assignment.arm)("control")
+    db.session.flush()
+    moved = analytics.pilot_overview(pilot)
+    assert next(r for r in moved["sites"] if r["site"] is site)["arm"] == "control"
+    _same_numbers(moved, _fresh_overview(pilot))
+    assert len(analytics._remembered_overviews()) == 4
