@@ -29,7 +29,7 @@ BLUEPRINTS = {
     "app.rollout": ("routes",),
     "app.api": ("routes",),
     "app.integrations": ("routes",),
-    "app.jobs": ("routes",),
+    "app.jobs": ("routes", "commands"),
 }
 
 

@@ -158,26 +158,6 @@ def purge_command():
     click.echo(f"purged {purged} expired form submission key(s)")
 
 
-@maintenance_cli.command("jobs")
-@click.option(
-    "--keep-days",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Days to keep finished jobs (default: JOB_KEEP_DAYS, 30).",
-)
-def jobs_command(keep_days: int | None):
-    """Mark jobs without news as failed; delete finished jobs (and their PDFs) older than
-    --keep-days, keeping the newest of each kind per subject."""
-    from flask import current_app
-
-    from app.core import jobs
-
-    days = keep_days if keep_days is not None else current_app.config.get("JOB_KEEP_DAYS", 30)
-    failed, deleted = jobs.prune(int(days))
-    db.session.commit()
-    click.echo(f"jobs: {failed} stalled job(s) marked failed, {deleted} old job(s) deleted")
-
-
 def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)

@@ -61,7 +61,7 @@ class Config:
     JOB_TIMEOUT = int(os.environ.get("JOB_TIMEOUT") or 1800)
     #: seconds without progress after which a queued or running job is shown failed
     JOB_STALLED_AFTER = int(os.environ.get("JOB_STALLED_AFTER") or 900)
-    #: days a finished job (its result, its PDF) is kept by ``flask maintenance jobs``; the
+    #: days a finished job (its result, its PDF) is kept by ``flask jobs prune``; the
     #: newest of each kind per subject is always kept
     JOB_KEEP_DAYS = int(os.environ.get("JOB_KEEP_DAYS") or 30)
     #: imports with more data rows than this run as a background job

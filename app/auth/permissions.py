@@ -14,6 +14,7 @@ from flask import abort
 from flask_login import current_user, login_required
 from sqlalchemy import or_, select
 
+from app.core.queries import in_started_wave
 from app.extensions import db, login_manager
 from app.models import (
     ActionItem,
@@ -224,8 +225,6 @@ def get_staff_answer_target_or_404(pilot_id: int) -> tuple[Pilot, Site]:
 def require_staff_site_in(pilot: Pilot) -> Site:
     """The logged-in staff member's site, which must take part in ``pilot`` or be in a
     started wave of its rollout (else 403)."""
-    from app.feedback.site_feed import in_started_wave
-
     site = getattr(current_user, "site", None)
     if site is None or not (
         staff_site_in_pilot(site.id, pilot.id) or in_started_wave(pilot.id, site.id)

@@ -13,6 +13,13 @@ from werkzeug.http import parse_accept_header
 SUPPORTED = {"en": "English", "zh_CN": "中文"}
 
 
+def N_(text: str) -> str:
+    """Mark ``text`` for the catalogue without translating it here: it is stored in English
+    (a job's step, its refusal) and translated where it is shown. ``pybabel extract`` finds
+    ``N_("…")`` by default, so ``make translations`` keeps these entries."""
+    return text
+
+
 def normalise(code: str | None) -> str | None:
     """Map 'zh', 'zh-CN', 'zh_Hans' … to 'zh_CN' and 'en-GB' … to 'en'."""
     if not code:

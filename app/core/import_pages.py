@@ -30,6 +30,7 @@ from wtforms import SubmitField
 
 from app.core import imports, tables
 from app.core import jobs as core_jobs
+from app.core.i18n import N_
 from app.core.imports import Field, ImportKind
 from app.extensions import db
 
@@ -165,7 +166,7 @@ def import_job(
     path = tables.stashed_path(token, owner=owner_id)
     if path is None:
         raise core_jobs.JobError("That upload has expired. Upload the file again.")
-    progress(5, "checking the rows")
+    progress(5, N_("checking the rows"))
     preview = imports.preview(kind, tables.StashedUpload(path, filename), chosen, filename=filename)
     if not preview.ok:
         raise core_jobs.JobError(

@@ -21,7 +21,7 @@ An RQ worker runs ``rq worker rollwise-jobs`` with the app importable; ``run`` b
 app from the environment unless one is already active. A job that is queued or running
 without news for ``JOB_STALLED_AFTER`` seconds (its worker was killed, the server
 restarted) is shown failed the next time someone looks (``fail_if_stalled``), or when the
-daily ``flask maintenance jobs`` runs (:func:`prune`, which also deletes finished jobs older
+daily ``flask jobs prune`` runs (:func:`prune`, which also deletes finished jobs older
 than ``JOB_KEEP_DAYS``).
 """
 
@@ -41,6 +41,7 @@ from werkzeug.utils import import_string
 
 from app.core import clock
 from app.core.errors import ServiceError
+from app.core.i18n import N_
 from app.extensions import db
 from app.models import Job, JobStatus
 
@@ -51,10 +52,10 @@ DEFAULT_TIMEOUT = 1800
 DEFAULT_STALLED_AFTER = 900
 
 #: Stored in English, shown in the reader's language (the catalogue has them).
-STALLED_MESSAGE = (
+STALLED_MESSAGE = N_(
     "The job stopped without finishing (its worker or the server restarted). Start it again."
 )
-UNEXPECTED_MESSAGE = "The job failed because of an unexpected error; it is in the server log."
+UNEXPECTED_MESSAGE = N_("The job failed because of an unexpected error; it is in the server log.")
 
 log = logging.getLogger(__name__)
 

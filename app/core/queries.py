@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import exists, inspect, select
 from sqlalchemy.orm.util import identity_key
 
 from app.extensions import db
+from app.models import PlanStatus, RolloutPlan, Wave, WaveSite, WaveStatus
 
 
 def newest_first_of_pilot(model: Any, pilot_id: int) -> list[Any]:
@@ -38,3 +39,29 @@ def load_sites(site_ids: Any) -> list[Any]:
     if missing:
         held += db.session.scalars(select(Site).where(Site.id.in_(missing)))
     return held
+
+
+#: Wave statuses in which a wave's sites collect feedback.
+STARTED_WAVES = (WaveStatus.LIVE, WaveStatus.HELD, WaveStatus.PASSED)
+
+
+def rollout_site_open(pilot_id: Any, site_id: Any):
+    """SQL: the site is in a started wave of an active rollout plan of the pilot (the
+    feedback forms' lookup and guarded write, the staff feed, the staff check-in's access)."""
+    ws, wave, plan = (m.__table__ for m in (WaveSite, Wave, RolloutPlan))
+    return exists(
+        select(ws.c.id)
+        .join(wave, wave.c.id == ws.c.wave_id)
+        .join(plan, plan.c.id == ws.c.plan_id)
+        .where(
+            ws.c.site_id == site_id,
+            plan.c.pilot_id == pilot_id,
+            plan.c.status == PlanStatus.ACTIVE,
+            wave.c.status.in_(STARTED_WAVES),
+        )
+    )
+
+
+def in_started_wave(pilot_id: int, site_id: int) -> bool:
+    """The site is in a started wave of an active rollout plan of the pilot."""
+    return bool(db.session.scalar(select(rollout_site_open(pilot_id, site_id))))

@@ -31,8 +31,9 @@ from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, and_, bindparam, exists, select
+from sqlalchemy import Select, and_, bindparam, select
 
+from app.core.queries import rollout_site_open
 from app.extensions import db
 from app.feedback.questionnaires import window_is_open
 from app.models import (
@@ -41,12 +42,7 @@ from app.models import (
     FormLink,
     Pilot,
     PilotStatus,
-    PlanStatus,
-    RolloutPlan,
     Site,
-    Wave,
-    WaveSite,
-    WaveStatus,
 )
 
 __all__ = ["FormDefinition", "PublicTarget", "SiteRef", "find_target", "recall"]
@@ -105,26 +101,6 @@ class PublicTarget:
         if self.form is None:
             return False
         return self.rollout_open or window_is_open(self.pilot_status, self.pre_start, today)
-
-
-#: Wave statuses in which a wave's sites collect feedback.
-STARTED_WAVES = (WaveStatus.LIVE, WaveStatus.HELD, WaveStatus.PASSED)
-
-
-def rollout_site_open(pilot_id: Any, site_id: Any):
-    """SQL: the site is in a started wave of an active rollout plan of the pilot."""
-    ws, wave, plan = (m.__table__ for m in (WaveSite, Wave, RolloutPlan))
-    return exists(
-        select(ws.c.id)
-        .join(wave, wave.c.id == ws.c.wave_id)
-        .join(plan, plan.c.id == ws.c.plan_id)
-        .where(
-            ws.c.site_id == site_id,
-            plan.c.pilot_id == pilot_id,
-            plan.c.status == PlanStatus.ACTIVE,
-            wave.c.status.in_(STARTED_WAVES),
-        )
-    )
 
 
 @cache

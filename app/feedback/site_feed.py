@@ -8,8 +8,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from app.core import clock
+from app.core.queries import in_started_wave, rollout_site_open
 from app.extensions import db
-from app.feedback.intake import rollout_site_open
 from app.feedback.questionnaires import form_is_open
 from app.models import Assignment, Audience, FeedbackAnswer, FeedbackResponse, Pilot, Site
 
@@ -49,11 +49,6 @@ def open_pilots(site_id: int) -> list[Pilot]:
         .order_by(Pilot.id)
     ).all()
     return [p for p in pilots if staff_form_open(p, site_id)]
-
-
-def in_started_wave(pilot_id: int, site_id: int) -> bool:
-    """The site is in a started wave of an active rollout plan of the pilot."""
-    return bool(db.session.scalar(select(rollout_site_open(pilot_id, site_id))))
 
 
 def staff_form_open(pilot: Pilot, site_id: int) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 from flask_babel import gettext as _
 
 from app.core import jobs as core_jobs
+from app.core.i18n import N_
 from app.core.labels import PROPOSAL_ERRORS
 from app.extensions import db
 from app.models import Arm, Job, Pilot, User
@@ -54,9 +55,9 @@ def proposal_job(
     """Work function: propose, store the sites (audited), and say what happened."""
     pilot = db.session.get(Pilot, pilot_id)
     if pilot is None:
-        raise core_jobs.JobError("That pilot no longer exists.")
+        raise core_jobs.JobError(N_("That pilot no longer exists."))
     chosen = pilot_design.ProposalSettings.from_dict(settings)
-    progress(10, "reading the sites and their history")
+    progress(10, N_("reading the sites and their history"))
     try:
         proposal = pilot_design.propose(pilot, chosen)
     except ValueError as exc:  # the engine's words for a setting that cannot work
@@ -68,7 +69,7 @@ def proposal_job(
         message = str(PROPOSAL_ERRORS[proposal.error])
         if proposal.error != "pool_too_small":
             raise core_jobs.JobError(message)
-    progress(80, "assigning the sites")
+    progress(80, N_("assigning the sites"))
     user = db.session.get(User, user_id) if user_id else None
     svc.save_design(
         pilot,

@@ -15,6 +15,7 @@ from flask import current_app, has_request_context
 from flask_babel import force_locale
 
 from app.core import jobs as core_jobs
+from app.core.i18n import N_
 from app.extensions import db
 from app.models import Job, Report, ReportStatus
 
@@ -71,8 +72,8 @@ def pdf_job(report_id: int, locale: str, progress: core_jobs.Progress) -> dict[s
 
     report = db.session.get(Report, report_id)
     if report is None or not report.is_finished or not report.results:
-        raise core_jobs.JobError("The report has no finished snapshot to print.")
-    progress(10, "rendering")
+        raise core_jobs.JobError(N_("The report has no finished snapshot to print."))
+    progress(10, N_("rendering"))
     with ExitStack() as stack:
         if not has_request_context():  # a worker: the templates need a request of this area
             path = current_app.url_map.bind("localhost").build(

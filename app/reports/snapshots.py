@@ -46,6 +46,7 @@ from app.core import audit, clock
 from app.core.clock import day_bounds
 from app.core.errors import ServiceError
 from app.core.frames import PilotInputs, data_fingerprint, pilot_inputs
+from app.core.i18n import N_
 from app.core.queries import newest_first_of_pilot
 from app.extensions import db
 from app.feedback.analytics import top_themes as area_top_themes
@@ -246,7 +247,7 @@ def build_snapshot(
     step = progress or (lambda _p, _s: None)
     lap = _Stopwatch()
 
-    step(5, "loading data")
+    step(5, N_("loading data"))
     signature = data_signature(pilot)  # before loading: a change in between shows as stale
     inputs = pilot_inputs(pilot)
     options = compare_options(
@@ -263,7 +264,7 @@ def build_snapshot(
     lap("load")
     if inputs.observations.empty:
         raise ReportError(_l("There are no observations for this pilot yet."))
-    step(15, "comparing pilot and control sites")
+    step(15, N_("comparing pilot and control sites"))
 
     def by_metric(metric: str, index: int, count: int) -> None:  # 15 % .. 45 %, metric by metric
         step(15 + 30 * index // max(count, 1), f"comparing pilot and control sites: {metric}")
@@ -277,20 +278,20 @@ def build_snapshot(
     primary = comp["parameters"].get("primary")
     results: dict[str, Any] = {"comparison": comp, "metrics_meta": metrics_meta(pilot)}
 
-    step(45, "daily series and site changes")
+    step(45, N_("daily series and site changes"))
     results["daily"] = daily_series(obs, sites, keys)
     results["site_effects"] = site_effects(obs, sites, pd.Timestamp(pilot.start_date), keys)
     lap("series")
-    step(55, "segment effects")
+    step(55, N_("segment effects"))
     results["segments"] = _segment_sections(pilot, obs, sites, primary, options) if primary else {}
     lap("segments")
-    step(65, "sequential monitoring")
+    step(65, N_("sequential monitoring"))
     results["sequential"] = _sequential_section(pilot, obs, sites, primary, options)
     lap("sequential")
-    step(75, "feedback")
+    step(75, N_("feedback"))
     results["feedback"] = feedback_results(pilot, alpha=pilot.alpha)
     lap("feedback")
-    step(85, "recommendation")
+    step(85, N_("recommendation"))
     results["recommendation"] = recommend(comp, pilot, obs, sites)
     lap("recommendation")
     results.update(
@@ -300,7 +301,7 @@ def build_snapshot(
         timings=lap.timings,
         data_signature=signature,
     )
-    step(95, "saving the snapshot")
+    step(95, N_("saving the snapshot"))
     archive = inputs_archive(inputs)
     lap("archive")
     parameters = {

@@ -581,7 +581,7 @@ def test_the_daily_housekeeping_keeps_recent_jobs_and_the_newest_per_subject(app
     db.session.commit()
     ids = {name: j.id for name, j in locals().items() if isinstance(j, Job)}
 
-    result = app.test_cli_runner().invoke(args=["maintenance", "jobs"])
+    result = app.test_cli_runner().invoke(args=["jobs", "prune"])
     assert result.exit_code == 0, result.output
     assert "1 stalled job(s) marked failed, 2 old job(s) deleted" in result.output
     db.session.expire_all()
@@ -590,7 +590,7 @@ def test_the_daily_housekeeping_keeps_recent_jobs_and_the_newest_per_subject(app
     assert db.session.get(Job, ids["lost"]).status is JobStatus.FAILED
 
     # a shorter keep deletes what is older than it, never the newest of a kind per subject
-    result = app.test_cli_runner().invoke(args=["maintenance", "jobs", "--keep-days", "7"])
+    result = app.test_cli_runner().invoke(args=["jobs", "prune", "--keep-days", "7"])
     assert "1 old job(s) deleted" in result.output
     db.session.expire_all()
     assert db.session.get(Job, ids["recent_older"]) is None
