@@ -6,7 +6,10 @@ recomputed for the selection as it is now, so every add, remove or swap shows it
 the next page. The engine's imbalances and fixes from the last proposal are shown in plain
 words, each fix a one-click button, while the selection is still the proposal's. Power is
 simulated over the stored history for the chosen design (``analysis.design_power``): matched
-pairs when the pilot has them, else independent pilot and control sites.
+pairs when the pilot has them, else independent pilot and control sites. The simulation runs
+as a background job (``app.pilots.power_jobs``): :func:`check_design` says what it needs
+(``power_inputs``), the page follows the job, and :func:`show_power_job` puts its result in
+words.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 import analysis
-from analysis.design_power import DesignPower, design_power
+from analysis.design_power import DesignPower
 from analysis.selection import balance_table
 from app.core import numbers
 from app.core.labels import (
@@ -31,14 +34,13 @@ from app.core.labels import (
     metric_label,
     unit_label,
 )
-from app.models import Arm, Metric, Pilot, SizeTier
+from app.models import Arm, Job, JobStatus, Metric, Pilot, SizeTier
 from app.models.pilot import DesignMethod
+from app.pilots import power_jobs
 from app.pilots import proposal as design
 
-TARGET_POWER = 0.8
-#: Days before and after the start assumed for power while the pilot has no dates.
-DEFAULT_PRE_DAYS = DEFAULT_POST_DAYS = 28
-POWER_SIMULATIONS = 2000
+TARGET_POWER = power_jobs.TARGET_POWER
+planned_days = power_jobs.planned_days
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,12 @@ class DesignCheck:
     issues: list[Issue] = field(default_factory=list)
     power: DesignPower | None = None
     power_lines: list[str] = field(default_factory=list)
+    #: what power needs (None: it cannot be simulated, ``power_notes`` say why)
+    power_inputs: power_jobs.PowerInputs | None = None
+    #: the power job while it is queued, running or failed
+    power_job: Job | None = None
+    power_warnings: list[str] = field(default_factory=list)
+    power_notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     n_pilot: int = 0
@@ -117,7 +125,7 @@ def _check_design(pilot: Pilot) -> DesignCheck:
                 t=check.threshold,
             )
         )
-    _power(pilot, check, pairs)
+    _power_plan(pilot, check)
     return check
 
 
@@ -253,19 +261,23 @@ def fix_params(code: str, value: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- power
 
 
-def _power(pilot: Pilot, check: DesignCheck, pairs: list[list[str]]) -> None:
+def _power_plan(pilot: Pilot, check: DesignCheck) -> None:
+    """What power needs, or why it cannot be simulated; the simulation runs as a job
+    (``power_jobs``) and :func:`show_power` adds its result."""
+    inputs = power_jobs.power_inputs(pilot)
+    if inputs == "no_metric":
+        check.power_notes.append(_("Choose a primary metric to see power."))
+    elif inputs == "too_few_sites":
+        check.power_notes.append(_("Power needs at least 2 pilot and 2 control sites."))
+    else:
+        check.power_inputs = inputs
+
+
+def show_power(check: DesignCheck, pilot: Pilot, result: DesignPower | None) -> None:
+    """The simulated power (None: no history to simulate on) in words, with its warning."""
     metric = pilot.primary_metric
-    if metric is None:
-        check.notes.append(_("Choose a primary metric to see power."))
-        return
-    rule = design.stored_design(pilot) if len(pairs) >= 2 else None
-    paired = rule is not None
-    if not paired and (check.n_pilot < 2 or check.n_control < 2):
-        check.notes.append(_("Power needs at least 2 pilot and 2 control sites."))
-        return
-    hist = design.long_history(pilot, metric.key)
-    if hist.empty:
-        check.notes.append(
+    if result is None:
+        check.power_notes.append(
             _(
                 "No history of %(metric)s before the start: power cannot be simulated. Import "
                 "daily data first.",
@@ -273,28 +285,12 @@ def _power(pilot: Pilot, check: DesignCheck, pairs: list[list[str]]) -> None:
             )
         )
         return
-    pre_days, post_days = planned_days(pilot)
-    min_effect = abs(pilot.min_effect) if pilot.min_effect else None
-    result = design_power(
-        hist,
-        rule,
-        n_pilot=None if paired else check.n_pilot,
-        n_control=None if paired else check.n_control,
-        pre_days=pre_days,
-        post_days=post_days,
-        metric=metric.key,
-        min_effect=min_effect,
-        alpha=pilot.alpha,
-        power=TARGET_POWER,
-        registry=design.registry() if paired else None,
-        n_sims=POWER_SIMULATIONS,
-        seed=pilot.design_seed or 0,
-    )
     check.power = result
     check.power_lines = power_lines(result, metric, pilot)
+    min_effect = result.min_effect
     if result.error is None and min_effect and math.isfinite(result.mde):
         if abs(result.mde) > min_effect:
-            check.warnings.append(
+            check.power_warnings.append(
                 _(
                     "Too few sites: this design detects %(mde)s %(unit)s with %(power)s power, "
                     "more than the %(min)s %(unit)s worth acting on. Add sites, lengthen the "
@@ -307,13 +303,13 @@ def _power(pilot: Pilot, check: DesignCheck, pairs: list[list[str]]) -> None:
             )
 
 
-def planned_days(pilot: Pilot) -> tuple[int, int]:
-    """Days before and after the start: the pilot's dates, or 4 + 4 weeks without them."""
-    if pilot.pre_start and pilot.start_date and pilot.end_date:
-        return (pilot.start_date - pilot.pre_start).days, (
-            pilot.end_date - pilot.start_date
-        ).days + 1
-    return DEFAULT_PRE_DAYS, DEFAULT_POST_DAYS
+def show_power_job(check: DesignCheck, pilot: Pilot, job: Job) -> None:
+    """A power job on the page: its result when done, else its progress bar."""
+    if job.status is JobStatus.DONE:
+        stored = (job.result or {}).get("power")
+        show_power(check, pilot, None if stored is None else power_jobs.power_from_dict(stored))
+    else:
+        check.power_job = job
 
 
 def power_lines(result: DesignPower, metric: Metric, pilot: Pilot) -> list[str]:

@@ -15,6 +15,7 @@ from app.auth.permissions import (
     can_archive_pilot,
     can_delete_pilot,
     can_edit_pilot,
+    can_read_job,
     can_see_pilot_design,
     can_view_retros,
     get_job_or_none,
@@ -37,8 +38,8 @@ from app.core.labels import (
     unit_label,
 )
 from app.extensions import db
-from app.models import Arm, Direction, Metric, MetricRole, Pilot, Site
-from app.pilots import bp, design_check, proposal_jobs
+from app.models import Arm, Direction, JobStatus, Metric, MetricRole, Pilot, Site
+from app.pilots import bp, design_check, power_jobs, proposal_jobs
 from app.pilots import lifecycle as svc
 from app.pilots import observations as obs
 from app.pilots import proposal as pilot_design
@@ -293,7 +294,7 @@ def _sites(pilot: Pilot):
         remove_form=RemoveSiteForm(prefix="remove"),
         swap_form=SwapForm(prefix="swap"),
         fix_form=FixForm(prefix="fix"),
-        check=design_check.check_design(pilot),
+        check=_design_check(pilot, 4),
         proposal_job=_proposal_job(pilot),
         pilot_sites=_assignments(pilot, Arm.PILOT),
         control_sites=_assignments(pilot, Arm.CONTROL),
@@ -356,6 +357,27 @@ def _proposal_job(pilot: Pilot):
     return job
 
 
+def _design_check(pilot: Pilot, step: int) -> design_check.DesignCheck:
+    """Balance now; power from the finished job for this selection, else from a job started
+    for it (its progress shown). ``?power=again`` starts a failed simulation again."""
+    check = design_check.check_design(pilot)
+    inputs = check.power_inputs
+    if inputs is None:
+        return check
+    job = power_jobs.job_for(pilot, inputs.key())
+    if job is not None and core_jobs.fail_if_stalled(job):
+        db.session.commit()
+    again = request.args.get("power") == "again" and job is not None
+    if (
+        job is None
+        or (again and job.status is JobStatus.FAILED)
+        or (power_jobs.unfinished(job) and not can_read_job(current_user, job))
+    ):
+        job = power_jobs.submit_power(pilot, inputs, by=current_user, step=step)
+    design_check.show_power_job(check, pilot, job)
+    return check
+
+
 def _flash_reason_needed(form) -> None:
     if form.reason.errors:
         flash(_("This pilot has started: give a reason for the change."), "danger")
@@ -403,7 +425,7 @@ def _review(pilot: Pilot):
         5,
         form=StartForm(),
         ready=svc.readiness(pilot),
-        design=design_check.check_design(pilot),
+        design=_design_check(pilot, 5),
         role_labels=METRIC_ROLE_LABELS,
         pilot_sites=_assignments(pilot, Arm.PILOT),
         control_sites=_assignments(pilot, Arm.CONTROL),

@@ -58,6 +58,7 @@
     var done = box.querySelector("[data-job-done]");
     var link = box.querySelector("[data-job-result-link]");
     var swap = box.getAttribute("data-job-swap");
+    var swapFrom = box.getAttribute("data-job-swap-from");
     function show(percent) {
       bar.style.width = percent + "%";
       bar.textContent = percent + "%";
@@ -75,18 +76,19 @@
       link.classList.remove("d-none");
       var target = swap && document.querySelector(swap);
       if (!target) { window.location.assign(resultUrl); return; }
-      fetch(resultUrl, {credentials: "same-origin", headers: {"Accept": "text/html"}})
+      var pageUrl = swapFrom || resultUrl;
+      fetch(pageUrl, {credentials: "same-origin", headers: {"Accept": "text/html"}})
         .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.text(); })
         .then(function (html) {
           var fresh = new DOMParser().parseFromString(html, "text/html").querySelector(swap);
           if (!fresh) { throw new Error("no " + swap); }
           target.replaceWith(document.importNode(fresh, true));
-          if (window.location.pathname !== new URL(resultUrl, window.location.href).pathname) {
-            window.history.replaceState(null, "", resultUrl);
+          if (window.location.pathname !== new URL(pageUrl, window.location.href).pathname) {
+            window.history.replaceState(null, "", pageUrl);
           }
           start(document);
         })
-        .catch(function () { window.location.assign(resultUrl); });
+        .catch(function () { window.location.assign(pageUrl); });
     }
     function fail(text) {
       stopAnimation();
