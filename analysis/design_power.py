@@ -150,7 +150,7 @@ def _history_days(history: pd.DataFrame, metric: str | None) -> tuple[int, str |
         raise ValueError(f"history is missing column(s) {missing}; expected site_id, date, value")
     frame = history
     if "metric" in frame.columns:
-        metrics = sorted(set(frame["metric"].dropna().astype(str)))
+        metrics = sorted(frame["metric"].dropna().astype(str).unique())
         if metric is None and len(metrics) == 1:
             metric = metrics[0]
         if metric is None:

@@ -509,7 +509,10 @@ def _optimal_groups(d2: np.ndarray, k: int, size: int) -> list[list[int]] | None
 
     Minimize ``sum_g cost_g x_g`` subject to ``sum_{g containing i} x_g <= 1`` for every site
     and ``sum_g x_g = k``, ``x_g`` in {0, 1}. ``None`` when the solver gives up (then the
-    greedy-then-improve search is used).
+    greedy-then-improve search is used). HiGHS's presolve is off: on these problems it took
+    most of a solve's time (1,000 sites and 100 pairs in 8 strata: 1 to 9 s with it, 0.2 to
+    4 s without, on a shared machine) and the solver reaches the same proven optimum without
+    it (the same groups in every case measured; tested against the solve with presolve).
     """
     groups = _candidate_groups(d2, size)
     if len(groups) < k:
@@ -526,7 +529,7 @@ def _optimal_groups(d2: np.ndarray, k: int, size: int) -> list[list[int]] | None
         constraints=optimize.LinearConstraint(a, lower, upper),
         integrality=np.ones(len(groups)),
         bounds=optimize.Bounds(0, 1),
-        options={"time_limit": 20.0},
+        options={"time_limit": 20.0, "presolve": False},
     )
     if res.status != 0 or res.x is None:
         return None

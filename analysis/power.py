@@ -149,7 +149,7 @@ def _history_changes(
         raise ValueError(f"history is missing column(s) {missing}; expected site_id, date, value")
     frame = history
     if "metric" in frame.columns:
-        metrics = sorted(set(frame["metric"].dropna().astype(str)))
+        metrics = sorted(frame["metric"].dropna().astype(str).unique())
         if metric is None:
             if len(metrics) != 1:
                 raise ValueError(f"history holds several metrics {metrics}; pass metric=")

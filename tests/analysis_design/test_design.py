@@ -148,6 +148,38 @@ def test_matching_is_optimal_against_brute_force_enumeration(n, k, size):
         assert_allclose(got, _brute_force(d2, k, size), rtol=1e-9)
 
 
+@pytest.mark.parametrize("size", [2, 3])
+def test_matching_without_presolve_reaches_the_optimum_of_highs_with_presolve(size):
+    # Reference: scipy.optimize.milp (HiGHS) with its default presolve on the same candidate
+    # groups; _optimal_groups switches presolve off for speed and must reach the same minimum.
+    from scipy import optimize, sparse
+
+    from analysis.pilot_design import _candidate_groups, _costs, _optimal_groups
+
+    rng = np.random.default_rng(20 + size)
+    n, k = 240, 30 if size == 2 else 20
+    values = rng.standard_normal((n, 3))
+    strata = np.repeat(["a", "b", "c", "d"], n // 4)
+    d2 = ((values[:, None] - values[None]) ** 2).sum(axis=2)
+    d2 = np.where(strata[:, None] == strata[None, :], d2, np.inf)
+    groups = _candidate_groups(d2, size)
+    cost = _costs(d2, groups)
+    rows = np.concatenate([groups.ravel(), np.full(len(groups), n)])
+    cols = np.concatenate([np.repeat(np.arange(len(groups)), size), np.arange(len(groups))])
+    a = sparse.csr_array((np.ones(rows.size), (rows, cols)), shape=(n + 1, len(groups)))
+    ref = optimize.milp(
+        cost,
+        constraints=optimize.LinearConstraint(
+            a, np.append(np.zeros(n), k), np.append(np.ones(n), k)
+        ),
+        integrality=np.ones(len(groups)),
+        bounds=optimize.Bounds(0, 1),
+    )
+    ours = _optimal_groups(d2, k, size)
+    assert ours is not None and len(ours) == k
+    assert_allclose(_costs(d2, np.array(ours)).sum(), ref.fun, rtol=1e-9)
+
+
 def test_matching_respects_strata_and_beats_greedy_pairs():
     rng = np.random.default_rng(3)
     values = rng.standard_normal((30, 2))
