@@ -1,10 +1,15 @@
 """Benchmark: site x day DiD on 2,000 sites x 365 days (730,000 rows), ours vs pyfixest.
 
     .venv/bin/python tests/bench/bench_did.py [--sites 2000] [--days 365] [--missing 0.1]
+        [--chain-snapshot URL]
 
 Prints wall time (best of ``--repeat`` warm runs; pyfixest's first call, which compiles, is
 reported separately), the ratio, the largest coefficient/SE disagreement, and the peak memory
 allocated by our fit (tracemalloc, a separate run) and the process RSS (psutil).
+
+``--chain-snapshot URL`` also times, beside the comparison, a report snapshot of the biggest
+running pilot (200 sites) of a chain-seeded database (``bench_chain_jobs.py``'s part (b):
+median of ``--repeat`` runs, goal <= 10 s).
 """
 
 from __future__ import annotations
@@ -52,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--missing", type=float, nargs="+", default=[0.0, 0.1])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--chain-snapshot",
+        metavar="URL",
+        default=None,
+        help="also time a report snapshot of the 200-site running pilot of this chain database",
+    )
     args = parser.parse_args(argv)
     import psutil
     import pyfixest as pf
@@ -94,7 +105,25 @@ def main(argv: list[str] | None = None) -> int:
             f"process RSS {process.memory_info().rss / 2**20:.0f} MiB (psutil)"
         )
         print(f"  estimate {ours.effect:.5f} (SE {ours.se:.5f}), true effect 1.0")
+    if args.chain_snapshot:
+        return chain_snapshot(args.chain_snapshot, args.repeat)
     return 0
+
+
+def chain_snapshot(url: str, repeat: int) -> int:
+    """The report snapshot of the chain's biggest running pilot (bench_chain_jobs.py (b))."""
+    import statistics
+
+    from tests.bench import bench_chain_jobs
+
+    runs, what = bench_chain_jobs.chain_snapshot(url, repeat)
+    median = statistics.median(runs)
+    missed = median > bench_chain_jobs.GOAL_SECONDS
+    print(f"\nchain-scale report snapshot, {what}:")
+    print(f"  runs {', '.join(f'{s:.2f}' for s in runs)} s")
+    print(f"  median {median:.2f} s (goal <= {bench_chain_jobs.GOAL_SECONDS:.0f} s)"
+          f"{' MISSED' if missed else ''}")  # fmt: skip
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
