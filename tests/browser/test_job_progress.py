@@ -58,3 +58,43 @@ def test_a_snapshot_job_fills_the_bar_and_shows_the_report_without_a_reload(page
     with page.expect_download(timeout=120_000) as download:
         page.get_by_test_id("download-pdf").click()
     assert download.value.suggested_filename.endswith(".pdf")
+
+
+def test_power_is_simulated_in_a_job_and_appears_on_the_review_without_a_reload(
+    page, live_server, monkeypatch
+):
+    import threading
+
+    from app.pilots import power_jobs
+
+    gate, simulate = threading.Event(), power_jobs.design_power
+
+    def held(*args, **kwargs):  # the job waits until the test has seen its progress bar
+        gate.wait(60)
+        return simulate(*args, **kwargs)
+
+    monkeypatch.setattr(power_jobs, "design_power", held)
+    login(page, live_server, "lead@demo.rollwise")
+    page.wait_for_url(f"{live_server}/")
+    page.get_by_text("QR-code self-ordering").first.click()
+    page.wait_for_url(re.compile(r".*/pilots/\d+$"))
+    pilot_id = page.url.rstrip("/").split("/")[-1]
+    review = f"{live_server}/pilots/{pilot_id}/wizard/5"
+    try:
+        page.goto(review)
+        page.evaluate(WATCH_THE_BAR)
+        assert page.get_by_test_id("job-progress").is_visible()
+        assert page.get_by_test_id("power").count() == 0
+    finally:
+        gate.set()
+    page.wait_for_selector("[data-testid=power]", timeout=120_000)
+    assert page.evaluate("window.__notReloaded") is True  # swapped in, not reloaded
+    assert page.url == review
+    percents = page.evaluate("window.__percents")
+    assert percents and percents[-1] == 100, percents
+    assert page.get_by_test_id("job-progress").count() == 0
+    assert "Smallest effect detected" in page.get_by_test_id("power").inner_text()
+    # the next view reuses the finished simulation: the result is there at once
+    page.goto(review)
+    assert page.get_by_test_id("job-progress").count() == 0
+    assert page.get_by_test_id("power").is_visible()
