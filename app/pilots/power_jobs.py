@@ -30,6 +30,7 @@ from analysis.design_power import DesignPower, design_power
 from analysis.results import Reason
 from app.core import clock
 from app.core import jobs as core_jobs
+from app.core.i18n import N_
 from app.extensions import db
 from app.models import Arm, Job, JobStatus, Pilot
 from app.models.pilot import DesignMethod
@@ -45,13 +46,7 @@ POWER_SIMULATIONS = 2000
 RECENT_JOBS = 50
 log = logging.getLogger(__name__)
 
-
-def N_(message: str) -> str:
-    """Mark a message stored in English for the catalogue (Babel extracts ``N_``); it is
-    shown in the reader's language (``core_jobs.status_of``)."""
-    return message
-
-
+#: Stored in English, shown in the reader's language (``core_jobs.status_of``).
 ENGINE_FAILED = N_("Power could not be simulated for this selection.")
 GONE = N_("That pilot no longer exists.")
 CHANGED = N_("The selection changed; power is simulated for the new one.")
