@@ -165,12 +165,12 @@ def import_job(
     kind = import_string(factory.replace(":", "."))(**arguments)
     path = tables.stashed_path(token, owner=owner_id)
     if path is None:
-        raise core_jobs.JobError("That upload has expired. Upload the file again.")
+        raise core_jobs.JobError(N_("That upload has expired. Upload the file again."))
     progress(5, N_("checking the rows"))
     preview = imports.preview(kind, tables.StashedUpload(path, filename), chosen, filename=filename)
     if not preview.ok:
         raise core_jobs.JobError(
-            "The file has problems; nothing was imported. Preview it again to see them."
+            N_("The file has problems; nothing was imported. Preview it again to see them.")
         )
     # No progress call between the check and the write: progress commits the session, and
     # the checked rows wait in a staging table that lives as long as this transaction.

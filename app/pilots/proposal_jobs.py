@@ -22,7 +22,7 @@ from app.pilots import proposal as pilot_design
 
 KIND = "site_proposal"
 #: Stored in English, shown in the reader's language (the catalogue has it).
-ENGINE_FAILED = (
+ENGINE_FAILED = N_(
     "The proposal could not be computed for these settings. Try others, or choose the sites "
     "by hand."
 )
