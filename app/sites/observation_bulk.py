@@ -67,6 +67,9 @@ WORK_MEM = "64MB"
 SQLITE_CACHE_KB = 131_072
 #: Rows per block written to the staging table.
 DEFAULT_BATCH = 100_000
+#: PostgreSQL: a write of at least this many new or changed rows refreshes the planner's
+#: statistics of ``observations`` (see :meth:`Stage._refresh_statistics`).
+ANALYZE_AFTER_ROWS = 100_000
 #: Columns of a staged block (a DataFrame): the file's row number and the observation.
 STAGE_COLUMNS = ("row", "site_id", "metric_id", "date", "value", "denominator")
 
@@ -333,9 +336,24 @@ class Stage:
             raise StageGone(self.name)
         now = now or clock.utc_now()
         if self.postgres:
-            return self._upsert_postgres(batch_id, now)
+            counts = self._upsert_postgres(batch_id, now)
+            if counts.inserted + counts.updated >= ANALYZE_AFTER_ROWS:
+                self._refresh_statistics()
+            return counts
         with self._cache():
             return self._upsert_sqlite(batch_id, now)
+
+    def _refresh_statistics(self) -> None:
+        """PostgreSQL: fresh planner statistics of ``observations`` after a big write, so the
+        pages' next queries are planned for the table as it now is (autovacuum would get
+        there later, or never where it is off). Inside the transaction, which sees its own
+        rows; skipped without the right to."""
+        self._run("SAVEPOINT rollwise_analyze")
+        try:
+            self._run("ANALYZE observations")
+        except DBAPIError:
+            self._run("ROLLBACK TO SAVEPOINT rollwise_analyze")
+        self._run("RELEASE SAVEPOINT rollwise_analyze")
 
     def _match(self, target: str = "o") -> str:
         return (

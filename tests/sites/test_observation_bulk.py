@@ -295,3 +295,34 @@ def test_no_staging_table_is_left_behind_by_a_failed_plan(app, rctx, make_site, 
             text("SELECT name FROM sqlite_temp_master WHERE name LIKE 'observation_stage%'")
         ).all()
         assert left == []
+
+
+def test_a_big_write_leaves_fresh_planner_statistics_on_postgresql(
+    app, rctx, make_site, make_metric, monkeypatch
+):
+    """PostgreSQL's planner picks an index for the pages' queries from the table's
+    statistics: after a bulk load they must describe the table as it now is."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("planner statistics: PostgreSQL")
+    from app.sites import observation_bulk
+
+    monkeypatch.setattr(observation_bulk, "ANALYZE_AFTER_ROWS", 1_000)
+    rng = random.Random(11)
+    sites, metrics = world(make_site, make_metric)
+
+    def estimated_rows() -> float:
+        return db.session.scalar(
+            text("SELECT reltuples FROM pg_class WHERE relname = 'observations'")
+        )
+
+    def stored() -> int:
+        return db.session.scalar(select(func.count()).select_from(Observation))
+
+    small = random_rows(rng, sites, metrics, 500)
+    bulk_write(db.session.connection(), ((*k, *v) for k, v in small.items()))
+    assert estimated_rows() != stored()  # below the threshold: left to autovacuum
+    big = random_rows(rng, sites, metrics, 3_000, base=small)
+    fresh = {k: v for k, v in big.items() if k not in small}
+    counts = bulk_write(db.session.connection(), ((*k, *v) for k, v in fresh.items()))
+    assert counts.inserted >= 1_000
+    assert estimated_rows() == stored() == 500 + counts.inserted
