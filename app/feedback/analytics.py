@@ -26,6 +26,7 @@ import cachetools
 import numpy as np
 import pandas as pd
 from flask import current_app
+from flask_babel import get_locale
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import selectinload
 
@@ -402,7 +403,7 @@ def pilot_overview(pilot: Pilot, *, alpha: float | None = None) -> dict[str, Any
 
 #: Overviews remembered per application (so that one test's database never answers for
 #: another's), at most this many; each is a few hundred small numbers and two small frames.
-REMEMBERED_OVERVIEWS = 16
+REMEMBERED_OVERVIEWS = 32
 _REMEMBERED_LOCK = threading.Lock()
 
 
@@ -421,15 +422,7 @@ def _overview_stamp(pilot: Pilot, alpha: float) -> tuple:
     response changes the page at once. Answers are written with their response, in its
     transaction, and never changed or deleted apart from it, so the responses stand for them
     (counting the answers too cost 118 ms at 57,000 responses)."""
-    responses = db.session.execute(
-        select(
-            func.count(FeedbackResponse.id),
-            func.max(FeedbackResponse.id),
-            func.sum(FeedbackResponse.id),
-            func.max(FeedbackResponse.submitted_at),
-            func.sum(case((FeedbackResponse.is_flagged_negative.is_(True), 1), else_=0)),
-        ).where(FeedbackResponse.pilot_id == pilot.id)
-    ).one()
+    responses = _responses_stamp(pilot)
     forms = db.session.execute(
         select(FeedbackForm.audience, FeedbackForm.id, FeedbackForm.revision, FeedbackForm.version)
         .where(FeedbackForm.pilot_id == pilot.id, FeedbackForm.is_current.is_(True))
@@ -440,10 +433,55 @@ def _overview_stamp(pilot: Pilot, alpha: float) -> tuple:
         float(alpha),
         pilot.start_date,
         str(organisation_zone()),
-        tuple(responses),
+        responses,
         tuple((a.value, i, r, v) for a, i, r, v in forms),
         tuple(sorted(_arm_map(pilot).items())),
     )
+
+
+def _responses_stamp(pilot: Pilot) -> tuple:
+    """The pilot's responses in one row: count, newest id, id sum, newest time, flagged."""
+    return tuple(
+        db.session.execute(
+            select(
+                func.count(FeedbackResponse.id),
+                func.max(FeedbackResponse.id),
+                func.sum(FeedbackResponse.id),
+                func.max(FeedbackResponse.submitted_at),
+                func.sum(case((FeedbackResponse.is_flagged_negative.is_(True), 1), else_=0)),
+            ).where(FeedbackResponse.pilot_id == pilot.id)
+        ).one()
+    )
+
+
+def overview_themes(
+    pilot: Pilot, since: date, first: date, last: date, *, limit: int = 10
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The overview's comment themes: :func:`top_themes` from ``since`` to ``last`` and
+    :func:`themes_by_day_and_site` from ``first`` to ``last``, remembered like the overview's
+    numbers. Their stamp adds the comment tags (count, newest id, id sum: a tag is only ever
+    added or removed, by a person or by retagging) to the responses', and the reader's
+    language and the organisation's time zone (labels and local days)."""
+    tags = tuple(
+        db.session.execute(
+            select(func.count(CommentTag.id), func.max(CommentTag.id), func.sum(CommentTag.id))
+        ).one()
+    )
+    stamp = (
+        "themes", pilot.id, since, first, last, limit, _responses_stamp(pilot), tags,
+        str(get_locale()), str(organisation_zone()),
+    )  # fmt: skip
+    remembered = _remembered_overviews()
+    with _REMEMBERED_LOCK:
+        found = remembered.get(stamp)
+    if found is None:
+        found = (
+            top_themes(pilot, since, last, limit=limit),
+            themes_by_day_and_site(pilot, first, last),
+        )
+        with _REMEMBERED_LOCK:
+            remembered[stamp] = copy.deepcopy(found)
+    return copy.deepcopy(found)
 
 
 def _computed_overview(pilot: Pilot, alpha: float) -> dict[str, Any]:

@@ -587,13 +587,14 @@ def pilot_overview(pilot_id: int):
     today = clock.today()
     last = min(d for d in (pilot.end_date, today) if d is not None)
     first = last - timedelta(days=6)
+    themes, theme_cells = fa.overview_themes(pilot, pilot.pre_start or first, first, last)
     return render_template(
         "feedback/overview.html",
         pilot=pilot,
         o=overview,
         charts=overview_charts(pilot, overview, _label),
-        themes=fa.top_themes(pilot, pilot.pre_start or first, last, limit=10),
-        theme_cells=fa.themes_by_day_and_site(pilot, first, last),
+        themes=themes,
+        theme_cells=theme_cells,
         flagged=fa.flagged_comments(pilot, first, last, limit=20),
         first=first,
         last=last,

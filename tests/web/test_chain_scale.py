@@ -9,7 +9,7 @@ same thing, and the seed's counts against its parameters. Speed is measured only
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pandas as pd
 import pytest
@@ -847,3 +847,60 @@ def test_remembered_overview_is_the_computed_one_until_a_response_arrives(chain)
     assert next(r for r in moved["sites"] if r["site"] is site)["arm"] == "control"
     _same_numbers(moved, _fresh_overview(pilot))
     assert len(analytics._remembered_overviews()) == 4
+
+
+def test_remembered_themes_are_the_computed_ones_until_a_tag_or_response_changes(chain):
+    from flask_babel import force_locale
+
+    from app.feedback import analytics, tagging
+    from app.models import FeedbackAnswer
+
+    pilot = running_pilot()
+    last = max(
+        db.session.scalars(
+            select(FeedbackResponse.submitted_at).where(FeedbackResponse.pilot_id == pilot.id)
+        )
+    ).date()
+    first = last - timedelta(days=6)
+    since = pilot.pre_start
+
+    def computed():
+        return (
+            analytics.top_themes(pilot, since, last, limit=10),
+            analytics.themes_by_day_and_site(pilot, first, last),
+        )
+
+    analytics._remembered_overviews().clear()
+    remembered = analytics.overview_themes(pilot, since, first, last)
+    assert remembered == computed() and remembered[0], "the chain's comments carry themes"
+    with StatementCount() as count:
+        assert analytics.overview_themes(pilot, since, first, last) == remembered
+    assert len(count.statements) == 2  # the two stamps; no theme is read again
+
+    # a person gives a comment of the window the most frequent theme: its count goes up at once
+    top = remembered[0][0]
+    answer = next(
+        a
+        for a in db.session.scalars(
+            select(FeedbackAnswer)
+            .join(FeedbackResponse)
+            .where(
+                FeedbackResponse.pilot_id == pilot.id,
+                FeedbackAnswer.value_text.is_not(None),
+                FeedbackResponse.submitted_at >= datetime.combine(first, time(12), tzinfo=UTC),
+            )
+        )
+        if top["tag"] not in {t.tag for t in a.tags}
+    )
+    tagging.add_manual_tag(answer, top["tag"])
+    tagged = analytics.overview_themes(pilot, since, first, last)
+    assert tagged == computed() != remembered
+    assert tagged[0][0]["count"] == top["count"] + 1
+
+    # removing it again gives the first numbers back, and each language has its own labels
+    tagging.remove_tag(answer, top["tag"])
+    assert analytics.overview_themes(pilot, since, first, last) == remembered
+    with force_locale("zh_CN"):
+        chinese = analytics.overview_themes(pilot, since, first, last)
+        assert chinese == computed()
+    assert [r["label"] for r in chinese[0]] != [r["label"] for r in remembered[0]]
