@@ -422,7 +422,7 @@ def _overview_stamp(pilot: Pilot, alpha: float) -> tuple:
     response changes the page at once. Answers are written with their response, in its
     transaction, and never changed or deleted apart from it, so the responses stand for them
     (counting the answers too cost 118 ms at 57,000 responses)."""
-    responses = _responses_stamp(pilot)
+    responses = responses_stamp(pilot)
     forms = db.session.execute(
         select(FeedbackForm.audience, FeedbackForm.id, FeedbackForm.revision, FeedbackForm.version)
         .where(FeedbackForm.pilot_id == pilot.id, FeedbackForm.is_current.is_(True))
@@ -439,7 +439,7 @@ def _overview_stamp(pilot: Pilot, alpha: float) -> tuple:
     )
 
 
-def _responses_stamp(pilot: Pilot) -> tuple:
+def responses_stamp(pilot: Pilot) -> tuple:
     """The pilot's responses in one row: count, newest id, id sum, newest time, flagged."""
     return tuple(
         db.session.execute(
@@ -454,6 +454,30 @@ def _responses_stamp(pilot: Pilot) -> tuple:
     )
 
 
+def tags_stamp() -> tuple:
+    """Every comment tag in one row: count, newest id, id sum (a tag is only ever added or
+    removed, by a person or by retagging, so any change changes the row)."""
+    return tuple(
+        db.session.execute(
+            select(func.count(CommentTag.id), func.max(CommentTag.id), func.sum(CommentTag.id))
+        ).one()
+    )
+
+
+def remembered(namespace: str, stamp: tuple, compute: Callable[[], Any]) -> Any:
+    """``compute()``, or a copy of what it gave for the same ``stamp`` before (kept per
+    application, so one test's database never answers for another's)."""
+    cache = _remembered_overviews()
+    key = (namespace, *stamp)
+    with _REMEMBERED_LOCK:
+        found = cache.get(key)
+    if found is None:
+        found = compute()
+        with _REMEMBERED_LOCK:
+            cache[key] = copy.deepcopy(found)
+    return copy.deepcopy(found)
+
+
 def overview_themes(
     pilot: Pilot, since: date, first: date, last: date, *, limit: int = 10
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -462,26 +486,18 @@ def overview_themes(
     numbers. Their stamp adds the comment tags (count, newest id, id sum: a tag is only ever
     added or removed, by a person or by retagging) to the responses', and the reader's
     language and the organisation's time zone (labels and local days)."""
-    tags = tuple(
-        db.session.execute(
-            select(func.count(CommentTag.id), func.max(CommentTag.id), func.sum(CommentTag.id))
-        ).one()
-    )
     stamp = (
-        "themes", pilot.id, since, first, last, limit, _responses_stamp(pilot), tags,
+        pilot.id, since, first, last, limit, responses_stamp(pilot), tags_stamp(),
         str(get_locale()), str(organisation_zone()),
     )  # fmt: skip
-    remembered = _remembered_overviews()
-    with _REMEMBERED_LOCK:
-        found = remembered.get(stamp)
-    if found is None:
-        found = (
+    return remembered(
+        "themes",
+        stamp,
+        lambda: (
             top_themes(pilot, since, last, limit=limit),
             themes_by_day_and_site(pilot, first, last),
-        )
-        with _REMEMBERED_LOCK:
-            remembered[stamp] = copy.deepcopy(found)
-    return copy.deepcopy(found)
+        ),
+    )
 
 
 def _computed_overview(pilot: Pilot, alpha: float) -> dict[str, Any]:

@@ -517,7 +517,7 @@ def _wave_feedback_context(plan: RolloutPlan, wave) -> dict:
     started = wave.status in service.STARTED_WAVE_STATUSES
     return {
         "feedback_started": started,
-        "feedback": wave_feedback.wave_feedback(plan, wave) if started else None,
+        "feedback": wave_feedback.remembered_wave_feedback(plan, wave) if started else None,
         "links": wave_feedback.wave_links(plan, wave) if started else {},
     }
 

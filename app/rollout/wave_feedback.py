@@ -17,12 +17,13 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
+from flask_babel import get_locale
 from sqlalchemy import select
 
 from analysis.rollout_feedback import RolloutFeedbackResult, compare_feedback
-from app.core.clock import local_day
+from app.core.clock import local_day, organisation_zone
 from app.extensions import db
-from app.feedback import themes
+from app.feedback import analytics, themes
 from app.feedback.questionnaires import (
     current_form,
     ensure_forms,
@@ -35,6 +36,7 @@ from app.models import (
     Audience,
     CommentTag,
     FeedbackAnswer,
+    FeedbackForm,
     FeedbackResponse,
     FormLink,
     QuestionType,
@@ -182,6 +184,27 @@ def _in_pilot(pilot: Any, day: date) -> bool:
     if pilot.start_date is not None and day < pilot.start_date:
         return False
     return pilot.end_date is None or day <= pilot.end_date
+
+
+def remembered_wave_feedback(plan: RolloutPlan, wave: Wave, *, top: int = 5) -> WaveFeedback:
+    """:func:`wave_feedback` for the wave page, remembered until the pilot's responses or
+    the comment tags change, a form is revised, the wave's sites or dates move, or the
+    reader's language differs (the gate's evaluation always computes it afresh)."""
+    forms = db.session.execute(
+        select(FeedbackForm.id, FeedbackForm.revision).where(
+            FeedbackForm.pilot_id == plan.pilot_id, FeedbackForm.is_current.is_(True)
+        )
+    ).all()
+    pilot = plan.pilot
+    stamp = (
+        plan.id, wave.id, wave.start_date, top, pilot.start_date, pilot.end_date,
+        tuple(sorted((ws.site_id, ws.go_live_date) for ws in wave_members(plan, wave))),
+        tuple(sorted(a.site_id for a in pilot.assignments if a.arm is Arm.PILOT)),
+        tuple(sorted(tuple(f) for f in forms)),
+        analytics.responses_stamp(pilot), analytics.tags_stamp(),
+        str(get_locale()), str(organisation_zone()),
+    )  # fmt: skip
+    return analytics.remembered("wave_feedback", stamp, lambda: wave_feedback(plan, wave, top=top))
 
 
 def wave_feedback(plan: RolloutPlan, wave: Wave, *, top: int = 5) -> WaveFeedback:

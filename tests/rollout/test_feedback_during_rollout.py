@@ -446,3 +446,43 @@ def test_wave_site_staff_answer_the_staff_check_in_while_logged_in_once_their_wa
     auth.logout()
     auth.login(Role.STAFF, site=wave_site)
     assert client.get(url).status_code == 403
+
+
+def test_the_wave_page_remembers_its_feedback_until_a_new_answer_or_tag(app, rollout):
+    from app.feedback import analytics, tagging
+    from app.rollout.wave_feedback import remembered_wave_feedback, wave_feedback
+
+    pilot, plan = rollout
+    service.activate_plan(plan, by=None)
+    wave = service.wave_of_number(plan, 1)
+    gates.start_wave(plan, wave, by=None)
+    form = svc.current_form(pilot.id, Audience.CUSTOMER)
+    members = _members(plan, 1)
+    for i, ws in enumerate(members[:3]):
+        _submit(form, ws.site_id, _noon(ws.go_live_date + timedelta(days=i)),
+                f"wave-memo-{i:011d}", overall="4", ease="3", recommend="9",
+                comment="排队太久了")  # fmt: skip
+    db.session.commit()
+    analytics._remembered_overviews().clear()
+
+    first = remembered_wave_feedback(plan, wave)
+    assert first == wave_feedback(plan, wave)
+    assert first.result.wave.n_responses == 3
+    assert remembered_wave_feedback(plan, wave) == first  # remembered: the same numbers
+
+    # a new answer at a wave site changes the page at once
+    _submit(form, members[0].site_id, _noon(members[0].go_live_date + timedelta(days=5)),
+            "wave-memo-new-00001", overall="1", ease="1", recommend="0")  # fmt: skip
+    db.session.commit()
+    after = remembered_wave_feedback(plan, wave)
+    assert after == wave_feedback(plan, wave) != first
+    assert after.result.wave.n_responses == 4
+
+    # so does a tag a person adds to a comment
+    answer = db.session.scalars(
+        select(FeedbackAnswer).where(FeedbackAnswer.value_text.is_not(None))
+    ).first()
+    tagging.add_manual_tag(answer, "slow queue")
+    tagged = remembered_wave_feedback(plan, wave)
+    assert tagged == wave_feedback(plan, wave) != after
+    assert "slow queue" in dict(tagged.result.wave.themes)
