@@ -618,11 +618,26 @@ def capacity_use(plan: RolloutPlan) -> list[dict[str, Any]]:
 
 
 def wave_summary(plan: RolloutPlan, wave: Wave) -> dict[str, Any]:
-    _sites = load_sites(ws.site_id for ws in plan.sites if ws.wave_id == wave.id)  # one query
-    members = sorted(
-        (ws for ws in plan.sites if ws.wave_id == wave.id),
-        key=lambda ws: (ws.go_live_date or date.max, ws.site.code),
-    )
+    members = [ws for ws in plan.sites if ws.wave_id == wave.id]
+    sites = load_sites(ws.site_id for ws in members)  # one query
+    return _wave_summary(plan, wave, members, sites)
+
+
+def wave_summaries(plan: RolloutPlan) -> tuple[list[dict[str, Any]], list[Any]]:
+    """:func:`wave_summary` of every wave in one pass, and the plan's sites, loaded in one
+    query (keep the list while the summaries are used: the session holds sites weakly)."""
+    sites = load_sites(ws.site_id for ws in plan.sites)
+    by_wave: dict[int | None, list[WaveSite]] = {}
+    for ws in plan.sites:
+        by_wave.setdefault(ws.wave_id, []).append(ws)
+    summaries = [_wave_summary(plan, w, by_wave.get(w.id, []), sites) for w in plan.waves]
+    return summaries, sites
+
+
+def _wave_summary(
+    plan: RolloutPlan, wave: Wave, members: list[WaveSite], _sites: list[Any]
+) -> dict[str, Any]:
+    members = sorted(members, key=lambda ws: (ws.go_live_date or date.max, ws.site.code))
     load = round(sum(ws.capacity_load or 0.0 for ws in members), 3)
     go_lives = [ws.go_live_date for ws in members if ws.go_live_date]
     weeks = len({week_start(d, plan) for d in go_lives})

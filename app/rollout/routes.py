@@ -38,7 +38,6 @@ from app.core.labels import (
     metric_unit_label,
 )
 from app.core.paging import page_of
-from app.core.queries import load_sites
 from app.extensions import db
 from app.feedback import qr
 from app.models import PlanStatus, RolloutPlan, Site, SizeTier, WaveStatus
@@ -231,8 +230,7 @@ SITES_PER_PAGE = 100
 def _plan_context(plan: RolloutPlan, page: int | None = None) -> dict:
     """What the plan page shows; its site table is cut into pages of
     :data:`SITES_PER_PAGE` (wave by wave, then the holdback) unless ``page`` is None."""
-    _sites = load_sites(ws.site_id for ws in plan.sites)  # one query, not one per row
-    waves = [service.wave_summary(plan, w) for w in plan.waves]
+    waves, sites = service.wave_summaries(plan)  # the sites in one query, not one per row
     holdback = sorted((ws for ws in plan.sites if ws.is_holdback), key=lambda ws: ws.site.code)
     site_rows = [(ws, s["wave"].number) for s in waves for ws in s["sites"]]
     site_rows += [(ws, None) for ws in holdback]
@@ -268,6 +266,7 @@ def _plan_context(plan: RolloutPlan, page: int | None = None) -> dict:
         "site_rows": shown.items,
         "site_page": shown.page,
         "site_pages": shown.pages,
+        "loaded_sites": sites,  # held while the page renders (the session holds them weakly)
     }
 
 
