@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 
 def _reason_patterns() -> list[tuple[str, str, str]]:
     return [
+        ("not_analysed", r"^not analysed$", _("not analysed")),
         ("metric_gone", r"metric no longer exists", _("the metric no longer exists")),
         ("no_wave_data", r"No data from the wave", _("no data from the wave's sites yet")),
         (

@@ -374,7 +374,9 @@ def nps_questions(pilot: Pilot, audience: Audience) -> list[dict[str, Any]]:
     return [q for q in form.questions if q["type"] == QuestionType.NPS.value]
 
 
-def pilot_overview(pilot: Pilot, *, alpha: float | None = None) -> dict[str, Any]:
+def pilot_overview(
+    pilot: Pilot, *, alpha: float | None = None, responses: tuple | None = None
+) -> dict[str, Any]:
     """Everything the pilot's feedback page shows (numbers only; charts are made by the view).
 
     Keys: ``audiences`` (per audience: ``n``, ``rating_table`` of every rating question by arm
@@ -383,9 +385,10 @@ def pilot_overview(pilot: Pilot, *, alpha: float | None = None) -> dict[str, Any
     sites, ``segments`` by age band, ``segment_table`` of rates by segment and arm),
     ``daily`` (responses and customer CSAT per day and arm), ``sites`` (per site counts and
     rates), ``adjustments`` (``[(effective date, title)]``, the marks on the charts).
+    ``responses``: the pilot's :func:`responses_stamp`, when the caller has read it already.
     """
     alpha = alpha if alpha is not None else pilot.alpha
-    stamp = _overview_stamp(pilot, alpha)
+    stamp = _overview_stamp(pilot, alpha, responses or responses_stamp(pilot))
     remembered = _remembered_overviews()
     with _REMEMBERED_LOCK:
         numbers = remembered.get(stamp)
@@ -413,7 +416,7 @@ def _remembered_overviews() -> cachetools.LRUCache:
     )
 
 
-def _overview_stamp(pilot: Pilot, alpha: float) -> tuple:
+def _overview_stamp(pilot: Pilot, alpha: float, responses: tuple) -> tuple:
     """Everything the overview's numbers are computed from, in a few small statements: the
     pilot's alpha and start, the organisation's time zone, its current forms (id and revision),
     its sites' arms and codes, and its responses as count, id sum, the latest id and time,
@@ -422,7 +425,6 @@ def _overview_stamp(pilot: Pilot, alpha: float) -> tuple:
     response changes the page at once. Answers are written with their response, in its
     transaction, and never changed or deleted apart from it, so the responses stand for them
     (counting the answers too cost 118 ms at 57,000 responses)."""
-    responses = responses_stamp(pilot)
     forms = db.session.execute(
         select(FeedbackForm.audience, FeedbackForm.id, FeedbackForm.revision, FeedbackForm.version)
         .where(FeedbackForm.pilot_id == pilot.id, FeedbackForm.is_current.is_(True))
@@ -479,15 +481,23 @@ def remembered(namespace: str, stamp: tuple, compute: Callable[[], Any]) -> Any:
 
 
 def overview_themes(
-    pilot: Pilot, since: date, first: date, last: date, *, limit: int = 10
+    pilot: Pilot,
+    since: date,
+    first: date,
+    last: date,
+    *,
+    limit: int = 10,
+    responses: tuple | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The overview's comment themes: :func:`top_themes` from ``since`` to ``last`` and
     :func:`themes_by_day_and_site` from ``first`` to ``last``, remembered like the overview's
     numbers. Their stamp adds the comment tags (count, newest id, id sum: a tag is only ever
     added or removed, by a person or by retagging) to the responses', and the reader's
-    language and the organisation's time zone (labels and local days)."""
+    language and the organisation's time zone (labels and local days). ``responses``: the
+    pilot's :func:`responses_stamp` when the caller has read it already (the overview page
+    reads it once for both)."""
     stamp = (
-        pilot.id, since, first, last, limit, responses_stamp(pilot), tags_stamp(),
+        pilot.id, since, first, last, limit, responses or responses_stamp(pilot), tags_stamp(),
         str(get_locale()), str(organisation_zone()),
     )  # fmt: skip
     return remembered(

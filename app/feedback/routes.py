@@ -580,14 +580,17 @@ def pilot_overview(pilot_id: int):
     from app.feedback.charts import overview_charts
 
     pilot = get_pilot_or_404(pilot_id)
-    overview = fa.pilot_overview(pilot)
+    responses = fa.responses_stamp(pilot)  # read once: both remembered parts are keyed on it
+    overview = fa.pilot_overview(pilot, responses=responses)
     site_page = page_of(
         overview["sites"], request.args.get("sites_page", 1, type=int), OVERVIEW_SITES_PER_PAGE
     )
     today = clock.today()
     last = min(d for d in (pilot.end_date, today) if d is not None)
     first = last - timedelta(days=6)
-    themes, theme_cells = fa.overview_themes(pilot, pilot.pre_start or first, first, last)
+    themes, theme_cells = fa.overview_themes(
+        pilot, pilot.pre_start or first, first, last, responses=responses
+    )
     return render_template(
         "feedback/overview.html",
         pilot=pilot,

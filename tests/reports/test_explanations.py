@@ -559,3 +559,15 @@ def test_too_few_sites_answering_before_and_after_is_said_in_words(app):
         assert explain.reason_text(reason) == (
             "fewer than two sites answered both before and after the start"
         )
+
+
+def test_a_metric_the_adjustment_left_out_is_said_in_the_readers_words(app):
+    # "not analysed" is what app/retros/adjustments.py stores for a metric the engine skipped
+    with app.test_request_context(), force_locale("zh_CN"):
+        assert explain.reason_text("not analysed") == "未分析"
+    with app.test_request_context(), force_locale("en"):
+        assert explain.reason_text("not analysed") == "not analysed"
+        # only the whole phrase: a longer engine reason keeps its own words
+        assert explain.reason_text("no pre-period: not analysed yet") == (
+            "no data from before the start"
+        )
