@@ -19,15 +19,17 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Callable
-from datetime import date
-from typing import Any
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, NamedTuple
 
 import cachetools
 import numpy as np
 import pandas as pd
 from flask import current_app
 from flask_babel import get_locale
-from sqlalchemy import case, func, literal, select
+from pandas.api.types import union_categoricals
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
 from analysis import feedback as fb
@@ -80,12 +82,14 @@ def responses_frame(
     start: date | None = None,
     end: date | None = None,
     site_ids: list[int] | None = None,
+    after_id: int | None = None,
 ) -> pd.DataFrame:
     """One row per response of ``audience`` with its numeric answer to ``question_key``.
 
     Columns: ``response_id, site_id`` (code), ``site_pk``, ``arm``, ``date`` (local day),
     ``period`` (``pre`` before the pilot start, else ``post``), ``segment``, ``value`` (NaN
     when the question was not answered; all responses when ``question_key`` is None).
+    ``after_id``: only the responses with a greater id (those added since a stamp).
     """
     value_col = FeedbackAnswer.value_num
     query = select(
@@ -106,6 +110,8 @@ def responses_frame(
         query = query.where(FeedbackResponse.submitted_at < high)
     if site_ids is not None:
         query = query.where(FeedbackResponse.site_id.in_(list(site_ids)))
+    if after_id is not None:
+        query = query.where(FeedbackResponse.id > after_id)
     arms = _arm_map(pilot)
     names = ["response_id", "site_pk", "submitted_at", "segment"]
     if question_key is not None:
@@ -388,12 +394,13 @@ def pilot_overview(
     ``responses``: the pilot's :func:`responses_stamp`, when the caller has read it already.
     """
     alpha = alpha if alpha is not None else pilot.alpha
-    stamp = _overview_stamp(pilot, alpha, responses or responses_stamp(pilot))
+    responses = responses or responses_stamp(pilot)
+    stamp = _overview_stamp(pilot, alpha, responses)
     remembered = _remembered_overviews()
     with _REMEMBERED_LOCK:
         numbers = remembered.get(stamp)
     if numbers is None:
-        out = _computed_overview(pilot, alpha)
+        out = _computed_overview(pilot, alpha, responses)
         with _REMEMBERED_LOCK:
             remembered[stamp] = copy.deepcopy(out)  # kept apart from the page's copy
     else:
@@ -441,16 +448,29 @@ def _overview_stamp(pilot: Pilot, alpha: float, responses: tuple) -> tuple:
     )
 
 
-def responses_stamp(pilot: Pilot) -> tuple:
-    """The pilot's responses in one row: count, newest id, id sum, newest time, flagged."""
-    return tuple(
-        db.session.execute(
+class ResponsesStamp(NamedTuple):
+    """A pilot's responses in one row (any added, deleted or (un)flagged response changes it)."""
+
+    count: int
+    newest_id: int | None
+    id_sum: int | None
+    newest_at: datetime | None
+    flagged: int | None
+    flagged_id_sum: int | None
+
+
+def responses_stamp(pilot: Pilot) -> ResponsesStamp:
+    """The pilot's :class:`ResponsesStamp`, in one statement."""
+    flagged = FeedbackResponse.is_flagged_negative.is_(True)
+    return ResponsesStamp(
+        *db.session.execute(
             select(
                 func.count(FeedbackResponse.id),
                 func.max(FeedbackResponse.id),
                 func.sum(FeedbackResponse.id),
                 func.max(FeedbackResponse.submitted_at),
-                func.sum(case((FeedbackResponse.is_flagged_negative.is_(True), 1), else_=0)),
+                func.sum(case((flagged, 1), else_=0)),
+                func.sum(case((flagged, FeedbackResponse.id), else_=0)),
             ).where(FeedbackResponse.pilot_id == pilot.id)
         ).one()
     )
@@ -487,18 +507,22 @@ def overview_themes(
     last: date,
     *,
     limit: int = 10,
-    responses: tuple | None = None,
+    responses: ResponsesStamp | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The overview's comment themes: :func:`top_themes` from ``since`` to ``last`` and
     :func:`themes_by_day_and_site` from ``first`` to ``last``, remembered like the overview's
-    numbers. Their stamp adds the comment tags (count, newest id, id sum: a tag is only ever
-    added or removed, by a person or by retagging) to the responses', and the reader's
-    language and the organisation's time zone (labels and local days). ``responses``: the
-    pilot's :func:`responses_stamp` when the caller has read it already (the overview page
-    reads it once for both)."""
+    numbers. They count comment tags, so their stamp is the tags' (count, newest id, id sum:
+    a tag is only ever added or removed, by a person or by retagging; deleting a response
+    deletes its tags), the pilot's flagged responses (``negative`` counts them) and the
+    reader's language and the organisation's time zone (labels and local days) -- not every
+    response: a new response without a tagged comment leaves the themes as they were, so a
+    pilot taking ratings all day does not recount its themes on each view. ``responses``:
+    the pilot's :func:`responses_stamp` when the caller has read it already (the overview
+    page reads it once for both)."""
+    responses = responses or responses_stamp(pilot)
     stamp = (
-        pilot.id, since, first, last, limit, responses or responses_stamp(pilot), tags_stamp(),
-        str(get_locale()), str(organisation_zone()),
+        pilot.id, since, first, last, limit, responses.flagged, responses.flagged_id_sum,
+        tags_stamp(), str(get_locale()), str(organisation_zone()),
     )  # fmt: skip
     return remembered(
         "themes",
@@ -510,9 +534,12 @@ def overview_themes(
     )
 
 
-def _computed_overview(pilot: Pilot, alpha: float) -> dict[str, Any]:
-    """:func:`pilot_overview`'s numbers, computed from the database (its ``sites`` rows hold
-    ``site_id``, not the site; no ``adjustments``)."""
+def _computed_overview(
+    pilot: Pilot, alpha: float, responses: ResponsesStamp | None = None
+) -> dict[str, Any]:
+    """:func:`pilot_overview`'s numbers, computed from the pilot's :func:`pilot_rows` (as of
+    ``responses``, its stamp, when given; its ``sites`` rows hold ``site_id``, not the site;
+    no ``adjustments``)."""
     out: dict[str, Any] = {"alpha": alpha, "audiences": {}}
     forms = {audience: current_form(pilot.id, audience) for audience in Audience}  # once a page
 
@@ -522,26 +549,19 @@ def _computed_overview(pilot: Pilot, alpha: float) -> dict[str, Any]:
 
     form = forms[Audience.CUSTOMER]
     key = headline_key(form) if form is not None else None
-    # answers read one by one: the headline's and the NPS questions' (clustered by site);
-    # the rating table is counted in the database (``_rating_counts``)
-    per_response = {
-        audience: [q["key"] for q in questions(audience, QuestionType.NPS)] for audience in Audience
-    }
-    if key is not None:
-        per_response[Audience.CUSTOMER].append(key)
-    frames = _frames_of(pilot, per_response)
+    frames = _frames_of(pilot, pilot_rows(pilot, responses))
     for audience in Audience:
         section: dict[str, Any] = {"rating_table": [], "nps": []}
         base = frames(None, audience)
         section["n"] = int(len(base))
         section["n_pre"] = int((base["period"] == "pre").sum())
         section["n_post"] = int((base["period"] == "post").sum())
-        ratings = questions(audience, QuestionType.RATING)
-        counted = _rating_counts(pilot, audience, [q["key"] for q in ratings])
-        for q in ratings:
+        masks = _cell_masks(base)  # the arm and period of each response, compared once
+        for q in questions(audience, QuestionType.RATING):
+            values = frames(q["key"], audience)["value"].to_numpy()
             row: dict[str, Any] = {"question": q}
             for cell in CELLS:
-                row[cell] = _rate_of_counts(counted.get((q["key"], cell)))
+                row[cell] = _rate_of_counts(_counts(values[masks[cell]]))
             section["rating_table"].append(row)
         for q in questions(audience, QuestionType.NPS):
             frame = frames(q["key"], audience)
@@ -614,48 +634,11 @@ def _computed_overview(pilot: Pilot, alpha: float) -> dict[str, Any]:
     return out
 
 
-def _rating_counts(
-    pilot: Pilot, audience: Audience, keys: list[str]
-) -> dict[tuple[str, str], tuple[int, int, float]]:
-    """``{(question key, "pilot_pre"...): (answers, answers of 4 or more, sum of answers)}``
-    of ``audience``'s numeric answers to ``keys``, counted in the database: the rows of the
-    question frames (responses at the pilot's assigned sites; ``pre`` is a local day before
-    the start, i.e. before the start day's first instant in UTC), without reading them."""
-    if not keys:
-        return {}
-    value = FeedbackAnswer.value_num
-    if pilot.start_date is not None:
-        start, _ = day_bounds(pilot.start_date)
-        is_pre = case((FeedbackResponse.submitted_at < start, 1), else_=0)
-    else:
-        is_pre = literal(0)
-    query = (
-        select(
-            FeedbackAnswer.question_key,
-            Assignment.arm,
-            is_pre,
-            func.count(value),
-            func.sum(case((value >= 4, 1), else_=0)),
-            func.sum(value),
-        )
-        .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
-        .join(
-            Assignment,
-            (Assignment.site_id == FeedbackResponse.site_id) & (Assignment.pilot_id == pilot.id),
-        )
-        .where(
-            FeedbackResponse.pilot_id == pilot.id,
-            FeedbackResponse.audience == audience,
-            FeedbackAnswer.question_key.in_(keys),
-            value.is_not(None),
-        )
-        .group_by(FeedbackAnswer.question_key, Assignment.arm, is_pre)
-    )
-    out: dict[tuple[str, str], tuple[int, int, float]] = {}
-    for key, arm, pre, n, high, total in _plain_rows(query).all():
-        cell = f"{arm.value}_{'pre' if pre else 'post'}"
-        out[(key, cell)] = (int(n), int(high), float(total))
-    return out
+def _counts(values: np.ndarray) -> tuple[int, int, float]:
+    """(answers, answers of 4 or more, sum of answers) of one cell's values (NaN: not
+    answered)."""
+    answered = values[~np.isnan(values)]
+    return int(answered.size), int((answered >= 4).sum()), float(answered.sum())
 
 
 def _rate_of_counts(counts: tuple[int, int, float] | None) -> dict[str, Any]:
@@ -681,48 +664,151 @@ def _cell_masks(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def _frames_of(
-    pilot: Pilot, keys: dict[Audience, list[str]] | None = None
+    pilot: Pilot, rows: PilotRows | None = None
 ) -> Callable[[str | None, Audience], pd.DataFrame]:
-    """``responses_frame`` of one pilot for one page, read once per audience: the responses
-    once, and the numeric answers in one more statement (to ``keys[audience]`` when given,
-    else to every question; a question outside ``keys`` is read when asked for); each
-    question's frame is the responses with that question's answers as ``value`` (an answer is
-    unique per response and question, so this is the outer join ``responses_frame`` makes).
-    The frames are shared, so their users copy before they change one."""
-    bases: dict[Audience, pd.DataFrame] = {}
-    answers: dict[Audience, dict[str, dict[int, float]]] = {}
+    """``responses_frame`` of one pilot for one page from its :class:`PilotRows` (read now
+    when not given): each question's frame is the audience's responses with that question's
+    answers as ``value`` (an answer is unique per response and question, so this is the
+    outer join ``responses_frame`` makes). The frames are shared, so their users copy
+    before they change one."""
+    rows = rows or _read_pilot_rows(pilot)
+    by_key: dict[Audience, dict[str, pd.Series]] = {}
     seen: dict[tuple[str | None, Audience], pd.DataFrame] = {}
 
     def frame(key: str | None, audience: Audience) -> pd.DataFrame:
         if (key, audience) in seen:
             return seen[(key, audience)]
-        if audience not in bases:
-            bases[audience] = responses_frame(pilot, None, audience=audience)
-        base = bases[audience]
+        base = rows.bases[audience]
         if key is None:
             seen[(key, audience)] = base
             return base
-        if audience not in answers:
-            wanted = None if keys is None else list(keys.get(audience, []))
-            answers[audience] = _numeric_answers(pilot, audience, wanted)
-            if wanted is not None:
-                for wanted_key in wanted:
-                    answers[audience].setdefault(wanted_key, {})
-        if keys is not None and key not in answers[audience]:
-            answers[audience].update(_numeric_answers(pilot, audience, [key]))
-        values = answers[audience].get(key, {})
+        if audience not in by_key:
+            by_key[audience] = _answers_by_key(rows.answers[audience])
+        values = by_key[audience].get(key, _NO_ANSWERS)
         seen[(key, audience)] = base.assign(value=base["response_id"].map(values).astype(float))
         return seen[(key, audience)]
 
     return frame
 
 
-def _numeric_answers(
-    pilot: Pilot, audience: Audience, keys: list[str] | None = None
-) -> dict[str, dict[int, float]]:
-    """``{question key: {response id: value}}`` of the pilot's numeric answers from
-    ``audience`` to ``keys`` (None: every question; answers without a number are left out:
-    their value is NaN, as unanswered)."""
+@dataclass(frozen=True, slots=True)
+class PilotRows:
+    """A pilot's responses (``responses_frame`` without a question, per audience) and their
+    numeric answers (``key, response_id, value`` per audience), as of ``stamp``, for
+    ``context`` (the pilot, its start, its sites' arms and the time zone: what the rows'
+    arm, period and local day are computed from)."""
+
+    stamp: ResponsesStamp | None
+    context: tuple
+    bases: dict[Audience, pd.DataFrame]
+    answers: dict[Audience, pd.DataFrame]
+
+
+def _rows_context(pilot: Pilot) -> tuple:
+    return (
+        pilot.id,
+        pilot.start_date,
+        str(organisation_zone()),
+        tuple(sorted(_arm_map(pilot).items())),
+    )
+
+
+def _read_pilot_rows(
+    pilot: Pilot, stamp: ResponsesStamp | None = None, context: tuple | None = None
+) -> PilotRows:
+    """All of the pilot's responses and numeric answers, read now (two statements an
+    audience)."""
+    return PilotRows(
+        stamp,
+        context or _rows_context(pilot),
+        {a: responses_frame(pilot, None, audience=a) for a in Audience},
+        {a: _numeric_answer_rows(pilot, a) for a in Audience},
+    )
+
+
+#: Pilots whose rows are kept per application (the frames of a 200-site pilot with 57,000
+#: responses take about 10 MB).
+REMEMBERED_ROWS = 4
+
+
+def pilot_rows(pilot: Pilot, stamp: ResponsesStamp | None = None) -> PilotRows:
+    """:func:`_read_pilot_rows`, remembered per application, and on a later stamp extended by
+    the responses added since instead of read again. Responses are only ever added (ids from
+    a sequence) and their answers written with them and never changed; flags are not part of
+    the rows. So when the pilot's count and id sum grew by exactly the count and id sum of
+    its responses with an id above the remembered newest, those are all that changed: they
+    are read (with their answers) and appended. Anything else -- a deleted response, one
+    committed late with a lower id, another arm or start or time zone -- reads everything
+    again. The rows are shared between requests: never change them."""
+    stamp = stamp or responses_stamp(pilot)
+    context = _rows_context(pilot)
+    cache = current_app.extensions.setdefault(
+        "rollwise.pilot_rows", cachetools.LRUCache(maxsize=REMEMBERED_ROWS)
+    )
+    with _REMEMBERED_LOCK:
+        held: PilotRows | None = cache.get(pilot.id)
+    if held is not None and held.context == context and held.stamp == stamp:
+        return held
+    if held is not None and held.context == context and _only_added(pilot, held.stamp, stamp):
+        after = held.stamp.newest_id
+        rows = PilotRows(
+            stamp,
+            context,
+            {
+                a: _appended(
+                    held.bases[a], responses_frame(pilot, None, audience=a, after_id=after)
+                )
+                for a in Audience
+            },
+            {
+                a: _appended(held.answers[a], _numeric_answer_rows(pilot, a, after_id=after))
+                for a in Audience
+            },
+        )
+    else:
+        rows = _read_pilot_rows(pilot, stamp, context)
+    with _REMEMBERED_LOCK:
+        cache[pilot.id] = rows
+    return rows
+
+
+def _only_added(pilot: Pilot, old: ResponsesStamp | None, new: ResponsesStamp) -> bool:
+    """Whether the pilot's responses went from ``old`` to ``new`` only by responses added
+    with ids above ``old``'s newest (one small statement)."""
+    if old is None or old.newest_id is None or new.count <= old.count:
+        return False
+    added, id_sum = db.session.execute(
+        select(
+            func.count(FeedbackResponse.id), func.coalesce(func.sum(FeedbackResponse.id), 0)
+        ).where(FeedbackResponse.pilot_id == pilot.id, FeedbackResponse.id > old.newest_id)
+    ).one()
+    return added == new.count - old.count and id_sum == (new.id_sum or 0) - (old.id_sum or 0)
+
+
+def _appended(held: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``new``'s rows after ``held``'s (a categorical column stays categorical)."""
+    if new.empty:
+        return held
+    if held.empty:
+        return new.reset_index(drop=True)
+    out = pd.concat([held, new], ignore_index=True)
+    for name in held.columns:
+        if isinstance(held[name].dtype, pd.CategoricalDtype):
+            out[name] = union_categoricals([held[name].array, new[name].array])
+    return out
+
+
+#: A question nobody answered: every response's value is NaN.
+_NO_ANSWERS = pd.Series([], dtype=float, index=pd.Index([], dtype="int64"))
+
+
+def _numeric_answer_rows(
+    pilot: Pilot, audience: Audience, *, after_id: int | None = None
+) -> pd.DataFrame:
+    """``key, response_id, value``: the pilot's numeric answers from ``audience`` (answers
+    without a number are left out: their value is NaN, as unanswered); ``after_id``: only
+    those of responses with a greater id. Built in numpy: a pilot's customers give
+    100,000s of answers."""
     query = (
         select(FeedbackAnswer.question_key, FeedbackAnswer.response_id, FeedbackAnswer.value_num)
         .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
@@ -732,11 +818,25 @@ def _numeric_answers(
             FeedbackAnswer.value_num.is_not(None),
         )
     )
-    if keys is not None:
-        query = query.where(FeedbackAnswer.question_key.in_(keys))
-    out: dict[str, dict[int, float]] = {key: {} for key in keys or ()}
-    for key, response_id, value in _plain_rows(query).all():
-        out.setdefault(key, {})[response_id] = float(value)
+    if after_id is not None:
+        query = query.where(FeedbackAnswer.response_id > after_id)
+    found = _plain_rows(query).all()
+    keys, ids, values = zip(*found, strict=True) if found else ((), (), ())
+    return pd.DataFrame(
+        {
+            "key": pd.Categorical(keys),  # a handful of questions: one string each, not a row
+            "response_id": np.asarray(ids, dtype=np.int64),
+            "value": np.asarray(values, dtype=float),
+        }
+    )
+
+
+def _answers_by_key(rows: pd.DataFrame) -> dict[str, pd.Series]:
+    """``{question key: values indexed by response id}`` of :func:`_numeric_answer_rows`."""
+    out: dict[str, pd.Series] = {}
+    for key, positions in rows.groupby("key", sort=False, observed=True).indices.items():
+        part = rows.iloc[positions]
+        out[key] = pd.Series(part["value"].to_numpy(), index=part["response_id"].to_numpy())
     return out
 
 

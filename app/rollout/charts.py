@@ -6,8 +6,10 @@ keeps its text as text, like every chart on a page).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import matplotlib.dates as mdates
 from flask_babel import gettext as _
@@ -47,13 +49,22 @@ class _Timeline:
     today: date | None
 
 
-def timeline_svg(plan: RolloutPlan, today: date | None = None) -> str:
+def timeline_svg(
+    plan: RolloutPlan,
+    today: date | None = None,
+    *,
+    summaries: Sequence[dict[str, Any]] | None = None,
+    capacity: Sequence[dict[str, Any]] | None = None,
+) -> str:
     """Gantt of the waves (go-live window solid, wait for the gate hatched) and weekly load;
     remembered for an equal timeline and language (matplotlib takes most of a second to draw
-    it, and the plan page shows the same timeline until a wave or a site moves)."""
+    it, and the plan page shows the same timeline until a wave or a site moves).
+    ``summaries`` (:func:`wave_summaries`, one per wave) and ``capacity``
+    (:func:`capacity_use`) are used when the page has them already."""
+    if summaries is None:
+        summaries = [wave_summary(plan, wave) for wave in plan.waves]
     bars = []
-    for wave in plan.waves:
-        s = wave_summary(plan, wave)
+    for wave, s in zip(plan.waves, summaries, strict=True):
         bars.append(
             _WaveBar(
                 number=wave.number,
@@ -65,7 +76,9 @@ def timeline_svg(plan: RolloutPlan, today: date | None = None) -> str:
                 n_sites=len(s["sites"]),
             )
         )
-    weeks = tuple((r["week"], r["load"], r["over"]) for r in capacity_use(plan))
+    if capacity is None:
+        capacity = capacity_use(plan)
+    weeks = tuple((r["week"], r["load"], r["over"]) for r in capacity)
     return _remembered_timeline(_Timeline(tuple(bars), weeks, plan.sites_per_week, today))
 
 

@@ -230,12 +230,16 @@ SITES_PER_PAGE = 100
 def _plan_context(plan: RolloutPlan, page: int | None = None) -> dict:
     """What the plan page shows; its site table is cut into pages of
     :data:`SITES_PER_PAGE` (wave by wave, then the holdback) unless ``page`` is None."""
+    # One query for the plan's rows, their JSON read only for the page's rows (below).
+    service.load_plan_sites(plan, details=page is None)
     waves, sites = service.wave_summaries(plan)  # the sites in one query, not one per row
     holdback = sorted((ws for ws in plan.sites if ws.is_holdback), key=lambda ws: ws.site.code)
     site_rows = [(ws, s["wave"].number) for s in waves for ws in s["sites"]]
     site_rows += [(ws, None) for ws in holdback]
     shown = page_of(site_rows, page, SITES_PER_PAGE if page is not None else len(site_rows) or 1)
+    service.load_site_details(ws for ws, _number in shown.items)
     mentors = {p.mentee_site_id: p for p in plan.mentor_pairs}
+    capacity = service.capacity_use(plan)
     targets = choices(
         [
             (str(w.number), _("Wave %(n)s", n=w.number))
@@ -251,14 +255,15 @@ def _plan_context(plan: RolloutPlan, page: int | None = None) -> dict:
         "holdback": holdback,
         "mentors": mentors,
         "mentor_label": service._mentor_label,
-        "capacity": service.capacity_use(plan),
-        "warnings": service.plan_warnings(plan) + list((plan.settings or {}).get("warnings") or []),
+        "capacity": capacity,
+        "warnings": service.plan_warnings(plan, capacity)
+        + list((plan.settings or {}).get("warnings") or []),
         "prediction": service.plan_prediction(plan),
         "prediction_settings": (plan.settings or {}).get("prediction") or {},
         "planner": (plan.settings or {}).get("planner") or {},
         "move_targets": targets,
         "mentor_choices": choices(service.mentor_choices(plan)),
-        "chart": timeline_svg(plan, today=clock.today()),
+        "chart": timeline_svg(plan, today=clock.today(), summaries=waves, capacity=capacity),
         "cancel_form": CancelForm(),
         "history": service.plan_history(plan),
         "step": service.next_step(plan),

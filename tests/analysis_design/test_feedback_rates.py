@@ -126,6 +126,26 @@ def test_degenerate_inputs_give_an_error_not_nan(responses):
     assert nps([], []).error == "no scores"
 
 
+def test_labels_are_read_as_stripped_lower_case_text_whatever_their_type(responses):
+    # The arm and period labels are converted once per distinct value (not per row): a frame
+    # spelling them with capitals and spaces, and numbering its sites, must give the numbers
+    # of the plain frame, and a stray label must still be named.
+    codes = {code: i for i, code in enumerate(sorted(responses["site_id"].unique()))}
+    odd = responses.assign(
+        arm=responses["arm"].map({"pilot": " Pilot", "control": "CONTROL "}),
+        period=responses["period"].str.upper(),
+        site_id=responses["site_id"].map(codes),
+    )
+    for fn, estimate in ((proportion_comparison, "difference"), (before_after, "change")):
+        plain, spelled = fn(responses), fn(odd)
+        assert spelled.error is None and plain.error is None
+        got = [getattr(spelled, estimate), spelled.se, spelled.ci_low]
+        assert_allclose(got, [getattr(plain, estimate), plain.se, plain.ci_low], rtol=1e-12)
+    stray = odd.assign(period=odd["period"].where(odd.index % 7 != 0, "later"))
+    with pytest.raises(ValueError, match=r"unknown period value\(s\) \['later'\]"):
+        before_after(stray)
+
+
 def test_caller_mistakes_raise_value_error(responses):
     with pytest.raises(ValueError, match="missing column"):
         proportion_comparison(responses.drop(columns="arm"))

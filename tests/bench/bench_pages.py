@@ -182,6 +182,9 @@ def pages(t: Targets) -> list[tuple[str, str, str]]:
         ("pilot dashboard", "lead", f"/pilots/{p}"),
         ("feedback manage", "lead", f"/feedback/pilots/{p}"),
         ("feedback overview", "lead", f"/feedback/pilots/{p}/overview"),
+        ("feedback overview, new rating", "lead", f"/feedback/pilots/{p}/overview"),
+        ("feedback overview, new comment", "lead", f"/feedback/pilots/{p}/overview"),
+        ("feedback overview, first view", "lead", f"/feedback/pilots/{p}/overview"),
         ("feedback comments", "lead", f"/feedback/pilots/{p}/comments"),
         ("retros index", "lead", f"/retros/pilot/{p}"),
         ("retro day + brief", "lead", f"/retros/pilot/{p}/day/{t.retro_day}"),
@@ -198,9 +201,34 @@ def pages(t: Targets) -> list[tuple[str, str, str]]:
         out += [
             ("rollout plan", "lead", f"/rollout/{t.plan}"),
             ("rollout wave 1", "lead", f"/rollout/{t.plan}/waves/1"),
+            ("wave 1, new comment", "lead", f"/rollout/{t.plan}/waves/1"),
             ("rollout site card", "lead", f"/rollout/{t.plan}/sites/{t.site}"),
         ]
     return out
+
+
+#: Pages named so are measured as their first view after new feedback arrived: before each
+#: request the bench forgets what the app remembers of a pilot's feedback as such feedback
+#: would make it. A rating without a comment: the overview's numbers (its themes are keyed
+#: on the tags and flags; the pilot's rows grow by the new response: three small statements
+#: the bench does not repeat). A tagged comment: the numbers and the themes (for the wave
+#: page, its wave-vs-pilot feedback). The first view after the server started (or after a
+#: response was deleted): all of that and the pilot's rows.
+FORGET = {
+    ", new rating": ("rollwise.feedback_overviews", {"themes"}),
+    ", new comment": ("rollwise.feedback_overviews", set()),
+    ", first view": ("rollwise.feedback_overviews", set()),
+}
+
+
+def forget_feedback(app, name: str) -> None:
+    for suffix, (where, kept) in FORGET.items():
+        if name.endswith(suffix):
+            remembered = app.extensions.get(where, {})
+            for key in [k for k in remembered if not (isinstance(k, tuple) and k[0] in kept)]:
+                del remembered[key]
+            if suffix == ", first view":
+                app.extensions.get("rollwise.pilot_rows", {}).clear()
 
 
 def serve(app) -> tuple[str, object]:
@@ -301,6 +329,7 @@ def main() -> int:
             times, counts, read = [], [], []
             status = 0
             for _ in range(args.repeat):
+                forget_feedback(app, name)
                 COUNTER.reset()
                 started = time.perf_counter()
                 answer = session.get(base + path, timeout=120)
@@ -316,11 +345,11 @@ def main() -> int:
 
         print(f"\n{url.split('@')[-1]}  ({args.repeat} requests per page, warm)")
         header = ("page", "status", "median ms", "p95 ms", "queries", "rows")
-        print("{:22s} {:>6s} {:>10s} {:>8s} {:>8s} {:>9s}".format(*header))
+        print("{:32s} {:>6s} {:>10s} {:>8s} {:>8s} {:>9s}".format(*header))
         for name, status, times, counts, read in rows:
             rows_text = "-" if min(read) < 0 else str(max(read))
             print(
-                f"{name:22s} {status:>6d} {statistics.median(times) * 1000:>10.0f} "
+                f"{name:32s} {status:>6d} {statistics.median(times) * 1000:>10.0f} "
                 f"{percentile(times, 0.95) * 1000:>8.0f} {max(counts):>8d} {rows_text:>9s}"
             )
         if args.explain:

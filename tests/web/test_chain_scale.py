@@ -356,11 +356,12 @@ def test_feedback_overview_reads_each_frame_once_with_the_plain_numbers(chain):
         audience: [None] + [q["key"] for q in current_form(pilot.id, audience).questions]
         for audience in Audience
     }
-    frames = analytics._frames_of(pilot)
     with StatementCount() as count:
+        frames = analytics._frames_of(pilot)
         fast = {(key, a): frames(key, a) for a in Audience for key in keys[a]}
-    # per audience: its sites' arms, its responses, its numeric answers -- whatever the questions
-    assert len(count.statements) == 3 * len(Audience)
+    # the sites' arms, then per audience: the arms, its responses, its numeric answers --
+    # whatever the questions
+    assert len(count.statements) == 1 + 3 * len(Audience)
     for (key, audience), frame in fast.items():
         # every question's frame is the outer join responses_frame makes for that question
         pd.testing.assert_frame_equal(
@@ -548,14 +549,46 @@ def test_plan_page_shows_its_sites_page_by_page_and_the_printable_plan_all(chain
     assert re.findall(r'data-testid="site-row-([^"]+)"', printable) == expected
 
 
+def test_plan_page_reads_the_reasons_of_the_shown_rows_only_and_shows_each_rows_own(chain):
+    import html
+    import re
+
+    from app.rollout.reasons import reason_text
+    from app.rollout.routes import SITES_PER_PAGE
+
+    plan = db.session.scalars(select(RolloutPlan).order_by(RolloutPlan.id)).first()
+    plain = {ws.site.code: [reason_text(r) for r in ws.reasons] for ws in plan.sites}
+    assert len(plain) > SITES_PER_PAGE and len({tuple(t) for t in plain.values()}) > 1
+    client = _lead_client(chain)
+    with StatementCount() as count:
+        body = client.get(f"/rollout/{plan.id}?page=2").get_data(as_text=True)
+    rows = re.split(r'<tr data-testid="site-row-', body)[1:]
+    assert rows
+    for row in rows:
+        code = row.split('"', 1)[0]
+        shown = [html.unescape(t) for t in re.findall(r"<li>(.*?)</li>", row.split("</tr>")[0])]
+        assert shown == plain[code], code  # this row's reasons, in their order
+        assert f"{len(plain[code])} reasons" in row
+    read = [s for s in count.statements if "wave_sites.reasons" in s]
+    assert len(read) == 1 and "wave_sites.id IN" in read[0]  # the shown rows', in one query
+    listed = [s for s in count.statements if "wave_sites.plan_id =" in s]
+    assert listed and all("wave_sites.reasons" not in s for s in listed)
+
+
 def test_remembered_timeline_is_the_drawn_timeline_and_follows_the_plan(chain):
     from app.rollout import charts as rollout_charts
+    from app.rollout.plans import capacity_use, wave_summaries
 
     plan = db.session.scalars(select(RolloutPlan).order_by(RolloutPlan.id)).first()
     rollout_charts._remembered_timeline.cache_clear()
     today = ChainSize(sites=SITES, days=DAYS).last_day
     first = rollout_charts.timeline_svg(plan, today=today)
     assert rollout_charts.timeline_svg(plan, today=today) == first
+    summaries, _sites = wave_summaries(plan)  # as the plan page passes them
+    given = rollout_charts.timeline_svg(
+        plan, today=today, summaries=summaries, capacity=capacity_use(plan)
+    )
+    assert given == first
     assert len(rollout_charts._remembered_timeline.cache) == 1
     timeline = next(iter(rollout_charts._remembered_timeline.cache))[0]
     assert rollout_charts.draw_timeline(timeline) == first
@@ -760,28 +793,84 @@ def test_feedback_overview_counted_in_sql_equals_the_overview_from_plain_frames(
     assert checked > 1000  # rated answers compared, over every pilot that has started
 
 
-def test_frames_of_reads_a_question_outside_its_keys_when_asked(chain):
+_AFTER_AN_ID = "feedback_responses.id >"
+
+
+def _sorted_rows(rows):
+    """A :class:`PilotRows`' frames in a fixed order (the database returns rows unordered)."""
+    return (
+        {a: f.sort_values("response_id").reset_index(drop=True) for a, f in rows.bases.items()},
+        {
+            a: f.sort_values(["response_id", "key"]).reset_index(drop=True)
+            for a, f in rows.answers.items()
+        },
+    )
+
+
+def _assert_same_rows(got, expected):
+    for mine, theirs in zip(_sorted_rows(got), _sorted_rows(expected), strict=True):
+        assert set(mine) == set(theirs)
+        for audience in theirs:
+            pd.testing.assert_frame_equal(mine[audience], theirs[audience], obj=str(audience))
+
+
+def test_pilot_rows_grow_by_the_new_responses_and_are_read_again_after_a_deletion(chain):
     from app.feedback import analytics
     from app.feedback.questionnaires import current_form
+    from app.models import FeedbackAnswer
 
     pilot = running_pilot()
-    form = current_form(pilot.id, Audience.CUSTOMER)
-    first, second = [q["key"] for q in form.questions if q["type"] in ("rating", "nps")][:2]
-    frames = analytics._frames_of(pilot, {Audience.CUSTOMER: [first]})
-    for key in (first, second):
-        expected = _plain_responses_frame(pilot, key, Audience.CUSTOMER)
-        got = frames(key, Audience.CUSTOMER)
-        assert got["value"].notna().any()
-        pd.testing.assert_frame_equal(
-            got.sort_values("response_id").reset_index(drop=True),
-            expected.sort_values("response_id").reset_index(drop=True),
+    chain.extensions.pop("rollwise.pilot_rows", None)
+    first = analytics.pilot_rows(pilot)
+    _assert_same_rows(first, analytics._read_pilot_rows(pilot))
+    with StatementCount() as count:
+        assert analytics.pilot_rows(pilot) is first
+    assert len(count.statements) == 2  # the stamp and the arms: nothing read again
+
+    # a customer and a staff member answer: only their responses and answers are read
+    site = next(a.site for a in pilot.assignments if a.arm.value == "pilot")
+    latest = max(
+        db.session.scalars(
+            select(FeedbackResponse.submitted_at).where(FeedbackResponse.pilot_id == pilot.id)
         )
+    )
+    for audience, key, value in ((Audience.CUSTOMER, "overall", 2.0), (Audience.STAFF, None, 0)):
+        form = current_form(pilot.id, audience)
+        key = key or next(q["key"] for q in form.questions if q["type"] == "rating")
+        response = FeedbackResponse(
+            form_id=form.id, pilot_id=pilot.id, site_id=site.id, audience=audience,
+            submitted_at=latest, segment="60+" if audience is Audience.CUSTOMER else None,
+        )  # fmt: skip
+        response.answers.append(
+            FeedbackAnswer(question_key=key, question_type="rating", value_num=value or 4.0)
+        )
+        db.session.add(response)
+    db.session.flush()
+    with StatementCount() as count:
+        grown = analytics.pilot_rows(pilot)
+    _assert_same_rows(grown, analytics._read_pilot_rows(pilot))
+    assert all(len(grown.bases[a]) == len(first.bases[a]) + 1 for a in Audience)
+    new_only = [s for s in count.statements if _AFTER_AN_ID in s or "response_id >" in s]
+    assert len(new_only) == 1 + 2 * len(Audience)  # the check, then responses and answers
+
+    # a response deleted: everything is read again, and the deleted one is gone
+    gone = db.session.get(FeedbackResponse, int(first.bases[Audience.CUSTOMER]["response_id"][0]))
+    db.session.delete(gone)
+    db.session.flush()
+    with StatementCount() as count:
+        again = analytics.pilot_rows(pilot)
+    _assert_same_rows(again, analytics._read_pilot_rows(pilot))
+    assert gone.id not in set(again.bases[Audience.CUSTOMER]["response_id"])
+    assert not [s for s in count.statements if _AFTER_AN_ID in s]  # all read, none added
 
 
 def _fresh_overview(pilot):
     """The page's overview computed now, without the remembered one."""
+    from flask import current_app
+
     from app.feedback import analytics
 
+    current_app.extensions.pop("rollwise.pilot_rows", None)  # its rows read afresh too
     out = analytics._computed_overview(pilot, pilot.alpha)
     sites = {a.site_id: a.site for a in pilot.assignments}
     out["sites"] = [{"site": sites[row.pop("site_id")], **row} for row in out["sites"]]
@@ -849,6 +938,73 @@ def test_remembered_overview_is_the_computed_one_until_a_response_arrives(chain)
     assert len(analytics._remembered_overviews()) == 4
 
 
+def _theme_window(pilot):
+    """The overview's theme window of ``pilot`` (since, first, last day) and the themes
+    computed straight from the database for it."""
+    from app.feedback import analytics
+
+    last = max(
+        db.session.scalars(
+            select(FeedbackResponse.submitted_at).where(FeedbackResponse.pilot_id == pilot.id)
+        )
+    ).date()
+    first, since = last - timedelta(days=6), pilot.pre_start
+
+    def computed():
+        return (
+            analytics.top_themes(pilot, since, last, limit=10),
+            analytics.themes_by_day_and_site(pilot, first, last),
+        )
+
+    return since, first, last, computed
+
+
+def test_themes_stay_remembered_after_a_rating_only_response_and_follow_a_flag(chain):
+    from app.feedback import analytics
+    from app.models import FeedbackAnswer
+
+    pilot = running_pilot()
+    since, first, last, computed = _theme_window(pilot)
+    analytics._remembered_overviews().clear()
+    remembered = analytics.overview_themes(pilot, since, first, last)
+    # a customer rates without a comment: the pilot's responses change, its themes do not
+    model = db.session.scalars(
+        select(FeedbackResponse).where(FeedbackResponse.pilot_id == pilot.id)
+    ).first()
+    rating = FeedbackResponse(
+        form_id=model.form_id, pilot_id=pilot.id, site_id=model.site_id,
+        audience=model.audience, submitted_at=datetime.combine(last, time(12), tzinfo=UTC),
+    )  # fmt: skip
+    rating.answers.append(
+        FeedbackAnswer(question_key="overall", question_type="rating", value_num=5)
+    )
+    before = analytics.responses_stamp(pilot)
+    db.session.add(rating)
+    db.session.flush()
+    assert analytics.responses_stamp(pilot) != before
+    with StatementCount() as count:
+        assert analytics.overview_themes(pilot, since, first, last) == remembered
+    assert not [s for s in count.statements if "comment_tags.tag" in s]  # nothing recounted
+    assert remembered == computed()
+
+    # flagging a tagged response strongly negative changes its themes' negative counts at once
+    tagged = db.session.scalars(
+        select(FeedbackResponse)
+        .join(FeedbackAnswer)
+        .where(
+            FeedbackResponse.pilot_id == pilot.id,
+            FeedbackResponse.is_flagged_negative.is_(False),
+            FeedbackResponse.submitted_at >= datetime.combine(first, time(12), tzinfo=UTC),
+            FeedbackAnswer.tags.any(),
+        )
+    ).first()
+    tagged.is_flagged_negative = True
+    db.session.flush()
+    flagged = analytics.overview_themes(pilot, since, first, last)
+    assert flagged == computed() and flagged != remembered
+    assert sum(r["negative"] for r in flagged[0]) > sum(r["negative"] for r in remembered[0])
+
+
 def test_remembered_themes_are_the_computed_ones_until_a_tag_or_response_changes(chain):
     from flask_babel import force_locale
 
@@ -856,19 +1012,7 @@ def test_remembered_themes_are_the_computed_ones_until_a_tag_or_response_changes
     from app.models import FeedbackAnswer
 
     pilot = running_pilot()
-    last = max(
-        db.session.scalars(
-            select(FeedbackResponse.submitted_at).where(FeedbackResponse.pilot_id == pilot.id)
-        )
-    ).date()
-    first = last - timedelta(days=6)
-    since = pilot.pre_start
-
-    def computed():
-        return (
-            analytics.top_themes(pilot, since, last, limit=10),
-            analytics.themes_by_day_and_site(pilot, first, last),
-        )
+    since, first, last, computed = _theme_window(pilot)
 
     analytics._remembered_overviews().clear()
     remembered = analytics.overview_themes(pilot, since, first, last)
