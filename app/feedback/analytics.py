@@ -726,8 +726,8 @@ def _read_pilot_rows(
     )
 
 
-#: Pilots whose rows are kept per application (the frames of a 200-site pilot with 57,000
-#: responses take about 10 MB).
+#: Pilots whose rows are kept per application (the rows of a 200-site pilot with 57,000
+#: responses: at most 21 MB by pandas' deep count, which counts a shared string per row).
 REMEMBERED_ROWS = 4
 
 
