@@ -83,13 +83,15 @@ def responses_frame(
     end: date | None = None,
     site_ids: list[int] | None = None,
     after_id: int | None = None,
+    arms: dict[int, tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
     """One row per response of ``audience`` with its numeric answer to ``question_key``.
 
     Columns: ``response_id, site_id`` (code), ``site_pk``, ``arm``, ``date`` (local day),
     ``period`` (``pre`` before the pilot start, else ``post``), ``segment``, ``value`` (NaN
     when the question was not answered; all responses when ``question_key`` is None).
-    ``after_id``: only the responses with a greater id (those added since a stamp).
+    ``after_id``: only the responses with a greater id (those added since a stamp);
+    ``arms``: the pilot's ``_arm_map`` when the caller has read it already.
     """
     value_col = FeedbackAnswer.value_num
     query = select(
@@ -112,7 +114,7 @@ def responses_frame(
         query = query.where(FeedbackResponse.site_id.in_(list(site_ids)))
     if after_id is not None:
         query = query.where(FeedbackResponse.id > after_id)
-    arms = _arm_map(pilot)
+    arms = _arm_map(pilot) if arms is None else arms
     names = ["response_id", "site_pk", "submitted_at", "segment"]
     if question_key is not None:
         names.append("value")
@@ -561,7 +563,7 @@ def _computed_overview(
             values = frames(q["key"], audience)["value"].to_numpy()
             row: dict[str, Any] = {"question": q}
             for cell in CELLS:
-                row[cell] = _rate_of_counts(_counts(values[masks[cell]]))
+                row[cell] = rate_row(pd.Series(values[masks[cell]], dtype=float))
             section["rating_table"].append(row)
         for q in questions(audience, QuestionType.NPS):
             frame = frames(q["key"], audience)
@@ -634,22 +636,6 @@ def _computed_overview(
     return out
 
 
-def _counts(values: np.ndarray) -> tuple[int, int, float]:
-    """(answers, answers of 4 or more, sum of answers) of one cell's values (NaN: not
-    answered)."""
-    answered = values[~np.isnan(values)]
-    return int(answered.size), int((answered >= 4).sum()), float(answered.sum())
-
-
-def _rate_of_counts(counts: tuple[int, int, float] | None) -> dict[str, Any]:
-    """:func:`rate_row` from ``(answers, answers of 4 or more, sum)``: the same numbers, as a
-    share of 0/1 flags and a mean of whole ratings are their sums over the count."""
-    if counts is None or counts[0] == 0:
-        return {"n": 0, "csat": None, "mean": None}
-    n, high, total = counts
-    return {"n": n, "csat": high / n, "mean": total / n}
-
-
 def _cell_masks(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """``{"pilot_pre": rows of the pilot arm before the start, ...}`` as boolean arrays over
     ``frame``'s rows, in the order of the page's columns: the arm and period columns are
@@ -713,15 +699,22 @@ def _rows_context(pilot: Pilot) -> tuple:
     )
 
 
+def _context_arms(context: tuple) -> dict[int, tuple[str, str]]:
+    """The ``_arm_map`` a :func:`_rows_context` was made from."""
+    return dict(context[-1])
+
+
 def _read_pilot_rows(
     pilot: Pilot, stamp: ResponsesStamp | None = None, context: tuple | None = None
 ) -> PilotRows:
     """All of the pilot's responses and numeric answers, read now (two statements an
-    audience)."""
+    audience, after the sites' arms)."""
+    context = context or _rows_context(pilot)
+    arms = _context_arms(context)
     return PilotRows(
         stamp,
-        context or _rows_context(pilot),
-        {a: responses_frame(pilot, None, audience=a) for a in Audience},
+        context,
+        {a: responses_frame(pilot, None, audience=a, arms=arms) for a in Audience},
         {a: _numeric_answer_rows(pilot, a) for a in Audience},
     )
 
@@ -756,7 +749,10 @@ def pilot_rows(pilot: Pilot, stamp: ResponsesStamp | None = None) -> PilotRows:
             context,
             {
                 a: _appended(
-                    held.bases[a], responses_frame(pilot, None, audience=a, after_id=after)
+                    held.bases[a],
+                    responses_frame(
+                        pilot, None, audience=a, after_id=after, arms=_context_arms(context)
+                    ),
                 )
                 for a in Audience
             },

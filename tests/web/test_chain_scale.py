@@ -359,9 +359,9 @@ def test_feedback_overview_reads_each_frame_once_with_the_plain_numbers(chain):
     with StatementCount() as count:
         frames = analytics._frames_of(pilot)
         fast = {(key, a): frames(key, a) for a in Audience for key in keys[a]}
-    # the sites' arms, then per audience: the arms, its responses, its numeric answers --
+    # the sites' arms once, then per audience: its responses, its numeric answers --
     # whatever the questions
-    assert len(count.statements) == 1 + 3 * len(Audience)
+    assert len(count.statements) == 1 + 2 * len(Audience)
     for (key, audience), frame in fast.items():
         # every question's frame is the outer join responses_frame makes for that question
         pd.testing.assert_frame_equal(
